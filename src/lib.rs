@@ -1,0 +1,11 @@
+//! ouradb: keeps a complete, always-current copy of a person's Oura Ring data
+//! in one local SQLite file. See ARCHITECTURE.md for the code map.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod registry;
+pub mod sim;
+pub mod store;
+pub mod sync;

@@ -65,6 +65,9 @@ pub struct DataType {
     pub webhook: Option<&'static str>,
     /// Whether `GET /v2/usercollection/{path}/{id}` exists.
     pub single_document_route: bool,
+    /// A (field, value) pair by which the API marks a document as deleted
+    /// instead of dropping it (sleep periods come back as `type: "deleted"`).
+    pub deleted_marker: Option<(&'static str, &'static str)>,
 }
 
 impl DataType {
@@ -96,6 +99,7 @@ const fn daily(
         interval_strings: &[],
         webhook: Some(name),
         single_document_route: true,
+        deleted_marker: None,
     }
 }
 
@@ -144,6 +148,7 @@ pub static DATA_TYPES: &[DataType] = &[
         interval_strings: &[],
         webhook: None,
         single_document_route: false,
+        deleted_marker: None,
     },
     DataType {
         day_field: Some("start_day"),
@@ -204,6 +209,7 @@ pub static DATA_TYPES: &[DataType] = &[
                 table: "sleep_movement",
             },
         ],
+        deleted_marker: Some(("type", "deleted")),
         ..daily(
             "sleep",
             "daily",
@@ -232,6 +238,7 @@ const HEARTRATE: DataType = DataType {
     interval_strings: &[],
     webhook: None,
     single_document_route: false,
+    deleted_marker: None,
 };
 
 /// Look a data type up by its `name` (as used in config and `--type`).

@@ -1,0 +1,4 @@
+//! The one integration-test binary. Each module covers one area; `util`
+//! holds the shared harness.
+
+mod util;

@@ -1,1 +1,381 @@
-//! cli
+//! Command-line interface: argument parsing, progress bars, tables, exit codes.
+//! This is the binary's edge, the only place `anyhow` is used.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ConfigError, LogFormat};
+use crate::registry::{self, DataType};
+use crate::store::{Store, SyncState};
+use crate::sync::{self, Observer, RunOptions, TypeReport};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ouradb",
+    version,
+    about = "Keeps a complete, always-current copy of your Oura Ring data in SQLite"
+)]
+pub struct Cli {
+    /// Config file (default: ~/.config/ouradb/daemon.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run continuously: scheduled incremental and backfill jobs per data type.
+    Daemon,
+    /// Sync once: each type's incremental job, and its backfill while incomplete.
+    Sync {
+        /// Only these data types (repeatable).
+        #[arg(long = "type", value_name = "TYPE")]
+        types: Vec<String>,
+        /// Re-fetch from this day (YYYY-MM-DD) instead of the cursor.
+        #[arg(long, value_name = "DATE")]
+        since: Option<Date>,
+        /// Skip backfill jobs.
+        #[arg(long)]
+        no_backfill: bool,
+    },
+    /// Show each data type's cursor, freshness and last error.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sync two simulated years from the built-in simulator into a local file.
+    Demo {
+        /// Database file to create.
+        #[arg(long, default_value = "ouradb-demo.sqlite")]
+        database: PathBuf,
+        /// Days of simulated history.
+        #[arg(long, default_value_t = 730)]
+        days: u32,
+    },
+}
+
+/// Exit code for configuration errors.
+const EXIT_CONFIG: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(ce) = e.downcast_ref::<ConfigError>() {
+                eprintln!("ouradb: {ce}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            eprintln!("ouradb: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Demo { database, days } = &cli.command {
+        init_logging("warn", LogFormat::Auto);
+        return runtime()?.block_on(demo(database.clone(), *days));
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(&config.log_level, config.log_format);
+    match cli.command {
+        Command::Status { json } => status(&config, json),
+        Command::Sync {
+            types,
+            since,
+            no_backfill,
+        } => {
+            let types = select_types(&config, &types)?;
+            let opts = RunOptions {
+                since,
+                backfill: !no_backfill,
+            };
+            runtime()?.block_on(sync_once(Arc::new(config), types, opts))
+        }
+        Command::Daemon => runtime()?.block_on(crate::daemon::run(Arc::new(config))),
+        Command::Demo { .. } => unreachable!("handled above"),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn select_types(config: &Config, names: &[String]) -> anyhow::Result<Vec<&'static DataType>> {
+    if names.is_empty() {
+        return Ok(config.types.clone());
+    }
+    names
+        .iter()
+        .map(|n| {
+            registry::find(n).ok_or_else(|| {
+                anyhow::Error::new(ConfigError::Invalid {
+                    key: "--type".into(),
+                    problem: format!("unknown data type `{n}`"),
+                    fix: format!("use any of: {}", registry::names().join(", ")),
+                })
+            })
+        })
+        .collect()
+}
+
+/// Logs: colourful on a terminal; plain lines without timestamps under
+/// systemd, whose journal stamps every line itself.
+pub fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OURADB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
+    let tty = std::io::stderr().is_terminal();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Pretty => builder.with_ansi(tty).try_init(),
+        LogFormat::Plain => builder.with_ansi(false).without_time().try_init(),
+        LogFormat::Auto if journald || !tty => builder.with_ansi(false).without_time().try_init(),
+        LogFormat::Auto => builder.with_ansi(true).try_init(),
+    };
+}
+
+async fn sync_once(
+    config: Arc<Config>,
+    types: Vec<&'static DataType>,
+    opts: RunOptions,
+) -> anyhow::Result<ExitCode> {
+    let cancel = CancellationToken::new();
+    let engine =
+        sync::engine_from_config(config.clone(), None, cancel.clone(), sync::system_clock())?;
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("ouradb: interrupted; finishing the current page");
+            ctrl_c.cancel();
+        }
+    });
+    let bars = Bars::new(std::io::stderr().is_terminal());
+    let reports = engine.run(&types, opts, &bars).await;
+    bars.clear();
+    print_reports(&reports);
+    let failed = reports.iter().filter(|r| r.error.is_some()).count();
+    if failed > 0 {
+        eprintln!("ouradb: {failed} data type(s) failed; see `ouradb status` for details");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_reports(reports: &[TypeReport]) {
+    let mut t = comfy_table::Table::new();
+    t.set_header([
+        "data type",
+        "inserted",
+        "updated",
+        "unchanged",
+        "deleted",
+        "requests",
+        "result",
+    ]);
+    for r in reports {
+        let result = match (&r.error, r.skipped_busy) {
+            (Some(e), _) => e.clone(),
+            (None, true) => "skipped: already running".into(),
+            (None, false) => "ok".into(),
+        };
+        t.add_row([
+            r.data_type.to_string(),
+            r.counts.inserted.to_string(),
+            r.counts.updated.to_string(),
+            r.counts.unchanged.to_string(),
+            r.counts.deleted.to_string(),
+            r.requests.to_string(),
+            result,
+        ]);
+    }
+    println!("{t}");
+}
+
+/// One progress bar per data type, drawn only on a terminal.
+pub struct Bars {
+    multi: Option<MultiProgress>,
+    bars: Mutex<std::collections::HashMap<&'static str, ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new(enabled: bool) -> Self {
+        Bars {
+            multi: enabled.then(MultiProgress::new),
+            bars: Mutex::default(),
+        }
+    }
+
+    fn clear(&self) {
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
+        }
+    }
+}
+
+impl Observer for Bars {
+    fn started(&self, dt: &'static DataType, total_days: u64) {
+        let Some(m) = &self.multi else { return };
+        let bar = m.add(ProgressBar::new(total_days.max(1)));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>25} [{bar:30}] {pos}/{len} days {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(dt.name);
+        self.bars.lock().expect("bars").insert(dt.name, bar);
+    }
+
+    fn advanced(&self, dt: &'static DataType, days: u64, docs: u64) {
+        if let Some(b) = self.bars.lock().expect("bars").get(dt.name) {
+            b.inc(days);
+            b.set_message(format!("+{docs} rows"));
+        }
+    }
+
+    fn finished(&self, report: &TypeReport) {
+        if let Some(b) = self.bars.lock().expect("bars").get(report.data_type) {
+            match &report.error {
+                None => b.finish_with_message("done"),
+                Some(_) => b.abandon_with_message(format!(
+                    "failed: {}",
+                    report.error_kind.unwrap_or("error")
+                )),
+            }
+        }
+    }
+}
+
+/// Freshness of one data type, as shown by `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    Fresh,
+    Stale,
+    Failing,
+    Never,
+}
+
+pub fn freshness(s: &SyncState, now: Timestamp, stale_after: std::time::Duration) -> Freshness {
+    let failing = match (s.last_error_at, s.last_success) {
+        (Some(e), Some(ok)) => e > ok,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    if failing {
+        return Freshness::Failing;
+    }
+    match s.last_success {
+        None => Freshness::Never,
+        Some(ok) => {
+            let age = now.duration_since(ok);
+            if age.as_secs() as u64 > stale_after.as_secs() {
+                Freshness::Stale
+            } else {
+                Freshness::Fresh
+            }
+        }
+    }
+}
+
+fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let store = Store::open_read_only(&config.database)?;
+    let states = store.all_sync_states()?;
+    let now = Timestamp::now();
+    if json {
+        let rows: Vec<_> = states
+            .iter()
+            .map(|s| {
+                let mut v = serde_json::to_value(s).expect("serializable");
+                v["freshness"] = serde_json::to_value(freshness(s, now, config.stale_after))
+                    .expect("serializable");
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("database: {}", config.database.display());
+    println!("{}", status_table(&states, now, config.stale_after));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn status_table(
+    states: &[SyncState],
+    now: Timestamp,
+    stale_after: std::time::Duration,
+) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.set_header([
+        "data type",
+        "state",
+        "documents",
+        "synced through",
+        "backfill",
+        "last success",
+        "next run",
+        "last error",
+    ]);
+    for s in states {
+        let f = freshness(s, now, stale_after);
+        let backfill = match (s.backfill_complete, s.backfill_floor) {
+            (true, _) => "complete".to_string(),
+            (false, Some(f)) => format!("down to {f}"),
+            (false, None) => "not started".to_string(),
+        };
+        let error = match (&s.last_error_kind, &s.last_error) {
+            (Some(k), Some(m)) if f == Freshness::Failing => format!("{k}: {m}"),
+            _ => String::new(),
+        };
+        t.add_row([
+            s.data_type.clone(),
+            format!("{f:?}").to_lowercase(),
+            s.documents.to_string(),
+            s.high_water
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "-".into()),
+            backfill,
+            s.last_success
+                .map(|t| ago(now, t))
+                .unwrap_or_else(|| "never".into()),
+            s.next_run
+                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_else(|| "-".into()),
+            error,
+        ]);
+    }
+    t
+}
+
+fn ago(now: Timestamp, then: Timestamp) -> String {
+    let secs = now.duration_since(then).as_secs().max(0);
+    match secs {
+        0..60 => format!("{secs}s ago"),
+        60..3600 => format!("{}m ago", secs / 60),
+        3600..86400 => format!("{}h ago", secs / 3600),
+        _ => format!("{}d ago", secs / 86400),
+    }
+}
+
+async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
+    let _ = (database, days);
+    anyhow::bail!("demo needs the simulator")
+}

@@ -1,1 +1,608 @@
-//! config
+//! `daemon.toml`: parsing, defaults and validation.
+//!
+//! Every key is documented in `daemon.toml.example`. A bad value is reported
+//! as one line naming the key and how to fix it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::civil::Date;
+use serde::Deserialize;
+
+use crate::registry::{self, DataType};
+
+pub const DEFAULT_BASE_URL: &str = "https://api.ouraring.com";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {problem}; {fix}")]
+    Invalid {
+        key: String,
+        problem: String,
+        fix: String,
+    },
+}
+
+impl ConfigError {
+    fn invalid(key: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.to_owned(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// The raw file, exactly as TOML describes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
+    storage: RawStorage,
+    #[serde(default)]
+    sync: RawSync,
+    #[serde(default)]
+    rate_limit: RawRateLimit,
+    #[serde(default)]
+    retry: RawRetry,
+    #[serde(default)]
+    schedule: BTreeMap<String, String>,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    base_url: Option<String>,
+    sandbox: Option<bool>,
+    timeout_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    personal_access_token: Option<String>,
+    personal_access_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    database: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSync {
+    backfill_start: Option<String>,
+    lookback_days: Option<u32>,
+    #[serde(default)]
+    lookback: BTreeMap<String, u32>,
+    types: Option<Vec<String>>,
+    stale_after_hours: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRateLimit {
+    requests: Option<u32>,
+    window_seconds: Option<u64>,
+    margin_percent: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    max_attempts: Option<u32>,
+    base_delay_ms: Option<u64>,
+    max_delay_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<String>,
+    format: Option<String>,
+}
+
+/// Where the personal access token came from; it never appears in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub base_url: url::Url,
+    pub sandbox: bool,
+    pub request_timeout: Duration,
+    pub token: Option<Secret>,
+    pub database: PathBuf,
+    pub backfill_start: Date,
+    pub lookback_days: u32,
+    pub lookback_overrides: BTreeMap<String, u32>,
+    /// Data types to sync, registry order.
+    pub types: Vec<&'static DataType>,
+    pub stale_after: Duration,
+    pub rate_limit: RateLimitConfig,
+    pub retry: RetryConfig,
+    /// Cron expression (6 fields, seconds first) per data type name.
+    pub schedules: BTreeMap<&'static str, String>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitConfig {
+    pub requests: u32,
+    pub window: Duration,
+    /// Share of the quota held back for clock skew between us and the server.
+    pub margin_percent: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig {
+            requests: 5000,
+            window: Duration::from_secs(300),
+            margin_percent: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryConfig {
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable with colours on a terminal, plain lines (journald) otherwise.
+    Auto,
+    Pretty,
+    Plain,
+    Json,
+}
+
+/// Default cron per data type: time series often, daily documents hourly,
+/// slow-changing metadata once a day.
+pub fn default_schedule(dt: &DataType) -> &'static str {
+    match dt.name {
+        "heartrate" | "ring_battery_level" => "0 */15 * * * *",
+        "ring_configuration" | "personal_info" => "0 30 3 * * *",
+        _ => "0 5 * * * *",
+    }
+}
+
+pub fn default_config_path() -> PathBuf {
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("ouradb")
+        .join("daemon.toml")
+}
+
+pub fn default_database_path() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("ouradb")
+        .join("ouradb.sqlite")
+}
+
+impl Config {
+    /// Loads `path`; a missing file at the default location means "all defaults".
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (path, explicit) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (default_config_path(), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => String::new(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        Self::from_toml(&text, &path, |k| std::env::var(k).ok())
+    }
+
+    /// Parses config text; `env` supplies environment variables so tests can
+    /// inject them without touching the process environment.
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_owned()
+                + &e.span()
+                    .map(|s| format!(" (at line {})", line_of(text, s.start)))
+                    .unwrap_or_default()
+                + "; see daemon.toml.example for every key",
+        })?;
+        Self::from_raw(raw, env)
+    }
+
+    fn from_raw(
+        raw: RawConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let base_url_text = raw.api.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into());
+        let base_url = url::Url::parse(&base_url_text)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "api.base_url",
+                    format!("`{base_url_text}` is not an http(s) URL"),
+                    format!("use e.g. \"{DEFAULT_BASE_URL}\""),
+                )
+            })?;
+        let timeout = raw.api.timeout_seconds.unwrap_or(30);
+        if timeout == 0 {
+            return Err(ConfigError::invalid(
+                "api.timeout_seconds",
+                "must be at least 1",
+                "use e.g. 30",
+            ));
+        }
+
+        let token = match (
+            raw.auth
+                .personal_access_token
+                .filter(|t| !t.trim().is_empty()),
+            raw.auth.personal_access_token_file,
+        ) {
+            (Some(t), _) => Some(Secret::new(t.trim())),
+            (None, Some(file)) => {
+                let t = std::fs::read_to_string(&file).map_err(|e| {
+                    ConfigError::invalid(
+                        "auth.personal_access_token_file",
+                        format!("cannot read {}: {e}", file.display()),
+                        "point it at a readable file holding only the token",
+                    )
+                })?;
+                Some(Secret::new(t.trim()))
+            }
+            (None, None) => None,
+        }
+        .or_else(|| {
+            env("OURA_TOKEN")
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| Secret::new(t.trim()))
+        });
+
+        let database = raw
+            .storage
+            .database
+            .map(|p| expand_home(&p))
+            .unwrap_or_else(default_database_path);
+        if database.as_os_str().is_empty() {
+            return Err(ConfigError::invalid(
+                "storage.database",
+                "is empty",
+                "give a file path such as \"~/.local/share/ouradb/ouradb.sqlite\"",
+            ));
+        }
+
+        let backfill_start = match raw.sync.backfill_start {
+            None => jiff::civil::date(2015, 1, 1),
+            Some(s) => s.parse::<Date>().map_err(|_| {
+                ConfigError::invalid(
+                    "sync.backfill_start",
+                    format!("`{s}` is not a date"),
+                    "use YYYY-MM-DD, e.g. \"2015-01-01\"",
+                )
+            })?,
+        };
+
+        let types: Vec<&'static DataType> = match raw.sync.types {
+            None => registry::DATA_TYPES.iter().collect(),
+            Some(list) if list.is_empty() => registry::DATA_TYPES.iter().collect(),
+            Some(list) => {
+                for name in &list {
+                    if registry::find(name).is_none() {
+                        return Err(ConfigError::invalid(
+                            "sync.types",
+                            format!("unknown data type `{name}`"),
+                            format!("use any of: {}", registry::names().join(", ")),
+                        ));
+                    }
+                }
+                registry::DATA_TYPES
+                    .iter()
+                    .filter(|d| list.iter().any(|n| n == d.name))
+                    .collect()
+            }
+        };
+        for name in raw.sync.lookback.keys() {
+            if registry::find(name).is_none() {
+                return Err(ConfigError::invalid(
+                    &format!("sync.lookback.{name}"),
+                    "is not a data type",
+                    format!("use any of: {}", registry::names().join(", ")),
+                ));
+            }
+        }
+
+        let requests = raw.rate_limit.requests.unwrap_or(5000);
+        let window_seconds = raw.rate_limit.window_seconds.unwrap_or(300);
+        let margin_percent = raw.rate_limit.margin_percent.unwrap_or(2);
+        if requests < 2 {
+            return Err(ConfigError::invalid(
+                "rate_limit.requests",
+                "must be at least 2",
+                "use Oura's limit, 5000",
+            ));
+        }
+        if window_seconds == 0 {
+            return Err(ConfigError::invalid(
+                "rate_limit.window_seconds",
+                "must be at least 1",
+                "use Oura's window, 300",
+            ));
+        }
+        if margin_percent >= 50 {
+            return Err(ConfigError::invalid(
+                "rate_limit.margin_percent",
+                "must be below 50",
+                "use a small safety margin such as 2",
+            ));
+        }
+
+        let retry_default = RetryConfig::default();
+        let retry = RetryConfig {
+            max_attempts: raw.retry.max_attempts.unwrap_or(retry_default.max_attempts),
+            base_delay: raw
+                .retry
+                .base_delay_ms
+                .map(Duration::from_millis)
+                .unwrap_or(retry_default.base_delay),
+            max_delay: raw
+                .retry
+                .max_delay_seconds
+                .map(Duration::from_secs)
+                .unwrap_or(retry_default.max_delay),
+        };
+        if retry.max_attempts == 0 {
+            return Err(ConfigError::invalid(
+                "retry.max_attempts",
+                "must be at least 1",
+                "use e.g. 6",
+            ));
+        }
+
+        let mut schedules = BTreeMap::new();
+        let fallback = raw.schedule.get("default").cloned();
+        for (name, expr) in &raw.schedule {
+            if name != "default" && registry::find(name).is_none() {
+                return Err(ConfigError::invalid(
+                    &format!("schedule.{name}"),
+                    "is not a data type",
+                    format!("use `default` or any of: {}", registry::names().join(", ")),
+                ));
+            }
+            validate_cron(&format!("schedule.{name}"), expr)?;
+        }
+        for dt in registry::DATA_TYPES {
+            let expr = raw
+                .schedule
+                .get(dt.name)
+                .cloned()
+                .or_else(|| fallback.clone())
+                .unwrap_or_else(|| default_schedule(dt).to_owned());
+            schedules.insert(dt.name, expr);
+        }
+
+        let log_format = match raw.log.format.as_deref().unwrap_or("auto") {
+            "auto" => LogFormat::Auto,
+            "pretty" => LogFormat::Pretty,
+            "plain" | "journald" => LogFormat::Plain,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::invalid(
+                    "log.format",
+                    format!("unknown format `{other}`"),
+                    "use auto, pretty, plain or json",
+                ));
+            }
+        };
+        let log_level = raw.log.level.unwrap_or_else(|| "info".into());
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            return Err(ConfigError::invalid(
+                "log.level",
+                format!("`{log_level}` is not a log filter"),
+                "use error, warn, info, debug or trace",
+            ));
+        }
+
+        Ok(Config {
+            base_url,
+            sandbox: raw.api.sandbox.unwrap_or(false),
+            request_timeout: Duration::from_secs(timeout),
+            token,
+            database,
+            backfill_start,
+            lookback_days: raw.sync.lookback_days.unwrap_or(3),
+            lookback_overrides: raw.sync.lookback,
+            types,
+            stale_after: Duration::from_secs(3600 * raw.sync.stale_after_hours.unwrap_or(26)),
+            rate_limit: RateLimitConfig {
+                requests,
+                window: Duration::from_secs(window_seconds),
+                margin_percent,
+            },
+            retry,
+            schedules,
+            log_level,
+            log_format,
+        })
+    }
+
+    /// A config for tests and the demo: everything default except what is given.
+    pub fn for_base_url(base_url: &str, token: &str, database: PathBuf) -> Config {
+        let mut c = Self::from_raw(RawConfig::default(), |_| None).expect("defaults are valid");
+        c.base_url = url::Url::parse(base_url).expect("valid base url");
+        c.token = Some(Secret::new(token));
+        c.database = database;
+        c
+    }
+
+    pub fn lookback_days(&self, dt: &DataType) -> u32 {
+        self.lookback_overrides
+            .get(dt.name)
+            .copied()
+            .unwrap_or(self.lookback_days)
+    }
+}
+
+fn validate_cron(key: &str, expr: &str) -> Result<(), ConfigError> {
+    let fields = expr.split_whitespace().count();
+    if !(6..=7).contains(&fields) {
+        return Err(ConfigError::invalid(
+            key,
+            format!("`{expr}` has {fields} fields"),
+            "use 6 fields with seconds first, e.g. \"0 5 * * * *\" (every hour at :05)",
+        ));
+    }
+    // Parse with the scheduler itself so config validation and the daemon
+    // can never disagree about what a valid expression is.
+    tokio_cron_scheduler::Job::new(expr, |_, _| {}).map_err(|_| {
+        ConfigError::invalid(
+            key,
+            format!("`{expr}` is not a valid cron expression"),
+            "use 6 fields with seconds first, e.g. \"0 5 * * * *\"",
+        )
+    })?;
+    Ok(())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn expand_home(p: &Path) -> PathBuf {
+    match p.strip_prefix("~") {
+        Ok(rest) => dirs::home_dir()
+            .map(|h| h.join(rest))
+            .unwrap_or_else(|| p.to_path_buf()),
+        Err(_) => p.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("t.toml"), |_| None)
+    }
+
+    #[test]
+    fn defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.base_url.as_str(), "https://api.ouraring.com/");
+        assert_eq!(c.rate_limit.requests, 5000);
+        assert_eq!(c.rate_limit.window, Duration::from_secs(300));
+        assert_eq!(c.backfill_start, jiff::civil::date(2015, 1, 1));
+        assert_eq!(c.types.len(), 19);
+        assert_eq!(c.schedules["heartrate"], "0 */15 * * * *");
+        assert_eq!(c.lookback_days, 3);
+        assert!(c.token.is_none());
+    }
+
+    #[test]
+    fn env_token_and_config_precedence() {
+        let c = Config::from_toml("", Path::new("t"), |k| {
+            (k == "OURA_TOKEN").then(|| "envtok".into())
+        })
+        .unwrap();
+        assert_eq!(c.token.unwrap().expose(), "envtok");
+        let c = Config::from_toml(
+            "[auth]\npersonal_access_token = \"filetok\"\n",
+            Path::new("t"),
+            |_| Some("envtok".into()),
+        )
+        .unwrap();
+        assert_eq!(c.token.unwrap().expose(), "filetok");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_fix() {
+        let cases = [
+            (
+                "[sync]\nbackfill_start = \"yesterday\"",
+                "sync.backfill_start",
+                "YYYY-MM-DD",
+            ),
+            (
+                "[api]\nbase_url = \"ftp://x\"",
+                "api.base_url",
+                "https://api.ouraring.com",
+            ),
+            ("[rate_limit]\nrequests = 0", "rate_limit.requests", "5000"),
+            ("[sync]\ntypes = [\"sleeep\"]", "sync.types", "daily_sleep"),
+            (
+                "[schedule]\nheartrate = \"*/5 * * *\"",
+                "schedule.heartrate",
+                "6 fields",
+            ),
+            (
+                "[schedule]\nheartrate = \"0 99 * * * *\"",
+                "schedule.heartrate",
+                "cron",
+            ),
+            ("[log]\nformat = \"xml\"", "log.format", "json"),
+        ];
+        for (text, key, fix) in cases {
+            let msg = parse(text).unwrap_err().to_string();
+            assert!(msg.contains(key), "{msg}");
+            assert!(msg.contains(fix), "{msg}");
+            assert!(!msg.contains('\n'), "one line: {msg}");
+        }
+        let msg = parse("[storage]\ndatabse = \"x\"").unwrap_err().to_string();
+        assert!(msg.contains("databse") && msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn secret_is_not_debug_printed() {
+        let c = parse("[auth]\npersonal_access_token = \"hunter2\"").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,1 +1,11 @@
-//! api
+//! The Oura API v2 client: authentication, the shared rate limiter, retries
+//! and error classification. Nothing here touches SQLite.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod limiter;
+
+pub use client::{Client, DocumentsPage, PageQuery};
+pub use error::ApiError;
+pub use limiter::Limiter;

@@ -1,1 +1,167 @@
-//! daemon
+//! The long-running daemon: a catch-up run at start, then each data type's
+//! job on its own cron, until SIGTERM/SIGINT.
+//!
+//! Shutdown follows mini-redis: one cancellation token is broadcast to every
+//! job; a job stops at its next await point (no SQLite transaction is ever
+//! open across one, so every committed page stays committed and nothing is
+//! half-written), and the daemon waits at most [`SHUTDOWN_GRACE`].
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::sync::{self, NoObserver, RunOptions, SyncEngine};
+
+/// systemd waits `TimeoutStopSec`; we promise to be gone well before.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Setup(#[from] sync::SetupError),
+    #[error("scheduler: {0}; check the [schedule] cron expressions")]
+    Scheduler(String),
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}
+
+pub async fn run(config: Arc<Config>) -> anyhow::Result<ExitCode> {
+    let cancel = CancellationToken::new();
+    spawn_signal_listener(cancel.clone()).map_err(DaemonError::Signals)?;
+    let engine = Arc::new(sync::engine_from_config(
+        config.clone(),
+        None,
+        cancel.clone(),
+        sync::system_clock(),
+    )?);
+    run_with(engine, cancel).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the daemon on an existing engine until `cancel` fires.
+pub async fn run_with(
+    engine: Arc<SyncEngine>,
+    cancel: CancellationToken,
+) -> Result<(), DaemonError> {
+    let tracker = TaskTracker::new();
+    let types = engine.config().types.clone();
+
+    // Catch up at start: whatever the schedule says, a daemon that was
+    // down for a week should not wait an hour to fill the gap.
+    {
+        let engine = engine.clone();
+        let types = types.clone();
+        tracker.spawn(async move {
+            let opts = RunOptions {
+                since: None,
+                backfill: true,
+            };
+            engine.run(&types, opts, &NoObserver).await;
+        });
+    }
+
+    let mut sched = JobScheduler::new()
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let mut job_ids = Vec::new();
+    for dt in types {
+        let expr = engine.config().schedules[dt.name].clone();
+        let engine_j = engine.clone();
+        let tracker_j = tracker.clone();
+        let cancel_j = cancel.clone();
+        let job = Job::new_async(expr.as_str(), move |uuid, mut lock| {
+            let engine = engine_j.clone();
+            let tracker = tracker_j.clone();
+            let cancel = cancel_j.clone();
+            Box::pin(async move {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                // Tracked so shutdown waits for the job's current page.
+                let job = tracker.spawn({
+                    let engine = engine.clone();
+                    async move {
+                        let opts = RunOptions {
+                            since: None,
+                            backfill: true,
+                        };
+                        let report = engine.run_type(dt, opts, &NoObserver).await;
+                        if report.skipped_busy {
+                            tracing::debug!(
+                                data_type = dt.name,
+                                "previous run still in progress; skipped"
+                            );
+                        }
+                    }
+                });
+                let next = lock.next_tick_for_job(uuid).await.ok().flatten();
+                record_next_run(&engine, dt, next.map(|t| t.timestamp()));
+                let _ = job.await;
+            })
+        })
+        .map_err(|e| DaemonError::Scheduler(format!("{}: {e}", dt.name)))?;
+        let id = sched
+            .add(job)
+            .await
+            .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+        job_ids.push((dt, id));
+    }
+    sched
+        .start()
+        .await
+        .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    for (dt, id) in &job_ids {
+        let next = sched.next_tick_for_job(*id).await.ok().flatten();
+        record_next_run(&engine, dt, next.map(|t| t.timestamp()));
+    }
+
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    tracing::info!(
+        database = %engine.config().database.display(),
+        types = job_ids.len(),
+        "ouradb daemon running"
+    );
+
+    cancel.cancelled().await;
+    tracing::info!("shutting down");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let _ = sched.shutdown().await;
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "jobs did not stop within {SHUTDOWN_GRACE:?}; exiting anyway (committed pages are safe)"
+        );
+    }
+    Ok(())
+}
+
+fn record_next_run(engine: &SyncEngine, dt: &crate::registry::DataType, unix: Option<i64>) {
+    let at = unix.and_then(|s| jiff::Timestamp::from_second(s).ok());
+    let mut store = engine.store().lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = store.set_next_run(dt, at) {
+        tracing::warn!(data_type = dt.name, error = %e, "cannot record next run");
+    }
+}
+
+/// SIGTERM (systemd) and SIGINT (Ctrl-C) both cancel the one token.
+fn spawn_signal_listener(cancel: CancellationToken) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+        cancel.cancel();
+    });
+    Ok(())
+}

@@ -135,7 +135,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         unimplemented!("store helper")
     }
-    pub fn set_next_run(&mut self, _dt: &DataType, _at: Option<Timestamp>) -> Result<(), StoreError> {
+    pub fn set_next_run(
+        &mut self,
+        _dt: &DataType,
+        _at: Option<Timestamp>,
+    ) -> Result<(), StoreError> {
         unimplemented!("store helper")
     }
     pub fn delete_document(&mut self, _dt: &DataType, _id: &str) -> Result<bool, StoreError> {

@@ -1,1 +1,48 @@
-//! sync
+//! Sync jobs: window planning (`plan`) and the engine that runs them.
+
+pub mod engine;
+pub mod plan;
+
+pub use engine::{Clock, NoObserver, Observer, RunOptions, SyncEngine, SyncError, TypeReport};
+
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use crate::api::auth::{StaticToken, TokenSource};
+use crate::api::{ApiError, Client, Limiter};
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+/// Builds an engine from config: opens (and migrates) the database, sets up
+/// the one limiter and the client.
+pub fn engine_from_config(
+    config: Arc<Config>,
+    auth: Option<Arc<dyn TokenSource>>,
+    cancel: CancellationToken,
+    clock: Clock,
+) -> Result<SyncEngine, SetupError> {
+    let store = Store::open(&config.database)?;
+    let limiter = Arc::new(Limiter::new(&config.rate_limit));
+    let auth = auth.unwrap_or_else(|| Arc::new(StaticToken::new(config.token.clone())));
+    let client = Client::new(&config, auth, limiter, cancel)?;
+    Ok(SyncEngine::new(
+        Arc::new(client),
+        Arc::new(Mutex::new(store)),
+        config,
+        clock,
+    ))
+}
+
+/// The real clock.
+pub fn system_clock() -> Clock {
+    Arc::new(jiff::Timestamp::now)
+}

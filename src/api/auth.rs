@@ -1,0 +1,60 @@
+//! Where access tokens come from.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::config::Secret;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    #[error(
+        "no Oura access token configured; set auth.personal_access_token, the OURA_TOKEN environment variable, or run `ouradb auth login`"
+    )]
+    NoToken,
+    #[error("re-authorization required: {0}; run `ouradb auth login`")]
+    ReauthRequired(String),
+    #[error("token refresh failed: {0}")]
+    Refresh(String),
+}
+
+/// Supplies bearer tokens to the client.
+#[async_trait::async_trait]
+pub trait TokenSource: Send + Sync {
+    /// A token to send now.
+    async fn access_token(&self) -> Result<Secret, AuthError>;
+    /// Called when `rejected` got a 401. Returns true when a different token
+    /// is now available (so one retry makes sense).
+    async fn rejected(&self, rejected: &Secret) -> Result<bool, AuthError>;
+}
+
+/// A personal access token from config or the environment. Oura deprecated
+/// them in December 2025, so the first use logs a one-time notice.
+pub struct StaticToken {
+    token: Option<Secret>,
+    warned: AtomicBool,
+}
+
+impl StaticToken {
+    pub fn new(token: Option<Secret>) -> Self {
+        StaticToken {
+            token,
+            warned: AtomicBool::new(false),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenSource for StaticToken {
+    async fn access_token(&self) -> Result<Secret, AuthError> {
+        let t = self.token.clone().ok_or(AuthError::NoToken)?;
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                "using a personal access token; Oura deprecated these in December 2025, consider `ouradb auth login` (OAuth2)"
+            );
+        }
+        Ok(t)
+    }
+
+    async fn rejected(&self, _rejected: &Secret) -> Result<bool, AuthError> {
+        Ok(false)
+    }
+}

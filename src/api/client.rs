@@ -1,0 +1,487 @@
+//! HTTP client for the Oura collections: one request at a time per caller,
+//! every request through the shared [`Limiter`], retries with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::civil::Date;
+use rand::Rng;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use super::auth::{AuthError, TokenSource};
+use super::error::{ApiError, Attempt};
+use super::limiter::Limiter;
+use crate::config::{Config, RetryConfig};
+use crate::registry::{DataType, QueryStyle};
+
+/// The query of one page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageQuery {
+    /// Inclusive local days as sent (`start_date`, `end_date`).
+    Dates { start: Date, end: Date },
+    /// UTC day boundaries: `start` 00:00 to `end` 00:00.
+    DateTimes { start: Date, end: Date },
+    /// No date parameters.
+    All,
+}
+
+/// One page of documents (or time-series rows).
+#[derive(Debug, Default)]
+pub struct DocumentsPage {
+    pub data: Vec<serde_json::Value>,
+    pub next_token: Option<String>,
+    /// Requests spent on this page, retries included.
+    pub requests: u32,
+}
+
+#[derive(Deserialize)]
+struct PageBody {
+    data: Vec<serde_json::Value>,
+    #[serde(default)]
+    next_token: Option<String>,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: url::Url,
+    sandbox: bool,
+    auth: Arc<dyn TokenSource>,
+    limiter: Arc<Limiter>,
+    retry: RetryConfig,
+    cancel: CancellationToken,
+}
+
+impl Client {
+    pub fn new(
+        config: &Config,
+        auth: Arc<dyn TokenSource>,
+        limiter: Arc<Limiter>,
+        cancel: CancellationToken,
+    ) -> Result<Client, ApiError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("ouradb/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Network {
+                data_type: "client".into(),
+                host: config.base_url.host_str().unwrap_or("").into(),
+                cause: e.to_string(),
+                attempts: 0,
+            })?;
+        Ok(Client {
+            http,
+            base: config.base_url.clone(),
+            sandbox: config.sandbox,
+            auth,
+            limiter,
+            retry: config.retry,
+            cancel,
+        })
+    }
+
+    pub fn limiter(&self) -> &Arc<Limiter> {
+        &self.limiter
+    }
+
+    fn collection_url(&self, dt: &DataType) -> url::Url {
+        let prefix = if self.sandbox {
+            "v2/sandbox/usercollection/"
+        } else {
+            "v2/usercollection/"
+        };
+        let mut u = self.base.clone();
+        let base_path = u.path().trim_end_matches('/').to_owned();
+        u.set_path(&format!("{base_path}/{prefix}{}", dt.path));
+        u
+    }
+
+    /// Fetches one page of a collection.
+    pub async fn fetch_page(
+        &self,
+        dt: &DataType,
+        query: &PageQuery,
+        next_token: Option<&str>,
+    ) -> Result<DocumentsPage, ApiError> {
+        let mut params: Vec<(&str, String)> = Vec::with_capacity(3);
+        match query {
+            PageQuery::Dates { start, end } => {
+                params.push(("start_date", start.to_string()));
+                params.push(("end_date", end.to_string()));
+            }
+            PageQuery::DateTimes { start, end } => {
+                params.push(("start_datetime", format!("{start}T00:00:00+00:00")));
+                params.push(("end_datetime", format!("{end}T00:00:00+00:00")));
+            }
+            PageQuery::All => {}
+        }
+        if let Some(t) = next_token {
+            params.push(("next_token", t.to_owned()));
+        }
+        let url = self.collection_url(dt);
+        let (bytes, requests) = self.get(dt, &url, &params, false).await?;
+        let bytes = bytes.expect("404 is only tolerated for single documents");
+        if dt.query == QueryStyle::Single {
+            let doc: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| ApiError::BadResponse {
+                    data_type: dt.name.into(),
+                    cause: e.to_string(),
+                    attempts: requests,
+                })?;
+            return Ok(DocumentsPage {
+                data: vec![doc],
+                next_token: None,
+                requests,
+            });
+        }
+        // Parse errors were already retried inside `get`; this cannot fail
+        // for a body that passed validation there.
+        let body: PageBody = serde_json::from_slice(&bytes).map_err(|e| ApiError::BadResponse {
+            data_type: dt.name.into(),
+            cause: e.to_string(),
+            attempts: requests,
+        })?;
+        Ok(DocumentsPage {
+            data: body.data,
+            next_token: body.next_token.filter(|t| !t.is_empty()),
+            requests,
+        })
+    }
+
+    /// Fetches one document by id; `Ok(None)` when the API answers 404.
+    pub async fn fetch_document(
+        &self,
+        dt: &DataType,
+        id: &str,
+    ) -> Result<(Option<serde_json::Value>, u32), ApiError> {
+        let mut url = self.collection_url(dt);
+        url.path_segments_mut()
+            .map_err(|_| ApiError::Rejected {
+                data_type: dt.name.into(),
+                status: 0,
+                detail: "base URL cannot hold a path".into(),
+            })?
+            .push(id);
+        let (bytes, requests) = self.get(dt, &url, &[], true).await?;
+        match bytes {
+            None => Ok((None, requests)),
+            Some(b) => serde_json::from_slice(&b)
+                .map(|v| (Some(v), requests))
+                .map_err(|e| ApiError::BadResponse {
+                    data_type: dt.name.into(),
+                    cause: e.to_string(),
+                    attempts: requests,
+                }),
+        }
+    }
+
+    /// GET with limiter, auth and retries. Returns the body (None on a
+    /// tolerated 404) and the number of requests it took.
+    async fn get(
+        &self,
+        dt: &DataType,
+        url: &url::Url,
+        params: &[(&str, String)],
+        allow_404: bool,
+    ) -> Result<(Option<bytes::Bytes>, u32), ApiError> {
+        let mut attempts = 0u32;
+        let mut failures = 0u32;
+        let mut rate_limited = 0u32;
+        let mut refreshed = false;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Err(ApiError::Cancelled);
+            }
+            let token = self
+                .auth
+                .access_token()
+                .await
+                .map_err(|e| auth_error(dt, e))?;
+            tokio::select! {
+                _ = self.limiter.acquire() => {}
+                _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
+            }
+            attempts += 1;
+            let req = self
+                .http
+                .get(url.clone())
+                .query(params)
+                .bearer_auth(token.expose())
+                .send();
+            let outcome = tokio::select! {
+                r = async {
+                    match req.await {
+                        Ok(resp) => self.classify(dt, resp, allow_404).await,
+                        Err(e) => Err(Attempt::Retry { cause: describe_reqwest(&e), status: None }),
+                    }
+                } => r,
+                _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
+            };
+            let (cause, status) = match outcome {
+                Ok(body) => return Ok((body, attempts)),
+                Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Unauthorized) => {
+                    if !refreshed
+                        && self
+                            .auth
+                            .rejected(&token)
+                            .await
+                            .map_err(|e| auth_error(dt, e))?
+                    {
+                        refreshed = true;
+                        continue;
+                    }
+                    return Err(ApiError::Unauthorized {
+                        data_type: dt.name.into(),
+                    });
+                }
+                Err(Attempt::RetryAfter(wait)) => {
+                    rate_limited += 1;
+                    // A server that keeps answering 429 despite honoured
+                    // Retry-After is left for the next scheduled run.
+                    if rate_limited > self.retry.max_attempts.max(3) {
+                        return Err(ApiError::RateLimited {
+                            data_type: dt.name.into(),
+                            attempts,
+                        });
+                    }
+                    tracing::warn!(
+                        data_type = dt.name,
+                        wait_s = wait.as_secs_f64(),
+                        "rate limited (429); pausing all requests"
+                    );
+                    self.limiter.block_until(tokio::time::Instant::now() + wait);
+                    continue;
+                }
+                Err(Attempt::Retry { cause, status }) => (cause, status),
+            };
+            failures += 1;
+            if failures >= self.retry.max_attempts {
+                return Err(match status {
+                    Some(s) if s >= 500 => ApiError::Server {
+                        data_type: dt.name.into(),
+                        status: s,
+                        attempts,
+                    },
+                    Some(_) => ApiError::BadResponse {
+                        data_type: dt.name.into(),
+                        cause,
+                        attempts,
+                    },
+                    None => ApiError::Network {
+                        data_type: dt.name.into(),
+                        host: url.host_str().unwrap_or("").into(),
+                        cause,
+                        attempts,
+                    },
+                });
+            }
+            let delay = backoff(&self.retry, failures);
+            tracing::debug!(data_type = dt.name, attempt = attempts, %cause, delay_ms = delay.as_millis() as u64, "retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
+            }
+        }
+    }
+
+    async fn classify(
+        &self,
+        dt: &DataType,
+        resp: reqwest::Response,
+        allow_404: bool,
+    ) -> Result<Option<bytes::Bytes>, Attempt> {
+        let status = resp.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(Attempt::RetryAfter(retry_after(resp.headers())));
+        }
+        if status.is_server_error() {
+            return Err(Attempt::Retry {
+                cause: format!("HTTP {}", status.as_u16()),
+                status: Some(status.as_u16()),
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let detail = error_detail(resp).await;
+            // Oura answers a missing scope with 401 for some collections
+            // and 403 for others; its body names the scope problem.
+            let lower = detail.to_ascii_lowercase();
+            if lower.contains("scope") {
+                return Err(Attempt::Fatal(ApiError::ScopeNotGranted {
+                    data_type: dt.name.into(),
+                    scope: dt.scope.into(),
+                    status: status.as_u16(),
+                }));
+            }
+            if status == StatusCode::UNAUTHORIZED {
+                return Err(Attempt::Unauthorized);
+            }
+            return Err(Attempt::Fatal(ApiError::Forbidden {
+                data_type: dt.name.into(),
+                detail,
+            }));
+        }
+        if status == StatusCode::NOT_FOUND && allow_404 {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            let detail = error_detail(resp).await;
+            return Err(Attempt::Fatal(ApiError::Rejected {
+                data_type: dt.name.into(),
+                status: status.as_u16(),
+                detail,
+            }));
+        }
+        let body = resp.bytes().await.map_err(|e| Attempt::Retry {
+            cause: format!("reading body: {}", describe_reqwest(&e)),
+            status: None,
+        })?;
+        // A truncated or malformed body is a transient fault: validate it
+        // here so the retry loop can try again.
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+            return Err(Attempt::Retry {
+                cause: format!("malformed JSON: {e}"),
+                status: Some(status.as_u16()),
+            });
+        }
+        Ok(Some(body))
+    }
+}
+
+fn auth_error(dt: &DataType, e: AuthError) -> ApiError {
+    match e {
+        AuthError::ReauthRequired(m) => ApiError::ReauthRequired(m),
+        AuthError::NoToken | AuthError::Refresh(_) => ApiError::Unauthorized {
+            data_type: dt.name.into(),
+        },
+    }
+}
+
+/// Exponential backoff with full jitter in the upper half, capped.
+pub(crate) fn backoff(cfg: &RetryConfig, failures: u32) -> Duration {
+    let exp = cfg
+        .base_delay
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(20));
+    let capped = exp.min(cfg.max_delay);
+    let jitter = rand::rng().random_range(0.5..=1.0);
+    capped.mul_f64(jitter)
+}
+
+fn retry_after(h: &reqwest::header::HeaderMap) -> Duration {
+    let secs = h
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .or_else(|| {
+            let reset = h
+                .get("x-ratelimit-reset")?
+                .to_str()
+                .ok()?
+                .trim()
+                .parse::<i64>()
+                .ok()?;
+            Some((reset - jiff::Timestamp::now().as_second()).max(1) as u64)
+        })
+        .unwrap_or(60);
+    // Arrive just after the window reopens rather than just before.
+    Duration::from_secs(secs) + Duration::from_millis(250)
+}
+
+/// The human part of an error body (RFC 7807 `detail`, or HTTPValidationError).
+async fn error_detail(resp: reqwest::Response) -> String {
+    let text = resp.text().await.unwrap_or_default();
+    let v: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(_) => return text.chars().take(200).collect(),
+    };
+    let detail = match &v["detail"] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|i| {
+                let loc = i["loc"]
+                    .as_array()
+                    .map(|l| {
+                        l.iter()
+                            .map(|p| p.to_string().replace('"', ""))
+                            .collect::<Vec<_>>()
+                            .join(".")
+                    })
+                    .unwrap_or_default();
+                i["msg"].as_str().map(|m| format!("{loc}: {m}"))
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => String::new(),
+    };
+    let title = v["title"].as_str().or(v["message"].as_str()).unwrap_or("");
+    match (title.is_empty(), detail.is_empty()) {
+        (false, false) => format!("{title}: {detail}"),
+        (true, false) => detail,
+        (false, true) => title.to_owned(),
+        (true, true) => text.chars().take(200).collect(),
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    // reqwest's Display includes the URL; ours carry no secrets, but keep
+    // the message short and free of query strings anyway.
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response body interrupted"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut root = String::new();
+    while let Some(s) = source {
+        root = s.to_string();
+        source = s.source();
+    }
+    if root.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {root}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let cfg = RetryConfig {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+        };
+        let d1 = backoff(&cfg, 1);
+        assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
+        let d3 = backoff(&cfg, 3);
+        assert!(d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400));
+        for f in 5..40 {
+            assert!(backoff(&cfg, f) <= Duration::from_secs(2));
+        }
+    }
+
+    #[test]
+    fn retry_after_prefers_header_then_reset() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(retry_after(&h), Duration::from_millis(7250));
+        let mut h = reqwest::header::HeaderMap::new();
+        let reset = jiff::Timestamp::now().as_second() + 30;
+        h.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+        let d = retry_after(&h);
+        assert!(
+            d >= Duration::from_secs(28) && d <= Duration::from_secs(31),
+            "{d:?}"
+        );
+    }
+}

@@ -1,0 +1,405 @@
+//! The sync engine: runs each data type's incremental and backfill jobs,
+//! driven by the registry, committing every page with its cursor.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use super::plan::{self, Window};
+use crate::api::{ApiError, Client, PageQuery};
+use crate::config::Config;
+use crate::registry::{self, DataType, QueryStyle};
+use crate::store::{
+    CursorAdvance, PageCommit, Store, StoreError, SyncState, Vanished, WriteCounts,
+};
+
+/// How many data types sync at the same time: enough to overlap network
+/// waits with SQLite writes, few enough that one writer is not swamped.
+const CONCURRENT_TYPES: usize = 4;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error("{data_type}: {source}; check disk space and permissions of storage.database")]
+    Store {
+        data_type: String,
+        source: StoreError,
+    },
+}
+
+impl SyncError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncError::Api(e) => e.kind(),
+            SyncError::Store { .. } => "store",
+        }
+    }
+}
+
+/// What a run asks of each data type.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Re-fetch from this day instead of the cursor minus lookback.
+    pub since: Option<Date>,
+    /// Also run the backfill job while the type's backfill is incomplete.
+    pub backfill: bool,
+}
+
+/// The outcome of one data type's run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TypeReport {
+    pub data_type: &'static str,
+    pub counts: WriteCounts,
+    pub requests: u32,
+    pub error: Option<String>,
+    pub error_kind: Option<&'static str>,
+    /// Another run of this type was in progress, so this one did nothing.
+    pub skipped_busy: bool,
+}
+
+/// Progress notifications for bars and logs.
+pub trait Observer: Send + Sync {
+    fn started(&self, _dt: &'static DataType, _total_days: u64) {}
+    fn advanced(&self, _dt: &'static DataType, _days: u64, _docs: u64) {}
+    fn finished(&self, _report: &TypeReport) {}
+}
+
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+pub struct SyncEngine {
+    client: Arc<Client>,
+    store: Arc<Mutex<Store>>,
+    config: Arc<Config>,
+    clock: Clock,
+    running: HashMap<&'static str, tokio::sync::Mutex<()>>,
+}
+
+impl SyncEngine {
+    pub fn new(
+        client: Arc<Client>,
+        store: Arc<Mutex<Store>>,
+        config: Arc<Config>,
+        clock: Clock,
+    ) -> Self {
+        let running = registry::DATA_TYPES
+            .iter()
+            .map(|d| (d.name, tokio::sync::Mutex::new(())))
+            .collect();
+        SyncEngine {
+            client,
+            store,
+            config,
+            clock,
+            running,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<Mutex<Store>> {
+        &self.store
+    }
+
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    pub fn today(&self) -> Date {
+        (self.clock)().to_zoned(jiff::tz::TimeZone::UTC).date()
+    }
+
+    /// Runs `types` (metadata first, the rest concurrently).
+    pub async fn run(
+        &self,
+        types: &[&'static DataType],
+        opts: RunOptions,
+        observer: &dyn Observer,
+    ) -> Vec<TypeReport> {
+        let (meta, rest): (Vec<_>, Vec<_>) = types.iter().copied().partition(|d| !d.has_history());
+        let mut reports = Vec::with_capacity(types.len());
+        // Metadata first: the ring's set-up date bounds every backfill.
+        for dt in meta {
+            reports.push(self.run_type(dt, opts, observer).await);
+        }
+        let jobs: Vec<_> = rest
+            .into_iter()
+            .map(|dt| self.run_type(dt, opts, observer))
+            .collect();
+        let mut stream = futures::stream::iter(jobs).buffer_unordered(CONCURRENT_TYPES);
+        while let Some(r) = stream.next().await {
+            reports.push(r);
+        }
+        let order = |name: &str| types.iter().position(|d| d.name == name);
+        reports.sort_by_key(|r| order(r.data_type));
+        reports
+    }
+
+    /// One data type's jobs. Never runs two jobs of one type at once.
+    pub async fn run_type(
+        &self,
+        dt: &'static DataType,
+        opts: RunOptions,
+        observer: &dyn Observer,
+    ) -> TypeReport {
+        let mut report = TypeReport {
+            data_type: dt.name,
+            counts: WriteCounts::default(),
+            requests: 0,
+            error: None,
+            error_kind: None,
+            skipped_busy: false,
+        };
+        let Ok(_guard) = self.running[dt.name].try_lock() else {
+            report.skipped_busy = true;
+            observer.finished(&report);
+            return report;
+        };
+        let now = (self.clock)();
+        if let Err(e) = self.with_store(dt, |s| s.record_attempt(dt, now)) {
+            report.error_kind = Some(e.kind());
+            report.error = Some(e.to_string());
+            observer.finished(&report);
+            return report;
+        }
+        let result = self.jobs(dt, opts, observer, &mut report).await;
+        if let Err(e) = result {
+            if !matches!(e, SyncError::Api(ApiError::Cancelled)) {
+                tracing::warn!(data_type = dt.name, error = %e, "sync failed");
+                let at = (self.clock)();
+                let kind = e.kind();
+                let msg = e.to_string();
+                if let Err(se) = self.with_store(dt, |s| s.record_failure(dt, kind, &msg, 0, at)) {
+                    tracing::error!(data_type = dt.name, error = %se, "cannot record failure");
+                }
+            }
+            report.error_kind = Some(e.kind());
+            report.error = Some(e.to_string());
+        }
+        observer.finished(&report);
+        report
+    }
+
+    async fn jobs(
+        &self,
+        dt: &'static DataType,
+        opts: RunOptions,
+        observer: &dyn Observer,
+        report: &mut TypeReport,
+    ) -> Result<(), SyncError> {
+        let state = self.with_store(dt, |s| s.sync_state(dt))?;
+        let today = self.today();
+        match dt.query {
+            QueryStyle::Single | QueryStyle::List => {
+                observer.started(dt, 1);
+                let everything = Window {
+                    from: Date::MIN,
+                    to: Date::MAX,
+                };
+                let cursor = CursorAdvance {
+                    high_water: Some(today),
+                    backfill_complete: true,
+                    window_done: true,
+                    ..Default::default()
+                };
+                self.fetch_window(dt, everything, PageQuery::All, cursor, report)
+                    .await?;
+                observer.advanced(dt, 1, report.counts.inserted + report.counts.updated);
+                Ok(())
+            }
+            QueryStyle::DateRange | QueryStyle::DateTimeRange => {
+                let lookback = self.config.lookback_days(dt);
+                let inc = plan::incremental_window(state.high_water, opts.since, today, lookback);
+                let start = self.backfill_start()?;
+                let floor = state.backfill_floor.unwrap_or(inc.from);
+                let backfill_days = if opts.backfill && !state.backfill_complete && floor > start {
+                    Window {
+                        from: start,
+                        to: floor.saturating_sub(jiff::ToSpan::day(1)),
+                    }
+                    .days()
+                } else {
+                    0
+                };
+                observer.started(dt, (inc.days() + backfill_days) as u64);
+
+                let windows = plan::split(inc.from, inc.to, dt.window_days);
+                let last = windows.len().saturating_sub(1);
+                for (i, w) in windows.into_iter().enumerate() {
+                    let cursor = CursorAdvance {
+                        // The incremental range ends tomorrow; the cursor
+                        // records how far data is synced, today at most.
+                        high_water: Some(w.to.min(today)),
+                        // A fresh database's backfill starts below the
+                        // first incremental window.
+                        backfill_floor: (state.backfill_floor.is_none_or(|f| w.from < f) && i == 0)
+                            .then_some(w.from),
+                        backfill_complete: false,
+                        window_done: i == last,
+                    };
+                    let before = report.counts;
+                    self.fetch_window(dt, w, plan::request_for(dt, w), cursor, report)
+                        .await?;
+                    observer.advanced(dt, w.days() as u64, docs_written(before, report.counts));
+                }
+
+                if !opts.backfill || state.backfill_complete {
+                    return Ok(());
+                }
+                let mut floor = self
+                    .with_store(dt, |s| s.sync_state(dt))?
+                    .backfill_floor
+                    .unwrap_or(inc.from);
+                if floor <= start {
+                    self.mark_backfill_complete(dt, floor)?;
+                    return Ok(());
+                }
+                while let Some(w) = plan::next_backfill_window(floor, start, dt.window_days) {
+                    let cursor = CursorAdvance {
+                        backfill_floor: Some(w.from),
+                        backfill_complete: w.from <= start,
+                        window_done: true,
+                        ..Default::default()
+                    };
+                    let before = report.counts;
+                    self.fetch_window(dt, w, plan::request_for(dt, w), cursor, report)
+                        .await?;
+                    observer.advanced(dt, w.days() as u64, docs_written(before, report.counts));
+                    floor = w.from;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn mark_backfill_complete(&self, dt: &DataType, floor: Date) -> Result<(), SyncError> {
+        let at = (self.clock)();
+        self.with_store(dt, |s| {
+            s.commit_page(
+                dt,
+                &PageCommit {
+                    documents: &[],
+                    vanished: None,
+                    cursor: CursorAdvance {
+                        backfill_floor: Some(floor),
+                        backfill_complete: true,
+                        window_done: true,
+                        ..Default::default()
+                    },
+                    requests: 0,
+                    at,
+                },
+            )
+        })?;
+        Ok(())
+    }
+
+    /// The oldest day worth asking for: the configured start, raised to the
+    /// first ring's set-up day when that is known (placeholder dates such as
+    /// 1970-01-01 are ignored by the store).
+    fn backfill_start(&self) -> Result<Date, SyncError> {
+        Ok(self.config.backfill_start)
+    }
+
+    /// Fetches every page of one window. Each page is committed with its
+    /// bookkeeping; the cursor moves only with the window's last page, so a
+    /// crash mid-window re-fetches that window and nothing is skipped.
+    async fn fetch_window(
+        &self,
+        dt: &'static DataType,
+        w: Window,
+        query: PageQuery,
+        cursor: CursorAdvance,
+        report: &mut TypeReport,
+    ) -> Result<(), SyncError> {
+        let mut next: Option<String> = None;
+        let mut tokens_seen: HashSet<String> = HashSet::new();
+        let mut seen_ids: HashSet<String> = HashSet::new();
+        let track_vanished = dt.query != QueryStyle::DateTimeRange;
+        loop {
+            let page = self.client.fetch_page(dt, &query, next.as_deref()).await?;
+            report.requests += page.requests;
+            let mut docs = page.data;
+            if let (Some(field), QueryStyle::DateRange) = (dt.day_field, dt.query) {
+                docs.retain(|d| doc_day(d, field).is_some_and(|day| w.contains(day)));
+            }
+            if track_vanished {
+                seen_ids.extend(
+                    docs.iter()
+                        .filter_map(|d| d["id"].as_str().map(str::to_owned)),
+                );
+            }
+            let last_page = match &page.next_token {
+                None => true,
+                Some(t) => {
+                    if !tokens_seen.insert(t.clone()) {
+                        return Err(ApiError::PagingLoop {
+                            data_type: dt.name.into(),
+                        }
+                        .into());
+                    }
+                    false
+                }
+            };
+            let commit = PageCommit {
+                documents: &docs,
+                vanished: (last_page && track_vanished).then_some(Vanished {
+                    first_day: w.from,
+                    last_day: w.to,
+                    seen_ids: &seen_ids,
+                }),
+                cursor: if last_page {
+                    cursor.clone()
+                } else {
+                    CursorAdvance::default()
+                },
+                requests: page.requests,
+                at: (self.clock)(),
+            };
+            let counts = self.with_store(dt, |s| s.commit_page(dt, &commit))?;
+            report.counts += counts;
+            if last_page {
+                return Ok(());
+            }
+            next = page.next_token;
+        }
+    }
+
+    /// Runs a synchronous store operation. The lock is never held across an
+    /// `.await`, so no SQLite transaction spans one either.
+    fn with_store<T>(
+        &self,
+        dt: &DataType,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, SyncError> {
+        let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard).map_err(|source| SyncError::Store {
+            data_type: dt.name.into(),
+            source,
+        })
+    }
+
+    pub fn states(&self) -> Result<Vec<SyncState>, StoreError> {
+        self.store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .all_sync_states()
+    }
+}
+
+fn docs_written(before: WriteCounts, after: WriteCounts) -> u64 {
+    (after.inserted + after.updated + after.unchanged)
+        - (before.inserted + before.updated + before.unchanged)
+}
+
+fn doc_day(doc: &serde_json::Value, field: &str) -> Option<Date> {
+    doc.get(field)?.as_str()?.get(..10)?.parse().ok()
+}

@@ -2,3 +2,5 @@
 //! holds the shared harness.
 
 mod util;
+mod sync;
+mod cli;

@@ -1,9 +1,196 @@
-//! Shared test harness.
+//! Shared test harness: a simulator, a temp database and an engine whose
+//! clock follows the simulator's.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use jiff::civil::Date;
+use jiff::{Timestamp, ToSpan};
+use ouradb::config::Config;
+use ouradb::sim::{SimConfig, SimServer};
+use ouradb::sync::{self, NoObserver, RunOptions, SyncEngine, TypeReport};
+use tokio_util::sync::CancellationToken;
+
+pub const TOKEN: &str = "test-token";
 
 /// The Oura OpenAPI 1.37 spec vendored with the tests.
 pub fn spec_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/openapi-1.37.json")
+}
+
+pub fn today() -> Date {
+    Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
+/// A simulator plus a database directory.
+pub struct Env {
+    pub sim: SimServer,
+    pub dir: tempfile::TempDir,
+    pub days: u32,
+    /// Days the simulated clock is ahead of the real one.
+    pub offset_days: Arc<AtomicI64>,
+}
+
+impl Env {
+    pub async fn start(days: u32, tweak: impl FnOnce(&mut SimConfig)) -> Env {
+        let mut cfg = SimConfig::new(7, days, today());
+        cfg.tokens = vec![TOKEN.to_owned()];
+        tweak(&mut cfg);
+        let sim = SimServer::start(cfg).await.expect("simulator starts");
+        Env {
+            sim,
+            dir: tempfile::tempdir().expect("tempdir"),
+            days,
+            offset_days: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("ouradb.sqlite")
+    }
+
+    /// Config for this simulator; the backfill starts a few days before the
+    /// simulated history so the whole of it is covered.
+    pub fn config_for(&self, db: &Path) -> Config {
+        let mut c = Config::for_base_url(&self.sim.base_url(), TOKEN, db.to_path_buf());
+        c.backfill_start = today().saturating_sub((self.days as i64 + 3).days());
+        c.retry.base_delay = Duration::from_millis(20);
+        c.retry.max_delay = Duration::from_millis(200);
+        c.request_timeout = Duration::from_secs(5);
+        c
+    }
+
+    pub fn config(&self) -> Config {
+        self.config_for(&self.db())
+    }
+
+    pub fn clock(&self) -> sync::Clock {
+        let off = self.offset_days.clone();
+        Arc::new(move || {
+            let days = off.load(Ordering::SeqCst);
+            Timestamp::now()
+                .checked_add(jiff::SignedDuration::from_hours(24 * days))
+                .expect("in range")
+        })
+    }
+
+    pub fn engine(&self, config: Config) -> SyncEngine {
+        sync::engine_from_config(Arc::new(config), None, CancellationToken::new(), self.clock())
+            .expect("engine")
+    }
+
+    /// One full `ouradb sync` equivalent on `config`.
+    pub async fn sync_with(&self, config: Config) -> Vec<TypeReport> {
+        let engine = self.engine(config);
+        let types = engine.config().types.clone();
+        engine
+            .run(
+                &types,
+                RunOptions {
+                    since: None,
+                    backfill: true,
+                },
+                &NoObserver,
+            )
+            .await
+    }
+
+    pub async fn sync(&self) -> Vec<TypeReport> {
+        self.sync_with(self.config()).await
+    }
+
+    pub fn advance_days(&self, n: u32) {
+        self.sim.advance_days(n);
+        self.offset_days.fetch_add(n as i64, Ordering::SeqCst);
+    }
+}
+
+pub fn assert_no_errors(reports: &[TypeReport]) {
+    let errors: Vec<_> = reports
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.data_type)))
+        .collect();
+    assert!(errors.is_empty(), "sync errors: {errors:#?}");
+}
+
+/// Opens a database the way a dashboard would: read-only, separate connection.
+pub fn reader(db: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open read-only")
+}
+
+/// Columns that record when ouradb saw something, not what Oura served.
+const TIMING_COLUMNS: &[&str] = &["first_seen", "last_seen", "last_changed"];
+
+/// A dump of every data table (not `sync_state`), without timing columns,
+/// in key order: two databases holding the same data dump identically.
+pub fn fingerprint(db: &Path) -> String {
+    let conn = reader(db);
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'sync_state' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    tables.retain(|t| !t.starts_with('_'));
+    let mut out = String::new();
+    for t in tables {
+        let cols: Vec<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .filter(|c| !TIMING_COLUMNS.contains(&c.as_str()))
+            .collect();
+        let list = cols.join(", ");
+        let mut stmt = conn
+            .prepare(&format!("SELECT {list} FROM {t} ORDER BY {list}"))
+            .unwrap();
+        let n = cols.len();
+        let mut rows = stmt.query([]).unwrap();
+        let mut count = 0usize;
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..n {
+                let v: rusqlite::types::Value = row.get(i).unwrap();
+                out.push_str(&format!("{v:?}|"));
+            }
+            out.push('\n');
+            count += 1;
+        }
+        out.push_str(&format!("== {t}: {count} rows\n"));
+    }
+    out
+}
+
+/// Row count of a table.
+pub fn count(db: &Path, table: &str) -> i64 {
+    reader(db)
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Requests the simulator saw per collection path, e.g. `daily_sleep`.
+pub fn requests_per_collection(sim: &SimServer) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for e in sim.request_log() {
+        if let Some(rest) = e.path.strip_prefix("/v2/usercollection/") {
+            let coll = rest.split('/').next().unwrap_or("").to_owned();
+            *m.entry(coll).or_default() += 1;
+        }
+    }
+    m
+}
+
+/// Responses with `status` across every endpoint.
+pub fn status_count(sim: &SimServer, status: u16) -> u64 {
+    sim.counters()
+        .iter()
+        .filter(|((_, s), _)| *s == status)
+        .map(|(_, n)| *n)
+        .sum()
 }

@@ -1,0 +1,207 @@
+//! The `ouradb` binary: crash safety under kill -9, config errors, status.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+
+use crate::util::{self, Env, assert_no_errors, fingerprint};
+
+fn ouradb() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ouradb"));
+    c.env_remove("OURA_TOKEN").env("OURADB_LOG", "warn");
+    c
+}
+
+fn write_config(env: &Env, dir: &Path, db: &Path) -> PathBuf {
+    let c = env.config_for(db);
+    let path = dir.join("daemon.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[api]
+base_url = "{}"
+timeout_seconds = 5
+[auth]
+personal_access_token = "{}"
+[storage]
+database = "{}"
+[sync]
+backfill_start = "{}"
+[retry]
+base_delay_ms = 20
+max_delay_seconds = 1
+"#,
+            env.sim.base_url(),
+            util::TOKEN,
+            db.display(),
+            c.backfill_start
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_points_then_finish_equals_a_clean_run() {
+    let env = Env::start(365, |_| {}).await;
+    let clean = env.dir.path().join("clean.sqlite");
+    assert_no_errors(&env.sync_with(env.config_for(&clean)).await);
+    let expected = fingerprint(&clean);
+
+    let db = env.dir.path().join("killed.sqlite");
+    let cfg = write_config(&env, env.dir.path(), &db);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let mut killed_mid_run = 0;
+    for _ in 0..20 {
+        let mut child = ouradb()
+            .arg("--config")
+            .arg(&cfg)
+            .arg("sync")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = Duration::from_millis(rng.random_range(30..900));
+        tokio::time::sleep(delay).await;
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_run += 1;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    assert!(killed_mid_run >= 10, "most kills must land mid-run ({killed_mid_run})");
+
+    let out = ouradb()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("sync")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(fingerprint(&db), expected);
+    env.sim.stop().await;
+}
+
+#[test]
+fn bad_config_is_one_line_naming_the_key_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[sync]\nbackfill_start = \"soon\"\n", "sync.backfill_start"),
+        ("[rate_limit]\nrequests = 0\n", "rate_limit.requests"),
+        ("[api]\nbase_url = \"not a url\"\n", "api.base_url"),
+        ("[storage]\ndatabase_path = \"x\"\n", "database_path"),
+    ];
+    for (text, key) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = ouradb()
+            .arg("--config")
+            .arg(&path)
+            .arg("status")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    }
+    let out = ouradb()
+        .arg("--config")
+        .arg(dir.path().join("missing.toml"))
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_then_status_shows_every_type() {
+    let env = Env::start(10, |_| {}).await;
+    let db = env.db();
+    let cfg = write_config(&env, env.dir.path(), &db);
+
+    let out = ouradb().arg("--config").arg(&cfg).arg("status").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ouradb sync"));
+
+    let started = Instant::now();
+    let out = ouradb().arg("--config").arg(&cfg).arg("sync").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("daily_sleep") && summary.contains("inserted"), "{summary}");
+
+    let out = ouradb().arg("--config").arg(&cfg).arg("status").output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    for dt in ouradb::registry::DATA_TYPES {
+        assert!(table.contains(dt.name), "{} in {table}", dt.name);
+    }
+    assert!(table.contains("fresh") && table.contains("complete"), "{table}");
+
+    let out = ouradb()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), ouradb::registry::DATA_TYPES.len());
+    assert!(rows.iter().all(|r| r["freshness"] == "fresh"), "{rows:#?}");
+
+    // A failing sync exits non-zero and status marks the type failing.
+    let mut bad = std::fs::read_to_string(&cfg).unwrap();
+    bad = bad.replace(util::TOKEN, "revoked");
+    std::fs::write(&cfg, bad).unwrap();
+    let out = ouradb()
+        .arg("--config")
+        .arg(&cfg)
+        .args(["sync", "--type", "daily_sleep"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = ouradb().arg("--config").arg(&cfg).arg("status").output().unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let line = table.lines().find(|l| l.contains("daily_sleep")).unwrap();
+    assert!(line.contains("failing") && line.contains("401"), "{line}");
+    assert!(!table.contains("revoked"), "token printed: {table}");
+    env.sim.stop().await;
+}
+
+#[test]
+fn systemd_unit_verifies_when_systemd_analyze_is_present() {
+    let unit = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("systemd/ouradb.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    for needle in [
+        "Type=notify",
+        "Restart=on-failure",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "ReadWritePaths=",
+        "ExecStart=",
+    ] {
+        assert!(text.contains(needle), "unit lacks {needle}");
+    }
+    let Ok(out) = Command::new("systemd-analyze")
+        .args(["verify", "--user"])
+        .arg(&unit)
+        .output()
+    else {
+        eprintln!("systemd-analyze not installed; structural checks only");
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The ExecStart binary is not installed on a test machine; everything
+    // else must verify cleanly.
+    let problems: Vec<_> = stderr
+        .lines()
+        .filter(|l| !l.contains("ouradb") || !(l.contains("No such file") || l.contains("not executable")))
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.contains("Failed to connect") && !l.contains("bus"))
+        .collect();
+    assert!(problems.is_empty(), "systemd-analyze: {problems:#?}");
+}

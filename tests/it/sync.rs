@@ -1,0 +1,373 @@
+//! The sync engine against the simulator (issue 3 acceptance).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use ouradb::registry::{self, DATA_TYPES, QueryStyle};
+use ouradb::sim::Faults;
+use serde_json::Value;
+
+use crate::util::{self, Env, assert_no_errors, count, fingerprint, reader};
+
+/// Every document the simulator serves for `path`, by id (sleep periods the
+/// API marks deleted are not expected in the database).
+fn sim_documents(env: &Env, path: &str) -> BTreeMap<String, Value> {
+    env.sim.read_data(|d| {
+        d.documents(path)
+            .iter()
+            .map(|doc| (doc.id.clone(), serde_json::from_str::<Value>(&doc.json).unwrap()))
+            .filter(|(_, v)| v.get("type").and_then(Value::as_str) != Some("deleted"))
+            .collect()
+    })
+}
+
+fn db_documents(db: &std::path::Path, table: &str) -> BTreeMap<String, Value> {
+    let conn = reader(db);
+    let mut stmt = conn
+        .prepare(&format!("SELECT id, raw_json FROM {table}"))
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .unwrap()
+        .map(|r| {
+            let (id, raw) = r.unwrap();
+            (id, serde_json::from_str(&raw).unwrap())
+        })
+        .collect()
+}
+
+/// Every scalar (or flattened nested scalar) of `doc` equals its column.
+fn assert_columns_match(conn: &rusqlite::Connection, dt: &registry::DataType, doc: &Value) {
+    let id = doc["id"].as_str().unwrap();
+    let cols: Vec<String> = conn
+        .prepare(&format!("SELECT name FROM pragma_table_info('{}')", dt.table))
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut flat: HashMap<String, Value> = HashMap::new();
+    fn walk(prefix: &str, v: &Value, out: &mut HashMap<String, Value>) {
+        if let Value::Object(m) = v {
+            for (k, v) in m {
+                let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}_{k}") };
+                match v {
+                    Value::Object(_) => walk(&name, v, out),
+                    Value::Array(_) => {}
+                    _ => {
+                        out.insert(name, v.clone());
+                    }
+                }
+            }
+        }
+    }
+    walk("", doc, &mut flat);
+    for (name, expected) in flat {
+        if !cols.contains(&name) {
+            // Nested sample objects (e.g. heart_rate.interval) live in child tables.
+            continue;
+        }
+        let got: rusqlite::types::Value = conn
+            .query_row(
+                &format!("SELECT \"{name}\" FROM {} WHERE id = ?1", dt.table),
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let ok = match (&expected, &got) {
+            (Value::Null, rusqlite::types::Value::Null) => true,
+            (Value::Bool(b), rusqlite::types::Value::Integer(i)) => (*b as i64) == *i,
+            (Value::Number(n), rusqlite::types::Value::Integer(i)) => n.as_f64() == Some(*i as f64),
+            (Value::Number(n), rusqlite::types::Value::Real(f)) => (n.as_f64().unwrap() - f).abs() < 1e-9,
+            (Value::String(s), rusqlite::types::Value::Text(t)) => s == t,
+            _ => false,
+        };
+        assert!(ok, "{}.{name} of {id}: expected {expected}, got {got:?}", dt.table);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_sync_stores_every_document_and_sample() {
+    let env = Env::start(730, |_| {}).await;
+    let reports = env.sync().await;
+    assert_no_errors(&reports);
+    let db = env.db();
+    let conn = reader(&db);
+
+    for dt in DATA_TYPES {
+        match dt.query {
+            QueryStyle::DateRange | QueryStyle::List => {
+                let expected = sim_documents(&env, dt.path);
+                let got = db_documents(&db, dt.table);
+                assert!(!expected.is_empty(), "simulator has {}", dt.name);
+                assert_eq!(got.len(), expected.len(), "{} document count", dt.name);
+                for (id, doc) in &expected {
+                    assert_eq!(got.get(id), Some(doc), "{} {id}", dt.name);
+                }
+                // Typed columns: check a spread of documents per type.
+                for doc in expected.values().step_by((expected.len() / 25).max(1)) {
+                    assert_columns_match(&conn, dt, doc);
+                }
+                for s in dt.samples {
+                    let items: usize = expected
+                        .values()
+                        .filter_map(|d| d[s.field]["items"].as_array())
+                        .map(Vec::len)
+                        .sum();
+                    assert_eq!(count(&db, s.table) as usize, items, "{} rows", s.table);
+                }
+                for s in dt.interval_strings {
+                    let chars: usize = expected
+                        .values()
+                        .filter_map(|d| d[s.field].as_str())
+                        .map(str::len)
+                        .sum();
+                    assert_eq!(count(&db, s.table) as usize, chars, "{} rows", s.table);
+                }
+            }
+            QueryStyle::Single => {
+                let expected: Value =
+                    serde_json::from_str(&env.sim.read_data(|d| d.personal_info().to_owned())).unwrap();
+                let got = db_documents(&db, dt.table);
+                assert_eq!(got.values().next(), Some(&expected));
+                assert_columns_match(&conn, dt, &expected);
+            }
+            QueryStyle::DateTimeRange => {
+                let expected = if dt.name == "heartrate" {
+                    env.sim.read_data(|d| d.heartrate().len())
+                } else {
+                    env.sim.read_data(|d| d.battery().len())
+                };
+                assert!(expected > 0);
+                assert_eq!(count(&db, dt.table) as usize, expected, "{} rows", dt.name);
+            }
+        }
+    }
+
+    // Every type's cursor says it is done.
+    let store = ouradb::store::Store::open_read_only(&db).unwrap();
+    for s in store.all_sync_states().unwrap() {
+        assert!(s.backfill_complete, "{} backfill complete", s.data_type);
+        assert!(s.last_success.is_some(), "{} succeeded", s.data_type);
+        assert!(s.last_error.is_none(), "{} no error", s.data_type);
+        assert!(s.high_water.is_some());
+    }
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_run_with_nothing_new_is_one_request_per_type() {
+    let env = Env::start(120, |_| {}).await;
+    assert_no_errors(&env.sync().await);
+    let before = fingerprint(&env.db());
+    env.sim.clear_request_log();
+
+    let reports = env.sync().await;
+    assert_no_errors(&reports);
+    for r in &reports {
+        assert_eq!(r.counts.inserted + r.counts.updated + r.counts.deleted, 0, "{} changed rows", r.data_type);
+    }
+    let per = util::requests_per_collection(&env.sim);
+    let lookback = env.config().lookback_days as usize + 2;
+    for dt in DATA_TYPES {
+        let n = per.get(dt.path).copied().unwrap_or(0);
+        let allowed = match dt.query {
+            // One page per 1000 samples inside the lookback (about 1,200 a day).
+            QueryStyle::DateTimeRange => 1 + lookback * 2,
+            _ => 1,
+        };
+        assert!(n >= 1 && n <= allowed, "{}: {n} requests (allowed {allowed})", dt.name);
+    }
+    assert_eq!(fingerprint(&env.db()), before);
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_run_reflects_revisions_new_days_late_nights_and_deletions() {
+    let env = Env::start(60, |_| {}).await;
+    assert_no_errors(&env.sync().await);
+
+    let changes = env.sim.with_data(|d| {
+        let mut c = d.revise_recent();
+        c.extend(d.deliver_late());
+        c.extend(d.delete_some());
+        c
+    });
+    assert!(!changes.is_empty());
+    env.advance_days(2);
+
+    let reports = env.sync().await;
+    assert_no_errors(&reports);
+    let db = env.db();
+    for dt in DATA_TYPES.iter().filter(|d| matches!(d.query, QueryStyle::DateRange | QueryStyle::List)) {
+        assert_eq!(
+            db_documents(&db, dt.table),
+            sim_documents(&env, dt.path),
+            "{} after changes",
+            dt.name
+        );
+    }
+    let updated: u64 = reports.iter().map(|r| r.counts.updated).sum();
+    let deleted: u64 = reports.iter().map(|r| r.counts.deleted).sum();
+    let inserted: u64 = reports.iter().map(|r| r.counts.inserted).sum();
+    assert!(updated > 0 && deleted > 0 && inserted > 0, "{updated} {deleted} {inserted}");
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_never_exceed_the_quota_in_any_window() {
+    let env = Env::start(90, |c| {
+        c.rate_limit = 50;
+        c.rate_window = Duration::from_secs(3);
+    })
+    .await;
+    let mut config = env.config();
+    config.rate_limit.requests = 50;
+    config.rate_limit.window = Duration::from_secs(3);
+    config.types = ["heartrate", "ring_battery_level", "daily_sleep", "sleep"]
+        .iter()
+        .map(|n| registry::find(n).unwrap())
+        .collect();
+    let started = std::time::Instant::now();
+    let reports = env.sync_with(config).await;
+    assert_no_errors(&reports);
+    let total: u32 = reports.iter().map(|r| r.requests).sum();
+    assert!(total > 100, "the test must need several windows: {total}");
+    let worst = env.sim.max_requests_in_window(util::TOKEN, Duration::from_secs(3));
+    assert!(worst <= 50, "{worst} requests in one 3 s window");
+    assert_eq!(util::status_count(&env.sim, 429), 0, "no request was refused");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_end_in_the_same_database_as_a_clean_run() {
+    let env = Env::start(45, |_| {}).await;
+    let clean = env.dir.path().join("clean.sqlite");
+    assert_no_errors(&env.sync_with(env.config_for(&clean)).await);
+
+    env.sim.set_faults(Faults {
+        status_500: 0.04,
+        status_502: 0.03,
+        status_503: 0.03,
+        status_504: 0.02,
+        burst_429: 0.02,
+        burst_len: 2,
+        truncate: 0.04,
+        malformed: 0.04,
+        reset: 0.04,
+        ..Faults::default()
+    });
+    let faulty = env.dir.path().join("faulty.sqlite");
+    let mut config = env.config_for(&faulty);
+    config.retry.max_attempts = 12;
+    let reports = env.sync_with(config).await;
+    assert_no_errors(&reports);
+    let retried: u64 = [500u16, 502, 503, 504, 429]
+        .iter()
+        .map(|s| util::status_count(&env.sim, *s))
+        .sum();
+    assert!(retried > 0, "faults were injected");
+    assert_eq!(fingerprint(&faulty), fingerprint(&clean));
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_type_fails_alone_and_says_why() {
+    let env = Env::start(20, |c| {
+        c.token_scopes.insert(
+            util::TOKEN.to_owned(),
+            ["email", "personal", "daily", "heartrate", "tag", "session", "spo2Daily"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        );
+    })
+    .await;
+    let reports = env.sync().await;
+    let workout = reports.iter().find(|r| r.data_type == "workout").unwrap();
+    let err = workout.error.as_deref().expect("workout fails without its scope");
+    assert!(err.contains("workout") && err.contains("403"), "{err}");
+    for r in reports.iter().filter(|r| r.data_type != "workout") {
+        assert!(r.error.is_none(), "{}: {:?}", r.data_type, r.error);
+    }
+    let store = ouradb::store::Store::open_read_only(&env.db()).unwrap();
+    let s = store.sync_state(registry::find("workout").unwrap()).unwrap();
+    assert!(s.last_error.as_deref().unwrap().contains("403"));
+    assert!(s.last_error_kind.is_some());
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_token_is_a_clear_error_for_every_type() {
+    let env = Env::start(5, |_| {}).await;
+    let mut config = env.config();
+    config.token = Some(ouradb::config::Secret::new("wrong-token"));
+    let reports = env.sync_with(config).await;
+    for r in &reports {
+        let e = r.error.as_deref().unwrap_or_else(|| panic!("{} must fail", r.data_type));
+        assert!(e.contains("401") && e.contains("token"), "{e}");
+        assert!(!e.contains("wrong-token"), "the token leaked: {e}");
+    }
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_server_is_a_network_error() {
+    let env = Env::start(5, |_| {}).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut config = env.config();
+    config.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+    config.retry.max_attempts = 2;
+    config.types = vec![registry::find("daily_sleep").unwrap()];
+    let reports = env.sync_with(config).await;
+    let e = reports[0].error.as_deref().unwrap();
+    assert!(e.contains("cannot reach") && e.contains("api.base_url"), "{e}");
+    assert_eq!(reports[0].error_kind, Some("network"));
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_reading_during_a_backfill_see_whole_pages() {
+    let env = Env::start(200, |_| {}).await;
+    // Create the schema first so the reader can start immediately.
+    drop(ouradb::store::Store::open(&env.db()).unwrap());
+    let db = env.db();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader_stop = stop.clone();
+    let reader = std::thread::spawn(move || {
+        let conn = reader(&db);
+        let mut reads = 0u32;
+        let mut last_docs = 0i64;
+        while !reader_stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let days: i64 = conn
+                .query_row("SELECT count(*) FROM daily_summary", [], |r| r.get(0))
+                .expect("daily_summary readable during the backfill");
+            let _: i64 = conn
+                .query_row("SELECT count(*) FROM sleep_night", [], |r| r.get(0))
+                .expect("sleep_night readable during the backfill");
+            // Within one read transaction, the counter in sync_state and
+            // the rows it counts always agree: no partial page is visible.
+            conn.execute_batch("BEGIN").unwrap();
+            let stored: i64 = conn
+                .query_row("SELECT count(*) FROM sleep", [], |r| r.get(0))
+                .unwrap();
+            let counted: i64 = conn
+                .query_row("SELECT coalesce(sum(documents), 0) FROM sync_state WHERE data_type = 'sleep'", [], |r| r.get(0))
+                .unwrap();
+            conn.execute_batch("COMMIT").unwrap();
+            assert_eq!(stored, counted, "a half-written page was visible");
+            assert!(stored >= last_docs);
+            last_docs = stored;
+            let _ = days;
+            reads += 1;
+        }
+        reads
+    });
+    assert_no_errors(&env.sync().await);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let reads = reader.join().expect("reader saw no errors");
+    assert!(reads > 3, "the reader ran during the sync ({reads} reads)");
+    env.sim.stop().await;
+}

@@ -258,8 +258,14 @@ async fn truncate(resp: Response) -> Response {
         header::CONTENT_LENGTH,
         HeaderValue::from_str(&bytes.len().to_string()).expect("digits"),
     );
-    let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(half) });
-    Response::from_parts(parts, Body::from_stream(stream))
+    // The pause lets hyper flush the head and the first half before the
+    // error aborts the connection.
+    let first = futures::stream::iter([Ok::<Bytes, std::io::Error>(half)]);
+    let cut = futures::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "injected truncation"))
+    });
+    Response::from_parts(parts, Body::from_stream(futures::StreamExt::chain(first, cut)))
 }
 
 async fn malformed(resp: Response) -> Response {

@@ -78,6 +78,48 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .then(|| tok.trim().to_owned())
 }
 
+/// Records a request in the log and counters when dropped, so requests whose
+/// connection went away mid-response (stalls, client timeouts) still count.
+struct Record {
+    s: Arc<Shared>,
+    entry: RequestLogEntry,
+    /// Endpoint and fault, known once routing has drawn a fault.
+    pending: Option<(String, Option<Fault>)>,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if let Some((endpoint, fault)) = self.pending.take() {
+            self.entry.endpoint = endpoint;
+            self.entry.fault = fault.map(Fault::name);
+        }
+        *self
+            .s
+            .counters
+            .lock()
+            .unwrap()
+            .entry((self.entry.endpoint.clone(), self.entry.status))
+            .or_insert(0) += 1;
+        if self.s.cfg.log_requests {
+            let e = std::mem::replace(
+                &mut self.entry,
+                RequestLogEntry {
+                    method: String::new(),
+                    path: String::new(),
+                    query: String::new(),
+                    status: 0,
+                    token: None,
+                    endpoint: String::new(),
+                    at: std::time::Instant::now(),
+                    time: Timestamp::UNIX_EPOCH,
+                    fault: None,
+                },
+            );
+            self.s.log.lock().unwrap().push(e);
+        }
+    }
+}
+
 async fn handle(
     State(s): State<Arc<Shared>>,
     method: Method,
@@ -85,34 +127,28 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let at = s.now();
-    let time = s.wall();
     let path = uri.path();
     let query = uri.query().unwrap_or("");
-    let token = bearer(&headers);
-    let (resp, endpoint, fault) = route(&s, &method, path, query, &headers, &body).await;
-    let status = if fault == Some(Fault::Reset) {
-        0
-    } else {
-        resp.status().as_u16()
-    };
-    *s.counters
-        .lock()
-        .unwrap()
-        .entry((endpoint.clone(), status))
-        .or_insert(0) += 1;
-    if s.cfg.log_requests {
-        s.log.lock().unwrap().push(RequestLogEntry {
+    let mut rec = Record {
+        entry: RequestLogEntry {
             method: method.to_string(),
             path: path.to_owned(),
             query: query.to_owned(),
-            status,
-            token,
-            endpoint,
-            at,
-            time,
-            fault: fault.map(Fault::name),
-        });
+            status: 0,
+            token: bearer(&headers),
+            endpoint: "unknown".to_owned(),
+            at: s.now(),
+            time: s.wall(),
+            fault: None,
+        },
+        pending: None,
+        s: s.clone(),
+    };
+    let (resp, endpoint, fault) =
+        route(&s, &method, path, query, &headers, &body, &mut rec.pending).await;
+    rec.pending = Some((endpoint, fault));
+    if fault != Some(Fault::Reset) {
+        rec.entry.status = resp.status().as_u16();
     }
     resp
 }
@@ -124,6 +160,7 @@ async fn route(
     query: &str,
     headers: &HeaderMap,
     body: &[u8],
+    pending: &mut Option<(String, Option<Fault>)>,
 ) -> (Response, String, Option<Fault>) {
     let ep = |e: &str| format!("{method} {e}");
     if let Some(rest) = path.strip_prefix("/v2/webhook/subscription") {
@@ -184,6 +221,7 @@ async fn route(
     }
 
     let fault = faults::draw(s);
+    *pending = Some((endpoint.clone(), fault));
     match fault {
         Some(Fault::Status(code)) => {
             let st = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -258,8 +296,14 @@ async fn truncate(resp: Response) -> Response {
         header::CONTENT_LENGTH,
         HeaderValue::from_str(&bytes.len().to_string()).expect("digits"),
     );
-    let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(half) });
-    Response::from_parts(parts, Body::from_stream(stream))
+    // The pause lets hyper flush the head and the first half before the
+    // error aborts the connection.
+    let first = futures::stream::iter([Ok::<Bytes, std::io::Error>(half)]);
+    let cut = futures::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "injected truncation"))
+    });
+    Response::from_parts(parts, Body::from_stream(futures::StreamExt::chain(first, cut)))
 }
 
 async fn malformed(resp: Response) -> Response {

@@ -1,6 +1,8 @@
 //! The one integration-test binary. Each module covers one area; `util`
 //! holds the shared harness.
 
-mod util;
-mod sync;
 mod cli;
+mod sim_http;
+mod sim_schema;
+mod sync;
+mod util;

@@ -2,9 +2,28 @@
 //!
 //! Invariant: only this module runs SQL. Every write that stores documents
 //! also advances the cursor covering them, in the same transaction.
+//!
+//! Layout (see schema.sql for every column): one table per data type named by
+//! the registry's `table`; document tables keyed by `id` with typed columns,
+//! `raw_json` and first/last seen/changed times; sample arrays and interval
+//! strings as child tables; time series as narrow tables keyed by `ts`.
+//! Times ouradb writes itself are RFC 3339 UTC text (jiff's `Timestamp`
+//! display, so they parse back to the same instant).
+//!
+//! Deletion semantics: deleted documents are removed, never flagged.
 
-use std::collections::HashSet;
+mod mapping;
+mod schema;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::path::Path;
+
+use rusqlite::types::{Value as Sql, ValueRef};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -30,7 +49,15 @@ pub enum StoreError {
     },
     #[error("database {path} does not exist yet; run `ouradb sync` or start the daemon first")]
     Missing { path: String },
+    /// The database's tables do not match what the registry expects.
+    #[error("database schema mismatch: {0}")]
+    Schema(String),
+    /// A document or row the API sent cannot be stored (e.g. no `id`).
+    #[error("cannot store document: {0}")]
+    Invalid(String),
 }
+
+pub use schema::SCHEMA_VERSION;
 
 /// Per data type sync bookkeeping, one row of `sync_state`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -62,6 +89,13 @@ pub struct CursorAdvance {
 }
 
 /// Documents the API no longer returns for a window it fully covered.
+///
+/// `seen_ids` must hold every id the API returned for the whole window (this
+/// page's included). Rows of the type whose day lies in
+/// [`first_day`, `last_day`] and whose id is not in `seen_ids` are deleted.
+/// For document types without a day (ring_configuration, personal_info) the
+/// days are ignored and every row not seen is deleted, so pass this only
+/// after fetching the complete list. Ignored for time series.
 #[derive(Debug)]
 pub struct Vanished<'a> {
     pub first_day: Date,
@@ -99,50 +133,571 @@ impl std::ops::AddAssign for WriteCounts {
 }
 
 pub struct Store {
-    _conn: rusqlite::Connection,
+    conn: Connection,
+    /// Schema version found at open (always [`SCHEMA_VERSION`] for writers).
+    version: i64,
+    /// Per data type name, how its JSON maps onto its table(s).
+    shapes: HashMap<&'static str, mapping::Shape>,
 }
 
+/// Prepared statements stay cached across pages; the cache must hold every
+/// statement of every table so a 2M-row backfill never re-prepares.
+const STATEMENT_CACHE: usize = 256;
+
+/// Columns of `sync_state` that describe where the data stands, as opposed
+/// to when things happened or how much it cost; the fingerprint uses these.
+const SYNC_STATE_FINGERPRINT: &[&str] = &[
+    "data_type",
+    "high_water",
+    "backfill_floor",
+    "backfill_complete",
+    "documents",
+];
+
+fn text_time(t: Timestamp) -> String {
+    t.to_string()
+}
+
+fn parse_time(s: Option<String>, col: &str) -> Result<Option<Timestamp>, StoreError> {
+    s.map(|s| {
+        s.parse::<Timestamp>()
+            .map_err(|e| StoreError::Schema(format!("sync_state.{col} holds {s:?}: {e}")))
+    })
+    .transpose()
+}
+
+fn parse_date(s: Option<String>, col: &str) -> Result<Option<Date>, StoreError> {
+    s.map(|s| {
+        s.parse::<Date>()
+            .map_err(|e| StoreError::Schema(format!("sync_state.{col} holds {s:?}: {e}")))
+    })
+    .transpose()
+}
+
+fn json_of(v: ValueRef<'_>) -> serde_json::Value {
+    match v {
+        ValueRef::Null => serde_json::Value::Null,
+        ValueRef::Integer(i) => i.into(),
+        ValueRef::Real(f) => f.into(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+        ValueRef::Blob(b) => hex::encode(b).into(),
+    }
+}
+
+/// Makes sure `sync_state` has a row for the type, so updates can assume it.
+const ENSURE_STATE: &str = "INSERT OR IGNORE INTO sync_state (data_type) VALUES (?1)";
+
 impl Store {
-    pub fn open(_path: &Path) -> Result<Self, StoreError> {
-        unimplemented!("store helper")
+    /// Opens the database for writing, creating the file (mode 0600) and its
+    /// directory when missing and migrating the schema to [`SCHEMA_VERSION`].
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = schema::open_read_write(path)?;
+        Self::with_connection(conn, SCHEMA_VERSION)
     }
-    pub fn open_read_only(_path: &Path) -> Result<Self, StoreError> {
-        unimplemented!("store helper")
+
+    /// Opens an existing database without ever writing to it, for readers
+    /// such as `ouradb status` that run while the daemon writes.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let (conn, version) = schema::open_read_only(path)?;
+        Self::with_connection(conn, version)
     }
-    pub fn sync_state(&self, _dt: &DataType) -> Result<SyncState, StoreError> {
-        unimplemented!("store helper")
+
+    fn with_connection(conn: Connection, version: i64) -> Result<Self, StoreError> {
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let mut shapes = HashMap::new();
+        // A read-only handle on an older (or still empty) file cannot map
+        // documents, but can still report what it holds.
+        if version == SCHEMA_VERSION {
+            for dt in crate::registry::DATA_TYPES {
+                shapes.insert(dt.name, mapping::build(&conn, dt)?);
+            }
+        }
+        Ok(Store {
+            conn,
+            version,
+            shapes,
+        })
     }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> i64 {
+        self.version
+    }
+
+    fn shape(&self, dt: &DataType) -> Result<&mapping::Shape, StoreError> {
+        self.shapes.get(dt.name).ok_or_else(|| {
+            StoreError::Schema(format!(
+                "no table mapping for data type {} (schema version {})",
+                dt.name, self.version
+            ))
+        })
+    }
+
+    fn doc_table(&self, dt: &DataType) -> Result<&mapping::DocTable, StoreError> {
+        match self.shape(dt)? {
+            mapping::Shape::Document(t) => Ok(t),
+            mapping::Shape::Series(_) => Err(StoreError::Invalid(format!(
+                "{} is a time series and has no documents",
+                dt.name
+            ))),
+        }
+    }
+
+    pub fn sync_state(&self, dt: &DataType) -> Result<SyncState, StoreError> {
+        let default = SyncState {
+            data_type: dt.name.to_owned(),
+            ..SyncState::default()
+        };
+        if self.version == 0 {
+            return Ok(default);
+        }
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT high_water, backfill_floor, backfill_complete, last_attempt, last_success,
+                        last_error_kind, last_error, last_error_at, documents, requests, next_run
+                 FROM sync_state WHERE data_type = ?1",
+            )?
+            .query_row([dt.name], |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, i64>(9)?,
+                    r.get::<_, Option<String>>(10)?,
+                ))
+            })
+            .optional()?;
+        let Some((hw, floor, complete, attempt, success, kind, err, err_at, docs, reqs, next)) =
+            row
+        else {
+            return Ok(default);
+        };
+        Ok(SyncState {
+            high_water: parse_date(hw, "high_water")?,
+            backfill_floor: parse_date(floor, "backfill_floor")?,
+            backfill_complete: complete,
+            last_attempt: parse_time(attempt, "last_attempt")?,
+            last_success: parse_time(success, "last_success")?,
+            last_error_kind: kind,
+            last_error: err,
+            last_error_at: parse_time(err_at, "last_error_at")?,
+            documents: docs,
+            requests: reqs,
+            next_run: parse_time(next, "next_run")?,
+            ..default
+        })
+    }
+
+    /// One state per registry entry, in registry order; defaults for types
+    /// that never ran.
     pub fn all_sync_states(&self) -> Result<Vec<SyncState>, StoreError> {
-        unimplemented!("store helper")
+        crate::registry::DATA_TYPES
+            .iter()
+            .map(|dt| self.sync_state(dt))
+            .collect()
     }
+
+    /// Stores one page and its bookkeeping in one IMMEDIATE transaction:
+    /// either all of it is visible to readers or none of it.
     pub fn commit_page(
         &mut self,
-        _dt: &DataType,
-        _page: &PageCommit<'_>,
+        dt: &DataType,
+        page: &PageCommit<'_>,
     ) -> Result<WriteCounts, StoreError> {
-        unimplemented!("store helper")
+        let shape = self.shapes.get(dt.name).ok_or_else(|| {
+            StoreError::Schema(format!("no table mapping for data type {}", dt.name))
+        })?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let at = text_time(page.at);
+        let mut counts = match shape {
+            mapping::Shape::Document(t) => upsert_documents(&tx, dt, t, page.documents, &at)?,
+            mapping::Shape::Series(t) => upsert_series(&tx, dt, t, page.documents)?,
+        };
+        if let (Some(v), mapping::Shape::Document(t)) = (&page.vanished, shape) {
+            counts.deleted += delete_vanished(&tx, t, v)?;
+        }
+        tx.prepare_cached(ENSURE_STATE)?.execute([dt.name])?;
+        let c = &page.cursor;
+        tx.prepare_cached(
+            "UPDATE sync_state SET
+                high_water = COALESCE(?2, high_water),
+                backfill_floor = COALESCE(?3, backfill_floor),
+                backfill_complete = MAX(backfill_complete, ?4),
+                last_success = CASE WHEN ?5 THEN ?6 ELSE last_success END,
+                last_error_kind = CASE WHEN ?5 THEN NULL ELSE last_error_kind END,
+                last_error = CASE WHEN ?5 THEN NULL ELSE last_error END,
+                last_error_at = CASE WHEN ?5 THEN NULL ELSE last_error_at END,
+                requests = requests + ?7,
+                documents = documents + ?8
+             WHERE data_type = ?1",
+        )?
+        .execute(params![
+            dt.name,
+            c.high_water.map(|d| d.to_string()),
+            c.backfill_floor.map(|d| d.to_string()),
+            c.backfill_complete,
+            c.window_done,
+            at,
+            page.requests,
+            counts.inserted as i64 - counts.deleted as i64,
+        ])?;
+        tx.commit()?;
+        Ok(counts)
     }
-    pub fn record_attempt(&mut self, _dt: &DataType, _at: Timestamp) -> Result<(), StoreError> {
-        unimplemented!("store helper")
+
+    pub fn record_attempt(&mut self, dt: &DataType, at: Timestamp) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sync_state (data_type, last_attempt) VALUES (?1, ?2)
+                 ON CONFLICT (data_type) DO UPDATE SET last_attempt = excluded.last_attempt",
+            )?
+            .execute(params![dt.name, text_time(at)])?;
+        Ok(())
     }
+
+    /// Records a failed job: the error (kind such as `rate_limited`,
+    /// `http_403`, `network`) and the requests it spent.
     pub fn record_failure(
         &mut self,
-        _dt: &DataType,
-        _kind: &str,
-        _message: &str,
-        _requests: u32,
-        _at: Timestamp,
+        dt: &DataType,
+        kind: &str,
+        message: &str,
+        requests: u32,
+        at: Timestamp,
     ) -> Result<(), StoreError> {
-        unimplemented!("store helper")
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sync_state (data_type, last_error_kind, last_error, last_error_at, requests)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (data_type) DO UPDATE SET
+                    last_error_kind = excluded.last_error_kind,
+                    last_error = excluded.last_error,
+                    last_error_at = excluded.last_error_at,
+                    requests = requests + excluded.requests",
+            )?
+            .execute(params![dt.name, kind, message, text_time(at), requests])?;
+        Ok(())
     }
-    pub fn set_next_run(
-        &mut self,
-        _dt: &DataType,
-        _at: Option<Timestamp>,
-    ) -> Result<(), StoreError> {
-        unimplemented!("store helper")
+
+    pub fn set_next_run(&mut self, dt: &DataType, at: Option<Timestamp>) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sync_state (data_type, next_run) VALUES (?1, ?2)
+                 ON CONFLICT (data_type) DO UPDATE SET next_run = excluded.next_run",
+            )?
+            .execute(params![dt.name, at.map(text_time)])?;
+        Ok(())
     }
-    pub fn delete_document(&mut self, _dt: &DataType, _id: &str) -> Result<bool, StoreError> {
-        unimplemented!("store helper")
+
+    /// Removes one document (and its sample rows), e.g. for a webhook delete
+    /// event. Returns whether it was stored.
+    pub fn delete_document(&mut self, dt: &DataType, id: &str) -> Result<bool, StoreError> {
+        let sql_delete = self.doc_table(dt)?.sql_delete.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let removed = tx.prepare_cached(&sql_delete)?.execute([id])?;
+        if removed > 0 {
+            tx.prepare_cached(ENSURE_STATE)?.execute([dt.name])?;
+            tx.prepare_cached(
+                "UPDATE sync_state SET documents = documents - ?2 WHERE data_type = ?1",
+            )?
+            .execute(params![dt.name, removed as i64])?;
+        }
+        tx.commit()?;
+        Ok(removed > 0)
     }
+
+    /// Rows in the type's main table (documents, or samples for time series).
+    pub fn count(&self, dt: &DataType) -> Result<i64, StoreError> {
+        if self.version == 0 {
+            return Ok(0);
+        }
+        let sql = format!("SELECT COUNT(*) FROM {}", mapping::quote(dt.table));
+        Ok(self.conn.query_row(&sql, [], |r| r.get(0))?)
+    }
+
+    /// The stored `raw_json` of a document.
+    pub fn document_json(&self, dt: &DataType, id: &str) -> Result<Option<String>, StoreError> {
+        let t = self.doc_table(dt)?;
+        Ok(self
+            .conn
+            .prepare_cached(&t.sql_select_raw)?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Every column of a stored document (bookkeeping included) as JSON
+    /// values: integers, reals, text or null.
+    pub fn document_row(
+        &self,
+        dt: &DataType,
+        id: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        self.doc_table(dt)?;
+        let sql = format!("SELECT * FROM {} WHERE id = ?1", mapping::quote(dt.table));
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        Ok(stmt
+            .query_row([id], |r| {
+                let mut m = serde_json::Map::new();
+                for (i, n) in names.iter().enumerate() {
+                    m.insert(n.clone(), json_of(r.get_ref(i)?));
+                }
+                Ok(m)
+            })
+            .optional()?)
+    }
+
+    /// Child rows of a document in one of the type's sample or interval
+    /// tables, ordered by offset: (offset, unix seconds, value). Interval
+    /// codes come back as reals.
+    pub fn child_rows(
+        &self,
+        dt: &DataType,
+        child_table: &str,
+        document_id: &str,
+    ) -> Result<Vec<(i64, Option<i64>, Option<f64>)>, StoreError> {
+        let child = self
+            .doc_table(dt)?
+            .children
+            .iter()
+            .find(|c| c.table == child_table)
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("{child_table} is not a child table of {}", dt.name))
+            })?;
+        let sql = format!(
+            "SELECT \"offset\", timestamp, value FROM {} WHERE document_id = ?1 ORDER BY \"offset\"",
+            mapping::quote(child.table)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt
+            .query_map([document_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Time-series rows with `from <= ts < to` (unix seconds), ordered by
+    /// key, every column as a JSON value.
+    pub fn series_rows(
+        &self,
+        dt: &DataType,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
+        if !matches!(self.shape(dt)?, mapping::Shape::Series(_)) {
+            return Err(StoreError::Invalid(format!("{} is not a time series", dt.name)));
+        }
+        let sql = format!(
+            "SELECT * FROM {} WHERE ts >= ?1 AND ts < ?2 ORDER BY 1, 2",
+            mapping::quote(dt.table)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+        let rows = stmt
+            .query_map([from, to], |r| {
+                let mut m = serde_json::Map::new();
+                for (i, n) in names.iter().enumerate() {
+                    m.insert(n.clone(), json_of(r.get_ref(i)?));
+                }
+                Ok(m)
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// A deterministic digest of everything stored: one line per table,
+    /// `name rows sha256`, over all columns except the times ouradb records
+    /// (`first_seen`, `last_seen`, `last_changed`) and, for `sync_state`,
+    /// only where each type stands (cursors, backfill state, document count)
+    /// — not when it ran, its errors or the requests it spent. Two databases
+    /// holding the same data and cursors have equal fingerprints.
+    pub fn table_fingerprint(&self) -> Result<String, StoreError> {
+        let tables: Vec<String> = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut out = String::new();
+        for table in tables {
+            let info: Vec<(String, i64)> = self
+                .conn
+                .prepare(&format!("PRAGMA table_info({})", mapping::quote(&table)))?
+                .query_map([], |r| Ok((r.get(1)?, r.get(5)?)))?
+                .collect::<Result<_, _>>()?;
+            let cols: Vec<&(String, i64)> = info
+                .iter()
+                .filter(|(name, _)| {
+                    if table == "sync_state" {
+                        SYNC_STATE_FINGERPRINT.contains(&name.as_str())
+                    } else {
+                        !["first_seen", "last_seen", "last_changed"].contains(&name.as_str())
+                    }
+                })
+                .collect();
+            let mut key: Vec<&(String, i64)> = info.iter().filter(|(_, pk)| *pk > 0).collect();
+            key.sort_by_key(|(_, pk)| *pk);
+            let order: Vec<String> = if key.is_empty() {
+                cols.iter().map(|(n, _)| mapping::quote(n)).collect()
+            } else {
+                key.iter().map(|(n, _)| mapping::quote(n)).collect()
+            };
+            let sql = format!(
+                "SELECT {} FROM {} ORDER BY {}",
+                cols.iter().map(|(n, _)| mapping::quote(n)).collect::<Vec<_>>().join(", "),
+                mapping::quote(&table),
+                order.join(", ")
+            );
+            let mut hash = Sha256::new();
+            let mut rows = 0u64;
+            let mut stmt = self.conn.prepare(&sql)?;
+            let mut q = stmt.query([])?;
+            while let Some(r) = q.next()? {
+                rows += 1;
+                for i in 0..cols.len() {
+                    match r.get_ref(i)? {
+                        ValueRef::Null => hash.update(b"N"),
+                        ValueRef::Integer(v) => {
+                            hash.update(b"I");
+                            hash.update(v.to_le_bytes());
+                        }
+                        ValueRef::Real(v) => {
+                            hash.update(b"R");
+                            hash.update(v.to_bits().to_le_bytes());
+                        }
+                        ValueRef::Text(t) | ValueRef::Blob(t) => {
+                            hash.update(b"T");
+                            hash.update((t.len() as u64).to_le_bytes());
+                            hash.update(t);
+                        }
+                    }
+                }
+            }
+            let _ = writeln!(out, "{table} {rows} {}", hex::encode(hash.finalize()));
+        }
+        Ok(out)
+    }
+}
+
+/// Document upserts: a document is written only when its canonical JSON
+/// differs from what is stored; its child rows only then too.
+fn upsert_documents(
+    tx: &Connection,
+    dt: &DataType,
+    t: &mapping::DocTable,
+    docs: &[serde_json::Value],
+    at: &str,
+) -> Result<WriteCounts, StoreError> {
+    let mut counts = WriteCounts::default();
+    let mut select = tx.prepare_cached(&t.sql_select_raw)?;
+    let mut insert = tx.prepare_cached(&t.sql_insert)?;
+    let mut update = tx.prepare_cached(&t.sql_update)?;
+    let mut touch = tx.prepare_cached(&t.sql_touch)?;
+    let mut delete = tx.prepare_cached(&t.sql_delete)?;
+    let mut children = t
+        .children
+        .iter()
+        .map(|c| {
+            let clear = format!(
+                "DELETE FROM {} WHERE document_id = ?1",
+                mapping::quote(c.table)
+            );
+            Ok((c, tx.prepare_cached(&c.sql_insert)?, clear))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    for doc in docs {
+        let id = doc.get("id").and_then(serde_json::Value::as_str).ok_or_else(|| {
+            StoreError::Invalid(format!("{} document without a string id: {doc}", dt.name))
+        })?;
+        if let Some((field, marker)) = dt.deleted_marker
+            && doc.get(field).and_then(serde_json::Value::as_str) == Some(marker)
+        {
+            if delete.execute([id])? > 0 {
+                counts.deleted += 1;
+            } else {
+                counts.unchanged += 1;
+            }
+            continue;
+        }
+        // serde_json's map is a BTreeMap, so this is canonical (sorted keys);
+        // a unit test guards against the preserve_order feature sneaking in.
+        let raw = serde_json::to_string(doc)
+            .map_err(|e| StoreError::Invalid(format!("{} document {id}: {e}", dt.name)))?;
+        let stored: Option<String> = select.query_row([id], |r| r.get(0)).optional()?;
+        if stored.as_deref() == Some(raw.as_str()) {
+            touch.execute(params![id, at])?;
+            counts.unchanged += 1;
+            continue;
+        }
+        let mut values: Vec<Sql> = t.columns.iter().map(|c| mapping::to_sql(c.lookup(doc))).collect();
+        values.push(Sql::Text(raw));
+        values.push(Sql::Text(at.to_owned()));
+        if stored.is_some() {
+            update.execute(rusqlite::params_from_iter(values.iter()))?;
+            for (_, _, clear) in &children {
+                tx.prepare_cached(clear)?.execute([id])?;
+            }
+            counts.updated += 1;
+        } else {
+            insert.execute(rusqlite::params_from_iter(values.iter()))?;
+            counts.inserted += 1;
+        }
+        for (child, stmt, _) in &mut children {
+            for (offset, ts, value) in mapping::child_rows(child, doc) {
+                stmt.execute(params![id, offset, ts, value])?;
+            }
+        }
+    }
+    Ok(counts)
+}
+
+fn upsert_series(
+    tx: &Connection,
+    dt: &DataType,
+    t: &mapping::SeriesTable,
+    rows: &[serde_json::Value],
+) -> Result<WriteCounts, StoreError> {
+    let mut counts = WriteCounts::default();
+    let mut insert = tx.prepare_cached(&t.sql_insert)?;
+    let mut update = tx.prepare_cached(&t.sql_update)?;
+    for row in rows {
+        let values = mapping::series_values(t, dt, row)?;
+        if insert.execute(rusqlite::params_from_iter(values.iter()))? > 0 {
+            counts.inserted += 1;
+        } else if update.execute(rusqlite::params_from_iter(values.iter()))? > 0 {
+            counts.updated += 1;
+        } else {
+            counts.unchanged += 1;
+        }
+    }
+    Ok(counts)
+}
+
+fn delete_vanished(
+    tx: &Connection,
+    t: &mapping::DocTable,
+    v: &Vanished<'_>,
+) -> Result<u64, StoreError> {
+    let mut select = tx.prepare_cached(&t.sql_ids_in_range)?;
+    let (first, last) = (v.first_day.to_string(), v.last_day.to_string());
+    let stored: Vec<String> = if select.parameter_count() == 2 {
+        select.query_map([first, last], |r| r.get(0))?.collect::<Result<_, _>>()?
+    } else {
+        select.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+    };
+    let mut delete = tx.prepare_cached(&t.sql_delete)?;
+    let mut deleted = 0;
+    for id in stored.iter().filter(|id| !v.seen_ids.contains(id.as_str())) {
+        deleted += delete.execute([id])? as u64;
+    }
+    Ok(deleted)
 }

@@ -1,0 +1,440 @@
+//! The generic mapping from API JSON to table rows.
+//!
+//! Nothing here knows a particular data type: each table's columns are read
+//! from the database once at open (`PRAGMA table_info`) and matched to JSON
+//! fields by name, nested objects through the registry's `flatten` prefixes.
+//! The SQL for every statement is built once here and then reused through
+//! rusqlite's prepared-statement cache.
+
+use rusqlite::Connection;
+use rusqlite::types::Value as Sql;
+use serde_json::Value;
+
+use super::StoreError;
+use crate::registry::DataType;
+
+/// Columns of document tables that ouradb fills itself, not from a JSON field.
+pub(super) const BOOKKEEPING: &[&str] = &["raw_json", "first_seen", "last_seen", "last_changed"];
+
+/// One table column filled from the document.
+#[derive(Debug)]
+pub(super) struct Column {
+    pub name: String,
+    /// Path inside a flattened object, used when the document has no
+    /// top-level field of the column's own name (`readiness_score` is
+    /// `/readiness/score`, but `readiness_score_delta` is a top-level field).
+    pub nested: Option<Vec<String>>,
+}
+
+impl Column {
+    pub fn lookup<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
+        if let Some(v) = doc.get(&self.name) {
+            return Some(v);
+        }
+        let mut cur = doc;
+        for seg in self.nested.as_ref()? {
+            cur = cur.get(seg)?;
+        }
+        Some(cur)
+    }
+}
+
+#[derive(Debug)]
+pub(super) enum ChildKind {
+    /// A `PublicSample` object: `{interval, items, timestamp}`.
+    Samples,
+    /// A string with one code character per interval.
+    Intervals {
+        start_field: &'static str,
+        seconds: i64,
+    },
+}
+
+#[derive(Debug)]
+pub(super) struct Child {
+    pub field: &'static str,
+    pub table: &'static str,
+    pub kind: ChildKind,
+    pub sql_insert: String,
+}
+
+#[derive(Debug)]
+pub(super) struct DocTable {
+    /// Mapped columns; `id` first.
+    pub columns: Vec<Column>,
+    pub sql_select_raw: String,
+    pub sql_insert: String,
+    pub sql_update: String,
+    pub sql_touch: String,
+    pub sql_delete: String,
+    /// Ids stored for a range of days (or all ids when the type has no day).
+    pub sql_ids_in_range: String,
+    pub children: Vec<Child>,
+}
+
+/// What fills one column of a time-series table.
+#[derive(Debug, PartialEq)]
+pub(super) enum SeriesColumn {
+    /// Unix seconds parsed from the row's `timestamp`.
+    Ts,
+    /// The whole row as JSON when the columns cannot restore it.
+    Extra,
+    /// The JSON field of the same name.
+    Field(String),
+}
+
+#[derive(Debug)]
+pub(super) struct SeriesTable {
+    /// In table order; statement parameter `?n` is column `n - 1`.
+    pub columns: Vec<SeriesColumn>,
+    pub sql_insert: String,
+    pub sql_update: String,
+}
+
+#[derive(Debug)]
+pub(super) enum Shape {
+    Document(DocTable),
+    Series(SeriesTable),
+}
+
+struct ColumnInfo {
+    name: String,
+    /// Position in the primary key, 0 when not part of it.
+    pk: i64,
+}
+
+fn table_info(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>, StoreError> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
+    let cols = stmt
+        .query_map([], |r| {
+            Ok(ColumnInfo {
+                name: r.get(1)?,
+                pk: r.get(5)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    if cols.is_empty() {
+        return Err(StoreError::Schema(format!("table {table} is missing")));
+    }
+    Ok(cols)
+}
+
+pub(super) fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// The JSON path of a flatten prefix; a prefix extending another one is
+/// nested inside it (`readiness_contributors` is `/readiness/contributors`
+/// when `readiness` is also a prefix).
+fn prefix_path(flatten: &[&str], prefix: &str) -> Vec<String> {
+    for other in flatten {
+        if *other != prefix
+            && let Some(rest) = prefix.strip_prefix(other).and_then(|r| r.strip_prefix('_'))
+        {
+            let mut path = prefix_path(flatten, other);
+            path.push(rest.to_owned());
+            return path;
+        }
+    }
+    vec![prefix.to_owned()]
+}
+
+fn nested_path(flatten: &[&str], column: &str) -> Option<Vec<String>> {
+    flatten.iter().find_map(|prefix| {
+        let rest = column.strip_prefix(prefix)?.strip_prefix('_')?;
+        let mut path = prefix_path(flatten, prefix);
+        path.push(rest.to_owned());
+        Some(path)
+    })
+}
+
+fn require(table: &str, cols: &[ColumnInfo], names: &[&str]) -> Result<(), StoreError> {
+    for name in names {
+        if !cols.iter().any(|c| c.name == *name) {
+            return Err(StoreError::Schema(format!("table {table} has no column {name}")));
+        }
+    }
+    Ok(())
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(super) fn build(conn: &Connection, dt: &DataType) -> Result<Shape, StoreError> {
+    let info = table_info(conn, dt.table)?;
+    let shape = if dt.is_time_series() {
+        Shape::Series(build_series(dt.table, &info)?)
+    } else {
+        Shape::Document(build_document(conn, dt, &info)?)
+    };
+    Ok(shape)
+}
+
+fn build_document(
+    conn: &Connection,
+    dt: &DataType,
+    info: &[ColumnInfo],
+) -> Result<DocTable, StoreError> {
+    let t = quote(dt.table);
+    require(dt.table, info, &["id"])?;
+    require(dt.table, info, BOOKKEEPING)?;
+    if let Some(day) = dt.day_field {
+        require(dt.table, info, &[day])?;
+    }
+    let mut columns = vec![Column {
+        name: "id".to_owned(),
+        nested: None,
+    }];
+    columns.extend(
+        info.iter()
+            .filter(|c| c.name != "id" && !BOOKKEEPING.contains(&c.name.as_str()))
+            .map(|c| Column {
+                name: c.name.clone(),
+                nested: nested_path(dt.flatten, &c.name),
+            }),
+    );
+    let n = columns.len();
+    let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
+    // Parameters: ?1..?n the columns (id first), ?n+1 raw_json, ?n+2 the time.
+    let (raw, at) = (n + 1, n + 2);
+    let sql_insert = format!(
+        "INSERT INTO {t} ({}, raw_json, first_seen, last_seen, last_changed) VALUES ({}, ?{raw}, ?{at}, ?{at}, ?{at})",
+        names.join(", "),
+        placeholders(1, n),
+    );
+    let sets: Vec<String> = names
+        .iter()
+        .enumerate()
+        .skip(1)
+        .map(|(i, name)| format!("{name} = ?{}", i + 1))
+        .collect();
+    let sql_update = format!(
+        "UPDATE {t} SET {}{}raw_json = ?{raw}, last_seen = ?{at}, last_changed = ?{at} WHERE id = ?1",
+        sets.join(", "),
+        if sets.is_empty() { "" } else { ", " },
+    );
+    let sql_ids_in_range = match dt.day_field {
+        Some(day) => format!("SELECT id FROM {t} WHERE {} BETWEEN ?1 AND ?2", quote(day)),
+        None => format!("SELECT id FROM {t}"),
+    };
+    let mut children = Vec::new();
+    for s in dt.samples {
+        children.push(child(conn, s.field, s.table, ChildKind::Samples)?);
+    }
+    for s in dt.interval_strings {
+        let kind = ChildKind::Intervals {
+            start_field: s.start_field,
+            seconds: i64::from(s.interval_seconds),
+        };
+        children.push(child(conn, s.field, s.table, kind)?);
+    }
+    Ok(DocTable {
+        columns,
+        sql_select_raw: format!("SELECT raw_json FROM {t} WHERE id = ?1"),
+        sql_insert,
+        sql_update,
+        sql_touch: format!("UPDATE {t} SET last_seen = ?2 WHERE id = ?1"),
+        sql_delete: format!("DELETE FROM {t} WHERE id = ?1"),
+        sql_ids_in_range,
+        children,
+    })
+}
+
+fn child(
+    conn: &Connection,
+    field: &'static str,
+    table: &'static str,
+    kind: ChildKind,
+) -> Result<Child, StoreError> {
+    let info = table_info(conn, table)?;
+    require(table, &info, &["document_id", "offset", "timestamp", "value"])?;
+    Ok(Child {
+        field,
+        table,
+        kind,
+        sql_insert: format!(
+            "INSERT INTO {} (document_id, \"offset\", timestamp, value) VALUES (?1, ?2, ?3, ?4)",
+            quote(table)
+        ),
+    })
+}
+
+fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreError> {
+    require(table, info, &["ts", "extra"])?;
+    let t = quote(table);
+    let columns: Vec<SeriesColumn> = info
+        .iter()
+        .map(|c| match c.name.as_str() {
+            "ts" => SeriesColumn::Ts,
+            "extra" => SeriesColumn::Extra,
+            other => SeriesColumn::Field(other.to_owned()),
+        })
+        .collect();
+    let names: Vec<String> = info.iter().map(|c| quote(&c.name)).collect();
+    let sql_insert = format!(
+        "INSERT OR IGNORE INTO {t} ({}) VALUES ({})",
+        names.join(", "),
+        placeholders(1, names.len())
+    );
+    let key: Vec<String> = info
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.pk > 0)
+        .map(|(i, c)| format!("{} = ?{}", quote(&c.name), i + 1))
+        .collect();
+    if key.is_empty() {
+        return Err(StoreError::Schema(format!("table {table} has no primary key")));
+    }
+    let value_cols: Vec<(usize, String)> = info
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.pk == 0)
+        .map(|(i, c)| (i + 1, quote(&c.name)))
+        .collect();
+    let sets: Vec<String> = value_cols.iter().map(|(i, n)| format!("{n} = ?{i}")).collect();
+    let differs: Vec<String> = value_cols
+        .iter()
+        .map(|(i, n)| format!("{n} IS NOT ?{i}"))
+        .collect();
+    // Only rows whose values differ are rewritten, so `changes()` tells an
+    // update from an unchanged row.
+    let sql_update = format!(
+        "UPDATE {t} SET {} WHERE {} AND ({})",
+        sets.join(", "),
+        key.join(" AND "),
+        differs.join(" OR ")
+    );
+    Ok(SeriesTable {
+        columns,
+        sql_insert,
+        sql_update,
+    })
+}
+
+/// A JSON value as stored in a typed column: booleans as 0/1, objects and
+/// arrays (never expected in a scalar column) as JSON text.
+pub(super) fn to_sql(v: Option<&Value>) -> Sql {
+    match v {
+        None | Some(Value::Null) => Sql::Null,
+        Some(Value::Bool(b)) => Sql::Integer(i64::from(*b)),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) => Sql::Integer(i),
+            None => Sql::Real(n.as_f64().unwrap_or_default()),
+        },
+        Some(Value::String(s)) => Sql::Text(s.clone()),
+        Some(other) => Sql::Text(other.to_string()),
+    }
+}
+
+fn parse_seconds(v: Option<&Value>) -> Option<i64> {
+    v?.as_str()?
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_second())
+}
+
+/// Child rows of one document: (offset, timestamp, value).
+pub(super) fn child_rows(child: &Child, doc: &Value) -> Vec<(i64, Option<i64>, Sql)> {
+    let Some(v) = doc.get(child.field) else {
+        return Vec::new();
+    };
+    match child.kind {
+        ChildKind::Samples => {
+            let Some(items) = v.get("items").and_then(Value::as_array) else {
+                return Vec::new();
+            };
+            let start = parse_seconds(v.get("timestamp"));
+            let interval = v.get("interval").and_then(Value::as_f64);
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let offset = i as i64;
+                    let ts = start
+                        .zip(interval)
+                        .map(|(s, iv)| s + (offset as f64 * iv).round() as i64);
+                    let value = match item.as_f64() {
+                        Some(f) => Sql::Real(f),
+                        None => Sql::Null,
+                    };
+                    (offset, ts, value)
+                })
+                .collect()
+        }
+        ChildKind::Intervals {
+            start_field,
+            seconds,
+        } => {
+            let Some(s) = v.as_str() else {
+                return Vec::new();
+            };
+            let start = parse_seconds(doc.get(start_field));
+            s.chars()
+                .enumerate()
+                .map(|(i, ch)| {
+                    let offset = i as i64;
+                    let value = match ch.to_digit(10) {
+                        Some(d) => Sql::Integer(i64::from(d)),
+                        None => Sql::Null,
+                    };
+                    (offset, start.map(|s| s + offset * seconds), value)
+                })
+                .collect()
+        }
+    }
+}
+
+/// The column values of one time-series row, in table order.
+pub(super) fn series_values(
+    table: &SeriesTable,
+    dt: &DataType,
+    row: &Value,
+) -> Result<Vec<Sql>, StoreError> {
+    let obj = row.as_object().ok_or_else(|| {
+        StoreError::Invalid(format!("{}: a time-series row is not an object", dt.name))
+    })?;
+    let parsed = obj
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok());
+    let unix_ms = obj.get("timestamp_unix").and_then(Value::as_i64);
+    let ts = match (parsed, unix_ms) {
+        (Some(t), _) => t.as_second(),
+        (None, Some(ms)) => ms.div_euclid(1000),
+        (None, None) => {
+            return Err(StoreError::Invalid(format!(
+                "{}: row without a parseable timestamp: {row}",
+                dt.name
+            )));
+        }
+    };
+    // The row is fully restorable from the columns when it has no field
+    // beyond them and its two timestamps are whole seconds that agree.
+    let mut exact = parsed.is_some_and(|t| t.subsec_nanosecond() == 0) && unix_ms == Some(ts * 1000);
+    if exact {
+        exact = obj.iter().all(|(k, v)| {
+            k == "timestamp"
+                || k == "timestamp_unix"
+                || (!v.is_object()
+                    && !v.is_array()
+                    && table
+                        .columns
+                        .iter()
+                        .any(|c| matches!(c, SeriesColumn::Field(f) if f == k)))
+        });
+    }
+    Ok(table
+        .columns
+        .iter()
+        .map(|c| match c {
+            SeriesColumn::Ts => Sql::Integer(ts),
+            SeriesColumn::Extra if exact => Sql::Null,
+            SeriesColumn::Extra => Sql::Text(row.to_string()),
+            SeriesColumn::Field(f) => to_sql(obj.get(f)),
+        })
+        .collect())
+}

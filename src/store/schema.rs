@@ -1,0 +1,129 @@
+//! Opening the database file: permissions, pragmas and versioned migrations.
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::StoreError;
+
+/// One schema version: the SQL that takes a database from `version - 1` to
+/// `version`. Versions are consecutive from 1; a new version is one more entry.
+pub(super) struct Migration {
+    pub version: i64,
+    pub sql: &'static str,
+}
+
+pub(super) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("../../schema.sql"),
+}];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+/// How long a statement waits for another connection's lock before failing.
+/// A dashboard's read never blocks a WAL writer; this covers a second writer
+/// (e.g. `ouradb sync` while the daemon runs) holding the write lock for one page.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+fn io_err(path: &Path, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Creates the parent directory and the file itself with owner-only
+/// permissions before SQLite sees it: the file holds health data, and SQLite
+/// would create it with the process umask (usually world-readable).
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| io_err(path, e))?;
+    }
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    Ok(())
+}
+
+fn user_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+fn too_new(path: &Path, found: i64) -> StoreError {
+    StoreError::TooNew {
+        path: path.display().to_string(),
+        found,
+        supported: SCHEMA_VERSION,
+    }
+}
+
+/// Opens (creating if needed) a database for writing and brings its schema
+/// to [`SCHEMA_VERSION`].
+pub(super) fn open_read_write(path: &Path) -> Result<Connection, StoreError> {
+    create_private_file(path)?;
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL lets readers see the last committed page while a page is being
+    // written; NORMAL is durable at every checkpoint and never corrupts in WAL.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(path = %path.display(), mode, "SQLite refused WAL journal mode");
+    }
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// Opens an existing database for reading only; never migrates.
+pub(super) fn open_read_only(path: &Path) -> Result<(Connection, i64), StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Missing {
+            path: path.display().to_string(),
+        });
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let found = user_version(&conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(too_new(path, found));
+    }
+    Ok((conn, found))
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let found = user_version(conn)?;
+    if found > SCHEMA_VERSION {
+        return Err(too_new(path, found));
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // IMMEDIATE takes the write lock up front, so two processes opening a
+    // fresh file cannot both decide to migrate it.
+    let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let current = user_version(&tx)?;
+    if current > SCHEMA_VERSION {
+        return Err(too_new(path, current));
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.execute_batch(m.sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -735,12 +735,12 @@ impl Gen {
         }
     }
 
-    fn doc(&self, dn: i64, utc_dn: i64, id: String, v: &Value) -> Document {
+    fn doc(&self, dn: i64, utc_dn: i64, id: String, json: String) -> Document {
         Document {
             id,
             day: date_of(dn),
             utc_day: date_of(utc_dn),
-            json: Arc::from(serde_json::to_string(v).expect("JSON values always serialize")),
+            json: Arc::from(json),
         }
     }
 
@@ -753,13 +753,19 @@ impl Gen {
         let seed = self.seed;
         let off = plan.off;
         let mid = local_midnight(dn, off);
-        let mut emit = |coll: usize, n: u64, utc_dn: i64, v: Value| {
+        let mut emit_str = |coll: usize, n: u64, utc_dn: i64, json: String| {
             let id = make_id(seed, coll, dn, n);
             let key = (coll, id);
             if self.ov.removed.contains(&key) || self.ov.custom.contains(&key) {
                 return;
             }
-            sink(coll, self.doc(dn, utc_dn, key.1, &v));
+            sink(coll, self.doc(dn, utc_dn, key.1, json));
+        };
+        if let Some(json) = self.activity(&plan, &next, now) {
+            emit_str(C_ACTIVITY, 0, dn, json);
+        }
+        let mut emit = |coll: usize, n: u64, utc_dn: i64, v: Value| {
+            emit_str(coll, n, utc_dn, v.to_string());
         };
 
         let periods = self.periods(&plan);
@@ -793,9 +799,6 @@ impl Gen {
             if let Some(v) = self.cardio_age(dn) {
                 emit(C_CVA, 0, dn, v);
             }
-        }
-        if let Some(v) = self.activity(&plan, &next, now) {
-            emit(C_ACTIVITY, 0, dn, v);
         }
         if mid + HOUR <= now {
             emit(C_STRESS, 0, dn, self.stress(dn, now >= mid + DAY));
@@ -1158,7 +1161,10 @@ impl Gen {
         })
     }
 
-    fn activity(&self, p: &Plan, q: &Plan, now: i64) -> Option<Value> {
+    /// The daily_activity document, written by hand: its 1440 MET values
+    /// dominate the dataset's size, and formatting them as integer tenths
+    /// is several times faster than going through `serde_json::Value`.
+    fn activity(&self, p: &Plan, q: &Plan, now: i64) -> Option<String> {
         let dn = p.dn;
         let ws = local_midnight(dn, p.off) + 4 * HOUR;
         if ws > now {
@@ -1173,12 +1179,12 @@ impl Gen {
         };
         let mut r = Rng::new(&[self.seed, S_ACT, dn as u64]);
         let mut class = String::with_capacity(288);
-        let mut met: Vec<f64> = Vec::with_capacity(minutes);
+        let mut met = String::with_capacity(minutes * 4 + 2);
+        met.push('[');
         let mut secs = [0i64; 6];
-        let mut met_min = [0f64; 6];
+        let mut met_min = [0i64; 6];
         let mut steps = 0i64;
-        let mut active_kcal = 0f64;
-        let mut met_sum = 0f64;
+        let mut active_tenths = 0i64;
         // Every draw is made for the whole day so a partial day is an exact
         // prefix of the finished one.
         for slot in 0..288usize {
@@ -1187,42 +1193,30 @@ impl Gen {
             let c = match self.class_at(t, p, q) {
                 Cls::NonWear => 0u8,
                 Cls::Sleep | Cls::Rest => 1,
-                Cls::Work(level) => {
-                    if level == 2 {
-                        5
-                    } else {
-                        4
-                    }
-                }
-                Cls::Awake => {
-                    if x < 0.03 {
-                        1
-                    } else if x < 0.55 {
-                        2
-                    } else if x < 0.90 {
-                        3
-                    } else if x < 0.98 {
-                        4
-                    } else {
-                        5
-                    }
-                }
+                Cls::Work(2) => 5,
+                Cls::Work(_) => 4,
+                Cls::Awake => match x {
+                    x if x < 0.03 => 1,
+                    x if x < 0.55 => 2,
+                    x if x < 0.90 => 3,
+                    x if x < 0.98 => 4,
+                    _ => 5,
+                },
             };
             let in_range = slot * 5 < minutes;
             if in_range {
                 class.push((b'0' + c) as char);
             }
-            for k in 0..5 {
+            for _ in 0..5 {
                 let y = r.f64();
-                let m = match c {
-                    0 => 0.0,
-                    1 => 0.9 + y * 0.2,
-                    2 => 1.1 + y * 0.5,
-                    3 => 1.8 + y * 1.2,
-                    4 => 3.0 + y * 3.0,
-                    _ => 6.0 + y * 3.0,
+                let tenths = match c {
+                    0 => 0,
+                    1 => 9 + (y * 3.0) as i64,
+                    2 => 11 + (y * 6.0) as i64,
+                    3 => 18 + (y * 13.0) as i64,
+                    4 => 30 + (y * 31.0) as i64,
+                    _ => 60 + (y * 31.0) as i64,
                 };
-                let m = round_to(m, 0.1);
                 let st = match c {
                     2 => (y * 10.0) as i64 % 7,
                     3 => 20 + (y * 50.0) as i64,
@@ -1230,20 +1224,24 @@ impl Gen {
                     5 => 120 + (y * 50.0) as i64,
                     _ => 0,
                 };
-                if in_range && slot * 5 + k < minutes {
-                    met.push(m);
+                if in_range {
+                    if met.len() > 1 {
+                        met.push(',');
+                    }
+                    let _ = write!(met, "{}.{}", tenths / 10, tenths % 10);
                     secs[c as usize] += 60;
-                    met_min[c as usize] += m;
+                    met_min[c as usize] += tenths;
                     steps += st;
-                    met_sum += m;
-                    active_kcal += (m - 1.0).max(0.0) * self.p.weight / 60.0;
+                    active_tenths += (tenths - 10).max(0);
                 }
             }
         }
+        met.push(']');
         let late = self.ov.late_steps.get(&dn).copied().unwrap_or(0);
         steps += late;
         let ewd = (steps as f64 * 0.78).round() as i64;
-        let active = active_kcal.round() as i64 + late / 25;
+        let active =
+            (active_tenths as f64 / 10.0 * self.p.weight / 60.0).round() as i64 + late / 25;
         let total = active + self.p.bmr * minutes as i64 / 1440;
         let target_meters = self.p.target_cal * 20;
         let mut contrib = [0i64; 6];
@@ -1252,50 +1250,74 @@ impl Gen {
         }
         let early = dn < self.first_dn + 7;
         let alerts = r.range(0, 3);
-        let ratio = (active as f64 / self.p.target_cal as f64).min(1.3);
+        let ratio = active as f64 / self.p.target_cal as f64;
         let score = (55.0 + 35.0 * ratio.min(1.0) + r.f64() * 10.0).round() as i64;
         let mostly_off = secs[0] > 12 * HOUR;
+        let met_total: i64 = met_min.iter().sum();
         let avg_met = if minutes > 0 {
-            r3(met_sum / minutes as f64)
+            r3(met_total as f64 / 10.0 / minutes as f64)
         } else {
             0.0
         };
+        let mm = |i: usize| (met_min[i] as f64 / 10.0).round() as i64;
+        let opt = |v: i64, null: bool| {
+            if null {
+                "null".to_string()
+            } else {
+                v.to_string()
+            }
+        };
         let ts = lts(ws, p.off);
-        Some(json!({
-            "id": make_id(self.seed, C_ACTIVITY, dn, 0),
-            "active_calories": active,
-            "average_met_minutes": avg_met,
-            "class_5_min": class,
-            "contributors": {
-                "meet_daily_targets": contrib[0],
-                "move_every_hour": contrib[1],
-                "recovery_time": contrib[2],
-                "stay_active": contrib[3],
-                "training_frequency": (!early).then_some(contrib[4]),
-                "training_volume": (!early).then_some(contrib[5]),
-            },
-            "day": date_str(dn),
-            "equivalent_walking_distance": ewd,
-            "high_activity_met_minutes": met_min[5].round() as i64,
-            "high_activity_time": secs[5],
-            "inactivity_alerts": alerts,
-            "low_activity_met_minutes": met_min[3].round() as i64,
-            "low_activity_time": secs[3],
-            "medium_activity_met_minutes": met_min[4].round() as i64,
-            "medium_activity_time": secs[4],
-            "met": {"interval": 60.0, "items": met, "timestamp": lts_ms(ws, p.off)},
-            "meters_to_target": (target_meters - ewd).max(0) / 100 * 100,
-            "non_wear_time": secs[0],
-            "resting_time": secs[1],
-            "score": (!mostly_off).then_some(score.clamp(1, 100)),
-            "sedentary_met_minutes": met_min[2].round() as i64,
-            "sedentary_time": secs[2],
-            "steps": steps,
-            "target_calories": self.p.target_cal,
-            "target_meters": target_meters,
-            "timestamp": ts,
-            "total_calories": total,
-        }))
+        let mut o = String::with_capacity(met.len() + 1200);
+        let _ = write!(
+            o,
+            concat!(
+                r#"{{"active_calories":{},"average_met_minutes":{},"class_5_min":"{}","#,
+                r#""contributors":{{"meet_daily_targets":{},"move_every_hour":{},"recovery_time":{},"#,
+                r#""stay_active":{},"training_frequency":{},"training_volume":{}}},"#,
+                r#""day":"{}","equivalent_walking_distance":{},"high_activity_met_minutes":{},"#,
+                r#""high_activity_time":{},"id":"{}","inactivity_alerts":{},"#,
+                r#""low_activity_met_minutes":{},"low_activity_time":{},"#,
+                r#""medium_activity_met_minutes":{},"medium_activity_time":{},"#,
+                r#""met":{{"interval":60.0,"items":{},"timestamp":"{}"}},"#,
+                r#""meters_to_target":{},"non_wear_time":{},"resting_time":{},"score":{},"#,
+                r#""sedentary_met_minutes":{},"sedentary_time":{},"steps":{},"#,
+                r#""target_calories":{},"target_meters":{},"timestamp":"{}","total_calories":{}}}"#
+            ),
+            active,
+            Value::from(avg_met),
+            class,
+            contrib[0],
+            contrib[1],
+            contrib[2],
+            contrib[3],
+            opt(contrib[4], early),
+            opt(contrib[5], early),
+            date_str(dn),
+            ewd,
+            mm(5),
+            secs[5],
+            make_id(self.seed, C_ACTIVITY, dn, 0),
+            alerts,
+            mm(3),
+            secs[3],
+            mm(4),
+            secs[4],
+            met,
+            lts_ms(ws, p.off),
+            (target_meters - ewd).max(0) / 100 * 100,
+            secs[0],
+            secs[1],
+            opt(score.clamp(1, 100), mostly_off),
+            mm(2),
+            secs[2],
+            steps,
+            self.p.target_cal,
+            target_meters,
+            ts,
+            total,
+        );
+        Some(o)
     }
 
     fn workout(&self, dn: i64, i: u8, iv: &Iv, off: i32) -> Value {
@@ -1537,7 +1559,7 @@ impl Gen {
         let mut out = Vec::new();
         let mut push = |n: u64, t: i64, v: Value| {
             let dn = t.div_euclid(DAY);
-            out.push(self.doc(dn, dn, make_id(self.seed, C_RING, 0, n), &v));
+            out.push(self.doc(dn, dn, make_id(self.seed, C_RING, 0, n), v.to_string()));
         };
         // Real accounts carry an old ring whose set-up time is the epoch.
         push(

@@ -1618,118 +1618,55 @@ impl Gen {
     /// Heart-rate samples of day `dn`'s span (its night, then its awake time)
     /// that fall in `[from, to)`, appended in timestamp order.
     fn emit_hr(&self, plan: &Plan, from: i64, to: i64, out: &mut Vec<HeartRateSample>) {
-        let lo = from.max(plan.night_start);
-        let hi = to.min(plan.bed);
-        if lo >= hi {
+        let mut e = HrEmitter {
+            g: self,
+            lo: from.max(plan.night_start),
+            hi: to.min(plan.bed),
+            out,
+        };
+        if e.lo >= e.hi {
             return;
         }
-        let mut push = |t: i64, bpm: u16, source: HeartRateSource| {
-            if t >= lo && t < hi {
-                out.push(HeartRateSample {
-                    ts: Timestamp::from_second(t).expect("timestamp in range"),
-                    bpm,
-                    source,
-                });
-            }
-        };
-        let mut fixed = |s: i64, e: i64, step: i64, base: &dyn Fn(i64) -> f64, spread: f64, src| {
-            let s0 = e.min(hi);
-            let mut t = if lo > s {
-                s + (lo - s + step - 1) / step * step
-            } else {
-                s
-            };
-            while t < s0 {
-                push(t, self.bpm(t, base(t), spread), src);
-                t += step;
-            }
-        };
         let rhr = self.p.rhr;
         let ns = plan.night_start;
         let night = (plan.wake - ns).max(1) as f64;
         let sleep_base =
             move |t: i64| rhr + 4.0 - 6.0 * (std::f64::consts::PI * (t - ns) as f64 / night).sin();
-        // Awake points sit on a 5-minute grid with a per-point jitter.
-        let awake = |s: i64,
-                     e: i64,
-                     fixed: &mut dyn FnMut(
-            i64,
-            i64,
-            i64,
-            &dyn Fn(i64) -> f64,
-            f64,
-            HeartRateSource,
-        )| {
-            let mut k = s.div_euclid(300);
-            while k * 300 < e {
-                let j = (hash(&[self.seed, S_JITTER, k as u64]) % 60) as i64;
-                let t = k * 300 + j;
-                if t >= s && t < e {
-                    fixed(t, t + 1, 1, &|_| rhr + 18.0, 16.0, HeartRateSource::Awake);
-                }
-                k += 1;
-            }
-        };
         if !plan.ring_off {
             match plan.gap {
                 Some((g0, g1)) => {
-                    fixed(ns, g0, 60, &sleep_base, 4.0, HeartRateSource::Sleep);
-                    awake(g0, g1, &mut fixed);
-                    fixed(g1, plan.wake, 60, &sleep_base, 4.0, HeartRateSource::Sleep);
+                    e.fixed(ns, g0, 60, sleep_base, 4.0, HeartRateSource::Sleep);
+                    e.awake(g0, g1);
+                    e.fixed(g1, plan.wake, 60, sleep_base, 4.0, HeartRateSource::Sleep);
                 }
-                None => fixed(ns, plan.wake, 60, &sleep_base, 4.0, HeartRateSource::Sleep),
+                None => e.fixed(ns, plan.wake, 60, sleep_base, 4.0, HeartRateSource::Sleep),
             }
         }
         let mut cursor = plan.wake;
         for iv in &plan.ivs {
-            awake(cursor, iv.start, &mut fixed);
+            e.awake(cursor, iv.start);
+            let (s, end) = (iv.start, iv.end);
             match iv.kind {
                 IvKind::Workout(i) => {
                     let level = self.workout_info(plan.dn, i).level as f64;
-                    let s = iv.start;
                     let base = move |t: i64| {
                         let ramp = ((t - s) as f64 / 180.0).min(1.0);
                         rhr + 30.0 + ramp * (45.0 + 20.0 * level)
                     };
-                    fixed(iv.start, iv.end, 5, &base, 10.0, HeartRateSource::Workout);
+                    e.fixed(s, end, 5, base, 10.0, HeartRateSource::Workout);
                 }
-                IvKind::Session => fixed(
-                    iv.start,
-                    iv.end,
-                    5,
-                    &|_| rhr + 6.0,
-                    4.0,
-                    HeartRateSource::Session,
-                ),
-                IvKind::Nap | IvKind::LateNap => fixed(
-                    iv.start,
-                    iv.end,
-                    60,
-                    &|_| rhr + 3.0,
-                    4.0,
-                    HeartRateSource::Sleep,
-                ),
-                IvKind::Rest => fixed(
-                    iv.start,
-                    iv.end,
-                    60,
-                    &|_| rhr + 8.0,
-                    5.0,
-                    HeartRateSource::Rest,
-                ),
-                IvKind::Live => fixed(
-                    iv.start,
-                    iv.end,
-                    1,
-                    &|_| rhr + 22.0,
-                    6.0,
-                    HeartRateSource::Live,
-                ),
+                IvKind::Session => e.fixed(s, end, 5, |_| rhr + 6.0, 4.0, HeartRateSource::Session),
+                IvKind::Nap | IvKind::LateNap => {
+                    e.fixed(s, end, 60, |_| rhr + 3.0, 4.0, HeartRateSource::Sleep)
+                }
+                IvKind::Rest => e.fixed(s, end, 60, |_| rhr + 8.0, 5.0, HeartRateSource::Rest),
+                IvKind::Live => e.fixed(s, end, 1, |_| rhr + 22.0, 6.0, HeartRateSource::Live),
+                // Not worn while charging.
                 IvKind::Charge => {}
             }
-            cursor = iv.end;
+            cursor = end;
         }
-        awake(cursor, plan.bed, &mut fixed);
+        e.awake(cursor, plan.bed);
     }
 
     fn last_charge_before(&self, t: i64) -> (i64, i64) {
@@ -1776,6 +1713,63 @@ impl Gen {
             let charging = charge.is_some_and(|(s, e)| t >= s && t < e);
             if charging || k % 3 == 0 {
                 out.push(self.battery_at(t));
+            }
+            k += 1;
+        }
+    }
+}
+
+/// Appends heart-rate samples clipped to `[lo, hi)`. Each value is a hash
+/// of its timestamp, so any window yields the same samples as the whole.
+struct HrEmitter<'a> {
+    g: &'a Gen,
+    lo: i64,
+    hi: i64,
+    out: &'a mut Vec<HeartRateSample>,
+}
+
+impl HrEmitter<'_> {
+    fn push(&mut self, t: i64, base: f64, spread: f64, source: HeartRateSource) {
+        if t >= self.lo && t < self.hi {
+            self.out.push(HeartRateSample {
+                ts: Timestamp::from_second(t).expect("timestamp in range"),
+                bpm: self.g.bpm(t, base, spread),
+                source,
+            });
+        }
+    }
+
+    /// Samples every `step` seconds from `s` (aligned to `s`) until `e`.
+    fn fixed(
+        &mut self,
+        s: i64,
+        e: i64,
+        step: i64,
+        base: impl Fn(i64) -> f64,
+        spread: f64,
+        source: HeartRateSource,
+    ) {
+        let end = e.min(self.hi);
+        let mut t = if self.lo > s {
+            s + (self.lo - s + step - 1) / step * step
+        } else {
+            s
+        };
+        while t < end {
+            self.push(t, base(t), spread, source);
+            t += step;
+        }
+    }
+
+    /// Background daytime samples: a 5-minute grid with per-point jitter.
+    fn awake(&mut self, s: i64, e: i64) {
+        let base = self.g.p.rhr + 18.0;
+        let mut k = s.max(self.lo - 300).div_euclid(300);
+        while k * 300 < e.min(self.hi) {
+            let j = (hash(&[self.g.seed, S_JITTER, k as u64]) % 60) as i64;
+            let t = k * 300 + j;
+            if t >= s && t < e {
+                self.push(t, base, 16.0, HeartRateSource::Awake);
             }
             k += 1;
         }

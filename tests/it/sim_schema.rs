@@ -84,9 +84,9 @@ fn check(v: &jsonschema::Validator, what: &str, instance: &Value) {
     }
 }
 
-#[test]
-fn every_document_of_ten_years_validates_against_the_strict_schemas() {
-    let ds = ten_years();
+/// Validates every document and personal_info, every `hr_stride`-th
+/// heart-rate row plus the whole last day of them, and every battery row.
+fn validate_all(ds: &Dataset, hr_stride: usize) {
     let components = strict_components();
     let names = schema_names();
     for coll in DOCUMENT_COLLECTIONS {
@@ -95,7 +95,6 @@ fn every_document_of_ten_years_validates_against_the_strict_schemas() {
             .unwrap_or_else(|| panic!("spec has no single-document route for {coll}"));
         let v = validator(&components, name);
         let docs = ds.documents(coll);
-        assert!(!docs.is_empty(), "{coll} is empty");
         for d in docs {
             let json = parse(d);
             check(&v, coll, &json);
@@ -109,13 +108,12 @@ fn every_document_of_ten_years_validates_against_the_strict_schemas() {
         &serde_json::from_str(ds.personal_info()).unwrap(),
     );
 
-    // Heart rate: every 50th row plus every row of the last day.
     let v = validator(&components, "PublicHeartRateRow");
     let hr = ds.heartrate();
     let tail = hr.len().saturating_sub(1500);
     let mut buf = String::new();
     for (i, s) in hr.iter().enumerate() {
-        if i % 50 == 0 || i >= tail {
+        if i % hr_stride == 0 || i >= tail {
             buf.clear();
             s.write_json(&mut buf);
             check(&v, "heartrate", &serde_json::from_str(&buf).unwrap());
@@ -131,6 +129,27 @@ fn every_document_of_ten_years_validates_against_the_strict_schemas() {
             &serde_json::from_str(&buf).unwrap(),
         );
     }
+}
+
+#[test]
+fn every_document_of_ten_years_validates_against_the_strict_schemas() {
+    let ds = ten_years();
+    for coll in DOCUMENT_COLLECTIONS {
+        assert!(!ds.documents(coll).is_empty(), "{coll} is empty");
+    }
+    validate_all(ds, 50);
+}
+
+#[test]
+fn mutated_documents_still_validate() {
+    let mut ds = Dataset::generate(21, 120, TODAY);
+    for _ in 0..3 {
+        assert!(!ds.advance_days(1).is_empty());
+        assert!(!ds.revise_recent().is_empty());
+        ds.deliver_late();
+        assert!(!ds.delete_some().is_empty());
+    }
+    validate_all(&ds, 7);
 }
 
 #[test]
@@ -638,4 +657,29 @@ fn a_single_day_history_is_valid() {
     assert_eq!(ds.documents("daily_activity").len(), 1);
     assert!(!ds.heartrate().is_empty());
     assert_consistent(&ds);
+}
+
+#[test]
+fn the_strict_schemas_reject_what_oura_would_not_serve() {
+    let components = strict_components();
+    let v = validator(&components, "PublicWorkout");
+    let ds = Dataset::generate(6, 30, TODAY);
+    let good = parse(&ds.documents("workout")[0]);
+    assert!(v.is_valid(&good));
+    let mut extra = good.clone();
+    extra["unexpected"] = 1.into();
+    assert!(!v.is_valid(&extra));
+    let mut no_offset = good.clone();
+    no_offset["start_datetime"] = "2026-03-01T10:00:00".into();
+    assert!(!v.is_valid(&no_offset));
+    let mut bad_enum = good.clone();
+    bad_enum["intensity"] = "extreme".into();
+    assert!(!v.is_valid(&bad_enum));
+    let mut missing = good;
+    missing.as_object_mut().unwrap().remove("source");
+    assert!(!v.is_valid(&missing));
+    let v = validator(&components, "PublicHeartRateRow");
+    assert!(!v.is_valid(&serde_json::json!({
+        "bpm": 60, "source": "awake", "timestamp": "2026-03-01T10:00:00+01:00", "timestamp_unix": 1
+    })));
 }

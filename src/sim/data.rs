@@ -350,6 +350,18 @@ fn lts_ms(t: i64, off: i32) -> String {
     s
 }
 
+/// Appends a non-negative number of tenths below 1000 as `d.d`; the MET
+/// items are millions of these, too many for `core::fmt`.
+fn push_tenths(out: &mut String, tenths: i64) {
+    let t = tenths.clamp(0, 999) as u8;
+    if t >= 100 {
+        out.push((b'0' + t / 100) as char);
+    }
+    out.push((b'0' + t / 10 % 10) as char);
+    out.push('.');
+    out.push((b'0' + t % 10) as char);
+}
+
 fn round_to(x: f64, step: f64) -> f64 {
     (x / step).round() * step
 }
@@ -748,8 +760,18 @@ impl Gen {
 
     /// Emits every document whose day is `dn`, as served at time `now`.
     fn day_docs(&self, dn: i64, now: i64, sink: &mut dyn FnMut(usize, Document)) {
-        let plan = self.plan(dn);
-        let next = self.plan(dn + 1);
+        self.day_docs_planned(&self.plan(dn), &self.plan(dn + 1), now, sink);
+    }
+
+    /// `day_docs` with the plans of the day and the next one given.
+    fn day_docs_planned(
+        &self,
+        plan: &Plan,
+        next: &Plan,
+        now: i64,
+        sink: &mut dyn FnMut(usize, Document),
+    ) {
+        let dn = plan.dn;
         let seed = self.seed;
         let off = plan.off;
         let mid = local_midnight(dn, off);
@@ -761,14 +783,14 @@ impl Gen {
             }
             sink(coll, self.doc(dn, utc_dn, key.1, json));
         };
-        if let Some(json) = self.activity(&plan, &next, now) {
+        if let Some(json) = self.activity(plan, next, now) {
             emit_str(C_ACTIVITY, 0, dn, json);
         }
         let mut emit = |coll: usize, n: u64, utc_dn: i64, v: Value| {
             emit_str(coll, n, utc_dn, v.to_string());
         };
 
-        let periods = self.periods(&plan);
+        let periods = self.periods(plan);
         let main = periods.iter().find(|p| p.main).copied();
         let night_ready = main.is_some_and(|m| m.end + 10 * MIN <= now);
         let withheld = self.ov.withheld.contains(&dn);
@@ -778,7 +800,7 @@ impl Gen {
                 continue;
             }
             let id = make_id(seed, C_SLEEP, dn, p.n);
-            let (v, start) = self.sleep_doc(&plan, p, &id);
+            let (v, start) = self.sleep_doc(plan, p, &id);
             emit(C_SLEEP, p.n, start.div_euclid(DAY), v);
         }
         if night_ready {
@@ -820,8 +842,8 @@ impl Gen {
                 _ => {}
             }
         }
-        self.vo2(dn, &plan, now, &mut emit);
-        self.tags(dn, &plan, now, &mut emit);
+        self.vo2(dn, plan, now, &mut emit);
+        self.tags(dn, plan, now, &mut emit);
         self.rest_mode(dn, now, &mut emit);
     }
 
@@ -1228,7 +1250,7 @@ impl Gen {
                     if met.len() > 1 {
                         met.push(',');
                     }
-                    let _ = write!(met, "{}.{}", tenths / 10, tenths % 10);
+                    push_tenths(&mut met, tenths);
                     secs[c as usize] += 60;
                     met_min[c as usize] += tenths;
                     steps += st;
@@ -1867,12 +1889,14 @@ impl Dataset {
         };
         let now = ds.now_of(today_dn);
         let from = i64::MIN;
+        let mut plan = ds.g.plan(first_dn);
         for dn in first_dn..=today_dn {
+            let next = ds.g.plan(dn + 1);
             let colls = &mut ds.colls;
-            ds.g.day_docs(dn, now, &mut |c, d| colls[c].docs.push(d));
-            let plan = ds.g.plan(dn);
+            ds.g.day_docs_planned(&plan, &next, now, &mut |c, d| colls[c].docs.push(d));
             ds.g.emit_hr(&plan, from, now, &mut ds.heartrate);
             ds.g.emit_battery(&plan, from, now, &mut ds.battery);
+            plan = next;
         }
         ds.colls[C_RING].docs = ds.g.ring_configurations(days);
         for c in &mut ds.colls {
@@ -2214,6 +2238,16 @@ mod tests {
         assert_eq!(lts(0, 0), "1970-01-01T00:00:00+00:00");
         assert_eq!(lts(0, 19_800), "1970-01-01T05:30:00+05:30");
         assert_eq!(lts_ms(0, -18_000), "1969-12-31T19:00:00.000-05:00");
+    }
+
+    #[test]
+    fn tenths_format_like_floats() {
+        let mut s = String::new();
+        for t in [0, 9, 10, 61, 123] {
+            push_tenths(&mut s, t);
+            s.push(' ');
+        }
+        assert_eq!(s, "0.0 0.9 1.0 6.1 12.3 ");
     }
 
     #[test]

@@ -350,6 +350,18 @@ fn lts_ms(t: i64, off: i32) -> String {
     s
 }
 
+/// Appends a non-negative number of tenths below 1000 as `d.d`; the MET
+/// items are millions of these, too many for `core::fmt`.
+fn push_tenths(out: &mut String, tenths: i64) {
+    let t = tenths.clamp(0, 999) as u8;
+    if t >= 100 {
+        out.push((b'0' + t / 100) as char);
+    }
+    out.push((b'0' + t / 10 % 10) as char);
+    out.push('.');
+    out.push((b'0' + t % 10) as char);
+}
+
 fn round_to(x: f64, step: f64) -> f64 {
     (x / step).round() * step
 }
@@ -735,12 +747,12 @@ impl Gen {
         }
     }
 
-    fn doc(&self, dn: i64, utc_dn: i64, id: String, v: &Value) -> Document {
+    fn doc(&self, dn: i64, utc_dn: i64, id: String, json: String) -> Document {
         Document {
             id,
             day: date_of(dn),
             utc_day: date_of(utc_dn),
-            json: Arc::from(serde_json::to_string(v).expect("JSON values always serialize")),
+            json: Arc::from(json),
         }
     }
 
@@ -748,21 +760,37 @@ impl Gen {
 
     /// Emits every document whose day is `dn`, as served at time `now`.
     fn day_docs(&self, dn: i64, now: i64, sink: &mut dyn FnMut(usize, Document)) {
-        let plan = self.plan(dn);
-        let next = self.plan(dn + 1);
+        self.day_docs_planned(&self.plan(dn), &self.plan(dn + 1), now, sink);
+    }
+
+    /// `day_docs` with the plans of the day and the next one given.
+    fn day_docs_planned(
+        &self,
+        plan: &Plan,
+        next: &Plan,
+        now: i64,
+        sink: &mut dyn FnMut(usize, Document),
+    ) {
+        let dn = plan.dn;
         let seed = self.seed;
         let off = plan.off;
         let mid = local_midnight(dn, off);
-        let mut emit = |coll: usize, n: u64, utc_dn: i64, v: Value| {
+        let mut emit_str = |coll: usize, n: u64, utc_dn: i64, json: String| {
             let id = make_id(seed, coll, dn, n);
             let key = (coll, id);
             if self.ov.removed.contains(&key) || self.ov.custom.contains(&key) {
                 return;
             }
-            sink(coll, self.doc(dn, utc_dn, key.1, &v));
+            sink(coll, self.doc(dn, utc_dn, key.1, json));
+        };
+        if let Some(json) = self.activity(plan, next, now) {
+            emit_str(C_ACTIVITY, 0, dn, json);
+        }
+        let mut emit = |coll: usize, n: u64, utc_dn: i64, v: Value| {
+            emit_str(coll, n, utc_dn, v.to_string());
         };
 
-        let periods = self.periods(&plan);
+        let periods = self.periods(plan);
         let main = periods.iter().find(|p| p.main).copied();
         let night_ready = main.is_some_and(|m| m.end + 10 * MIN <= now);
         let withheld = self.ov.withheld.contains(&dn);
@@ -772,7 +800,7 @@ impl Gen {
                 continue;
             }
             let id = make_id(seed, C_SLEEP, dn, p.n);
-            let (v, start) = self.sleep_doc(&plan, p, &id);
+            let (v, start) = self.sleep_doc(plan, p, &id);
             emit(C_SLEEP, p.n, start.div_euclid(DAY), v);
         }
         if night_ready {
@@ -794,9 +822,6 @@ impl Gen {
                 emit(C_CVA, 0, dn, v);
             }
         }
-        if let Some(v) = self.activity(&plan, &next, now) {
-            emit(C_ACTIVITY, 0, dn, v);
-        }
         if mid + HOUR <= now {
             emit(C_STRESS, 0, dn, self.stress(dn, now >= mid + DAY));
             emit(C_SLEEP_TIME, 0, dn, self.sleep_time(dn, off));
@@ -817,8 +842,8 @@ impl Gen {
                 _ => {}
             }
         }
-        self.vo2(dn, &plan, now, &mut emit);
-        self.tags(dn, &plan, now, &mut emit);
+        self.vo2(dn, plan, now, &mut emit);
+        self.tags(dn, plan, now, &mut emit);
         self.rest_mode(dn, now, &mut emit);
     }
 
@@ -1158,7 +1183,10 @@ impl Gen {
         })
     }
 
-    fn activity(&self, p: &Plan, q: &Plan, now: i64) -> Option<Value> {
+    /// The daily_activity document, written by hand: its 1440 MET values
+    /// dominate the dataset's size, and formatting them as integer tenths
+    /// is several times faster than going through `serde_json::Value`.
+    fn activity(&self, p: &Plan, q: &Plan, now: i64) -> Option<String> {
         let dn = p.dn;
         let ws = local_midnight(dn, p.off) + 4 * HOUR;
         if ws > now {
@@ -1173,12 +1201,12 @@ impl Gen {
         };
         let mut r = Rng::new(&[self.seed, S_ACT, dn as u64]);
         let mut class = String::with_capacity(288);
-        let mut met: Vec<f64> = Vec::with_capacity(minutes);
+        let mut met = String::with_capacity(minutes * 4 + 2);
+        met.push('[');
         let mut secs = [0i64; 6];
-        let mut met_min = [0f64; 6];
+        let mut met_min = [0i64; 6];
         let mut steps = 0i64;
-        let mut active_kcal = 0f64;
-        let mut met_sum = 0f64;
+        let mut active_tenths = 0i64;
         // Every draw is made for the whole day so a partial day is an exact
         // prefix of the finished one.
         for slot in 0..288usize {
@@ -1187,42 +1215,30 @@ impl Gen {
             let c = match self.class_at(t, p, q) {
                 Cls::NonWear => 0u8,
                 Cls::Sleep | Cls::Rest => 1,
-                Cls::Work(level) => {
-                    if level == 2 {
-                        5
-                    } else {
-                        4
-                    }
-                }
-                Cls::Awake => {
-                    if x < 0.03 {
-                        1
-                    } else if x < 0.55 {
-                        2
-                    } else if x < 0.90 {
-                        3
-                    } else if x < 0.98 {
-                        4
-                    } else {
-                        5
-                    }
-                }
+                Cls::Work(2) => 5,
+                Cls::Work(_) => 4,
+                Cls::Awake => match x {
+                    x if x < 0.03 => 1,
+                    x if x < 0.55 => 2,
+                    x if x < 0.90 => 3,
+                    x if x < 0.98 => 4,
+                    _ => 5,
+                },
             };
             let in_range = slot * 5 < minutes;
             if in_range {
                 class.push((b'0' + c) as char);
             }
-            for k in 0..5 {
+            for _ in 0..5 {
                 let y = r.f64();
-                let m = match c {
-                    0 => 0.0,
-                    1 => 0.9 + y * 0.2,
-                    2 => 1.1 + y * 0.5,
-                    3 => 1.8 + y * 1.2,
-                    4 => 3.0 + y * 3.0,
-                    _ => 6.0 + y * 3.0,
+                let tenths = match c {
+                    0 => 0,
+                    1 => 9 + (y * 3.0) as i64,
+                    2 => 11 + (y * 6.0) as i64,
+                    3 => 18 + (y * 13.0) as i64,
+                    4 => 30 + (y * 31.0) as i64,
+                    _ => 60 + (y * 31.0) as i64,
                 };
-                let m = round_to(m, 0.1);
                 let st = match c {
                     2 => (y * 10.0) as i64 % 7,
                     3 => 20 + (y * 50.0) as i64,
@@ -1230,20 +1246,24 @@ impl Gen {
                     5 => 120 + (y * 50.0) as i64,
                     _ => 0,
                 };
-                if in_range && slot * 5 + k < minutes {
-                    met.push(m);
+                if in_range {
+                    if met.len() > 1 {
+                        met.push(',');
+                    }
+                    push_tenths(&mut met, tenths);
                     secs[c as usize] += 60;
-                    met_min[c as usize] += m;
+                    met_min[c as usize] += tenths;
                     steps += st;
-                    met_sum += m;
-                    active_kcal += (m - 1.0).max(0.0) * self.p.weight / 60.0;
+                    active_tenths += (tenths - 10).max(0);
                 }
             }
         }
+        met.push(']');
         let late = self.ov.late_steps.get(&dn).copied().unwrap_or(0);
         steps += late;
         let ewd = (steps as f64 * 0.78).round() as i64;
-        let active = active_kcal.round() as i64 + late / 25;
+        let active =
+            (active_tenths as f64 / 10.0 * self.p.weight / 60.0).round() as i64 + late / 25;
         let total = active + self.p.bmr * minutes as i64 / 1440;
         let target_meters = self.p.target_cal * 20;
         let mut contrib = [0i64; 6];
@@ -1252,50 +1272,74 @@ impl Gen {
         }
         let early = dn < self.first_dn + 7;
         let alerts = r.range(0, 3);
-        let ratio = (active as f64 / self.p.target_cal as f64).min(1.3);
+        let ratio = active as f64 / self.p.target_cal as f64;
         let score = (55.0 + 35.0 * ratio.min(1.0) + r.f64() * 10.0).round() as i64;
         let mostly_off = secs[0] > 12 * HOUR;
+        let met_total: i64 = met_min.iter().sum();
         let avg_met = if minutes > 0 {
-            r3(met_sum / minutes as f64)
+            r3(met_total as f64 / 10.0 / minutes as f64)
         } else {
             0.0
         };
+        let mm = |i: usize| (met_min[i] as f64 / 10.0).round() as i64;
+        let opt = |v: i64, null: bool| {
+            if null {
+                "null".to_string()
+            } else {
+                v.to_string()
+            }
+        };
         let ts = lts(ws, p.off);
-        Some(json!({
-            "id": make_id(self.seed, C_ACTIVITY, dn, 0),
-            "active_calories": active,
-            "average_met_minutes": avg_met,
-            "class_5_min": class,
-            "contributors": {
-                "meet_daily_targets": contrib[0],
-                "move_every_hour": contrib[1],
-                "recovery_time": contrib[2],
-                "stay_active": contrib[3],
-                "training_frequency": (!early).then_some(contrib[4]),
-                "training_volume": (!early).then_some(contrib[5]),
-            },
-            "day": date_str(dn),
-            "equivalent_walking_distance": ewd,
-            "high_activity_met_minutes": met_min[5].round() as i64,
-            "high_activity_time": secs[5],
-            "inactivity_alerts": alerts,
-            "low_activity_met_minutes": met_min[3].round() as i64,
-            "low_activity_time": secs[3],
-            "medium_activity_met_minutes": met_min[4].round() as i64,
-            "medium_activity_time": secs[4],
-            "met": {"interval": 60.0, "items": met, "timestamp": lts_ms(ws, p.off)},
-            "meters_to_target": (target_meters - ewd).max(0) / 100 * 100,
-            "non_wear_time": secs[0],
-            "resting_time": secs[1],
-            "score": (!mostly_off).then_some(score.clamp(1, 100)),
-            "sedentary_met_minutes": met_min[2].round() as i64,
-            "sedentary_time": secs[2],
-            "steps": steps,
-            "target_calories": self.p.target_cal,
-            "target_meters": target_meters,
-            "timestamp": ts,
-            "total_calories": total,
-        }))
+        let mut o = String::with_capacity(met.len() + 1200);
+        let _ = write!(
+            o,
+            concat!(
+                r#"{{"active_calories":{},"average_met_minutes":{},"class_5_min":"{}","#,
+                r#""contributors":{{"meet_daily_targets":{},"move_every_hour":{},"recovery_time":{},"#,
+                r#""stay_active":{},"training_frequency":{},"training_volume":{}}},"#,
+                r#""day":"{}","equivalent_walking_distance":{},"high_activity_met_minutes":{},"#,
+                r#""high_activity_time":{},"id":"{}","inactivity_alerts":{},"#,
+                r#""low_activity_met_minutes":{},"low_activity_time":{},"#,
+                r#""medium_activity_met_minutes":{},"medium_activity_time":{},"#,
+                r#""met":{{"interval":60.0,"items":{},"timestamp":"{}"}},"#,
+                r#""meters_to_target":{},"non_wear_time":{},"resting_time":{},"score":{},"#,
+                r#""sedentary_met_minutes":{},"sedentary_time":{},"steps":{},"#,
+                r#""target_calories":{},"target_meters":{},"timestamp":"{}","total_calories":{}}}"#
+            ),
+            active,
+            Value::from(avg_met),
+            class,
+            contrib[0],
+            contrib[1],
+            contrib[2],
+            contrib[3],
+            opt(contrib[4], early),
+            opt(contrib[5], early),
+            date_str(dn),
+            ewd,
+            mm(5),
+            secs[5],
+            make_id(self.seed, C_ACTIVITY, dn, 0),
+            alerts,
+            mm(3),
+            secs[3],
+            mm(4),
+            secs[4],
+            met,
+            lts_ms(ws, p.off),
+            (target_meters - ewd).max(0) / 100 * 100,
+            secs[0],
+            secs[1],
+            opt(score.clamp(1, 100), mostly_off),
+            mm(2),
+            secs[2],
+            steps,
+            self.p.target_cal,
+            target_meters,
+            ts,
+            total,
+        );
+        Some(o)
     }
 
     fn workout(&self, dn: i64, i: u8, iv: &Iv, off: i32) -> Value {
@@ -1537,7 +1581,7 @@ impl Gen {
         let mut out = Vec::new();
         let mut push = |n: u64, t: i64, v: Value| {
             let dn = t.div_euclid(DAY);
-            out.push(self.doc(dn, dn, make_id(self.seed, C_RING, 0, n), &v));
+            out.push(self.doc(dn, dn, make_id(self.seed, C_RING, 0, n), v.to_string()));
         };
         // Real accounts carry an old ring whose set-up time is the epoch.
         push(
@@ -1596,118 +1640,55 @@ impl Gen {
     /// Heart-rate samples of day `dn`'s span (its night, then its awake time)
     /// that fall in `[from, to)`, appended in timestamp order.
     fn emit_hr(&self, plan: &Plan, from: i64, to: i64, out: &mut Vec<HeartRateSample>) {
-        let lo = from.max(plan.night_start);
-        let hi = to.min(plan.bed);
-        if lo >= hi {
+        let mut e = HrEmitter {
+            g: self,
+            lo: from.max(plan.night_start),
+            hi: to.min(plan.bed),
+            out,
+        };
+        if e.lo >= e.hi {
             return;
         }
-        let mut push = |t: i64, bpm: u16, source: HeartRateSource| {
-            if t >= lo && t < hi {
-                out.push(HeartRateSample {
-                    ts: Timestamp::from_second(t).expect("timestamp in range"),
-                    bpm,
-                    source,
-                });
-            }
-        };
-        let mut fixed = |s: i64, e: i64, step: i64, base: &dyn Fn(i64) -> f64, spread: f64, src| {
-            let s0 = e.min(hi);
-            let mut t = if lo > s {
-                s + (lo - s + step - 1) / step * step
-            } else {
-                s
-            };
-            while t < s0 {
-                push(t, self.bpm(t, base(t), spread), src);
-                t += step;
-            }
-        };
         let rhr = self.p.rhr;
         let ns = plan.night_start;
         let night = (plan.wake - ns).max(1) as f64;
         let sleep_base =
             move |t: i64| rhr + 4.0 - 6.0 * (std::f64::consts::PI * (t - ns) as f64 / night).sin();
-        // Awake points sit on a 5-minute grid with a per-point jitter.
-        let awake = |s: i64,
-                     e: i64,
-                     fixed: &mut dyn FnMut(
-            i64,
-            i64,
-            i64,
-            &dyn Fn(i64) -> f64,
-            f64,
-            HeartRateSource,
-        )| {
-            let mut k = s.div_euclid(300);
-            while k * 300 < e {
-                let j = (hash(&[self.seed, S_JITTER, k as u64]) % 60) as i64;
-                let t = k * 300 + j;
-                if t >= s && t < e {
-                    fixed(t, t + 1, 1, &|_| rhr + 18.0, 16.0, HeartRateSource::Awake);
-                }
-                k += 1;
-            }
-        };
         if !plan.ring_off {
             match plan.gap {
                 Some((g0, g1)) => {
-                    fixed(ns, g0, 60, &sleep_base, 4.0, HeartRateSource::Sleep);
-                    awake(g0, g1, &mut fixed);
-                    fixed(g1, plan.wake, 60, &sleep_base, 4.0, HeartRateSource::Sleep);
+                    e.fixed(ns, g0, 60, sleep_base, 4.0, HeartRateSource::Sleep);
+                    e.awake(g0, g1);
+                    e.fixed(g1, plan.wake, 60, sleep_base, 4.0, HeartRateSource::Sleep);
                 }
-                None => fixed(ns, plan.wake, 60, &sleep_base, 4.0, HeartRateSource::Sleep),
+                None => e.fixed(ns, plan.wake, 60, sleep_base, 4.0, HeartRateSource::Sleep),
             }
         }
         let mut cursor = plan.wake;
         for iv in &plan.ivs {
-            awake(cursor, iv.start, &mut fixed);
+            e.awake(cursor, iv.start);
+            let (s, end) = (iv.start, iv.end);
             match iv.kind {
                 IvKind::Workout(i) => {
                     let level = self.workout_info(plan.dn, i).level as f64;
-                    let s = iv.start;
                     let base = move |t: i64| {
                         let ramp = ((t - s) as f64 / 180.0).min(1.0);
                         rhr + 30.0 + ramp * (45.0 + 20.0 * level)
                     };
-                    fixed(iv.start, iv.end, 5, &base, 10.0, HeartRateSource::Workout);
+                    e.fixed(s, end, 5, base, 10.0, HeartRateSource::Workout);
                 }
-                IvKind::Session => fixed(
-                    iv.start,
-                    iv.end,
-                    5,
-                    &|_| rhr + 6.0,
-                    4.0,
-                    HeartRateSource::Session,
-                ),
-                IvKind::Nap | IvKind::LateNap => fixed(
-                    iv.start,
-                    iv.end,
-                    60,
-                    &|_| rhr + 3.0,
-                    4.0,
-                    HeartRateSource::Sleep,
-                ),
-                IvKind::Rest => fixed(
-                    iv.start,
-                    iv.end,
-                    60,
-                    &|_| rhr + 8.0,
-                    5.0,
-                    HeartRateSource::Rest,
-                ),
-                IvKind::Live => fixed(
-                    iv.start,
-                    iv.end,
-                    1,
-                    &|_| rhr + 22.0,
-                    6.0,
-                    HeartRateSource::Live,
-                ),
+                IvKind::Session => e.fixed(s, end, 5, |_| rhr + 6.0, 4.0, HeartRateSource::Session),
+                IvKind::Nap | IvKind::LateNap => {
+                    e.fixed(s, end, 60, |_| rhr + 3.0, 4.0, HeartRateSource::Sleep)
+                }
+                IvKind::Rest => e.fixed(s, end, 60, |_| rhr + 8.0, 5.0, HeartRateSource::Rest),
+                IvKind::Live => e.fixed(s, end, 1, |_| rhr + 22.0, 6.0, HeartRateSource::Live),
+                // Not worn while charging.
                 IvKind::Charge => {}
             }
-            cursor = iv.end;
+            cursor = end;
         }
-        awake(cursor, plan.bed, &mut fixed);
+        e.awake(cursor, plan.bed);
     }
 
     fn last_charge_before(&self, t: i64) -> (i64, i64) {
@@ -1754,6 +1735,63 @@ impl Gen {
             let charging = charge.is_some_and(|(s, e)| t >= s && t < e);
             if charging || k % 3 == 0 {
                 out.push(self.battery_at(t));
+            }
+            k += 1;
+        }
+    }
+}
+
+/// Appends heart-rate samples clipped to `[lo, hi)`. Each value is a hash
+/// of its timestamp, so any window yields the same samples as the whole.
+struct HrEmitter<'a> {
+    g: &'a Gen,
+    lo: i64,
+    hi: i64,
+    out: &'a mut Vec<HeartRateSample>,
+}
+
+impl HrEmitter<'_> {
+    fn push(&mut self, t: i64, base: f64, spread: f64, source: HeartRateSource) {
+        if t >= self.lo && t < self.hi {
+            self.out.push(HeartRateSample {
+                ts: Timestamp::from_second(t).expect("timestamp in range"),
+                bpm: self.g.bpm(t, base, spread),
+                source,
+            });
+        }
+    }
+
+    /// Samples every `step` seconds from `s` (aligned to `s`) until `e`.
+    fn fixed(
+        &mut self,
+        s: i64,
+        e: i64,
+        step: i64,
+        base: impl Fn(i64) -> f64,
+        spread: f64,
+        source: HeartRateSource,
+    ) {
+        let end = e.min(self.hi);
+        let mut t = if self.lo > s {
+            s + (self.lo - s + step - 1) / step * step
+        } else {
+            s
+        };
+        while t < end {
+            self.push(t, base(t), spread, source);
+            t += step;
+        }
+    }
+
+    /// Background daytime samples: a 5-minute grid with per-point jitter.
+    fn awake(&mut self, s: i64, e: i64) {
+        let base = self.g.p.rhr + 18.0;
+        let mut k = s.max(self.lo - 300).div_euclid(300);
+        while k * 300 < e.min(self.hi) {
+            let j = (hash(&[self.g.seed, S_JITTER, k as u64]) % 60) as i64;
+            let t = k * 300 + j;
+            if t >= s && t < e {
+                self.push(t, base, 16.0, HeartRateSource::Awake);
             }
             k += 1;
         }
@@ -1851,12 +1889,14 @@ impl Dataset {
         };
         let now = ds.now_of(today_dn);
         let from = i64::MIN;
+        let mut plan = ds.g.plan(first_dn);
         for dn in first_dn..=today_dn {
+            let next = ds.g.plan(dn + 1);
             let colls = &mut ds.colls;
-            ds.g.day_docs(dn, now, &mut |c, d| colls[c].docs.push(d));
-            let plan = ds.g.plan(dn);
+            ds.g.day_docs_planned(&plan, &next, now, &mut |c, d| colls[c].docs.push(d));
             ds.g.emit_hr(&plan, from, now, &mut ds.heartrate);
             ds.g.emit_battery(&plan, from, now, &mut ds.battery);
+            plan = next;
         }
         ds.colls[C_RING].docs = ds.g.ring_configurations(days);
         for c in &mut ds.colls {
@@ -2198,6 +2238,16 @@ mod tests {
         assert_eq!(lts(0, 0), "1970-01-01T00:00:00+00:00");
         assert_eq!(lts(0, 19_800), "1970-01-01T05:30:00+05:30");
         assert_eq!(lts_ms(0, -18_000), "1969-12-31T19:00:00.000-05:00");
+    }
+
+    #[test]
+    fn tenths_format_like_floats() {
+        let mut s = String::new();
+        for t in [0, 9, 10, 61, 123] {
+            push_tenths(&mut s, t);
+            s.push(' ');
+        }
+        assert_eq!(s, "0.0 0.9 1.0 6.1 12.3 ");
     }
 
     #[test]

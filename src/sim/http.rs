@@ -16,7 +16,7 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde_json::{Value, json};
 
-use super::data::{BatterySample, Dataset, Document, HeartRateSample, HeartRateSource};
+use super::data::{BatterySample, Dataset, Document, HeartRateSample};
 use super::faults::{self, Fault};
 use super::paging::{self, PageToken};
 use super::{RequestLogEntry, Shared, oauth, webhook};
@@ -710,54 +710,6 @@ fn documents(s: &Shared, data: &Dataset, name: &'static str, q: &Query, sandbox:
     json_response(StatusCode::OK, page_body(&items, next))
 }
 
-fn fmt_ts(ts: Timestamp, out: &mut String) {
-    use std::fmt::Write;
-    let _ = write!(out, "{}", ts.strftime("%Y-%m-%dT%H:%M:%S+00:00"));
-}
-
-fn source_name(src: HeartRateSource) -> &'static str {
-    match src {
-        HeartRateSource::Awake => "awake",
-        HeartRateSource::Workout => "workout",
-        HeartRateSource::Rest => "rest",
-        HeartRateSource::Sleep => "sleep",
-        HeartRateSource::Live => "live",
-        HeartRateSource::Session => "session",
-    }
-}
-
-fn hr_json(x: &HeartRateSample, out: &mut String) {
-    use std::fmt::Write;
-    out.push_str("{\"bpm\":");
-    let _ = write!(out, "{}", x.bpm);
-    out.push_str(",\"source\":\"");
-    out.push_str(source_name(x.source));
-    out.push_str("\",\"timestamp\":\"");
-    fmt_ts(x.ts, out);
-    let _ = write!(out, "\",\"timestamp_unix\":{}}}", x.ts.as_millisecond());
-}
-
-fn opt_bool(b: Option<bool>) -> &'static str {
-    match b {
-        Some(true) => "true",
-        Some(false) => "false",
-        None => "null",
-    }
-}
-
-fn battery_json(x: &BatterySample, out: &mut String) {
-    use std::fmt::Write;
-    let _ = write!(
-        out,
-        "{{\"charging\":{},\"in_charger\":{},\"level\":{},\"timestamp\":\"",
-        opt_bool(x.charging),
-        opt_bool(x.in_charger),
-        x.level
-    );
-    fmt_ts(x.ts, out);
-    let _ = write!(out, "\",\"timestamp_unix\":{}}}", x.ts.as_millisecond());
-}
-
 const MAX_SERIES_RANGE: SignedDuration = SignedDuration::from_hours(30 * 24);
 
 fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool) -> Response {
@@ -799,13 +751,7 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
             (ts, te, Some(after))
         }
         None => {
-            let day_end = data
-                .today
-                .saturating_add(1.day())
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .map(|z| z.timestamp())
-                .unwrap_or(Timestamp::MAX);
-            let end = end.unwrap_or(day_end);
+            let end = end.unwrap_or_else(|| data.now());
             let start = start.unwrap_or(end - SignedDuration::from_hours(24));
             if start > end {
                 return detail(StatusCode::BAD_REQUEST, "start_datetime must be before end_datetime");
@@ -823,7 +769,7 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
     let mut rows: Vec<Cow<str>> = Vec::new();
     let mut next = None;
     macro_rules! walk {
-        ($samples:expr, $write:ident) => {{
+        ($samples:expr, $write:path) => {{
             let samples = $samples;
             let lo = samples.partition_point(|x| x.ts < start);
             let lo = match after {
@@ -852,8 +798,8 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
         }};
     }
     match coll {
-        Collection::HeartRate => walk!(data.heartrate(), hr_json),
-        _ => walk!(data.battery(), battery_json),
+        Collection::HeartRate => walk!(data.heartrate(), HeartRateSample::write_json),
+        _ => walk!(data.battery(), BatterySample::write_json),
     }
     let next = next.map(|after| {
         paging::encode(

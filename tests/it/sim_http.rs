@@ -855,3 +855,247 @@ async fn binary_prints_listening_line_first() {
     })
     .await;
 }
+
+fn ids(v: &Value) -> Vec<String> {
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn served_ids(srv: &SimServer, coll: &str, start: &str, end: &str) -> Vec<String> {
+    let (st, b) = get_json(
+        srv,
+        &format!("/v2/usercollection/{coll}?start_date={start}&end_date={end}"),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert!(b["next_token"].is_null());
+    ids(&b)
+}
+
+#[tokio::test]
+async fn date_semantics_per_collection() {
+    bounded(async {
+        let mut c = cfg(60);
+        c.page_size = 10_000;
+        let srv = SimServer::start(c).await.unwrap();
+        srv.with_data(|d| {
+            vec![
+                d.set_document("daily_activity", json!({"id": "x-act", "day": "2024-06-10"})).unwrap(),
+                d.set_document("daily_sleep", json!({"id": "x-ds", "day": "2024-06-10"})).unwrap(),
+                d.set_document("daily_sleep", json!({"id": "x-today", "day": "2024-06-30"})).unwrap(),
+                d.set_document("sleep", json!({"id": "x-sl", "day": "2024-06-10",
+                    "bedtime_start": "2024-06-09T23:00:00+00:00"})).unwrap(),
+                d.set_document("workout", json!({"id": "x-wo", "day": "2024-06-10",
+                    "start_datetime": "2024-06-10T22:00:00-05:00"})).unwrap(),
+            ]
+        });
+        let has = |v: &[String], id: &str| v.iter().any(|x| x == id);
+        // daily_activity excludes the end day.
+        assert!(!has(&served_ids(&srv, "daily_activity", "2024-06-10", "2024-06-10").await, "x-act"));
+        assert!(!has(&served_ids(&srv, "daily_activity", "2024-06-09", "2024-06-10").await, "x-act"));
+        assert!(has(&served_ids(&srv, "daily_activity", "2024-06-10", "2024-06-11").await, "x-act"));
+        // daily_sleep includes it.
+        assert!(has(&served_ids(&srv, "daily_sleep", "2024-06-10", "2024-06-10").await, "x-ds"));
+        // sleep: day D only when start <= D-1, and the end day excluded.
+        assert!(!has(&served_ids(&srv, "sleep", "2024-06-10", "2024-06-11").await, "x-sl"));
+        assert!(has(&served_ids(&srv, "sleep", "2024-06-09", "2024-06-11").await, "x-sl"));
+        assert!(!has(&served_ids(&srv, "sleep", "2024-06-09", "2024-06-10").await, "x-sl"));
+        // workout: filtered by UTC day (2024-06-11), reported with local day.
+        assert!(!has(&served_ids(&srv, "workout", "2024-06-10", "2024-06-11").await, "x-wo"));
+        let (_, b) = get_json(
+            &srv,
+            "/v2/usercollection/workout?start_date=2024-06-11&end_date=2024-06-12",
+        )
+        .await;
+        let wo = b["data"].as_array().unwrap().iter().find(|d| d["id"] == "x-wo").unwrap();
+        assert_eq!(wo["day"], "2024-06-10");
+        // Missing dates mean the last day.
+        let (_, b) = get_json(&srv, "/v2/usercollection/daily_sleep").await;
+        let got = ids(&b);
+        assert!(has(&got, "x-today"));
+        assert!(!has(&got, "x-ds"));
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pagination_walks_every_document_once_and_rejects_tampering() {
+    bounded(async {
+        let mut c = cfg(60);
+        c.page_size = 7;
+        let srv = SimServer::start(c).await.unwrap();
+        let want: Vec<String> = srv.read_data(|d| {
+            d.documents("daily_sleep")
+                .iter()
+                .filter(|x| x.day >= date(2024, 5, 10) && x.day <= date(2024, 6, 20))
+                .map(|x| x.id.clone())
+                .collect()
+        });
+        assert!(want.len() > 14, "real data expected");
+        let base = "/v2/usercollection/daily_sleep?start_date=2024-05-10&end_date=2024-06-20";
+        let (st, first) = get_json(&srv, base).await;
+        assert_eq!(st, 200);
+        assert_eq!(first["data"].as_array().unwrap().len(), 7);
+        let first_token = first["next_token"].as_str().unwrap().to_owned();
+        let mut got = ids(&first);
+        let mut token = Some(first_token.clone());
+        let mut pages = 1;
+        while let Some(t) = token {
+            let (st, b) = get_json(&srv, &format!("{base}&next_token={t}")).await;
+            assert_eq!(st, 200, "{b}");
+            got.extend(ids(&b));
+            token = b["next_token"].as_str().map(str::to_owned);
+            pages += 1;
+            assert!(pages < 100);
+        }
+        assert_eq!(got, want);
+        // Only the token works too.
+        let (st, _) =
+            get_json(&srv, &format!("/v2/usercollection/daily_sleep?next_token={first_token}")).await;
+        assert_eq!(st, 200);
+        // Tampered, foreign collection, other query.
+        let mut bad = first_token.clone().into_bytes();
+        bad[3] = if bad[3] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).unwrap();
+        for path in [
+            format!("{base}&next_token={bad}"),
+            format!("/v2/usercollection/daily_readiness?next_token={first_token}"),
+            format!("/v2/usercollection/daily_sleep?start_date=2024-05-11&next_token={first_token}"),
+            format!("/v2/sandbox/usercollection/daily_sleep?next_token={first_token}"),
+        ] {
+            let (st, _) = get_json(&srv, &path).await;
+            assert_eq!(st, 400, "{path}");
+        }
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn heartrate_pages_latest_and_fields() {
+    bounded(async {
+        let srv = SimServer::start(cfg(10)).await.unwrap();
+        let (s, e) = ("2024-06-25T00:00:00%2B00:00", "2024-06-27T00:00:00%2B00:00");
+        let want = srv.read_data(|d| {
+            let lo: jiff::Timestamp = "2024-06-25T00:00:00Z".parse().unwrap();
+            let hi: jiff::Timestamp = "2024-06-27T00:00:00Z".parse().unwrap();
+            d.heartrate().iter().filter(|x| x.ts >= lo && x.ts <= hi).count()
+        });
+        assert!(want > 1000, "{want}");
+        let base = format!("/v2/usercollection/heartrate?start_datetime={s}&end_datetime={e}");
+        let mut url = base.clone();
+        let mut total = 0;
+        let mut pages = 0;
+        loop {
+            let (st, b) = get_json(&srv, &url).await;
+            assert_eq!(st, 200);
+            let n = b["data"].as_array().unwrap().len();
+            pages += 1;
+            total += n;
+            match b["next_token"].as_str() {
+                Some(t) => {
+                    assert_eq!(n, 1000);
+                    url = format!("{base}&next_token={t}");
+                }
+                None => break,
+            }
+        }
+        assert_eq!(total, want);
+        assert_eq!(pages, want.div_ceil(1000));
+
+        let (st, b) = get_json(&srv, &format!("{base}&latest=true")).await;
+        assert_eq!(st, 200);
+        let rows = b["data"].as_array().unwrap();
+        assert_eq!(rows.len(), 1);
+        let last = srv.read_data(|d| {
+            let hi: jiff::Timestamp = "2024-06-27T00:00:00Z".parse().unwrap();
+            d.heartrate().iter().filter(|x| x.ts <= hi).last().unwrap().ts.as_millisecond()
+        });
+        assert_eq!(rows[0]["timestamp_unix"], last);
+
+        let (_, b) = get_json(&srv, &format!("{base}&fields=bpm,nonsense")).await;
+        let row = b["data"][0].as_object().unwrap();
+        let mut keys: Vec<&str> = row.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, vec!["bpm", "timestamp"]);
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fields_single_documents_and_sandbox() {
+    bounded(async {
+        let srv = SimServer::start(cfg(10)).await.unwrap();
+        let (st, b) = get_json(
+            &srv,
+            "/v2/usercollection/daily_sleep?start_date=2024-06-25&end_date=2024-06-28&fields=score,bogus",
+        )
+        .await;
+        assert_eq!(st, 200);
+        let docs = b["data"].as_array().unwrap();
+        assert!(!docs.is_empty());
+        for d in docs {
+            let mut keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort();
+            assert_eq!(keys, vec!["day", "id", "score"]);
+        }
+        let (id, json) = srv.read_data(|d| {
+            let x = &d.documents("daily_sleep")[0];
+            (x.id.clone(), x.json.to_string())
+        });
+        let want: Value = serde_json::from_str(&json).unwrap();
+        for prefix in ["/v2/usercollection", "/v2/sandbox/usercollection"] {
+            let (st, got) = get_json(&srv, &format!("{prefix}/daily_sleep/{id}")).await;
+            assert_eq!(st, 200);
+            assert_eq!(got, want);
+        }
+        let (st, p) = get_json(&srv, "/v2/usercollection/personal_info").await;
+        assert_eq!(st, 200);
+        assert!(p["id"].is_string());
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn advancing_days_serves_new_data_and_fires_create_events() {
+    bounded(async {
+        let srv = SimServer::start(cfg(10)).await.unwrap();
+        let rx: Rx = Arc::default();
+        let (cb, recv) = start_receiver(rx.clone()).await;
+        let r = wh(&client(), reqwest::Method::POST, format!("{}/v2/webhook/subscription", srv.base_url()))
+            .json(&json!({"callback_url": format!("{cb}/hook"), "verification_token": "vt",
+                          "event_type": "create", "data_type": "daily_sleep"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let changes = srv.advance_days(1);
+        let created: Vec<&Change> = changes
+            .iter()
+            .filter(|c| c.collection == "daily_sleep" && c.op == Op::Create)
+            .collect();
+        assert!(!created.is_empty());
+        assert!(srv.webhooks_idle(Duration::from_secs(10)).await);
+        let events: Vec<Value> = rx
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .map(|(_, b)| serde_json::from_str(b).unwrap())
+            .collect();
+        assert_eq!(events.len(), created.len());
+        assert_eq!(events[0]["object_id"], created[0].id.as_str());
+        let (_, b) = get_json(&srv, "/v2/usercollection/daily_sleep").await;
+        assert_eq!(b["data"][0]["day"], "2024-07-01");
+        srv.stop().await;
+        recv.abort();
+    })
+    .await;
+}

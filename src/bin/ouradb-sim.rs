@@ -11,7 +11,10 @@ use jiff::civil::Date;
 use ouradb::sim::{OAuthClient, SimConfig, SimServer};
 
 #[derive(Parser, Debug)]
-#[command(name = "ouradb-sim", about = "Simulated Oura API v2 (quirks and faults included)")]
+#[command(
+    name = "ouradb-sim",
+    about = "Simulated Oura API v2 (quirks and faults included)"
+)]
 struct Args {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 0)]
@@ -78,9 +81,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    let today = a
-        .today
-        .unwrap_or_else(|| jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date());
+    let today = a.today.unwrap_or_else(|| {
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+    });
     let mut cfg = SimConfig::new(a.seed, a.days.min(3650), today);
     cfg.addr = SocketAddr::new(a.bind, a.port);
     if !a.tokens.is_empty() {

@@ -41,11 +41,16 @@ async fn get_json(srv: &SimServer, path: &str) -> (u16, Value) {
     let r = get(srv, path).await;
     let st = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (st, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        st,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
-    tokio::time::timeout(LIMIT, f).await.expect("test timed out");
+    tokio::time::timeout(LIMIT, f)
+        .await
+        .expect("test timed out");
 }
 
 #[tokio::test]
@@ -109,12 +114,20 @@ async fn missing_scope_is_401_on_new_routes_and_403_elsewhere() {
         srv.stop().await;
 
         let mut c = cfg(3);
-        c.token_scopes
-            .insert(TOKEN.to_owned(), vec!["workout".to_owned(), "spo2Daily".to_owned()]);
+        c.token_scopes.insert(
+            TOKEN.to_owned(),
+            vec!["workout".to_owned(), "spo2Daily".to_owned()],
+        );
         let srv = SimServer::start(c).await.unwrap();
         assert_eq!(get(&srv, "/v2/usercollection/workout").await.status(), 200);
-        assert_eq!(get(&srv, "/v2/usercollection/daily_spo2").await.status(), 200);
-        assert_eq!(get(&srv, "/v2/usercollection/daily_sleep").await.status(), 403);
+        assert_eq!(
+            get(&srv, "/v2/usercollection/daily_spo2").await.status(),
+            200
+        );
+        assert_eq!(
+            get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+            403
+        );
         srv.stop().await;
     })
     .await;
@@ -132,7 +145,10 @@ async fn expired_membership_is_403_everywhere() {
             assert_eq!(b["status"], 403);
         }
         srv.set_membership_expired(false);
-        assert_eq!(get(&srv, "/v2/usercollection/daily_sleep").await.status(), 200);
+        assert_eq!(
+            get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+            200
+        );
         srv.stop().await;
     })
     .await;
@@ -216,7 +232,10 @@ async fn oauth_code_flow_single_use_expiry_and_scopes() {
         let r = client()
             .post(format!("{}/oauth/token", srv.base_url()))
             .basic_auth("sim-client", Some("sim-secret"))
-            .form(&[("grant_type", "authorization_code"), ("code", p["code"].as_str())])
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", p["code"].as_str()),
+            ])
             .send()
             .await
             .unwrap();
@@ -227,7 +246,10 @@ async fn oauth_code_flow_single_use_expiry_and_scopes() {
         let r = client()
             .post(format!("{}/oauth/token", srv.base_url()))
             .basic_auth("sim-client", Some("sim-secret"))
-            .form(&[("grant_type", "authorization_code"), ("code", p["code"].as_str())])
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", p["code"].as_str()),
+            ])
             .send()
             .await
             .unwrap();
@@ -361,9 +383,15 @@ async fn malformed_and_inverted_dates_are_422_validation_errors() {
         let srv = SimServer::start(cfg(3)).await.unwrap();
         let cases = [
             ("/v2/usercollection/daily_sleep?start_date=", "start_date"),
-            ("/v2/usercollection/daily_sleep?start_date=2024-13-01", "start_date"),
+            (
+                "/v2/usercollection/daily_sleep?start_date=2024-13-01",
+                "start_date",
+            ),
             ("/v2/usercollection/sleep?end_date=yesterday", "end_date"),
-            ("/v2/usercollection/workout?start_date=2024-06-10&end_date=2024-06-01", "start_date"),
+            (
+                "/v2/usercollection/workout?start_date=2024-06-10&end_date=2024-06-01",
+                "start_date",
+            ),
         ];
         for (path, field) in cases {
             let (st, b) = get_json(&srv, path).await;
@@ -441,7 +469,10 @@ async fn rate_limit_429_with_headers_and_window_counter() {
         c.rate_window = Duration::from_secs(300);
         let srv = SimServer::start(c).await.unwrap();
         for _ in 0..5 {
-            assert_eq!(get(&srv, "/v2/usercollection/daily_sleep").await.status(), 200);
+            assert_eq!(
+                get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+                200
+            );
         }
         let r = get(&srv, "/v2/usercollection/daily_sleep").await;
         assert_eq!(r.status(), 429);
@@ -454,11 +485,23 @@ async fn rate_limit_429_with_headers_and_window_counter() {
         assert_eq!(h["x-ratelimit-tier"], "standard");
         // Another token has its own window.
         srv.advance_time(Duration::from_secs(301));
-        assert_eq!(get(&srv, "/v2/usercollection/daily_sleep").await.status(), 200);
+        assert_eq!(
+            get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+            200
+        );
 
-        assert_eq!(srv.max_requests_in_window(TOKEN, Duration::from_secs(300)), 6);
-        assert_eq!(srv.max_requests_in_window(TOKEN, Duration::from_secs(900)), 7);
-        assert_eq!(srv.max_requests_in_window("other", Duration::from_secs(300)), 0);
+        assert_eq!(
+            srv.max_requests_in_window(TOKEN, Duration::from_secs(300)),
+            6
+        );
+        assert_eq!(
+            srv.max_requests_in_window(TOKEN, Duration::from_secs(900)),
+            7
+        );
+        assert_eq!(
+            srv.max_requests_in_window("other", Duration::from_secs(300)),
+            0
+        );
         assert_eq!(srv.count("GET /v2/usercollection/daily_sleep", 200), 6);
         assert_eq!(srv.count("GET /v2/usercollection/daily_sleep", 429), 1);
         let log = srv.request_log();
@@ -535,23 +578,41 @@ async fn webhook_subscription_crud_verification_and_conflict() {
         // Bad credentials.
         let r = c.post(&base).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 401);
-        let r = wh(&c, reqwest::Method::POST, base.clone()).json(&body).send().await.unwrap();
+        let r = wh(&c, reqwest::Method::POST, base.clone())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
         let sub: Value = r.json().await.unwrap();
         let id = sub["id"].as_str().unwrap().to_owned();
         assert_eq!(sub["data_type"], "vo2_max");
-        assert!(sub["expiration_time"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok());
+        assert!(
+            sub["expiration_time"]
+                .as_str()
+                .unwrap()
+                .parse::<jiff::Timestamp>()
+                .is_ok()
+        );
         {
             let r = rx.lock().unwrap();
             assert_eq!(r.verifications.len(), 1);
             assert_eq!(r.verifications[0]["verification_token"], "vt");
         }
-        let r = wh(&c, reqwest::Method::POST, base.clone()).json(&body).send().await.unwrap();
+        let r = wh(&c, reqwest::Method::POST, base.clone())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 409);
         // Failing verification and invalid body.
         let mut bad = body.clone();
         bad["callback_url"] = json!(format!("{cb}/bad"));
-        let r = wh(&c, reqwest::Method::POST, base.clone()).json(&bad).send().await.unwrap();
+        let r = wh(&c, reqwest::Method::POST, base.clone())
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 422);
         let r = wh(&c, reqwest::Method::POST, base.clone())
             .json(&json!({"callback_url": "x", "verification_token": "v",
@@ -571,7 +632,10 @@ async fn webhook_subscription_crud_verification_and_conflict() {
             .await
             .unwrap();
         assert_eq!(list.as_array().unwrap().len(), 1);
-        let one = wh(&c, reqwest::Method::GET, format!("{base}/{id}")).send().await.unwrap();
+        let one = wh(&c, reqwest::Method::GET, format!("{base}/{id}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(one.status(), 200);
         let r = wh(&c, reqwest::Method::PUT, format!("{base}/{id}"))
             .json(&json!({"verification_token": "vt", "event_type": "create"}))
@@ -582,15 +646,24 @@ async fn webhook_subscription_crud_verification_and_conflict() {
         let upd: Value = r.json().await.unwrap();
         assert_eq!(upd["event_type"], "create");
         srv.advance_time(Duration::from_secs(86_400));
-        let r = wh(&c, reqwest::Method::PUT, format!("{base}/renew/{id}")).send().await.unwrap();
+        let r = wh(&c, reqwest::Method::PUT, format!("{base}/renew/{id}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let ren: Value = r.json().await.unwrap();
         let t0: jiff::Timestamp = sub["expiration_time"].as_str().unwrap().parse().unwrap();
         let t1: jiff::Timestamp = ren["expiration_time"].as_str().unwrap().parse().unwrap();
         assert!(t1 > t0);
-        let r = wh(&c, reqwest::Method::DELETE, format!("{base}/{id}")).send().await.unwrap();
+        let r = wh(&c, reqwest::Method::DELETE, format!("{base}/{id}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 204);
-        let r = wh(&c, reqwest::Method::GET, format!("{base}/{id}")).send().await.unwrap();
+        let r = wh(&c, reqwest::Method::GET, format!("{base}/{id}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 403);
         srv.stop().await;
         recv.abort();
@@ -609,20 +682,33 @@ async fn webhook_events_are_signed_retried_and_410_cancels() {
         let cl = client();
         let base = format!("{}/v2/webhook/subscription", srv.base_url());
         let r = wh(&cl, reqwest::Method::POST, base.clone())
-            .json(&json!({"callback_url": format!("{cb}/hook"), "verification_token": "vt",
-                          "event_type": "update", "data_type": "vo2_max"}))
+            .json(
+                &json!({"callback_url": format!("{cb}/hook"), "verification_token": "vt",
+                          "event_type": "update", "data_type": "vo2_max"}),
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 201);
-        let sub_id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+        let sub_id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
 
         rx.lock().unwrap().script = vec![500, 503];
         let changes = srv.with_data(|_| {
             vec![
-                Change { collection: "vO2_max", id: "v1".into(), op: Op::Update },
+                Change {
+                    collection: "vO2_max",
+                    id: "v1".into(),
+                    op: Op::Update,
+                },
                 // Not subscribed: no event.
-                Change { collection: "tag", id: "t1".into(), op: Op::Delete },
+                Change {
+                    collection: "tag",
+                    id: "t1".into(),
+                    op: Op::Delete,
+                },
             ]
         });
         assert_eq!(changes.len(), 2);
@@ -640,7 +726,13 @@ async fn webhook_events_are_signed_retried_and_410_cancels() {
             assert_eq!(v["data_type"], "vo2_max");
             assert_eq!(v["object_id"], "v1");
             assert_eq!(v["user_id"], "sim-user-7");
-            assert!(v["event_time"].as_str().unwrap().parse::<jiff::Timestamp>().is_ok());
+            assert!(
+                v["event_time"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<jiff::Timestamp>()
+                    .is_ok()
+            );
         }
         let attempts = srv.webhook_attempts();
         assert_eq!(
@@ -650,12 +742,27 @@ async fn webhook_events_are_signed_retried_and_410_cancels() {
 
         // 410 cancels the subscription.
         rx.lock().unwrap().script = vec![410];
-        srv.with_data(|_| vec![Change { collection: "vO2_max", id: "v2".into(), op: Op::Update }]);
+        srv.with_data(|_| {
+            vec![Change {
+                collection: "vO2_max",
+                id: "v2".into(),
+                op: Op::Update,
+            }]
+        });
         assert!(srv.webhooks_idle(Duration::from_secs(10)).await);
         assert_eq!(rx.lock().unwrap().events.len(), 4);
-        let r = wh(&cl, reqwest::Method::GET, format!("{base}/{sub_id}")).send().await.unwrap();
+        let r = wh(&cl, reqwest::Method::GET, format!("{base}/{sub_id}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 403);
-        srv.with_data(|_| vec![Change { collection: "vO2_max", id: "v3".into(), op: Op::Update }]);
+        srv.with_data(|_| {
+            vec![Change {
+                collection: "vO2_max",
+                id: "v3".into(),
+                op: Op::Update,
+            }]
+        });
         assert!(srv.webhooks_idle(Duration::from_secs(10)).await);
         assert_eq!(rx.lock().unwrap().events.len(), 4);
         srv.stop().await;
@@ -689,7 +796,10 @@ async fn faults_status_codes_and_429_bursts() {
             (504, only(|f| f.status_504 = 1.0)),
         ] {
             srv.set_faults(f);
-            assert_eq!(get(&srv, "/v2/usercollection/daily_sleep").await.status(), code);
+            assert_eq!(
+                get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+                code
+            );
         }
         srv.set_faults(only(|f| {
             f.burst_429 = 1.0;
@@ -710,7 +820,12 @@ async fn faults_status_codes_and_429_bursts() {
             s2.set_faults(only(|f| f.status_503 = 0.3));
             let mut seq = Vec::new();
             for _ in 0..20 {
-                seq.push(get(&s2, "/v2/usercollection/daily_sleep").await.status().as_u16());
+                seq.push(
+                    get(&s2, "/v2/usercollection/daily_sleep")
+                        .await
+                        .status()
+                        .as_u16(),
+                );
             }
             s2.stop().await;
             seqs.push(seq);
@@ -718,7 +833,10 @@ async fn faults_status_codes_and_429_bursts() {
         assert_eq!(seqs[0], seqs[1]);
         assert!(seqs[0].contains(&503) && seqs[0].contains(&200));
         srv.set_faults(Faults::none());
-        assert_eq!(get(&srv, "/v2/usercollection/daily_sleep").await.status(), 200);
+        assert_eq!(
+            get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+            200
+        );
         srv.stop().await;
     })
     .await;
@@ -733,10 +851,16 @@ async fn faults_bursts_last_burst_len_requests() {
             f.burst_len = 3;
         }));
         for _ in 0..3 {
-            assert_eq!(get(&srv, "/v2/usercollection/daily_sleep").await.status(), 429);
+            assert_eq!(
+                get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+                429
+            );
         }
         srv.set_faults(Faults::none());
-        assert_eq!(get(&srv, "/v2/usercollection/daily_sleep").await.status(), 200);
+        assert_eq!(
+            get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+            200
+        );
         let faults: Vec<_> = srv.request_log().iter().map(|e| e.fault).collect();
         assert_eq!(faults, vec![Some("429"), Some("429"), Some("429"), None]);
         srv.stop().await;
@@ -755,7 +879,10 @@ async fn faults_slow_stall_truncate_malformed_reset() {
             f.slow_delay = Duration::from_millis(300);
         }));
         let t = std::time::Instant::now();
-        assert_eq!(get(&srv, "/v2/usercollection/daily_sleep").await.status(), 200);
+        assert_eq!(
+            get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+            200
+        );
         assert!(t.elapsed() >= Duration::from_millis(300));
 
         srv.set_faults(only(|f| {
@@ -791,7 +918,10 @@ async fn faults_slow_stall_truncate_malformed_reset() {
         srv.set_faults(Faults::none());
         let log = srv.request_log();
         let kinds: Vec<_> = log.iter().filter_map(|e| e.fault).collect();
-        assert_eq!(kinds, vec!["slow", "stall", "truncate", "malformed", "reset"]);
+        assert_eq!(
+            kinds,
+            vec!["slow", "stall", "truncate", "malformed", "reset"]
+        );
         // Stop cuts the stalled request short instead of waiting 30 s.
         let t = std::time::Instant::now();
         srv.stop().await;
@@ -805,10 +935,26 @@ async fn unknown_routes_404_and_sandbox_mirror() {
     bounded(async {
         let srv = SimServer::start(cfg(3)).await.unwrap();
         assert_eq!(get(&srv, "/v2/usercollection/nope").await.status(), 404);
-        assert_eq!(get(&srv, "/v2/usercollection/sleep/missing-id").await.status(), 404);
-        assert_eq!(get(&srv, "/v2/sandbox/usercollection/personal_info").await.status(), 404);
-        assert_eq!(get(&srv, "/v2/sandbox/usercollection/sleep").await.status(), 200);
-        assert_eq!(get(&srv, "/v2/usercollection/personal_info").await.status(), 200);
+        assert_eq!(
+            get(&srv, "/v2/usercollection/sleep/missing-id")
+                .await
+                .status(),
+            404
+        );
+        assert_eq!(
+            get(&srv, "/v2/sandbox/usercollection/personal_info")
+                .await
+                .status(),
+            404
+        );
+        assert_eq!(
+            get(&srv, "/v2/sandbox/usercollection/sleep").await.status(),
+            200
+        );
+        assert_eq!(
+            get(&srv, "/v2/usercollection/personal_info").await.status(),
+            200
+        );
         srv.stop().await;
     })
     .await;
@@ -820,7 +966,9 @@ async fn binary_prints_listening_line_first() {
         use tokio::io::AsyncBufReadExt;
         let exe = env!("CARGO_BIN_EXE_ouradb-sim");
         let mut child = tokio::process::Command::new(exe)
-            .args(["--port", "0", "--days", "3", "--seed", "7", "--token", "T1", "--token", "T2"])
+            .args([
+                "--port", "0", "--days", "3", "--seed", "7", "--token", "T1", "--token", "T2",
+            ])
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -828,7 +976,10 @@ async fn binary_prints_listening_line_first() {
         let out = child.stdout.take().unwrap();
         let mut lines = tokio::io::BufReader::new(out).lines();
         let first = lines.next_line().await.unwrap().unwrap();
-        let url = first.strip_prefix("listening on ").expect(&first).to_owned();
+        let url = first
+            .strip_prefix("listening on ")
+            .expect(&first)
+            .to_owned();
         assert!(url.starts_with("http://127.0.0.1:"));
         for t in ["T1", "T2"] {
             let r = client()
@@ -852,6 +1003,313 @@ async fn binary_prints_listening_line_first() {
             .unwrap()
             .unwrap();
         assert!(status.success());
+    })
+    .await;
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn served_ids(srv: &SimServer, coll: &str, start: &str, end: &str) -> Vec<String> {
+    let (st, b) = get_json(
+        srv,
+        &format!("/v2/usercollection/{coll}?start_date={start}&end_date={end}"),
+    )
+    .await;
+    assert_eq!(st, 200, "{b}");
+    assert!(b["next_token"].is_null());
+    ids(&b)
+}
+
+#[tokio::test]
+async fn date_semantics_per_collection() {
+    bounded(async {
+        let mut c = cfg(60);
+        c.page_size = 10_000;
+        let srv = SimServer::start(c).await.unwrap();
+        srv.with_data(|d| {
+            vec![
+                d.set_document(
+                    "daily_activity",
+                    json!({"id": "x-act", "day": "2024-06-10"}),
+                )
+                .unwrap(),
+                d.set_document("daily_sleep", json!({"id": "x-ds", "day": "2024-06-10"}))
+                    .unwrap(),
+                d.set_document("daily_sleep", json!({"id": "x-today", "day": "2024-06-30"}))
+                    .unwrap(),
+                d.set_document(
+                    "sleep",
+                    json!({"id": "x-sl", "day": "2024-06-10",
+                    "bedtime_start": "2024-06-09T23:00:00+00:00"}),
+                )
+                .unwrap(),
+                d.set_document(
+                    "workout",
+                    json!({"id": "x-wo", "day": "2024-06-10",
+                    "start_datetime": "2024-06-10T22:00:00-05:00"}),
+                )
+                .unwrap(),
+            ]
+        });
+        let has = |v: &[String], id: &str| v.iter().any(|x| x == id);
+        // daily_activity excludes the end day.
+        assert!(!has(
+            &served_ids(&srv, "daily_activity", "2024-06-10", "2024-06-10").await,
+            "x-act"
+        ));
+        assert!(!has(
+            &served_ids(&srv, "daily_activity", "2024-06-09", "2024-06-10").await,
+            "x-act"
+        ));
+        assert!(has(
+            &served_ids(&srv, "daily_activity", "2024-06-10", "2024-06-11").await,
+            "x-act"
+        ));
+        // daily_sleep includes it.
+        assert!(has(
+            &served_ids(&srv, "daily_sleep", "2024-06-10", "2024-06-10").await,
+            "x-ds"
+        ));
+        // sleep: day D only when start <= D-1, and the end day excluded.
+        assert!(!has(
+            &served_ids(&srv, "sleep", "2024-06-10", "2024-06-11").await,
+            "x-sl"
+        ));
+        assert!(has(
+            &served_ids(&srv, "sleep", "2024-06-09", "2024-06-11").await,
+            "x-sl"
+        ));
+        assert!(!has(
+            &served_ids(&srv, "sleep", "2024-06-09", "2024-06-10").await,
+            "x-sl"
+        ));
+        // workout: filtered by UTC day (2024-06-11), reported with local day.
+        assert!(!has(
+            &served_ids(&srv, "workout", "2024-06-10", "2024-06-11").await,
+            "x-wo"
+        ));
+        let (_, b) = get_json(
+            &srv,
+            "/v2/usercollection/workout?start_date=2024-06-11&end_date=2024-06-12",
+        )
+        .await;
+        let wo = b["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == "x-wo")
+            .unwrap();
+        assert_eq!(wo["day"], "2024-06-10");
+        // Missing dates mean the last day.
+        let (_, b) = get_json(&srv, "/v2/usercollection/daily_sleep").await;
+        let got = ids(&b);
+        assert!(has(&got, "x-today"));
+        assert!(!has(&got, "x-ds"));
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn pagination_walks_every_document_once_and_rejects_tampering() {
+    bounded(async {
+        let mut c = cfg(60);
+        c.page_size = 7;
+        let srv = SimServer::start(c).await.unwrap();
+        let want: Vec<String> = srv.read_data(|d| {
+            d.documents("daily_sleep")
+                .iter()
+                .filter(|x| x.day >= date(2024, 5, 10) && x.day <= date(2024, 6, 20))
+                .map(|x| x.id.clone())
+                .collect()
+        });
+        assert!(want.len() > 14, "real data expected");
+        let base = "/v2/usercollection/daily_sleep?start_date=2024-05-10&end_date=2024-06-20";
+        let (st, first) = get_json(&srv, base).await;
+        assert_eq!(st, 200);
+        assert_eq!(first["data"].as_array().unwrap().len(), 7);
+        let first_token = first["next_token"].as_str().unwrap().to_owned();
+        let mut got = ids(&first);
+        let mut token = Some(first_token.clone());
+        let mut pages = 1;
+        while let Some(t) = token {
+            let (st, b) = get_json(&srv, &format!("{base}&next_token={t}")).await;
+            assert_eq!(st, 200, "{b}");
+            got.extend(ids(&b));
+            token = b["next_token"].as_str().map(str::to_owned);
+            pages += 1;
+            assert!(pages < 100);
+        }
+        assert_eq!(got, want);
+        // Only the token works too.
+        let (st, _) = get_json(
+            &srv,
+            &format!("/v2/usercollection/daily_sleep?next_token={first_token}"),
+        )
+        .await;
+        assert_eq!(st, 200);
+        // Tampered, foreign collection, other query.
+        let mut bad = first_token.clone().into_bytes();
+        bad[3] = if bad[3] == b'A' { b'B' } else { b'A' };
+        let bad = String::from_utf8(bad).unwrap();
+        for path in [
+            format!("{base}&next_token={bad}"),
+            format!("/v2/usercollection/daily_readiness?next_token={first_token}"),
+            format!(
+                "/v2/usercollection/daily_sleep?start_date=2024-05-11&next_token={first_token}"
+            ),
+            format!("/v2/sandbox/usercollection/daily_sleep?next_token={first_token}"),
+        ] {
+            let (st, _) = get_json(&srv, &path).await;
+            assert_eq!(st, 400, "{path}");
+        }
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn heartrate_pages_latest_and_fields() {
+    bounded(async {
+        let srv = SimServer::start(cfg(10)).await.unwrap();
+        let (s, e) = ("2024-06-25T00:00:00%2B00:00", "2024-06-27T00:00:00%2B00:00");
+        let want = srv.read_data(|d| {
+            let lo: jiff::Timestamp = "2024-06-25T00:00:00Z".parse().unwrap();
+            let hi: jiff::Timestamp = "2024-06-27T00:00:00Z".parse().unwrap();
+            d.heartrate()
+                .iter()
+                .filter(|x| x.ts >= lo && x.ts <= hi)
+                .count()
+        });
+        assert!(want > 1000, "{want}");
+        let base = format!("/v2/usercollection/heartrate?start_datetime={s}&end_datetime={e}");
+        let mut url = base.clone();
+        let mut total = 0;
+        let mut pages = 0;
+        loop {
+            let (st, b) = get_json(&srv, &url).await;
+            assert_eq!(st, 200);
+            let n = b["data"].as_array().unwrap().len();
+            pages += 1;
+            total += n;
+            match b["next_token"].as_str() {
+                Some(t) => {
+                    assert_eq!(n, 1000);
+                    url = format!("{base}&next_token={t}");
+                }
+                None => break,
+            }
+        }
+        assert_eq!(total, want);
+        assert_eq!(pages, want.div_ceil(1000));
+
+        let (st, b) = get_json(&srv, &format!("{base}&latest=true")).await;
+        assert_eq!(st, 200);
+        let rows = b["data"].as_array().unwrap();
+        assert_eq!(rows.len(), 1);
+        let last = srv.read_data(|d| {
+            let hi: jiff::Timestamp = "2024-06-27T00:00:00Z".parse().unwrap();
+            d.heartrate()
+                .iter()
+                .filter(|x| x.ts <= hi)
+                .last()
+                .unwrap()
+                .ts
+                .as_millisecond()
+        });
+        assert_eq!(rows[0]["timestamp_unix"], last);
+
+        let (_, b) = get_json(&srv, &format!("{base}&fields=bpm,nonsense")).await;
+        let row = b["data"][0].as_object().unwrap();
+        let mut keys: Vec<&str> = row.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, vec!["bpm", "timestamp"]);
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fields_single_documents_and_sandbox() {
+    bounded(async {
+        let srv = SimServer::start(cfg(10)).await.unwrap();
+        let (st, b) = get_json(
+            &srv,
+            "/v2/usercollection/daily_sleep?start_date=2024-06-25&end_date=2024-06-28&fields=score,bogus",
+        )
+        .await;
+        assert_eq!(st, 200);
+        let docs = b["data"].as_array().unwrap();
+        assert!(!docs.is_empty());
+        for d in docs {
+            let mut keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+            keys.sort();
+            assert_eq!(keys, vec!["day", "id", "score"]);
+        }
+        let (id, json) = srv.read_data(|d| {
+            let x = &d.documents("daily_sleep")[0];
+            (x.id.clone(), x.json.to_string())
+        });
+        let want: Value = serde_json::from_str(&json).unwrap();
+        for prefix in ["/v2/usercollection", "/v2/sandbox/usercollection"] {
+            let (st, got) = get_json(&srv, &format!("{prefix}/daily_sleep/{id}")).await;
+            assert_eq!(st, 200);
+            assert_eq!(got, want);
+        }
+        let (st, p) = get_json(&srv, "/v2/usercollection/personal_info").await;
+        assert_eq!(st, 200);
+        assert!(p["id"].is_string());
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn advancing_days_serves_new_data_and_fires_create_events() {
+    bounded(async {
+        let srv = SimServer::start(cfg(10)).await.unwrap();
+        let rx: Rx = Arc::default();
+        let (cb, recv) = start_receiver(rx.clone()).await;
+        let r = wh(
+            &client(),
+            reqwest::Method::POST,
+            format!("{}/v2/webhook/subscription", srv.base_url()),
+        )
+        .json(
+            &json!({"callback_url": format!("{cb}/hook"), "verification_token": "vt",
+                          "event_type": "create", "data_type": "daily_sleep"}),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201);
+        let changes = srv.advance_days(1);
+        let created: Vec<&Change> = changes
+            .iter()
+            .filter(|c| c.collection == "daily_sleep" && c.op == Op::Create)
+            .collect();
+        assert!(!created.is_empty());
+        assert!(srv.webhooks_idle(Duration::from_secs(10)).await);
+        let events: Vec<Value> = rx
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .map(|(_, b)| serde_json::from_str(b).unwrap())
+            .collect();
+        assert_eq!(events.len(), created.len());
+        assert_eq!(events[0]["object_id"], created[0].id.as_str());
+        let (_, b) = get_json(&srv, "/v2/usercollection/daily_sleep").await;
+        assert_eq!(b["data"][0]["day"], "2024-07-01");
+        srv.stop().await;
+        recv.abort();
     })
     .await;
 }

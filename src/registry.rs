@@ -77,7 +77,10 @@ impl DataType {
 
     /// Whether the type has a history to backfill.
     pub fn has_history(&self) -> bool {
-        matches!(self.query, QueryStyle::DateRange | QueryStyle::DateTimeRange)
+        matches!(
+            self.query,
+            QueryStyle::DateRange | QueryStyle::DateTimeRange
+        )
     }
 }
 
@@ -268,7 +271,10 @@ mod tests {
         assert_eq!(names.len(), DATA_TYPES.len());
         assert_eq!(DATA_TYPES.len(), 19, "spec 1.37 has 19 collections");
         assert_eq!(find("heartrate").unwrap().path, "heartrate");
-        assert_eq!(find("ring_battery_level").unwrap().query, QueryStyle::DateTimeRange);
+        assert_eq!(
+            find("ring_battery_level").unwrap().query,
+            QueryStyle::DateTimeRange
+        );
         assert_eq!(find("ring_battery_level").unwrap().window_days, 30);
         assert_eq!(find_by_webhook("vo2_max").unwrap().path, "vO2_max");
         assert!(find("personal_info").unwrap().webhook.is_none());

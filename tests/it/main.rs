@@ -1,4 +1,5 @@
 //! The one integration-test binary. Each module covers one area; `util`
 //! holds the shared harness.
 
+mod store;
 mod util;

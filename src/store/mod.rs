@@ -132,6 +132,9 @@ impl std::ops::AddAssign for WriteCounts {
     }
 }
 
+/// One child row: (offset, unix seconds, value).
+pub type ChildRow = (i64, Option<i64>, Option<f64>);
+
 pub struct Store {
     conn: Connection,
     /// Schema version found at open (always [`SCHEMA_VERSION`] for writers).
@@ -466,7 +469,7 @@ impl Store {
         dt: &DataType,
         child_table: &str,
         document_id: &str,
-    ) -> Result<Vec<(i64, Option<i64>, Option<f64>)>, StoreError> {
+    ) -> Result<Vec<ChildRow>, StoreError> {
         let child = self
             .doc_table(dt)?
             .children

@@ -416,7 +416,7 @@ fn unchanged_documents_are_not_rewritten_and_changed_ones_are() {
     let first = t("2024-03-02T08:00:00Z");
     assert_eq!(
         store
-            .commit_page(sleep, &page(&[doc.clone()], first))
+            .commit_page(sleep, &page(std::slice::from_ref(&doc), first))
             .unwrap(),
         counts(1, 0, 0, 0)
     );
@@ -501,7 +501,7 @@ fn time_series_rows_are_upserted_by_key() {
     let bat = dt("ring_battery_level");
     let b = json!({"timestamp": "2024-03-01T10:05:00+00:00", "timestamp_unix": 1709287500000i64, "level": 80, "charging": true, "in_charger": null});
     assert_eq!(
-        commit(&mut store, "ring_battery_level", &[b.clone()]),
+        commit(&mut store, "ring_battery_level", std::slice::from_ref(&b)),
         counts(1, 0, 0, 0)
     );
     assert_eq!(
@@ -520,7 +520,7 @@ fn unknown_fields_are_preserved() {
     let (_dir, path) = temp();
     let mut store = Store::open(&path).unwrap();
     let doc = json!({"id": "vo2-9", "day": "2024-03-01", "timestamp": "2024-03-01T12:00:00+01:00", "vo2_max": 44, "vo2_confidence": {"low": 40, "high": 47}});
-    commit(&mut store, "vo2_max", &[doc.clone()]);
+    commit(&mut store, "vo2_max", std::slice::from_ref(&doc));
     let raw: Value = serde_json::from_str(
         &store
             .document_json(dt("vo2_max"), "vo2-9")
@@ -531,7 +531,7 @@ fn unknown_fields_are_preserved() {
     assert_eq!(raw, doc);
 
     let hr = json!({"timestamp": "2024-03-01T10:00:00+00:00", "timestamp_unix": 1709287200000i64, "bpm": 64, "source": "awake", "quality": "good"});
-    commit(&mut store, "heartrate", &[hr.clone()]);
+    commit(&mut store, "heartrate", std::slice::from_ref(&hr));
     let rows = store
         .series_rows(dt("heartrate"), 1_709_287_200, 1_709_287_201)
         .unwrap();
@@ -550,7 +550,7 @@ fn documents_marked_deleted_are_removed_with_their_samples() {
         .find(|(n, _)| *n == "sleep")
         .unwrap()
         .1;
-    commit(&mut store, "sleep", &[doc.clone()]);
+    commit(&mut store, "sleep", std::slice::from_ref(&doc));
     assert_eq!(
         store
             .child_rows(sleep, "sleep_heart_rate", "slp-1")

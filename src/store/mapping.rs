@@ -151,7 +151,9 @@ fn nested_path(flatten: &[&str], column: &str) -> Option<Vec<String>> {
 fn require(table: &str, cols: &[ColumnInfo], names: &[&str]) -> Result<(), StoreError> {
     for name in names {
         if !cols.iter().any(|c| c.name == *name) {
-            return Err(StoreError::Schema(format!("table {table} has no column {name}")));
+            return Err(StoreError::Schema(format!(
+                "table {table} has no column {name}"
+            )));
         }
     }
     Ok(())
@@ -251,7 +253,11 @@ fn child(
     kind: ChildKind,
 ) -> Result<Child, StoreError> {
     let info = table_info(conn, table)?;
-    require(table, &info, &["document_id", "offset", "timestamp", "value"])?;
+    require(
+        table,
+        &info,
+        &["document_id", "offset", "timestamp", "value"],
+    )?;
     Ok(Child {
         field,
         table,
@@ -275,8 +281,10 @@ fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreEr
         })
         .collect();
     let names: Vec<String> = info.iter().map(|c| quote(&c.name)).collect();
+    // ON CONFLICT, not INSERT OR IGNORE: OR IGNORE would also silently drop
+    // rows violating NOT NULL (e.g. a heart-rate row without a source).
     let sql_insert = format!(
-        "INSERT OR IGNORE INTO {t} ({}) VALUES ({})",
+        "INSERT INTO {t} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
         names.join(", "),
         placeholders(1, names.len())
     );
@@ -287,7 +295,9 @@ fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreEr
         .map(|(i, c)| format!("{} = ?{}", quote(&c.name), i + 1))
         .collect();
     if key.is_empty() {
-        return Err(StoreError::Schema(format!("table {table} has no primary key")));
+        return Err(StoreError::Schema(format!(
+            "table {table} has no primary key"
+        )));
     }
     let value_cols: Vec<(usize, String)> = info
         .iter()
@@ -295,7 +305,10 @@ fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreEr
         .filter(|(_, c)| c.pk == 0)
         .map(|(i, c)| (i + 1, quote(&c.name)))
         .collect();
-    let sets: Vec<String> = value_cols.iter().map(|(i, n)| format!("{n} = ?{i}")).collect();
+    let sets: Vec<String> = value_cols
+        .iter()
+        .map(|(i, n)| format!("{n} = ?{i}"))
+        .collect();
     let differs: Vec<String> = value_cols
         .iter()
         .map(|(i, n)| format!("{n} IS NOT ?{i}"))
@@ -414,7 +427,8 @@ pub(super) fn series_values(
     };
     // The row is fully restorable from the columns when it has no field
     // beyond them and its two timestamps are whole seconds that agree.
-    let mut exact = parsed.is_some_and(|t| t.subsec_nanosecond() == 0) && unix_ms == Some(ts * 1000);
+    let mut exact =
+        parsed.is_some_and(|t| t.subsec_nanosecond() == 0) && unix_ms == Some(ts * 1000);
     if exact {
         exact = obj.iter().all(|(k, v)| {
             k == "timestamp"

@@ -132,6 +132,9 @@ impl std::ops::AddAssign for WriteCounts {
     }
 }
 
+/// One child row: (offset, unix seconds, value).
+pub type ChildRow = (i64, Option<i64>, Option<f64>);
+
 pub struct Store {
     conn: Connection,
     /// Schema version found at open (always [`SCHEMA_VERSION`] for writers).
@@ -466,7 +469,7 @@ impl Store {
         dt: &DataType,
         child_table: &str,
         document_id: &str,
-    ) -> Result<Vec<(i64, Option<i64>, Option<f64>)>, StoreError> {
+    ) -> Result<Vec<ChildRow>, StoreError> {
         let child = self
             .doc_table(dt)?
             .children
@@ -495,7 +498,10 @@ impl Store {
         to: i64,
     ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
         if !matches!(self.shape(dt)?, mapping::Shape::Series(_)) {
-            return Err(StoreError::Invalid(format!("{} is not a time series", dt.name)));
+            return Err(StoreError::Invalid(format!(
+                "{} is not a time series",
+                dt.name
+            )));
         }
         let sql = format!(
             "SELECT * FROM {} WHERE ts >= ?1 AND ts < ?2 ORDER BY 1, 2",
@@ -553,7 +559,10 @@ impl Store {
             };
             let sql = format!(
                 "SELECT {} FROM {} ORDER BY {}",
-                cols.iter().map(|(n, _)| mapping::quote(n)).collect::<Vec<_>>().join(", "),
+                cols.iter()
+                    .map(|(n, _)| mapping::quote(n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 mapping::quote(&table),
                 order.join(", ")
             );
@@ -615,9 +624,12 @@ fn upsert_documents(
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     for doc in docs {
-        let id = doc.get("id").and_then(serde_json::Value::as_str).ok_or_else(|| {
-            StoreError::Invalid(format!("{} document without a string id: {doc}", dt.name))
-        })?;
+        let id = doc
+            .get("id")
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("{} document without a string id: {doc}", dt.name))
+            })?;
         if let Some((field, marker)) = dt.deleted_marker
             && doc.get(field).and_then(serde_json::Value::as_str) == Some(marker)
         {
@@ -638,7 +650,11 @@ fn upsert_documents(
             counts.unchanged += 1;
             continue;
         }
-        let mut values: Vec<Sql> = t.columns.iter().map(|c| mapping::to_sql(c.lookup(doc))).collect();
+        let mut values: Vec<Sql> = t
+            .columns
+            .iter()
+            .map(|c| mapping::to_sql(c.lookup(doc)))
+            .collect();
         values.push(Sql::Text(raw));
         values.push(Sql::Text(at.to_owned()));
         if stored.is_some() {
@@ -690,9 +706,13 @@ fn delete_vanished(
     let mut select = tx.prepare_cached(&t.sql_ids_in_range)?;
     let (first, last) = (v.first_day.to_string(), v.last_day.to_string());
     let stored: Vec<String> = if select.parameter_count() == 2 {
-        select.query_map([first, last], |r| r.get(0))?.collect::<Result<_, _>>()?
+        select
+            .query_map([first, last], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
     } else {
-        select.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        select
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
     };
     let mut delete = tx.prepare_cached(&t.sql_delete)?;
     let mut deleted = 0;

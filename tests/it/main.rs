@@ -4,5 +4,6 @@
 mod cli;
 mod sim_http;
 mod sim_schema;
+mod store;
 mod sync;
 mod util;

@@ -1,0 +1,1107 @@
+//! Storage layer: schema and migrations, generic upserts of every data type,
+//! deletions, cursor bookkeeping, atomic pages and readers during writes.
+
+use std::collections::{BTreeMap, HashSet};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use jiff::civil::{Date, date};
+use ouradb::registry::{self, DATA_TYPES, DataType};
+use ouradb::store::{
+    CursorAdvance, PageCommit, SCHEMA_VERSION, Store, StoreError, Vanished, WriteCounts,
+};
+use serde_json::{Value, json};
+
+fn dt(name: &str) -> &'static DataType {
+    registry::find(name).unwrap()
+}
+
+fn temp() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data").join("ouradb.sqlite");
+    (dir, path)
+}
+
+fn t(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn page(docs: &[Value], at: Timestamp) -> PageCommit<'_> {
+    PageCommit {
+        documents: docs,
+        vanished: None,
+        cursor: CursorAdvance::default(),
+        requests: 1,
+        at,
+    }
+}
+
+fn commit(store: &mut Store, name: &str, docs: &[Value]) -> WriteCounts {
+    store
+        .commit_page(dt(name), &page(docs, t("2024-03-02T08:00:00Z")))
+        .unwrap()
+}
+
+fn counts(inserted: u64, updated: u64, unchanged: u64, deleted: u64) -> WriteCounts {
+    WriteCounts {
+        inserted,
+        updated,
+        unchanged,
+        deleted,
+    }
+}
+
+fn sample(start: &str, interval: f64, items: Value) -> Value {
+    json!({"interval": interval, "items": items, "timestamp": start})
+}
+
+/// One realistic document per data type, every field of spec 1.37 present.
+fn examples() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "daily_activity",
+            json!({
+                "id": "act-1", "day": "2024-03-01", "score": 82,
+                "active_calories": 512, "total_calories": 2650, "target_calories": 450,
+                "steps": 10234, "equivalent_walking_distance": 8120, "meters_to_target": -300,
+                "target_meters": 8000, "average_met_minutes": 1.6875,
+                "high_activity_met_minutes": 30, "medium_activity_met_minutes": 120,
+                "low_activity_met_minutes": 200, "sedentary_met_minutes": 10,
+                "high_activity_time": 1200, "medium_activity_time": 3600,
+                "low_activity_time": 9000, "sedentary_time": 30000, "resting_time": 28000,
+                "non_wear_time": 600, "inactivity_alerts": 2,
+                "timestamp": "2024-03-01T04:00:00+01:00",
+                "class_5_min": "0012345",
+                "contributors": {"meet_daily_targets": 60, "move_every_hour": 100,
+                    "recovery_time": 95, "stay_active": 70, "training_frequency": 80,
+                    "training_volume": 90},
+                "met": sample("2024-03-01T04:00:00.000+01:00", 60.0, json!([0.9, null, 1.2, 3.5])),
+            }),
+        ),
+        (
+            "daily_cardiovascular_age",
+            json!({"id": "cva-1", "day": "2024-03-01", "pulse_wave_velocity": 7.25, "vascular_age": 38}),
+        ),
+        (
+            "daily_readiness",
+            json!({
+                "id": "rdy-1", "day": "2024-03-01", "score": 77,
+                "temperature_deviation": -0.12, "temperature_trend_deviation": 0.05,
+                "timestamp": "2024-03-01T00:00:00+01:00",
+                "contributors": {"activity_balance": 80, "body_temperature": 98, "hrv_balance": 70,
+                    "previous_day_activity": 85, "previous_night": 72, "recovery_index": 66,
+                    "resting_heart_rate": 90, "sleep_balance": 81, "sleep_regularity": null},
+            }),
+        ),
+        (
+            "daily_resilience",
+            json!({"id": "res-1", "day": "2024-03-01", "level": "solid",
+                "contributors": {"sleep_recovery": 61.5, "daytime_recovery": 40.25, "stress": 55.0}}),
+        ),
+        (
+            "daily_sleep",
+            json!({"id": "dsl-1", "day": "2024-03-01", "score": 84,
+                "timestamp": "2024-03-01T00:00:00+01:00",
+                "contributors": {"deep_sleep": 90, "efficiency": 88, "latency": 75, "rem_sleep": 80,
+                    "restfulness": 70, "timing": 95, "total_sleep": 85}}),
+        ),
+        (
+            "daily_spo2",
+            json!({"id": "spo-1", "day": "2024-03-01", "breathing_disturbance_index": 3,
+                "spo2_percentage": {"average": 96.375}}),
+        ),
+        (
+            "daily_stress",
+            json!({"id": "str-1", "day": "2024-03-01", "day_summary": "normal",
+                "stress_high": 3600, "recovery_high": 5400}),
+        ),
+        (
+            "enhanced_tag",
+            json!({"id": "etag-1", "tag_type_code": "tag_generic_caffeine",
+                "start_time": "2024-03-01T09:00:00", "end_time": "2024-03-01T09:30:00",
+                "start_day": "2024-03-01", "end_day": "2024-03-01",
+                "comment": "double espresso", "custom_name": null}),
+        ),
+        (
+            "heartrate",
+            json!({"timestamp": "2024-03-01T10:00:00+00:00", "timestamp_unix": 1709287200000i64,
+                "bpm": 64, "source": "awake"}),
+        ),
+        (
+            "personal_info",
+            json!({"id": "user-1", "age": 41, "weight": 72.5, "height": 1.78,
+                "biological_sex": "female", "email": "person@example.com"}),
+        ),
+        (
+            "rest_mode_period",
+            json!({"id": "rmp-1", "start_day": "2024-03-01", "start_time": "2024-03-01T08:00:00+01:00",
+                "end_day": "2024-03-03", "end_time": "2024-03-03T08:00:00+01:00",
+                "episodes": [{"tags": ["tag_generic_fever"], "timestamp": "2024-03-01T08:00:00+01:00"}]}),
+        ),
+        (
+            "ring_battery_level",
+            json!({"timestamp": "2024-03-01T10:05:00+00:00", "timestamp_unix": 1709287500000i64,
+                "level": 87, "charging": false, "in_charger": true}),
+        ),
+        (
+            "ring_configuration",
+            json!({"id": "ring-1", "color": "stealth_black", "design": "heritage",
+                "firmware_version": "2.9.21", "hardware_type": "gen3",
+                "set_up_at": "2022-05-01T10:00:00+00:00", "size": 9}),
+        ),
+        (
+            "session",
+            json!({"id": "ses-1", "day": "2024-03-01", "type": "meditation", "mood": "good",
+                "start_datetime": "2024-03-01T18:00:00+01:00", "end_datetime": "2024-03-01T18:10:00+01:00",
+                "heart_rate": sample("2024-03-01T18:00:00+01:00", 5.0, json!([60.0, 59.0, null])),
+                "heart_rate_variability": sample("2024-03-01T18:00:00+01:00", 5.0, json!([40.0, 42.0])),
+                "motion_count": sample("2024-03-01T18:00:00+01:00", 5.0, json!([0.0, 1.0, 0.0, 2.0]))}),
+        ),
+        ("sleep", sleep_example()),
+        (
+            "sleep_time",
+            json!({"id": "stm-1", "day": "2024-03-01", "recommendation": "follow_optimal_bedtime",
+                "status": "optimal_found",
+                "optimal_bedtime": {"day_tz": 3600, "start_offset": -3600, "end_offset": 1800}}),
+        ),
+        (
+            "tag",
+            json!({"id": "tag-1", "day": "2024-03-01", "text": "late dinner",
+                "timestamp": "2024-03-01T21:00:00", "tags": ["tag_generic_late_meal", "custom"]}),
+        ),
+        (
+            "vo2_max",
+            json!({"id": "vo2-1", "day": "2024-03-01", "timestamp": "2024-03-01T12:00:00+01:00", "vo2_max": 44}),
+        ),
+        (
+            "workout",
+            json!({"id": "wo-1", "day": "2024-03-01", "activity": "cycling", "intensity": "moderate",
+                "source": "manual", "label": "commute", "start_datetime": "2024-03-01T08:00:00+01:00",
+                "end_datetime": "2024-03-01T08:45:00+01:00", "calories": 410.5, "distance": 15200.0}),
+        ),
+    ]
+}
+
+/// A sleep period; built in two parts to stay within `json!`'s recursion limit.
+fn sleep_example() -> Value {
+    let mut doc = json!({
+        "id": "slp-1", "day": "2024-03-01", "type": "long_sleep", "period": 0,
+        "bedtime_start": "2024-02-29T23:00:00+01:00", "bedtime_end": "2024-03-01T07:00:00+01:00",
+        "time_in_bed": 28800, "total_sleep_duration": 25200, "deep_sleep_duration": 5400,
+        "light_sleep_duration": 14400, "rem_sleep_duration": 5400, "awake_time": 3600,
+        "latency": 600, "efficiency": 88, "restless_periods": 12,
+        "average_breath": 14.5, "average_heart_rate": 55.25, "lowest_heart_rate": 48,
+        "average_hrv": 45, "low_battery_alert": false,
+        "sleep_algorithm_version": "v2", "sleep_analysis_reason": "foreground_sleep_analysis",
+        "sleep_score_delta": 2, "readiness_score_delta": -1, "ring_id": "ring-1",
+        "sleep_phase_5_min": "4221134", "sleep_phase_30_sec": "44222211",
+        "app_sleep_phase_5_min": "4221134", "movement_30_sec": "1123411",
+    });
+    doc["readiness"] = json!({"score": 79, "temperature_deviation": 0.1, "temperature_trend_deviation": -0.05,
+        "contributors": {"activity_balance": 80, "body_temperature": 97, "hrv_balance": 71,
+            "previous_day_activity": 84, "previous_night": 73, "recovery_index": 67,
+            "resting_heart_rate": 91, "sleep_balance": 82, "sleep_regularity": 88}});
+    doc["heart_rate"] = sample(
+        "2024-02-29T23:00:00.000+01:00",
+        300.0,
+        json!([58.0, 55.0, null, 52.0]),
+    );
+    doc["hrv"] = sample(
+        "2024-02-29T23:00:00.000+01:00",
+        300.0,
+        json!([40.0, 48.0, 51.0]),
+    );
+    doc
+}
+
+/// Every scalar leaf of a document as `column name -> value`, nested objects
+/// joined with `_`, sample objects and arrays left out (they are child rows
+/// or stay in raw_json). Independent of the store's own mapping code.
+fn scalar_leaves(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+    for (k, v) in v.as_object().unwrap() {
+        let name = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}_{k}")
+        };
+        match v {
+            Value::Object(o) if o.contains_key("items") => {}
+            Value::Object(_) => scalar_leaves(&name, v, out),
+            Value::Array(_) => {}
+            Value::Bool(b) => {
+                out.insert(name, json!(i64::from(*b)));
+            }
+            other => {
+                out.insert(name, other.clone());
+            }
+        }
+    }
+}
+
+fn same_number_or_value(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+#[test]
+fn opens_fresh_database_private_and_reopens_idempotently() {
+    let (_dir, path) = temp();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "health data must be owner-only");
+    let before = store.table_fingerprint().unwrap();
+    assert!(before.contains("sync_state 0 "));
+    drop(store);
+    let again = Store::open(&path).unwrap();
+    assert_eq!(again.table_fingerprint().unwrap(), before);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn refuses_database_newer_than_binary() {
+    let (_dir, path) = temp();
+    drop(Store::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
+        .unwrap();
+    for result in [Store::open(&path), Store::open_read_only(&path)] {
+        match result {
+            Err(StoreError::TooNew {
+                found, supported, ..
+            }) => {
+                assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            }
+            Err(e) => panic!("expected TooNew, got {e}"),
+            Ok(_) => panic!("expected TooNew, got a store"),
+        }
+    }
+}
+
+#[test]
+fn read_only_open_of_missing_file_says_missing_and_creates_nothing() {
+    let (_dir, path) = temp();
+    assert!(matches!(
+        Store::open_read_only(&path),
+        Err(StoreError::Missing { .. })
+    ));
+    assert!(!path.exists());
+}
+
+#[test]
+fn every_scalar_field_of_every_type_lands_in_its_column() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let examples = examples();
+    assert_eq!(examples.len(), DATA_TYPES.len());
+    for (name, doc) in &examples {
+        let d = dt(name);
+        let c = commit(&mut store, name, std::slice::from_ref(doc));
+        assert_eq!(c, counts(1, 0, 0, 0), "{name}");
+        let row = if d.is_time_series() {
+            let ts = t(doc["timestamp"].as_str().unwrap()).as_second();
+            let rows = store.series_rows(d, ts, ts + 1).unwrap();
+            assert_eq!(rows.len(), 1, "{name}");
+            assert_eq!(rows[0]["ts"], json!(ts));
+            assert_eq!(rows[0]["extra"], Value::Null, "{name}: known fields only");
+            rows[0].clone()
+        } else {
+            let id = doc["id"].as_str().unwrap();
+            let row = store.document_row(d, id).unwrap().unwrap();
+            let raw: Value = serde_json::from_str(row["raw_json"].as_str().unwrap()).unwrap();
+            assert_eq!(&raw, doc, "{name}: raw_json");
+            assert_eq!(row["first_seen"], json!("2024-03-02T08:00:00Z"));
+            assert_eq!(row["last_changed"], json!("2024-03-02T08:00:00Z"));
+            row
+        };
+        let mut leaves = BTreeMap::new();
+        scalar_leaves("", doc, &mut leaves);
+        for (field, value) in leaves {
+            if d.is_time_series() && field.starts_with("timestamp") {
+                continue;
+            }
+            let stored = row
+                .get(&field)
+                .unwrap_or_else(|| panic!("{name}: no column {field}"));
+            assert!(
+                same_number_or_value(stored, &value),
+                "{name}.{field}: stored {stored}, sent {value}"
+            );
+        }
+        assert_eq!(store.sync_state(d).unwrap().documents, 1, "{name}");
+    }
+}
+
+#[test]
+fn sample_arrays_and_interval_strings_become_child_rows() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    for (name, doc) in examples() {
+        commit(&mut store, name, &[doc]);
+    }
+    let sleep = dt("sleep");
+    let hr = store
+        .child_rows(sleep, "sleep_heart_rate", "slp-1")
+        .unwrap();
+    let start = t("2024-02-29T22:00:00Z").as_second();
+    assert_eq!(
+        hr,
+        vec![
+            (0, Some(start), Some(58.0)),
+            (1, Some(start + 300), Some(55.0)),
+            (2, Some(start + 600), None),
+            (3, Some(start + 900), Some(52.0)),
+        ]
+    );
+    assert_eq!(
+        store.child_rows(sleep, "sleep_hrv", "slp-1").unwrap().len(),
+        3
+    );
+    let phases = store.child_rows(sleep, "sleep_phase", "slp-1").unwrap();
+    let codes: Vec<f64> = phases.iter().map(|r| r.2.unwrap()).collect();
+    assert_eq!(codes, vec![4.0, 2.0, 2.0, 1.0, 1.0, 3.0, 4.0]);
+    assert_eq!(phases[6].1, Some(start + 6 * 300));
+    let movement = store.child_rows(sleep, "sleep_movement", "slp-1").unwrap();
+    assert_eq!(movement.len(), 7);
+    assert_eq!(movement[1].1, Some(start + 30));
+    let act = dt("daily_activity");
+    assert_eq!(
+        store
+            .child_rows(act, "daily_activity_met", "act-1")
+            .unwrap()
+            .len(),
+        4
+    );
+    let classes = store
+        .child_rows(act, "daily_activity_class", "act-1")
+        .unwrap();
+    assert_eq!(classes.len(), 7);
+    assert_eq!(classes[6].2, Some(5.0));
+    let ses = dt("session");
+    for (table, n) in [
+        ("session_heart_rate", 3),
+        ("session_hrv", 2),
+        ("session_motion_count", 4),
+    ] {
+        assert_eq!(
+            store.child_rows(ses, table, "ses-1").unwrap().len(),
+            n,
+            "{table}"
+        );
+    }
+    assert!(matches!(
+        store.child_rows(ses, "sleep_heart_rate", "ses-1"),
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+#[test]
+fn unchanged_documents_are_not_rewritten_and_changed_ones_are() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let sleep = dt("sleep");
+    let doc = examples()
+        .into_iter()
+        .find(|(n, _)| *n == "sleep")
+        .unwrap()
+        .1;
+    let first = t("2024-03-02T08:00:00Z");
+    assert_eq!(
+        store
+            .commit_page(sleep, &page(std::slice::from_ref(&doc), first))
+            .unwrap(),
+        counts(1, 0, 0, 0)
+    );
+
+    // The same content with keys in another order is still unchanged.
+    let reordered: Value = serde_json::from_str(&doc.to_string()).unwrap();
+    let second = t("2024-03-03T08:00:00Z");
+    assert_eq!(
+        store
+            .commit_page(sleep, &page(&[reordered], second))
+            .unwrap(),
+        counts(0, 0, 1, 0)
+    );
+    let row = store.document_row(sleep, "slp-1").unwrap().unwrap();
+    assert_eq!(row["last_changed"], json!("2024-03-02T08:00:00Z"));
+    assert_eq!(row["first_seen"], json!("2024-03-02T08:00:00Z"));
+    assert_eq!(row["last_seen"], json!("2024-03-03T08:00:00Z"));
+
+    let mut revised = doc.clone();
+    revised["efficiency"] = json!(91);
+    revised["heart_rate"]["items"] = json!([50.0, 49.0]);
+    revised["sleep_phase_5_min"] = json!("44");
+    let third = t("2024-03-04T08:00:00Z");
+    assert_eq!(
+        store.commit_page(sleep, &page(&[revised], third)).unwrap(),
+        counts(0, 1, 0, 0)
+    );
+    let row = store.document_row(sleep, "slp-1").unwrap().unwrap();
+    assert_eq!(row["efficiency"], json!(91));
+    assert_eq!(row["last_changed"], json!("2024-03-04T08:00:00Z"));
+    assert_eq!(row["first_seen"], json!("2024-03-02T08:00:00Z"));
+    let hr = store
+        .child_rows(sleep, "sleep_heart_rate", "slp-1")
+        .unwrap();
+    assert_eq!(
+        hr.iter().map(|r| r.2).collect::<Vec<_>>(),
+        vec![Some(50.0), Some(49.0)]
+    );
+    assert_eq!(
+        store
+            .child_rows(sleep, "sleep_phase", "slp-1")
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.child_rows(sleep, "sleep_hrv", "slp-1").unwrap().len(),
+        3
+    );
+    assert_eq!(store.sync_state(sleep).unwrap().documents, 1);
+}
+
+#[test]
+fn time_series_rows_are_upserted_by_key() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let hr = dt("heartrate");
+    let row = |secs: i64, bpm: i64, source: &str| {
+        let ts = Timestamp::from_second(secs).unwrap();
+        json!({"timestamp": ts.to_string(), "timestamp_unix": secs * 1000, "bpm": bpm, "source": source})
+    };
+    let base = 1_709_287_200;
+    let rows = vec![
+        row(base, 60, "awake"),
+        row(base, 70, "workout"),
+        row(base + 300, 61, "awake"),
+    ];
+    assert_eq!(commit(&mut store, "heartrate", &rows), counts(3, 0, 0, 0));
+    assert_eq!(commit(&mut store, "heartrate", &rows), counts(0, 0, 3, 0));
+    let changed = vec![row(base, 62, "awake"), row(base + 600, 63, "awake")];
+    assert_eq!(
+        commit(&mut store, "heartrate", &changed),
+        counts(1, 1, 0, 0)
+    );
+    assert_eq!(store.count(hr).unwrap(), 4);
+    assert_eq!(store.sync_state(hr).unwrap().documents, 4);
+    let stored = store.series_rows(hr, base, base + 1).unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0]["bpm"], json!(62));
+    assert_eq!(stored[0]["source"], json!("awake"));
+
+    let bat = dt("ring_battery_level");
+    let b = json!({"timestamp": "2024-03-01T10:05:00+00:00", "timestamp_unix": 1709287500000i64, "level": 80, "charging": true, "in_charger": null});
+    assert_eq!(
+        commit(&mut store, "ring_battery_level", std::slice::from_ref(&b)),
+        counts(1, 0, 0, 0)
+    );
+    assert_eq!(
+        commit(&mut store, "ring_battery_level", &[b]),
+        counts(0, 0, 1, 0)
+    );
+    let stored = store
+        .series_rows(bat, 1_709_287_500, 1_709_287_501)
+        .unwrap();
+    assert_eq!(stored[0]["charging"], json!(1));
+    assert_eq!(stored[0]["in_charger"], Value::Null);
+}
+
+#[test]
+fn unknown_fields_are_preserved() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let doc = json!({"id": "vo2-9", "day": "2024-03-01", "timestamp": "2024-03-01T12:00:00+01:00", "vo2_max": 44, "vo2_confidence": {"low": 40, "high": 47}});
+    commit(&mut store, "vo2_max", std::slice::from_ref(&doc));
+    let raw: Value = serde_json::from_str(
+        &store
+            .document_json(dt("vo2_max"), "vo2-9")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(raw, doc);
+
+    let hr = json!({"timestamp": "2024-03-01T10:00:00+00:00", "timestamp_unix": 1709287200000i64, "bpm": 64, "source": "awake", "quality": "good"});
+    commit(&mut store, "heartrate", std::slice::from_ref(&hr));
+    let rows = store
+        .series_rows(dt("heartrate"), 1_709_287_200, 1_709_287_201)
+        .unwrap();
+    let extra: Value = serde_json::from_str(rows[0]["extra"].as_str().unwrap()).unwrap();
+    assert_eq!(extra, hr);
+    assert_eq!(rows[0]["bpm"], json!(64));
+}
+
+#[test]
+fn documents_marked_deleted_are_removed_with_their_samples() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let sleep = dt("sleep");
+    let doc = examples()
+        .into_iter()
+        .find(|(n, _)| *n == "sleep")
+        .unwrap()
+        .1;
+    commit(&mut store, "sleep", std::slice::from_ref(&doc));
+    assert_eq!(
+        store
+            .child_rows(sleep, "sleep_heart_rate", "slp-1")
+            .unwrap()
+            .len(),
+        4
+    );
+    let mut gone = doc.clone();
+    gone["type"] = json!("deleted");
+    assert_eq!(
+        commit(&mut store, "sleep", &[gone.clone()]),
+        counts(0, 0, 0, 1)
+    );
+    assert_eq!(store.count(sleep).unwrap(), 0);
+    assert!(store.document_json(sleep, "slp-1").unwrap().is_none());
+    for table in [
+        "sleep_heart_rate",
+        "sleep_hrv",
+        "sleep_phase",
+        "sleep_movement",
+    ] {
+        assert!(
+            store.child_rows(sleep, table, "slp-1").unwrap().is_empty(),
+            "{table}"
+        );
+    }
+    assert_eq!(store.sync_state(sleep).unwrap().documents, 0);
+    // Seen deleted again: nothing left to delete.
+    assert_eq!(commit(&mut store, "sleep", &[gone]), counts(0, 0, 1, 0));
+}
+
+#[test]
+fn vanished_documents_inside_the_window_are_removed() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let ds = dt("daily_sleep");
+    let doc = |id: &str, day: &str| json!({"id": id, "day": day, "score": 80, "timestamp": format!("{day}T00:00:00+00:00"), "contributors": {}});
+    let docs = vec![
+        doc("a", "2024-03-01"),
+        doc("b", "2024-03-02"),
+        doc("c", "2024-03-03"),
+        doc("d", "2024-03-05"),
+    ];
+    commit(&mut store, "daily_sleep", &docs);
+    let refetched = vec![doc("a", "2024-03-01"), doc("c", "2024-03-03")];
+    let seen: HashSet<String> = ["a", "c"].map(String::from).into();
+    let mut p = page(&refetched, t("2024-03-06T08:00:00Z"));
+    p.vanished = Some(Vanished {
+        first_day: date(2024, 3, 1),
+        last_day: date(2024, 3, 4),
+        seen_ids: &seen,
+    });
+    assert_eq!(store.commit_page(ds, &p).unwrap(), counts(0, 0, 2, 1));
+    assert!(store.document_json(ds, "b").unwrap().is_none());
+    assert!(
+        store.document_json(ds, "d").unwrap().is_some(),
+        "outside the window"
+    );
+    assert_eq!(store.count(ds).unwrap(), 3);
+    assert_eq!(store.sync_state(ds).unwrap().documents, 3);
+}
+
+#[test]
+fn delete_document_removes_one_and_reports_whether_it_existed() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let (_, doc) = examples()
+        .into_iter()
+        .find(|(n, _)| *n == "session")
+        .unwrap();
+    commit(&mut store, "session", &[doc]);
+    let ses = dt("session");
+    assert!(store.delete_document(ses, "ses-1").unwrap());
+    assert!(!store.delete_document(ses, "ses-1").unwrap());
+    assert!(
+        store
+            .child_rows(ses, "session_heart_rate", "ses-1")
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.sync_state(ses).unwrap().documents, 0);
+    assert!(matches!(
+        store.delete_document(dt("heartrate"), "x"),
+        Err(StoreError::Invalid(_))
+    ));
+}
+
+#[test]
+fn cursor_and_counters_follow_pages_and_failures() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let d = dt("daily_stress");
+    let states = store.all_sync_states().unwrap();
+    assert_eq!(
+        states
+            .iter()
+            .map(|s| s.data_type.as_str())
+            .collect::<Vec<_>>(),
+        registry::names()
+    );
+    assert!(
+        states
+            .iter()
+            .all(|s| s.documents == 0 && s.high_water.is_none())
+    );
+
+    let attempt = t("2024-03-05T10:00:00Z");
+    store.record_attempt(d, attempt).unwrap();
+    store
+        .record_failure(
+            d,
+            "http_403",
+            "forbidden: missing scope",
+            2,
+            t("2024-03-05T10:00:01Z"),
+        )
+        .unwrap();
+    let s = store.sync_state(d).unwrap();
+    assert_eq!(s.last_attempt, Some(attempt));
+    assert_eq!(s.last_error_kind.as_deref(), Some("http_403"));
+    assert_eq!(s.requests, 2);
+
+    let docs = vec![json!({"id": "s1", "day": "2024-03-04", "stress_high": 60})];
+    let at = t("2024-03-05T10:05:00.5Z");
+    let mut p = page(&docs, at);
+    p.requests = 3;
+    p.cursor = CursorAdvance {
+        high_water: Some(date(2024, 3, 5)),
+        backfill_floor: Some(date(2023, 3, 5)),
+        backfill_complete: false,
+        window_done: false,
+    };
+    store.commit_page(d, &p).unwrap();
+    let s = store.sync_state(d).unwrap();
+    assert_eq!(s.high_water, Some(date(2024, 3, 5)));
+    assert_eq!(s.backfill_floor, Some(date(2023, 3, 5)));
+    assert_eq!(s.requests, 5);
+    assert_eq!(s.documents, 1);
+    assert_eq!(
+        s.last_error_kind.as_deref(),
+        Some("http_403"),
+        "window not done yet"
+    );
+    assert_eq!(s.last_success, None);
+
+    let mut p = page(&[], at);
+    p.cursor = CursorAdvance {
+        high_water: None,
+        backfill_floor: None,
+        backfill_complete: true,
+        window_done: true,
+    };
+    store.commit_page(d, &p).unwrap();
+    let s = store.sync_state(d).unwrap();
+    assert_eq!(
+        s.high_water,
+        Some(date(2024, 3, 5)),
+        "None leaves the cursor"
+    );
+    assert_eq!(s.backfill_floor, Some(date(2023, 3, 5)));
+    assert!(s.backfill_complete);
+    assert_eq!(s.last_success, Some(at), "sub-second times round-trip");
+    assert_eq!(s.last_error_kind, None);
+    assert_eq!(s.last_error, None);
+    assert_eq!(s.last_error_at, None);
+    assert_eq!(s.requests, 6);
+
+    let next = t("2024-03-05T11:00:00Z");
+    store.set_next_run(d, Some(next)).unwrap();
+    assert_eq!(store.sync_state(d).unwrap().next_run, Some(next));
+    store.set_next_run(d, None).unwrap();
+    assert_eq!(store.sync_state(d).unwrap().next_run, None);
+
+    // A read-only handle sees the same state.
+    drop(store);
+    let ro = Store::open_read_only(&path).unwrap();
+    assert!(ro.sync_state(d).unwrap().backfill_complete);
+}
+
+#[test]
+fn a_failing_document_rolls_back_the_whole_page_and_its_cursor() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let d = dt("daily_stress");
+    let docs = vec![
+        json!({"id": "ok-1", "day": "2024-03-01"}),
+        json!({"day": "2024-03-02", "note": "no id"}),
+    ];
+    let mut p = page(&docs, t("2024-03-05T10:00:00Z"));
+    p.cursor.high_water = Some(date(2024, 3, 2));
+    p.cursor.window_done = true;
+    assert!(matches!(
+        store.commit_page(d, &p),
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.count(d).unwrap(), 0);
+    assert_eq!(
+        store.sync_state(d).unwrap(),
+        store.all_sync_states().unwrap()[6]
+    );
+    assert_eq!(store.sync_state(d).unwrap().high_water, None);
+    assert_eq!(store.sync_state(d).unwrap().requests, 0);
+
+    // A constraint failure in SQLite itself (heart rate without a source).
+    let hr = dt("heartrate");
+    let rows = vec![
+        json!({"timestamp": "2024-03-01T10:00:00+00:00", "timestamp_unix": 1709287200000i64, "bpm": 60, "source": "awake"}),
+        json!({"timestamp": "2024-03-01T10:05:00+00:00", "timestamp_unix": 1709287500000i64, "bpm": 60}),
+    ];
+    let mut p = page(&rows, t("2024-03-05T10:00:00Z"));
+    p.cursor.high_water = Some(date(2024, 3, 1));
+    assert!(matches!(
+        store.commit_page(hr, &p),
+        Err(StoreError::Sqlite(_))
+    ));
+    assert_eq!(store.count(hr).unwrap(), 0);
+    assert_eq!(store.sync_state(hr).unwrap().high_water, None);
+    // The store stays usable after a rolled-back page.
+    assert_eq!(
+        commit(&mut store, "heartrate", &rows[..1]),
+        counts(1, 0, 0, 0)
+    );
+}
+
+#[test]
+fn fingerprint_ignores_timing_but_not_content() {
+    let (_dir, path_a) = temp();
+    let (_dir2, path_b) = temp();
+    let mut a = Store::open(&path_a).unwrap();
+    let mut b = Store::open(&path_b).unwrap();
+    let all = examples();
+    for (name, doc) in &all {
+        a.commit_page(
+            dt(name),
+            &page(std::slice::from_ref(doc), t("2024-03-02T08:00:00Z")),
+        )
+        .unwrap();
+    }
+    for (name, doc) in all.iter().rev() {
+        let mut p = page(std::slice::from_ref(doc), t("2025-01-01T00:00:00Z"));
+        p.requests = 7;
+        b.commit_page(dt(name), &p).unwrap();
+        b.record_attempt(dt(name), t("2025-01-01T00:00:00Z"))
+            .unwrap();
+    }
+    assert_eq!(
+        a.table_fingerprint().unwrap(),
+        b.table_fingerprint().unwrap()
+    );
+    let mut changed = all[2].1.clone();
+    changed["score"] = json!(1);
+    commit(&mut b, all[2].0, &[changed]);
+    assert_ne!(
+        a.table_fingerprint().unwrap(),
+        b.table_fingerprint().unwrap()
+    );
+}
+
+#[test]
+fn reader_during_writes_sees_only_whole_pages() {
+    let (_dir, path) = temp();
+    let mut writer = Store::open(&path).unwrap();
+    const PAGE: usize = 25;
+    const PAGES: usize = 40;
+    let reader_path = path.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_r = stop.clone();
+    let reader = std::thread::spawn(move || {
+        let ro = Store::open_read_only(&reader_path).unwrap();
+        let act = dt("daily_activity");
+        let mut reads = 0;
+        let mut seen_max = 0;
+        while !stop_r.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
+            let n = ro.count(act).unwrap();
+            assert_eq!(n as usize % PAGE, 0, "saw a partial page: {n} rows");
+            assert!(n >= seen_max, "count went backwards");
+            seen_max = n;
+            reads += 1;
+        }
+        reads
+    });
+    let base: Date = date(2020, 1, 1);
+    for p in 0..PAGES {
+        let docs: Vec<Value> = (0..PAGE)
+            .map(|i| {
+                let n = p * PAGE + i;
+                let day = base.checked_add(jiff::Span::new().days(n as i64)).unwrap();
+                json!({"id": format!("act-{n}"), "day": day.to_string(), "steps": n,
+                    "timestamp": format!("{day}T04:00:00+00:00"),
+                    "met": {"interval": 60.0, "timestamp": format!("{day}T04:00:00+00:00"),
+                        "items": vec![1.5; 288]}})
+            })
+            .collect();
+        let mut pc = page(&docs, t("2024-03-02T08:00:00Z"));
+        pc.cursor.high_water = Some(base);
+        assert_eq!(
+            writer
+                .commit_page(dt("daily_activity"), &pc)
+                .unwrap()
+                .inserted,
+            PAGE as u64
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reads = reader.join().unwrap();
+    assert!(reads > 0);
+    assert_eq!(
+        writer.count(dt("daily_activity")).unwrap(),
+        (PAGE * PAGES) as i64
+    );
+}
+
+// ---------------------------------------------------------------------------
+// schema.sql against the OpenAPI spec
+// ---------------------------------------------------------------------------
+
+/// The spec component schema each data type's documents follow.
+const COMPONENTS: &[(&str, &str)] = &[
+    ("daily_activity", "PublicDailyActivity"),
+    ("daily_cardiovascular_age", "PublicDailyCardiovascularAge"),
+    ("daily_readiness", "PublicDailyReadiness"),
+    ("daily_resilience", "DailyResilienceModel"),
+    ("daily_sleep", "PublicDailySleep"),
+    ("daily_spo2", "PublicDailySpO2"),
+    ("daily_stress", "PublicDailyStress"),
+    ("enhanced_tag", "EnhancedTagModel"),
+    ("heartrate", "PublicHeartRateRow"),
+    ("personal_info", "PersonalInfoResponse"),
+    ("rest_mode_period", "PublicRestModePeriod"),
+    ("ring_battery_level", "PublicRingBatteryLevelRow"),
+    ("ring_configuration", "PublicRingConfiguration"),
+    ("session", "PublicSession"),
+    ("sleep", "PublicModifiedSleepModel"),
+    ("sleep_time", "PublicSleepTime"),
+    ("tag", "TagModel"),
+    ("vo2_max", "PublicVO2Max"),
+    ("workout", "PublicWorkout"),
+];
+
+fn schema_sql() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.sql")).unwrap()
+}
+
+/// Follows `$ref`, and `anyOf` alternatives that are not null, to the
+/// schema object a property really has.
+fn resolve<'a>(spec: &'a Value, s: &'a Value) -> Vec<&'a Value> {
+    if let Some(r) = s.get("$ref").and_then(Value::as_str) {
+        let name = r.rsplit('/').next().unwrap();
+        return resolve(spec, &spec["components"]["schemas"][name]);
+    }
+    if let Some(alts) = s.get("anyOf").or(s.get("allOf")).and_then(Value::as_array) {
+        return alts.iter().flat_map(|a| resolve(spec, a)).collect();
+    }
+    vec![s]
+}
+
+/// Column names the spec requires: every scalar property, and the scalar
+/// properties of objects the registry flattens, as `<prefix>_<field>`.
+fn spec_columns(spec: &Value, d: &DataType, prefix: &str, schema: &Value, out: &mut Vec<String>) {
+    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    for (field, prop) in props {
+        let name = if prefix.is_empty() {
+            field.clone()
+        } else {
+            format!("{prefix}_{field}")
+        };
+        let shapes = resolve(spec, prop);
+        let object = shapes.iter().find(|s| s.get("properties").is_some());
+        let array = shapes
+            .iter()
+            .any(|s| s.get("type").and_then(Value::as_str) == Some("array"));
+        if let Some(obj) = object {
+            if d.flatten.contains(&name.as_str()) {
+                spec_columns(spec, d, &name, obj, out);
+            } else {
+                assert!(
+                    d.samples.iter().any(|s| s.field == name),
+                    "{}: object field {name} is neither flattened nor a sample array",
+                    d.name
+                );
+            }
+        } else if !array {
+            out.push(name);
+        }
+    }
+}
+
+#[test]
+fn schema_has_a_column_for_every_scalar_field_of_the_spec() {
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(crate::util::spec_path()).unwrap()).unwrap();
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    conn.execute_batch(&schema_sql()).unwrap();
+    let columns_of = |table: &str| -> HashSet<String> {
+        let mut stmt = conn
+            .prepare(&format!("PRAGMA table_info({table})"))
+            .unwrap();
+        stmt.query_map([], |r| r.get::<_, String>(1))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(COMPONENTS.len(), DATA_TYPES.len());
+    let mut missing = Vec::new();
+    for (name, component) in COMPONENTS {
+        let d = dt(name);
+        let schema = &spec["components"]["schemas"][component];
+        assert!(schema.is_object(), "spec has no {component}");
+        let mut wanted = Vec::new();
+        spec_columns(&spec, d, "", schema, &mut wanted);
+        let have = columns_of(d.table);
+        assert!(!have.is_empty(), "no table {}", d.table);
+        for col in wanted {
+            let col = if d.is_time_series() && col.starts_with("timestamp") {
+                "ts".to_owned()
+            } else {
+                col
+            };
+            if !have.contains(&col) {
+                missing.push(format!("{}.{col}", d.table));
+            }
+        }
+        for s in d.samples {
+            assert!(
+                !columns_of(s.table).is_empty(),
+                "no child table {}",
+                s.table
+            );
+        }
+        for s in d.interval_strings {
+            assert!(
+                !columns_of(s.table).is_empty(),
+                "no child table {}",
+                s.table
+            );
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "columns missing from schema.sql: {missing:?}"
+    );
+    // Booleans are stored as 0/1 and the flattened names use the registry prefixes.
+    for col in [
+        "contributors_deep_sleep",
+        "readiness_contributors_hrv_balance",
+        "readiness_score",
+    ] {
+        assert!(
+            columns_of("daily_sleep").contains(col) || columns_of("sleep").contains(col),
+            "{col}"
+        );
+    }
+    assert!(columns_of("daily_spo2").contains("spo2_percentage_average"));
+    assert!(columns_of("sleep_time").contains("optimal_bedtime_day_tz"));
+}
+
+#[test]
+fn every_table_column_and_view_in_schema_sql_is_commented() {
+    let sql = schema_sql();
+    let lines: Vec<&str> = sql.lines().collect();
+    let mut in_table = false;
+    let mut objects = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("CREATE TABLE") || trimmed.starts_with("CREATE VIEW") {
+            objects += 1;
+            assert!(
+                i > 0 && lines[i - 1].trim().starts_with("--"),
+                "no comment above line {}: {trimmed}",
+                i + 1
+            );
+            in_table = trimmed.starts_with("CREATE TABLE");
+            continue;
+        }
+        if in_table {
+            if trimmed.starts_with(')') {
+                in_table = false;
+            } else if !trimmed.starts_with("PRIMARY KEY") && !trimmed.is_empty() {
+                assert!(
+                    trimmed.contains("--"),
+                    "column without comment at line {}: {trimmed}",
+                    i + 1
+                );
+            }
+        }
+    }
+    assert!(objects >= 30, "parsed only {objects} tables and views");
+}
+
+#[test]
+fn views_answer_dashboard_queries() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    for (name, doc) in examples() {
+        commit(&mut store, name, &[doc]);
+    }
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (day, sleep_score, readiness, activity, total_min, steps): (String, i64, i64, i64, f64, i64) = conn
+        .query_row(
+            "SELECT day, sleep_score, readiness_score, activity_score, total_sleep_min, steps FROM daily_summary",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (day.as_str(), sleep_score, readiness, activity, steps),
+        ("2024-03-01", 84, 77, 82, 10234)
+    );
+    assert_eq!(total_min, 420.0);
+    let (sleep_id, deep): (String, f64) = conn
+        .query_row(
+            "SELECT sleep_id, deep_sleep_min FROM sleep_night WHERE day = '2024-03-01'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((sleep_id.as_str(), deep), ("slp-1", 90.0));
+    let phases: Vec<String> = conn
+        .prepare(
+            "SELECT phase_name FROM sleep_hypnogram WHERE sleep_id = 'slp-1' ORDER BY timestamp",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        phases,
+        ["awake", "light", "light", "deep", "deep", "REM", "awake"]
+    );
+    let time: String = conn
+        .query_row("SELECT time FROM heartrate_readable", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(time, "2024-03-01 10:00:00");
+    let tags: i64 = conn
+        .query_row("SELECT COUNT(*) FROM tag_item", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tags, 2);
+    let episodes: i64 = conn
+        .query_row("SELECT COUNT(*) FROM rest_mode_episode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(episodes, 1);
+    let classes: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM activity_class_decoded WHERE class_name = 'high activity'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(classes, 1);
+}

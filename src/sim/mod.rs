@@ -6,5 +6,438 @@
 //! It deliberately shares no code with `crate::registry`: it models Oura's
 //! behaviour independently, so a wrong assumption in the daemon is caught
 //! rather than mirrored.
+//!
+//! Embedding: build a [`SimConfig`], call [`SimServer::start`], talk to
+//! [`SimServer::base_url`], inspect [`SimServer::request_log`], mutate the data
+//! through [`SimServer::with_data`] / [`SimServer::advance_days`] (which also
+//! fire webhooks), and finish with [`SimServer::stop`].
 
 pub mod data;
+mod faults;
+mod http;
+mod oauth;
+mod paging;
+mod webhook;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+pub use data::{Change, Dataset, Op};
+pub use faults::Faults;
+pub use webhook::WebhookAttempt;
+
+/// Every OAuth scope Oura knows.
+pub const ALL_SCOPES: &[&str] = &[
+    "email",
+    "personal",
+    "daily",
+    "heartrate",
+    "workout",
+    "tag",
+    "session",
+    "spo2Daily",
+];
+
+/// A registered OAuth application (also the webhook credentials).
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    pub id: String,
+    pub secret: String,
+    /// Allowed redirect URIs; empty accepts any.
+    pub redirect_uris: Vec<String>,
+}
+
+/// Everything a simulator instance can be told.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Listen address; port 0 picks a free port.
+    pub addr: SocketAddr,
+    pub seed: u64,
+    /// Days of generated history ending with `today`.
+    pub days: u32,
+    /// The simulated current day (the last day of data).
+    pub today: Date,
+    /// Accepted personal access tokens.
+    pub tokens: Vec<String>,
+    /// Scopes of a personal access token; tokens not listed get every scope.
+    pub token_scopes: HashMap<String, Vec<String>>,
+    /// Documents per page of the date-filtered collections.
+    pub page_size: usize,
+    /// Samples per page of heartrate and ring_battery_level.
+    pub series_page_size: usize,
+    /// Requests allowed per access token in any sliding `rate_window`.
+    pub rate_limit: u32,
+    pub rate_window: Duration,
+    /// Value of the `X-RateLimit-Tier` header.
+    pub rate_tier: String,
+    /// Lifetime of OAuth-issued access tokens.
+    pub access_token_lifetime: Duration,
+    pub clients: Vec<OAuthClient>,
+    /// Whether the simulated user approves `/oauth/authorize` requests.
+    pub oauth_approve: bool,
+    /// Scopes the user grants (intersected with the requested ones); `None`
+    /// grants whatever is requested.
+    pub oauth_granted_scopes: Option<Vec<String>>,
+    /// `user_id` reported in webhook events.
+    pub user_id: String,
+    /// An expired membership answers 403 on every data route.
+    pub membership_expired: bool,
+    pub faults: Faults,
+    /// How long a webhook subscription lives before it needs renewing.
+    pub webhook_lifetime: Duration,
+    /// Delivery attempts per event (first try included).
+    pub webhook_max_attempts: u32,
+    /// Delay before the first retry; doubles each time.
+    pub webhook_backoff: Duration,
+    /// Keep a log of every request (needed by `request_log` and
+    /// `max_requests_in_window`).
+    pub log_requests: bool,
+}
+
+impl SimConfig {
+    pub fn new(seed: u64, days: u32, today: Date) -> SimConfig {
+        SimConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            seed,
+            days,
+            today,
+            tokens: vec!["sim-token".to_owned()],
+            token_scopes: HashMap::new(),
+            page_size: 50,
+            series_page_size: 1000,
+            rate_limit: 5000,
+            rate_window: Duration::from_secs(300),
+            rate_tier: "standard".to_owned(),
+            access_token_lifetime: Duration::from_secs(86_400),
+            clients: vec![OAuthClient {
+                id: "sim-client".to_owned(),
+                secret: "sim-secret".to_owned(),
+                redirect_uris: Vec::new(),
+            }],
+            oauth_approve: true,
+            oauth_granted_scopes: None,
+            user_id: format!("sim-user-{seed}"),
+            membership_expired: false,
+            faults: Faults::default(),
+            webhook_lifetime: Duration::from_secs(90 * 86_400),
+            webhook_max_attempts: 5,
+            webhook_backoff: Duration::from_millis(200),
+            log_requests: true,
+        }
+    }
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        SimConfig::new(7, 730, today)
+    }
+}
+
+/// One request as the simulator saw it.
+#[derive(Debug, Clone)]
+pub struct RequestLogEntry {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Status sent, or 0 when the connection was cut before a status.
+    pub status: u16,
+    /// Bearer token presented, if any.
+    pub token: Option<String>,
+    /// Route template, e.g. `GET /v2/usercollection/sleep`.
+    pub endpoint: String,
+    /// Monotonic receive instant on the simulator's (advanceable) clock.
+    pub at: Instant,
+    pub time: Timestamp,
+    /// Injected fault, if one hit this request.
+    pub fault: Option<&'static str>,
+}
+
+pub(crate) struct AccessToken {
+    grant: Option<u64>,
+    /// `None` = every scope.
+    scopes: Option<Vec<String>>,
+    expires: Option<Instant>,
+}
+
+pub(crate) struct AuthState {
+    access: HashMap<String, AccessToken>,
+    refresh: HashMap<String, u64>,
+    grants: HashMap<u64, oauth::Grant>,
+    codes: HashMap<String, oauth::AuthCode>,
+    next_grant: u64,
+}
+
+pub(crate) struct Shared {
+    cfg: SimConfig,
+    data: RwLock<Dataset>,
+    auth: Mutex<AuthState>,
+    rate: Mutex<HashMap<String, VecDeque<Instant>>>,
+    log: Mutex<Vec<RequestLogEntry>>,
+    counters: Mutex<HashMap<(String, u16), u64>>,
+    faults: RwLock<Faults>,
+    fault_seq: AtomicU64,
+    burst_left: AtomicU64,
+    membership_expired: AtomicBool,
+    clock_offset: Mutex<Duration>,
+    page_key: [u8; 32],
+    webhooks: Mutex<webhook::Registry>,
+    http: reqwest::Client,
+    inflight: AtomicUsize,
+    idle: Notify,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    /// Monotonic clock, shifted by `advance_time`.
+    pub(crate) fn now(&self) -> Instant {
+        Instant::now() + *self.clock_offset.lock().unwrap()
+    }
+
+    /// Wall clock, shifted by `advance_time`.
+    pub(crate) fn wall(&self) -> Timestamp {
+        let off = *self.clock_offset.lock().unwrap();
+        Timestamp::now() + jiff::SignedDuration::try_from(off).unwrap_or_default()
+    }
+
+    /// Sleeps unless the server is stopping.
+    pub(crate) async fn sleep(&self, d: Duration) {
+        let mut rx = self.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = rx.wait_for(|s| *s) => {}
+        }
+    }
+}
+
+/// A running simulator.
+pub struct SimServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop_tx: watch::Sender<bool>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl SimServer {
+    /// Generates the dataset and starts serving.
+    pub async fn start(cfg: SimConfig) -> io::Result<SimServer> {
+        let data = Dataset::generate(cfg.seed, cfg.days, cfg.today);
+        SimServer::start_with_data(cfg, data).await
+    }
+
+    /// Starts serving a dataset built elsewhere (saves regenerating it).
+    pub async fn start_with_data(cfg: SimConfig, data: Dataset) -> io::Result<SimServer> {
+        let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut access = HashMap::new();
+        for t in &cfg.tokens {
+            access.insert(
+                t.clone(),
+                AccessToken {
+                    grant: None,
+                    scopes: cfg.token_scopes.get(t).cloned(),
+                    expires: None,
+                },
+            );
+        }
+        let mut page_key = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut page_key[..]);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(io::Error::other)?;
+        let shared = Arc::new(Shared {
+            data: RwLock::new(data),
+            auth: Mutex::new(AuthState {
+                access,
+                refresh: HashMap::new(),
+                grants: HashMap::new(),
+                codes: HashMap::new(),
+                next_grant: 1,
+            }),
+            rate: Mutex::new(HashMap::new()),
+            log: Mutex::new(Vec::new()),
+            counters: Mutex::new(HashMap::new()),
+            faults: RwLock::new(cfg.faults.clone()),
+            fault_seq: AtomicU64::new(0),
+            burst_left: AtomicU64::new(0),
+            membership_expired: AtomicBool::new(cfg.membership_expired),
+            clock_offset: Mutex::new(Duration::ZERO),
+            page_key,
+            webhooks: Mutex::new(webhook::Registry::default()),
+            http,
+            inflight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            shutdown: stop_rx.clone(),
+            cfg,
+        });
+        let app = http::router(shared.clone());
+        let mut rx = stop_rx;
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        Ok(SimServer {
+            shared,
+            addr,
+            stop_tx,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.cfg
+    }
+
+    pub fn request_log(&self) -> Vec<RequestLogEntry> {
+        self.shared.log.lock().unwrap().clone()
+    }
+
+    pub fn clear_request_log(&self) {
+        self.shared.log.lock().unwrap().clear();
+    }
+
+    /// Requests per (endpoint template, status).
+    pub fn counters(&self) -> BTreeMap<(String, u16), u64> {
+        self.shared
+            .counters
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// Requests seen for one endpoint template and status.
+    pub fn count(&self, endpoint: &str, status: u16) -> u64 {
+        self.shared
+            .counters
+            .lock()
+            .unwrap()
+            .get(&(endpoint.to_owned(), status))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The largest number of requests carrying `token` that arrived within
+    /// any sliding `window` (rejected ones included).
+    pub fn max_requests_in_window(&self, token: &str, window: Duration) -> usize {
+        let log = self.shared.log.lock().unwrap();
+        let times: Vec<Instant> = log
+            .iter()
+            .filter(|e| e.token.as_deref() == Some(token))
+            .map(|e| e.at)
+            .collect();
+        drop(log);
+        let mut best = 0;
+        let mut lo = 0;
+        for hi in 0..times.len() {
+            while times[hi].duration_since(times[lo]) >= window {
+                lo += 1;
+            }
+            best = best.max(hi - lo + 1);
+        }
+        best
+    }
+
+    /// Reads the dataset.
+    pub fn read_data<R>(&self, f: impl FnOnce(&Dataset) -> R) -> R {
+        f(&self.shared.data.read().unwrap())
+    }
+
+    /// Mutates the dataset; the changes `f` returns are announced to webhook
+    /// subscribers and returned.
+    pub fn with_data(&self, f: impl FnOnce(&mut Dataset) -> Vec<Change>) -> Vec<Change> {
+        let changes = f(&mut self.shared.data.write().unwrap());
+        webhook::emit(&self.shared, &changes);
+        changes
+    }
+
+    /// Moves the data's current day forward (new days appear, webhooks fire).
+    pub fn advance_days(&self, days: u32) -> Vec<Change> {
+        self.with_data(|d| d.advance_days(days))
+    }
+
+    /// Moves the simulator's clocks forward: token, code and subscription
+    /// expiry and the rate-limit window all see the jump.
+    pub fn advance_time(&self, by: Duration) {
+        *self.shared.clock_offset.lock().unwrap() += by;
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.burst_left.store(0, Ordering::SeqCst);
+        *self.shared.faults.write().unwrap() = faults;
+    }
+
+    pub fn set_membership_expired(&self, expired: bool) {
+        self.shared
+            .membership_expired
+            .store(expired, Ordering::SeqCst);
+    }
+
+    /// The user withdraws consent for an OAuth client: every access and
+    /// refresh token issued to it stops working.
+    pub fn revoke_grant(&self, client_id: &str) {
+        oauth::revoke_client(&self.shared, client_id);
+    }
+
+    /// Forgets a personal access token (or any access token).
+    pub fn revoke_token(&self, token: &str) {
+        self.shared.auth.lock().unwrap().access.remove(token);
+    }
+
+    /// Every webhook delivery attempt so far.
+    pub fn webhook_attempts(&self) -> Vec<WebhookAttempt> {
+        self.shared.webhooks.lock().unwrap().attempts.clone()
+    }
+
+    /// Waits until no webhook delivery is in flight (bounded by `timeout`);
+    /// returns whether it got idle.
+    pub async fn webhooks_idle(&self, timeout: Duration) -> bool {
+        let wait = async {
+            loop {
+                let notified = self.shared.idle.notified();
+                if self.shared.inflight.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
+    }
+
+    /// Stops accepting, lets in-flight requests finish (stalled ones are cut
+    /// short) and waits for the server task.
+    pub async fn stop(self) {
+        let _ = self.stop_tx.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}

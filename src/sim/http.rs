@@ -1,0 +1,827 @@
+//! Request handling: routing, auth, scopes, rate limit, query validation,
+//! pagination and fault injection. One fallback handler does the routing by
+//! hand so every path (including unknown ones) goes through the same
+//! logging and error shapes.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use serde_json::{Value, json};
+
+use super::data::{BatterySample, Dataset, Document, HeartRateSample, HeartRateSource};
+use super::faults::{self, Fault};
+use super::paging::{self, PageToken};
+use super::{RequestLogEntry, Shared, oauth, webhook};
+
+pub(crate) fn router(s: Arc<Shared>) -> Router {
+    Router::new().fallback(handle).with_state(s)
+}
+
+pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// FastAPI's HTTPValidationError with one entry.
+pub(crate) fn validation_error(kind: &str, loc: Value, msg: &str, input: Value) -> Response {
+    json_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({"detail": [{"type": kind, "loc": loc, "msg": msg, "input": input}]}).to_string(),
+    )
+}
+
+fn problem(status: StatusCode, title: &str, detail: &str, error: &str) -> Response {
+    let mut r = json_response(
+        status,
+        json!({"type": "about:blank", "status": status.as_u16(), "title": title,
+               "detail": detail, "error": error})
+        .to_string(),
+    );
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    r
+}
+
+fn unauthorized(detail: &str) -> Response {
+    let mut r = problem(StatusCode::UNAUTHORIZED, "Unauthorized", detail, "invalid_token");
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer error=\"invalid_token\""),
+    );
+    r
+}
+
+fn detail(status: StatusCode, msg: &str) -> Response {
+    json_response(status, json!({ "detail": msg }).to_string())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, tok) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| tok.trim().to_owned())
+}
+
+async fn handle(
+    State(s): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let at = s.now();
+    let time = s.wall();
+    let path = uri.path();
+    let query = uri.query().unwrap_or("");
+    let token = bearer(&headers);
+    let (resp, endpoint, fault) = route(&s, &method, path, query, &headers, &body).await;
+    let status = if fault == Some(Fault::Reset) {
+        0
+    } else {
+        resp.status().as_u16()
+    };
+    *s.counters
+        .lock()
+        .unwrap()
+        .entry((endpoint.clone(), status))
+        .or_insert(0) += 1;
+    if s.cfg.log_requests {
+        s.log.lock().unwrap().push(RequestLogEntry {
+            method: method.to_string(),
+            path: path.to_owned(),
+            query: query.to_owned(),
+            status,
+            token,
+            endpoint,
+            at,
+            time,
+            fault: fault.map(Fault::name),
+        });
+    }
+    resp
+}
+
+async fn route(
+    s: &Arc<Shared>,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> (Response, String, Option<Fault>) {
+    let ep = |e: &str| format!("{method} {e}");
+    if let Some(rest) = path.strip_prefix("/v2/webhook/subscription") {
+        let (r, e) = webhook::handle(s, method, rest, headers, body).await;
+        return (r, ep(e), None);
+    }
+    match (method, path) {
+        (&Method::GET, "/oauth/authorize") => {
+            return (oauth::authorize(s, query), ep(path), None);
+        }
+        (&Method::POST, "/oauth/token") => {
+            return (oauth::token(s, headers, body), ep(path), None);
+        }
+        (&Method::GET | &Method::POST, "/oauth/revoke") => {
+            return (oauth::revoke(s, query, body), ep(path), None);
+        }
+        _ => {}
+    }
+    let (sandbox, rest) = if let Some(r) = path.strip_prefix("/v2/usercollection/") {
+        (false, r)
+    } else if let Some(r) = path.strip_prefix("/v2/sandbox/usercollection/") {
+        (true, r)
+    } else {
+        return (
+            detail(StatusCode::NOT_FOUND, "Not Found"),
+            "unknown".to_owned(),
+            None,
+        );
+    };
+    let (kind, id) = match rest.split_once('/') {
+        Some((k, id)) if !id.is_empty() && !id.contains('/') => (k, Some(id)),
+        Some(_) => ("", None),
+        None => (rest, None),
+    };
+    let Some(coll) = Collection::parse(kind, sandbox, id.is_some()) else {
+        return (
+            detail(StatusCode::NOT_FOUND, "Not Found"),
+            "unknown".to_owned(),
+            None,
+        );
+    };
+    let prefix = if sandbox {
+        "/v2/sandbox/usercollection/"
+    } else {
+        "/v2/usercollection/"
+    };
+    let endpoint = if id.is_some() {
+        format!("{method} {prefix}{kind}/{{document_id}}")
+    } else {
+        format!("{method} {prefix}{kind}")
+    };
+    if method != Method::GET {
+        return (
+            detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+            endpoint,
+            None,
+        );
+    }
+
+    let fault = faults::draw(s);
+    match fault {
+        Some(Fault::Status(code)) => {
+            let st = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let msg = st.canonical_reason().unwrap_or("Error");
+            return (detail(st, msg), endpoint, fault);
+        }
+        Some(Fault::Burst429) => {
+            return (
+                too_many(s, s.cfg.rate_window.as_secs().max(1)),
+                endpoint,
+                fault,
+            );
+        }
+        Some(Fault::Slow(d)) | Some(Fault::Stall(d)) => s.sleep(d).await,
+        _ => {}
+    }
+
+    let resp = serve_collection(s, coll, sandbox, id, query, headers);
+    let resp = match fault {
+        Some(Fault::Reset) => reset(),
+        Some(Fault::Truncate) if resp.status() == StatusCode::OK => truncate(resp).await,
+        Some(Fault::Malformed) if resp.status() == StatusCode::OK => malformed(resp).await,
+        _ => resp,
+    };
+    (resp, endpoint, fault)
+}
+
+fn too_many(s: &Shared, retry_after: u64) -> Response {
+    let mut r = problem(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too Many Requests",
+        "Rate limit exceeded",
+        "rate_limited",
+    );
+    let h = r.headers_mut();
+    let num = |n: u64| HeaderValue::from_str(&n.to_string()).expect("digits");
+    h.insert(header::RETRY_AFTER, num(retry_after));
+    h.insert("x-ratelimit-limit", num(u64::from(s.cfg.rate_limit)));
+    h.insert("x-ratelimit-window", num(s.cfg.rate_window.as_secs()));
+    h.insert("x-ratelimit-reset", num(retry_after));
+    h.insert(
+        "x-ratelimit-tier",
+        HeaderValue::from_str(&s.cfg.rate_tier).unwrap_or(HeaderValue::from_static("standard")),
+    );
+    r
+}
+
+fn reset() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected reset",
+        ))
+    });
+    Response::new(Body::from_stream(stream))
+}
+
+async fn body_bytes(resp: Response) -> (axum::http::response::Parts, Bytes) {
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    (parts, bytes)
+}
+
+async fn truncate(resp: Response) -> Response {
+    let (mut parts, bytes) = body_bytes(resp).await;
+    let half = bytes.slice(..bytes.len() / 2);
+    // A streamed body has no known length, so hyper trusts our header and
+    // the client sees the connection end before Content-Length bytes.
+    parts.headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from_str(&bytes.len().to_string()).expect("digits"),
+    );
+    let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(half) });
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+async fn malformed(resp: Response) -> Response {
+    let (parts, bytes) = body_bytes(resp).await;
+    let cut = bytes.slice(..bytes.len() / 2);
+    Response::from_parts(parts, Body::from(cut))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Collection {
+    Docs(&'static str),
+    HeartRate,
+    Battery,
+    PersonalInfo,
+}
+
+const COLLECTIONS: &[&str] = super::data::DOCUMENT_COLLECTIONS;
+
+impl Collection {
+    fn parse(kind: &str, sandbox: bool, with_id: bool) -> Option<Collection> {
+        let c = match kind {
+            "heartrate" => Collection::HeartRate,
+            "ring_battery_level" => Collection::Battery,
+            "personal_info" if !sandbox => Collection::PersonalInfo,
+            k => Collection::Docs(COLLECTIONS.iter().find(|c| **c == k)?),
+        };
+        if with_id && !matches!(c, Collection::Docs(_)) {
+            return None;
+        }
+        Some(c)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Collection::Docs(n) => n,
+            Collection::HeartRate => "heartrate",
+            Collection::Battery => "ring_battery_level",
+            Collection::PersonalInfo => "personal_info",
+        }
+    }
+
+    fn scope(self) -> &'static str {
+        match self.name() {
+            "personal_info" => "personal",
+            "heartrate" => "heartrate",
+            "workout" => "workout",
+            "tag" | "enhanced_tag" => "tag",
+            "session" => "session",
+            "daily_spo2" => "spo2Daily",
+            _ => "daily",
+        }
+    }
+
+    /// Oura answers a missing scope with 401 on these newer routes.
+    fn scope_failure_is_401(self) -> bool {
+        matches!(
+            self.name(),
+            "daily_resilience" | "vO2_max" | "daily_cardiovascular_age" | "ring_battery_level"
+        )
+    }
+}
+
+/// Auth, membership, rate limit and scope, in the order Oura applies them.
+fn gate(s: &Shared, coll: Collection, sandbox: bool, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(token) = bearer(headers) else {
+        return Err(unauthorized("Missing bearer token"));
+    };
+    let now = s.now();
+    let scopes = {
+        let mut a = s.auth.lock().unwrap();
+        match a.access.get(&token) {
+            None => return Err(unauthorized("Invalid or unknown access token")),
+            Some(t) if t.expires.is_some_and(|e| e <= now) => {
+                a.access.remove(&token);
+                return Err(unauthorized("Access token expired"));
+            }
+            Some(t) => t.scopes.clone(),
+        }
+    };
+    if s.membership_expired.load(Ordering::Relaxed) {
+        return Err(problem(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "The user's Oura membership has expired",
+            "membership_required",
+        ));
+    }
+    {
+        let mut rate = s.rate.lock().unwrap();
+        let q = rate.entry(token).or_default();
+        while q
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= s.cfg.rate_window)
+        {
+            q.pop_front();
+        }
+        if q.len() >= s.cfg.rate_limit as usize {
+            let oldest = *q.front().expect("limit > 0 when full");
+            let wait = s.cfg.rate_window.saturating_sub(now.duration_since(oldest));
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            return Err(too_many(s, secs.max(1)));
+        }
+        q.push_back(now);
+    }
+    if !sandbox
+        && let Some(sc) = scopes
+        && !sc.iter().any(|x| x == coll.scope())
+    {
+        let msg = format!("The access token lacks the '{}' scope", coll.scope());
+        let status = if coll.scope_failure_is_401() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        let title = status.canonical_reason().unwrap_or("Forbidden");
+        return Err(problem(status, title, &msg, "insufficient_scope"));
+    }
+    Ok(())
+}
+
+struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
+
+impl<'a> Query<'a> {
+    fn parse(raw: &'a str) -> Query<'a> {
+        Query(url::form_urlencoded::parse(raw.as_bytes()).collect())
+    }
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+fn bad_date(name: &str, raw: &str) -> Response {
+    let msg = if raw.is_empty() {
+        "Input should be a valid date or datetime, input is too short"
+    } else {
+        "Input should be a valid date or datetime, invalid character in year"
+    };
+    validation_error(
+        "date_from_datetime_parsing",
+        json!(["query", name]),
+        msg,
+        json!(raw),
+    )
+}
+
+/// A `start_date`/`end_date` value: a date, or a date-time whose own local
+/// date is taken.
+fn parse_date(name: &str, raw: Option<&str>) -> Result<Option<Date>, Response> {
+    let Some(raw) = raw else { return Ok(None) };
+    if raw.len() < 10 || !raw.is_char_boundary(10) {
+        return Err(bad_date(name, raw));
+    }
+    let Ok(d) = raw[..10].parse::<Date>() else {
+        return Err(bad_date(name, raw));
+    };
+    if raw.len() == 10
+        || raw.parse::<Timestamp>().is_ok()
+        || raw.parse::<jiff::civil::DateTime>().is_ok()
+    {
+        Ok(Some(d))
+    } else {
+        Err(bad_date(name, raw))
+    }
+}
+
+fn parse_datetime(name: &str, raw: Option<&str>) -> Result<Option<Timestamp>, Response> {
+    let Some(raw) = raw else { return Ok(None) };
+    if let Ok(t) = raw.parse::<Timestamp>() {
+        return Ok(Some(t));
+    }
+    // Pydantic takes offset-less values as UTC; an unencoded '+' that became a
+    // space lands here too and must fail.
+    let naive = if raw.len() == 10 {
+        raw.parse::<Date>().ok().map(|d| d.at(0, 0, 0, 0))
+    } else {
+        raw.parse::<jiff::civil::DateTime>().ok()
+    };
+    if !raw.contains(' ')
+        && let Some(dt) = naive
+        && let Ok(z) = dt.to_zoned(jiff::tz::TimeZone::UTC)
+    {
+        return Ok(Some(z.timestamp()));
+    }
+    Err(validation_error(
+        "datetime_from_date_parsing",
+        json!(["query", name]),
+        "Input should be a valid datetime or date, unexpected extra characters at the end of the input",
+        json!(raw),
+    ))
+}
+
+fn parse_bool(name: &str, raw: Option<&str>) -> Result<bool, Response> {
+    match raw.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(false),
+        Some("true" | "1" | "yes" | "on" | "t" | "y") => Ok(true),
+        Some("false" | "0" | "no" | "off" | "f" | "n") => Ok(false),
+        Some(other) => Err(validation_error(
+            "bool_parsing",
+            json!(["query", name]),
+            "Input should be a valid boolean, unable to interpret input",
+            json!(other),
+        )),
+    }
+}
+
+fn fields_of(q: &Query, sandbox: bool) -> Option<Vec<String>> {
+    if sandbox {
+        return None;
+    }
+    let raw = q.get("fields")?;
+    let list: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!list.is_empty()).then_some(list)
+}
+
+/// Keeps only the requested fields (plus those always returned).
+fn project(json: &str, fields: &[String], always: &[&str]) -> String {
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(mut m)) => {
+            m.retain(|k, _| always.contains(&k.as_str()) || fields.iter().any(|f| f == k));
+            Value::Object(m).to_string()
+        }
+        _ => json.to_owned(),
+    }
+}
+
+const DOC_ALWAYS: &[&str] = &["id", "day"];
+const SERIES_ALWAYS: &[&str] = &["timestamp"];
+
+fn serve_collection(
+    s: &Shared,
+    coll: Collection,
+    sandbox: bool,
+    id: Option<&str>,
+    raw_query: &str,
+    headers: &HeaderMap,
+) -> Response {
+    if let Err(r) = gate(s, coll, sandbox, headers) {
+        return r;
+    }
+    let data = s.data.read().unwrap();
+    if let Some(id) = id {
+        return match data.document(coll.name(), id) {
+            Some(d) => json_response(StatusCode::OK, d.json.to_string()),
+            None => detail(StatusCode::NOT_FOUND, "Document not found"),
+        };
+    }
+    let q = Query::parse(raw_query);
+    match coll {
+        Collection::PersonalInfo => json_response(StatusCode::OK, data.personal_info().to_owned()),
+        Collection::HeartRate | Collection::Battery => series(s, &data, coll, &q, sandbox),
+        Collection::Docs(name) => documents(s, &data, name, &q, sandbox),
+    }
+}
+
+fn page_body(items: &[Cow<'_, str>], next: Option<String>) -> String {
+    let len: usize = items.iter().map(|i| i.len() + 1).sum();
+    let mut out = String::with_capacity(len + 64);
+    out.push_str("{\"data\":[");
+    for (i, it) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(it);
+    }
+    out.push_str("],\"next_token\":");
+    match next {
+        Some(t) => {
+            out.push('"');
+            out.push_str(&t);
+            out.push('"');
+        }
+        None => out.push_str("null"),
+    }
+    out.push('}');
+    out
+}
+
+fn bad_token() -> Response {
+    detail(StatusCode::BAD_REQUEST, "Invalid next_token")
+}
+
+fn route_key(name: &str, sandbox: bool) -> String {
+    if sandbox {
+        format!("sandbox/{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+fn documents(s: &Shared, data: &Dataset, name: &'static str, q: &Query, sandbox: bool) -> Response {
+    let dated = name != "ring_configuration";
+    let start = match parse_date("start_date", q.get("start_date")) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let end = match parse_date("end_date", q.get("end_date")) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let fields = fields_of(q, sandbox);
+    let fields_key = fields.as_ref().map(|f| f.join(",")).unwrap_or_default();
+    let route = route_key(name, sandbox);
+    let today = data.today;
+    let (start, end, after) = match q.get("next_token") {
+        Some(t) => {
+            let Some(tok) = paging::decode(&s.page_key, &route, t) else {
+                return bad_token();
+            };
+            let (Ok(ts), Ok(te)) = (tok.start.parse::<Date>(), tok.end.parse::<Date>()) else {
+                return bad_token();
+            };
+            if start.is_some_and(|d| d != ts) || end.is_some_and(|d| d != te) || tok.fields != fields_key {
+                return bad_token();
+            }
+            let Some((day, id)) = tok.after.split_once('/') else {
+                return bad_token();
+            };
+            let Ok(day) = day.parse::<Date>() else {
+                return bad_token();
+            };
+            (ts, te, Some((day, id.to_owned())))
+        }
+        None => {
+            let end = end.unwrap_or(today);
+            let start = start.unwrap_or(end);
+            if dated && start > end {
+                return json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"detail": [{"type": "value_error", "loc": ["query", "start_date"],
+                        "msg": "Value error, start_date must not be after end_date",
+                        "input": start.to_string()}]})
+                    .to_string(),
+                );
+            }
+            (start, end, None)
+        }
+    };
+    let docs = data.documents(name);
+    // Which documents a range selects differs per collection; measured on
+    // the real API (see issue 2).
+    let pred = |d: &Document| -> bool {
+        if !dated {
+            return true;
+        }
+        match name {
+            "daily_activity" => d.day >= start && d.day < end,
+            "sleep" => d.day.saturating_sub(1.day()) >= start && d.day < end,
+            "workout" => d.utc_day >= start && d.utc_day < end,
+            _ => d.day >= start && d.day <= end,
+        }
+    };
+    let mut from = if dated {
+        let lo = start.saturating_sub(1.day());
+        docs.partition_point(|d| d.day < lo)
+    } else {
+        0
+    };
+    if let Some((day, id)) = &after {
+        from = from.max(docs.partition_point(|d| (d.day, d.id.as_str()) <= (*day, id.as_str())));
+    }
+    let hi_day = end.saturating_add(1.day());
+    let page = s.cfg.page_size.max(1);
+    let mut items: Vec<Cow<str>> = Vec::with_capacity(page.min(64));
+    let mut last: Option<&Document> = None;
+    let mut more = false;
+    for d in &docs[from..] {
+        if dated && d.day > hi_day {
+            break;
+        }
+        if !pred(d) {
+            continue;
+        }
+        if items.len() == page {
+            more = true;
+            break;
+        }
+        items.push(match &fields {
+            Some(f) => Cow::Owned(project(&d.json, f, DOC_ALWAYS)),
+            None => Cow::Borrowed(&*d.json),
+        });
+        last = Some(d);
+    }
+    let next = match (more, last) {
+        (true, Some(l)) => Some(paging::encode(
+            &s.page_key,
+            &PageToken {
+                route,
+                start: start.to_string(),
+                end: end.to_string(),
+                fields: fields_key,
+                after: format!("{}/{}", l.day, l.id),
+            },
+        )),
+        _ => None,
+    };
+    json_response(StatusCode::OK, page_body(&items, next))
+}
+
+fn fmt_ts(ts: Timestamp, out: &mut String) {
+    use std::fmt::Write;
+    let _ = write!(out, "{}", ts.strftime("%Y-%m-%dT%H:%M:%S+00:00"));
+}
+
+fn source_name(src: HeartRateSource) -> &'static str {
+    match src {
+        HeartRateSource::Awake => "awake",
+        HeartRateSource::Workout => "workout",
+        HeartRateSource::Rest => "rest",
+        HeartRateSource::Sleep => "sleep",
+        HeartRateSource::Live => "live",
+        HeartRateSource::Session => "session",
+    }
+}
+
+fn hr_json(x: &HeartRateSample, out: &mut String) {
+    use std::fmt::Write;
+    out.push_str("{\"bpm\":");
+    let _ = write!(out, "{}", x.bpm);
+    out.push_str(",\"source\":\"");
+    out.push_str(source_name(x.source));
+    out.push_str("\",\"timestamp\":\"");
+    fmt_ts(x.ts, out);
+    let _ = write!(out, "\",\"timestamp_unix\":{}}}", x.ts.as_millisecond());
+}
+
+fn opt_bool(b: Option<bool>) -> &'static str {
+    match b {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "null",
+    }
+}
+
+fn battery_json(x: &BatterySample, out: &mut String) {
+    use std::fmt::Write;
+    let _ = write!(
+        out,
+        "{{\"charging\":{},\"in_charger\":{},\"level\":{},\"timestamp\":\"",
+        opt_bool(x.charging),
+        opt_bool(x.in_charger),
+        x.level
+    );
+    fmt_ts(x.ts, out);
+    let _ = write!(out, "\",\"timestamp_unix\":{}}}", x.ts.as_millisecond());
+}
+
+const MAX_SERIES_RANGE: SignedDuration = SignedDuration::from_hours(30 * 24);
+
+fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool) -> Response {
+    let start = match parse_datetime("start_datetime", q.get("start_datetime")) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let end = match parse_datetime("end_datetime", q.get("end_datetime")) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let latest = if sandbox {
+        false
+    } else {
+        match parse_bool("latest", q.get("latest")) {
+            Ok(v) => v,
+            Err(r) => return r,
+        }
+    };
+    let fields = fields_of(q, sandbox);
+    let fields_key = fields.as_ref().map(|f| f.join(",")).unwrap_or_default();
+    let route = route_key(coll.name(), sandbox);
+    let (start, end, after) = match q.get("next_token") {
+        Some(t) => {
+            let Some(tok) = paging::decode(&s.page_key, &route, t) else {
+                return bad_token();
+            };
+            let parsed = (
+                tok.start.parse::<i64>().ok().and_then(|m| Timestamp::from_millisecond(m).ok()),
+                tok.end.parse::<i64>().ok().and_then(|m| Timestamp::from_millisecond(m).ok()),
+                tok.after.parse::<i64>().ok(),
+            );
+            let (Some(ts), Some(te), Some(after)) = parsed else {
+                return bad_token();
+            };
+            if start.is_some_and(|x| x != ts) || end.is_some_and(|x| x != te) || tok.fields != fields_key {
+                return bad_token();
+            }
+            (ts, te, Some(after))
+        }
+        None => {
+            let day_end = data
+                .today
+                .saturating_add(1.day())
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map(|z| z.timestamp())
+                .unwrap_or(Timestamp::MAX);
+            let end = end.unwrap_or(day_end);
+            let start = start.unwrap_or(end - SignedDuration::from_hours(24));
+            if start > end {
+                return detail(StatusCode::BAD_REQUEST, "start_datetime must be before end_datetime");
+            }
+            if end.duration_since(start) > MAX_SERIES_RANGE {
+                return detail(
+                    StatusCode::BAD_REQUEST,
+                    "The requested time range exceeds the maximum of 30 days",
+                );
+            }
+            (start, end, None)
+        }
+    };
+    let page = s.cfg.series_page_size.max(1);
+    let mut rows: Vec<Cow<str>> = Vec::new();
+    let mut next = None;
+    macro_rules! walk {
+        ($samples:expr, $write:ident) => {{
+            let samples = $samples;
+            let lo = samples.partition_point(|x| x.ts < start);
+            let lo = match after {
+                Some(a) => lo.max(samples.partition_point(|x| x.ts.as_millisecond() <= a)),
+                None => lo,
+            };
+            let hi = samples.partition_point(|x| x.ts <= end);
+            let range = if latest {
+                if hi > lo { &samples[hi - 1..hi] } else { &samples[0..0] }
+            } else {
+                &samples[lo.min(hi)..hi]
+            };
+            let take = range.len().min(page);
+            rows.reserve(take);
+            for x in &range[..take] {
+                let mut o = String::with_capacity(96);
+                $write(x, &mut o);
+                rows.push(Cow::Owned(match &fields {
+                    Some(f) => project(&o, f, SERIES_ALWAYS),
+                    None => o,
+                }));
+            }
+            if range.len() > take {
+                next = Some(range[take - 1].ts.as_millisecond());
+            }
+        }};
+    }
+    match coll {
+        Collection::HeartRate => walk!(data.heartrate(), hr_json),
+        _ => walk!(data.battery(), battery_json),
+    }
+    let next = next.map(|after| {
+        paging::encode(
+            &s.page_key,
+            &PageToken {
+                route,
+                start: start.as_millisecond().to_string(),
+                end: end.as_millisecond().to_string(),
+                fields: fields_key,
+                after: after.to_string(),
+            },
+        )
+    });
+    json_response(StatusCode::OK, page_body(&rows, next))
+}

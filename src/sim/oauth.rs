@@ -1,0 +1,299 @@
+//! OAuth2 authorization-code flow as Oura runs it: auto-approving consent
+//! screen, single-use 10-minute codes, rotating refresh tokens.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use super::{ALL_SCOPES, AccessToken, Shared};
+
+const CODE_LIFETIME: Duration = Duration::from_secs(600);
+
+pub(crate) struct Grant {
+    client_id: String,
+    scopes: Vec<String>,
+}
+
+pub(crate) struct AuthCode {
+    client_id: String,
+    redirect_uri: String,
+    scopes: Vec<String>,
+    expires: Instant,
+}
+
+fn random_token(prefix: &str) -> String {
+    let mut b = [0u8; 24];
+    rand::Rng::fill(&mut rand::rng(), &mut b[..]);
+    format!("{prefix}{}", hex::encode(b))
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let body = serde_json::json!({"error": error, "error_description": description});
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn params(raw: &str) -> HashMap<String, String> {
+    url::form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// `GET /oauth/authorize`.
+pub(crate) fn authorize(s: &Shared, query: &str) -> Response {
+    let q = params(query);
+    let Some(client) = q
+        .get("client_id")
+        .and_then(|id| s.cfg.clients.iter().find(|c| &c.id == id))
+    else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "unknown client_id",
+        );
+    };
+    let Some(redirect) = q.get("redirect_uri") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirect_uri is required",
+        );
+    };
+    if !client.redirect_uris.is_empty() && !client.redirect_uris.contains(redirect) {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirect_uri is not registered for this client",
+        );
+    }
+    let Ok(mut target) = url::Url::parse(redirect) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "redirect_uri is not a URL",
+        );
+    };
+    {
+        let mut pairs = target.query_pairs_mut();
+        if q.get("response_type").map(String::as_str) != Some("code") {
+            pairs.append_pair("error", "unsupported_response_type");
+        } else if !s.cfg.oauth_approve {
+            pairs.append_pair("error", "access_denied");
+        } else {
+            let requested: Vec<String> = match q.get("scope") {
+                Some(sc) => sc.split_whitespace().map(str::to_owned).collect(),
+                None => ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            };
+            let scopes: Vec<String> = requested
+                .into_iter()
+                .filter(|sc| ALL_SCOPES.contains(&sc.as_str()))
+                .filter(|sc| {
+                    s.cfg
+                        .oauth_granted_scopes
+                        .as_ref()
+                        .is_none_or(|g| g.contains(sc))
+                })
+                .collect();
+            let code = random_token("c_");
+            s.auth.lock().unwrap().codes.insert(
+                code.clone(),
+                AuthCode {
+                    client_id: client.id.clone(),
+                    redirect_uri: redirect.clone(),
+                    scopes: scopes.clone(),
+                    expires: s.now() + CODE_LIFETIME,
+                },
+            );
+            pairs.append_pair("code", &code);
+            pairs.append_pair("scope", &scopes.join(" "));
+        }
+        if let Some(state) = q.get("state") {
+            pairs.append_pair("state", state);
+        }
+    }
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, target.to_string())],
+        "",
+    )
+        .into_response()
+}
+
+/// Client credentials from HTTP Basic or the form.
+fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Option<(String, String)> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some(b64) = v.strip_prefix("Basic ")
+    {
+        let raw = STANDARD.decode(b64.trim()).ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let (id, secret) = raw.split_once(':')?;
+        return Some((id.to_owned(), secret.to_owned()));
+    }
+    Some((form.get("client_id")?.clone(), form.get("client_secret")?.clone()))
+}
+
+fn issue(s: &Shared, grant: u64, scopes: &[String]) -> Response {
+    let access = random_token("a_");
+    let refresh = random_token("r_");
+    let lifetime = s.cfg.access_token_lifetime;
+    {
+        let mut a = s.auth.lock().unwrap();
+        a.access.insert(
+            access.clone(),
+            AccessToken {
+                grant: Some(grant),
+                scopes: Some(scopes.to_vec()),
+                expires: Some(s.now() + lifetime),
+            },
+        );
+        a.refresh.insert(refresh.clone(), grant);
+    }
+    let body = serde_json::json!({
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": lifetime.as_secs(),
+        "refresh_token": refresh,
+        "scope": scopes.join(" "),
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// `POST /oauth/token`.
+pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+    let form = params(&String::from_utf8_lossy(body));
+    let Some((id, secret)) = client_credentials(headers, &form) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+    };
+    if !s.cfg.clients.iter().any(|c| c.id == id && c.secret == secret) {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+    }
+    match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => {
+            let Some(code) = form.get("code") else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "code is required");
+            };
+            let now = s.now();
+            let granted = {
+                let mut a = s.auth.lock().unwrap();
+                // Removing first makes the code single-use even when the
+                // exchange then fails.
+                match a.codes.remove(code) {
+                    Some(c)
+                        if c.client_id == id
+                            && c.expires > now
+                            && form.get("redirect_uri").is_none_or(|r| *r == c.redirect_uri) =>
+                    {
+                        let g = a.next_grant;
+                        a.next_grant += 1;
+                        a.grants.insert(
+                            g,
+                            Grant {
+                                client_id: id.clone(),
+                                scopes: c.scopes.clone(),
+                            },
+                        );
+                        Some((g, c.scopes))
+                    }
+                    _ => None,
+                }
+            };
+            match granted {
+                Some((g, scopes)) => issue(s, g, &scopes),
+                None => oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "authorization code is invalid, expired or already used",
+                ),
+            }
+        }
+        Some("refresh_token") => {
+            let Some(rt) = form.get("refresh_token") else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "refresh_token is required");
+            };
+            let found = {
+                let mut a = s.auth.lock().unwrap();
+                match a.refresh.get(rt).copied() {
+                    Some(g) if a.grants.get(&g).is_some_and(|gr| gr.client_id == id) => {
+                        a.refresh.remove(rt);
+                        Some((g, a.grants[&g].scopes.clone()))
+                    }
+                    _ => None,
+                }
+            };
+            match found {
+                Some((g, scopes)) => issue(s, g, &scopes),
+                None => oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_grant",
+                    "refresh token is invalid, revoked or already used",
+                ),
+            }
+        }
+        _ => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        ),
+    }
+}
+
+fn drop_grant(a: &mut super::AuthState, g: u64) {
+    a.grants.remove(&g);
+    a.access.retain(|_, t| t.grant != Some(g));
+    a.refresh.retain(|_, gr| *gr != g);
+}
+
+/// `GET|POST /oauth/revoke` with `access_token` or `token`: ends the whole
+/// grant the token belongs to.
+pub(crate) fn revoke(s: &Shared, query: &str, body: &[u8]) -> Response {
+    let mut p = params(query);
+    p.extend(params(&String::from_utf8_lossy(body)));
+    let Some(tok) = p.get("access_token").or_else(|| p.get("token")) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "token is required");
+    };
+    let mut a = s.auth.lock().unwrap();
+    let grant = a
+        .access
+        .get(tok)
+        .map(|t| t.grant)
+        .or_else(|| a.refresh.get(tok).map(|g| Some(*g)));
+    match grant {
+        Some(Some(g)) => drop_grant(&mut a, g),
+        Some(None) => {
+            a.access.remove(tok);
+        }
+        None => {}
+    }
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+}
+
+pub(crate) fn revoke_client(s: &Shared, client_id: &str) {
+    let mut a = s.auth.lock().unwrap();
+    let gs: Vec<u64> = a
+        .grants
+        .iter()
+        .filter(|(_, g)| g.client_id == client_id)
+        .map(|(id, _)| *id)
+        .collect();
+    for g in gs {
+        drop_grant(&mut a, g);
+    }
+}

@@ -58,10 +58,7 @@ impl Faults {
     }
 
     fn any(&self) -> bool {
-        self.status_500
-            + self.status_502
-            + self.status_503
-            + self.status_504
+        self.status_500 + self.status_502 + self.status_503 + self.status_504
             + self.burst_429
             + self.slow
             + self.stall
@@ -113,7 +110,8 @@ pub(crate) fn draw(s: &Shared) -> Option<Fault> {
     if !f.any() {
         return None;
     }
-    if s.burst_left
+    if s
+        .burst_left
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
         .is_ok()
     {

@@ -58,12 +58,7 @@ fn problem(status: StatusCode, title: &str, detail: &str, error: &str) -> Respon
 }
 
 fn unauthorized(detail: &str) -> Response {
-    let mut r = problem(
-        StatusCode::UNAUTHORIZED,
-        "Unauthorized",
-        detail,
-        "invalid_token",
-    );
+    let mut r = problem(StatusCode::UNAUTHORIZED, "Unauthorized", detail, "invalid_token");
     r.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer error=\"invalid_token\""),
@@ -584,10 +579,7 @@ fn documents(s: &Shared, data: &Dataset, name: &'static str, q: &Query, sandbox:
             let (Ok(ts), Ok(te)) = (tok.start.parse::<Date>(), tok.end.parse::<Date>()) else {
                 return bad_token();
             };
-            if start.is_some_and(|d| d != ts)
-                || end.is_some_and(|d| d != te)
-                || tok.fields != fields_key
-            {
+            if start.is_some_and(|d| d != ts) || end.is_some_and(|d| d != te) || tok.fields != fields_key {
                 return bad_token();
             }
             let Some((day, id)) = tok.after.split_once('/') else {
@@ -750,23 +742,14 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
                 return bad_token();
             };
             let parsed = (
-                tok.start
-                    .parse::<i64>()
-                    .ok()
-                    .and_then(|m| Timestamp::from_millisecond(m).ok()),
-                tok.end
-                    .parse::<i64>()
-                    .ok()
-                    .and_then(|m| Timestamp::from_millisecond(m).ok()),
+                tok.start.parse::<i64>().ok().and_then(|m| Timestamp::from_millisecond(m).ok()),
+                tok.end.parse::<i64>().ok().and_then(|m| Timestamp::from_millisecond(m).ok()),
                 tok.after.parse::<i64>().ok(),
             );
             let (Some(ts), Some(te), Some(after)) = parsed else {
                 return bad_token();
             };
-            if start.is_some_and(|x| x != ts)
-                || end.is_some_and(|x| x != te)
-                || tok.fields != fields_key
-            {
+            if start.is_some_and(|x| x != ts) || end.is_some_and(|x| x != te) || tok.fields != fields_key {
                 return bad_token();
             }
             (ts, te, Some(after))
@@ -781,10 +764,7 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
             let end = end.unwrap_or(day_end);
             let start = start.unwrap_or(end - SignedDuration::from_hours(24));
             if start > end {
-                return detail(
-                    StatusCode::BAD_REQUEST,
-                    "start_datetime must be before end_datetime",
-                );
+                return detail(StatusCode::BAD_REQUEST, "start_datetime must be before end_datetime");
             }
             if end.duration_since(start) > MAX_SERIES_RANGE {
                 return detail(
@@ -808,11 +788,7 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
             };
             let hi = samples.partition_point(|x| x.ts <= end);
             let range = if latest {
-                if hi > lo {
-                    &samples[hi - 1..hi]
-                } else {
-                    &samples[0..0]
-                }
+                if hi > lo { &samples[hi - 1..hi] } else { &samples[0..0] }
             } else {
                 &samples[lo.min(hi)..hi]
             };

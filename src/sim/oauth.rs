@@ -128,10 +128,7 @@ pub(crate) fn authorize(s: &Shared, query: &str) -> Response {
 }
 
 /// Client credentials from HTTP Basic or the form.
-fn client_credentials(
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> Option<(String, String)> {
+fn client_credentials(headers: &HeaderMap, form: &HashMap<String, String>) -> Option<(String, String)> {
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -142,10 +139,7 @@ fn client_credentials(
         let (id, secret) = raw.split_once(':')?;
         return Some((id.to_owned(), secret.to_owned()));
     }
-    Some((
-        form.get("client_id")?.clone(),
-        form.get("client_secret")?.clone(),
-    ))
+    Some((form.get("client_id")?.clone(), form.get("client_secret")?.clone()))
 }
 
 fn issue(s: &Shared, grant: u64, scopes: &[String]) -> Response {
@@ -186,32 +180,15 @@ fn issue(s: &Shared, grant: u64, scopes: &[String]) -> Response {
 pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
     let form = params(&String::from_utf8_lossy(body));
     let Some((id, secret)) = client_credentials(headers, &form) else {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client authentication failed",
-        );
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
     };
-    if !s
-        .cfg
-        .clients
-        .iter()
-        .any(|c| c.id == id && c.secret == secret)
-    {
-        return oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client authentication failed",
-        );
+    if !s.cfg.clients.iter().any(|c| c.id == id && c.secret == secret) {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
     }
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let Some(code) = form.get("code") else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "code is required",
-                );
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "code is required");
             };
             let now = s.now();
             let granted = {
@@ -222,9 +199,7 @@ pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
                     Some(c)
                         if c.client_id == id
                             && c.expires > now
-                            && form
-                                .get("redirect_uri")
-                                .is_none_or(|r| *r == c.redirect_uri) =>
+                            && form.get("redirect_uri").is_none_or(|r| *r == c.redirect_uri) =>
                     {
                         let g = a.next_grant;
                         a.next_grant += 1;
@@ -251,11 +226,7 @@ pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
         }
         Some("refresh_token") => {
             let Some(rt) = form.get("refresh_token") else {
-                return oauth_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "refresh_token is required",
-                );
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "refresh_token is required");
             };
             let found = {
                 let mut a = s.auth.lock().unwrap();
@@ -296,11 +267,7 @@ pub(crate) fn revoke(s: &Shared, query: &str, body: &[u8]) -> Response {
     let mut p = params(query);
     p.extend(params(&String::from_utf8_lossy(body)));
     let Some(tok) = p.get("access_token").or_else(|| p.get("token")) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "token is required",
-        );
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "token is required");
     };
     let mut a = s.auth.lock().unwrap();
     let grant = a
@@ -315,12 +282,7 @@ pub(crate) fn revoke(s: &Shared, query: &str, body: &[u8]) -> Response {
         }
         None => {}
     }
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        "{}",
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response()
 }
 
 pub(crate) fn revoke_client(s: &Shared, client_id: &str) {

@@ -33,7 +33,14 @@ fn mac(key: &[u8; 32], payload: &[u8]) -> [u8; TAG_LEN] {
 }
 
 pub(crate) fn encode(key: &[u8; 32], t: &PageToken) -> String {
-    let payload = [t.route.as_str(), &t.start, &t.end, &t.fields, &t.after].join("\u{1f}");
+    let payload = [
+        t.route.as_str(),
+        &t.start,
+        &t.end,
+        &t.fields,
+        &t.after,
+    ]
+    .join("\u{1f}");
     let tag = mac(key, payload.as_bytes());
     format!(
         "{}.{}",
@@ -48,12 +55,7 @@ pub(crate) fn decode(key: &[u8; 32], route: &str, token: &str) -> Option<PageTok
     let payload = URL_SAFE_NO_PAD.decode(p).ok()?;
     let tag = URL_SAFE_NO_PAD.decode(t).ok()?;
     let want = mac(key, &payload);
-    if tag.len() != TAG_LEN
-        || tag
-            .iter()
-            .zip(want.iter())
-            .fold(0u8, |a, (x, y)| a | (x ^ y))
-            != 0
+    if tag.len() != TAG_LEN || tag.iter().zip(want.iter()).fold(0u8, |a, (x, y)| a | (x ^ y)) != 0
     {
         return None;
     }
@@ -95,10 +97,7 @@ mod tests {
         assert_eq!(decode(&[4u8; 32], "sleep", &s), None, "other instance");
         let mut bad = s.clone().into_bytes();
         bad[2] ^= 1;
-        assert_eq!(
-            decode(&key, "sleep", &String::from_utf8(bad).unwrap()),
-            None
-        );
+        assert_eq!(decode(&key, "sleep", &String::from_utf8(bad).unwrap()), None);
         assert_eq!(decode(&key, "sleep", "garbage"), None);
     }
 }

@@ -11,9 +11,9 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::Shared;
 use super::data::{Change, Op};
 use super::http::{json_response, validation_error};
+use super::Shared;
 
 const DATA_TYPES: &[&str] = &[
     "tag",
@@ -198,14 +198,7 @@ fn parse_body(body: &[u8], create: bool) -> Result<Value, Response> {
     }
 }
 
-fn duplicate(
-    reg: &Registry,
-    me: Option<&str>,
-    client: &str,
-    url: &str,
-    ev: &str,
-    dt: &str,
-) -> bool {
+fn duplicate(reg: &Registry, me: Option<&str>, client: &str, url: &str, ev: &str, dt: &str) -> bool {
     reg.subs.values().any(|x| {
         Some(x.id.as_str()) != me
             && x.client_id == client
@@ -258,11 +251,8 @@ pub(crate) async fn handle(
     let resp = match (method.clone(), rest) {
         (Method::GET, "") => {
             let reg = s.webhooks.lock().unwrap();
-            let mut subs: Vec<&Subscription> = reg
-                .subs
-                .values()
-                .filter(|x| x.client_id == client)
-                .collect();
+            let mut subs: Vec<&Subscription> =
+                reg.subs.values().filter(|x| x.client_id == client).collect();
             subs.sort_by(|a, b| a.id.cmp(&b.id));
             let list: Vec<Value> = subs.iter().map(|x| x.model()).collect();
             json_response(StatusCode::OK, Value::Array(list).to_string())
@@ -399,10 +389,7 @@ pub(crate) fn emit(s: &Arc<Shared>, changes: &[Change]) {
     for change in changes {
         let dt = data_type_of(change.collection);
         let ev = op_name(change.op);
-        for sub in subs
-            .iter()
-            .filter(|x| x.data_type == dt && x.event_type == ev)
-        {
+        for sub in subs.iter().filter(|x| x.data_type == dt && x.event_type == ev) {
             let Some(secret) = s
                 .cfg
                 .clients

@@ -2,3 +2,4 @@
 //! holds the shared harness.
 
 mod util;
+mod oauth;

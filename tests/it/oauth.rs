@@ -174,7 +174,11 @@ async fn login_stores_private_tokens_and_api_calls_work() {
     let out = drive_login(&env.config, |u| u).await.unwrap();
     assert_eq!(out.scopes.len(), 8, "{:?}", out.scopes);
     assert!(out.missing_scopes.is_empty());
-    assert_eq!(out.user_id.as_deref().map(|s| !s.is_empty()), Some(true));
+    // The user id comes from personal_info, read once during login.
+    assert_eq!(env.sim.count(PERSONAL, 200), 1);
+    let info: serde_json::Value =
+        serde_json::from_str(&env.sim.read_data(|d| d.personal_info().to_owned())).unwrap();
+    assert_eq!(out.user_id.as_deref(), info["id"].as_str());
     let file = &env.config.oauth.token_file;
     assert_eq!(mode(file), 0o600);
     assert_eq!(mode(file.parent().unwrap()), 0o700);

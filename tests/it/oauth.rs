@@ -581,3 +581,37 @@ async fn trace_logs_of_a_full_run_contain_no_secrets() {
     }
     env.sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_sharing_the_token_file_refresh_once() {
+    // Two sources over one file stand for a daemon and a one-off `ouradb
+    // sync`: the file lock and the re-read under it keep them from spending
+    // the same refresh token twice.
+    let env = setup(Duration::from_secs(3600)).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let a = Arc::new(OAuthSource::new(&env.config));
+    let b = Arc::new(OAuthSource::new(&env.config));
+    let tok = a.access_token().await.unwrap();
+    assert_eq!(b.access_token().await.unwrap(), tok);
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let calls: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|s| {
+            let (tok, barrier) = (tok.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                s.rejected(&tok).await
+            })
+        })
+        .collect();
+    for c in calls {
+        assert!(c.await.unwrap().unwrap());
+    }
+    assert_eq!(env.sim.count(TOKEN_EP, 200), 2, "login + one refresh");
+    assert_eq!(env.sim.count(TOKEN_EP, 400), 0);
+    assert_eq!(a.refresh_count() + b.refresh_count(), 1);
+    let new = a.access_token().await.unwrap();
+    assert_ne!(new, tok);
+    assert_eq!(b.access_token().await.unwrap(), new);
+    env.sim.stop().await;
+}

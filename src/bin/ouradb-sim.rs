@@ -1,1 +1,127 @@
-fn main() {}
+//! `ouradb-sim`: the Oura API v2 simulator as a standalone server.
+//! Prints `listening on http://127.0.0.1:PORT` as its first stdout line and
+//! serves until SIGTERM or SIGINT.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::Parser;
+use jiff::civil::Date;
+use ouradb::sim::{OAuthClient, SimConfig, SimServer};
+
+#[derive(Parser, Debug)]
+#[command(name = "ouradb-sim", about = "Simulated Oura API v2 (quirks and faults included)")]
+struct Args {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+    /// Days of history to generate (up to 3650).
+    #[arg(long, default_value_t = 730)]
+    days: u32,
+    /// Seed of the synthetic person and of fault injection.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Simulated current day (YYYY-MM-DD); defaults to today (UTC).
+    #[arg(long)]
+    today: Option<Date>,
+    /// Accepted personal access token (repeatable).
+    #[arg(long = "token")]
+    tokens: Vec<String>,
+    /// Documents per page.
+    #[arg(long, default_value_t = 50)]
+    page_size: usize,
+    /// Requests per token per window.
+    #[arg(long, default_value_t = 5000)]
+    rate_limit: u32,
+    /// Rate-limit window in seconds.
+    #[arg(long, default_value_t = 300)]
+    rate_window: u64,
+    /// Lifetime of OAuth access tokens in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    access_token_lifetime: u64,
+    /// OAuth client id (also the webhook x-client-id).
+    #[arg(long, default_value = "sim-client")]
+    client_id: String,
+    /// OAuth client secret (also the webhook x-client-secret and signing key).
+    #[arg(long, default_value = "sim-secret")]
+    client_secret: String,
+    /// The simulated user denies consent on /oauth/authorize.
+    #[arg(long)]
+    deny_consent: bool,
+    /// Every data route answers 403 as for a lapsed membership.
+    #[arg(long)]
+    membership_expired: bool,
+    /// Probability of a 5xx (split evenly across 500/502/503/504).
+    #[arg(long, default_value_t = 0.0)]
+    fault_5xx: f64,
+    /// Probability that a burst of five 429s starts.
+    #[arg(long, default_value_t = 0.0)]
+    fault_429: f64,
+    /// Probability of a 2-second delay.
+    #[arg(long, default_value_t = 0.0)]
+    fault_slow: f64,
+    /// Probability of a truncated body.
+    #[arg(long, default_value_t = 0.0)]
+    fault_truncate: f64,
+    /// Probability of malformed JSON.
+    #[arg(long, default_value_t = 0.0)]
+    fault_malformed: f64,
+    /// Probability of a dropped connection.
+    #[arg(long, default_value_t = 0.0)]
+    fault_reset: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let today = a
+        .today
+        .unwrap_or_else(|| jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date());
+    let mut cfg = SimConfig::new(a.seed, a.days.min(3650), today);
+    cfg.addr = SocketAddr::new(a.bind, a.port);
+    if !a.tokens.is_empty() {
+        cfg.tokens = a.tokens;
+    }
+    cfg.page_size = a.page_size;
+    cfg.rate_limit = a.rate_limit;
+    cfg.rate_window = Duration::from_secs(a.rate_window);
+    cfg.access_token_lifetime = Duration::from_secs(a.access_token_lifetime);
+    cfg.clients = vec![OAuthClient {
+        id: a.client_id,
+        secret: a.client_secret,
+        redirect_uris: Vec::new(),
+    }];
+    cfg.oauth_approve = !a.deny_consent;
+    cfg.membership_expired = a.membership_expired;
+    let q = a.fault_5xx / 4.0;
+    cfg.faults.status_500 = q;
+    cfg.faults.status_502 = q;
+    cfg.faults.status_503 = q;
+    cfg.faults.status_504 = q;
+    cfg.faults.burst_429 = a.fault_429;
+    cfg.faults.slow = a.fault_slow;
+    cfg.faults.slow_delay = Duration::from_secs(2);
+    cfg.faults.truncate = a.fault_truncate;
+    cfg.faults.malformed = a.fault_malformed;
+    cfg.faults.reset = a.fault_reset;
+    // A benchmark or a long-running demo would otherwise grow the log forever.
+    cfg.log_requests = false;
+
+    let server = SimServer::start(cfg).await?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening on {}", server.base_url())?;
+        out.flush()?;
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    server.stop().await;
+    Ok(())
+}

@@ -16,7 +16,7 @@ use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde_json::{Value, json};
 
-use super::data::{BatterySample, Dataset, Document, HeartRateSample, HeartRateSource};
+use super::data::{BatterySample, Dataset, Document, HeartRateSample};
 use super::faults::{self, Fault};
 use super::paging::{self, PageToken};
 use super::{RequestLogEntry, Shared, oauth, webhook};
@@ -78,6 +78,48 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .then(|| tok.trim().to_owned())
 }
 
+/// Records a request in the log and counters when dropped, so requests whose
+/// connection went away mid-response (stalls, client timeouts) still count.
+struct Record {
+    s: Arc<Shared>,
+    entry: RequestLogEntry,
+    /// Endpoint and fault, known once routing has drawn a fault.
+    pending: Option<(String, Option<Fault>)>,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if let Some((endpoint, fault)) = self.pending.take() {
+            self.entry.endpoint = endpoint;
+            self.entry.fault = fault.map(Fault::name);
+        }
+        *self
+            .s
+            .counters
+            .lock()
+            .unwrap()
+            .entry((self.entry.endpoint.clone(), self.entry.status))
+            .or_insert(0) += 1;
+        if self.s.cfg.log_requests {
+            let e = std::mem::replace(
+                &mut self.entry,
+                RequestLogEntry {
+                    method: String::new(),
+                    path: String::new(),
+                    query: String::new(),
+                    status: 0,
+                    token: None,
+                    endpoint: String::new(),
+                    at: std::time::Instant::now(),
+                    time: Timestamp::UNIX_EPOCH,
+                    fault: None,
+                },
+            );
+            self.s.log.lock().unwrap().push(e);
+        }
+    }
+}
+
 async fn handle(
     State(s): State<Arc<Shared>>,
     method: Method,
@@ -85,34 +127,28 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let at = s.now();
-    let time = s.wall();
     let path = uri.path();
     let query = uri.query().unwrap_or("");
-    let token = bearer(&headers);
-    let (resp, endpoint, fault) = route(&s, &method, path, query, &headers, &body).await;
-    let status = if fault == Some(Fault::Reset) {
-        0
-    } else {
-        resp.status().as_u16()
-    };
-    *s.counters
-        .lock()
-        .unwrap()
-        .entry((endpoint.clone(), status))
-        .or_insert(0) += 1;
-    if s.cfg.log_requests {
-        s.log.lock().unwrap().push(RequestLogEntry {
+    let mut rec = Record {
+        entry: RequestLogEntry {
             method: method.to_string(),
             path: path.to_owned(),
             query: query.to_owned(),
-            status,
-            token,
-            endpoint,
-            at,
-            time,
-            fault: fault.map(Fault::name),
-        });
+            status: 0,
+            token: bearer(&headers),
+            endpoint: "unknown".to_owned(),
+            at: s.now(),
+            time: s.wall(),
+            fault: None,
+        },
+        pending: None,
+        s: s.clone(),
+    };
+    let (resp, endpoint, fault) =
+        route(&s, &method, path, query, &headers, &body, &mut rec.pending).await;
+    rec.pending = Some((endpoint, fault));
+    if fault != Some(Fault::Reset) {
+        rec.entry.status = resp.status().as_u16();
     }
     resp
 }
@@ -124,6 +160,7 @@ async fn route(
     query: &str,
     headers: &HeaderMap,
     body: &[u8],
+    pending: &mut Option<(String, Option<Fault>)>,
 ) -> (Response, String, Option<Fault>) {
     let ep = |e: &str| format!("{method} {e}");
     if let Some(rest) = path.strip_prefix("/v2/webhook/subscription") {
@@ -184,6 +221,7 @@ async fn route(
     }
 
     let fault = faults::draw(s);
+    *pending = Some((endpoint.clone(), fault));
     match fault {
         Some(Fault::Status(code)) => {
             let st = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -258,8 +296,14 @@ async fn truncate(resp: Response) -> Response {
         header::CONTENT_LENGTH,
         HeaderValue::from_str(&bytes.len().to_string()).expect("digits"),
     );
-    let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(half) });
-    Response::from_parts(parts, Body::from_stream(stream))
+    // The pause lets hyper flush the head and the first half before the
+    // error aborts the connection.
+    let first = futures::stream::iter([Ok::<Bytes, std::io::Error>(half)]);
+    let cut = futures::stream::once(async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "injected truncation"))
+    });
+    Response::from_parts(parts, Body::from_stream(futures::StreamExt::chain(first, cut)))
 }
 
 async fn malformed(resp: Response) -> Response {
@@ -666,54 +710,6 @@ fn documents(s: &Shared, data: &Dataset, name: &'static str, q: &Query, sandbox:
     json_response(StatusCode::OK, page_body(&items, next))
 }
 
-fn fmt_ts(ts: Timestamp, out: &mut String) {
-    use std::fmt::Write;
-    let _ = write!(out, "{}", ts.strftime("%Y-%m-%dT%H:%M:%S+00:00"));
-}
-
-fn source_name(src: HeartRateSource) -> &'static str {
-    match src {
-        HeartRateSource::Awake => "awake",
-        HeartRateSource::Workout => "workout",
-        HeartRateSource::Rest => "rest",
-        HeartRateSource::Sleep => "sleep",
-        HeartRateSource::Live => "live",
-        HeartRateSource::Session => "session",
-    }
-}
-
-fn hr_json(x: &HeartRateSample, out: &mut String) {
-    use std::fmt::Write;
-    out.push_str("{\"bpm\":");
-    let _ = write!(out, "{}", x.bpm);
-    out.push_str(",\"source\":\"");
-    out.push_str(source_name(x.source));
-    out.push_str("\",\"timestamp\":\"");
-    fmt_ts(x.ts, out);
-    let _ = write!(out, "\",\"timestamp_unix\":{}}}", x.ts.as_millisecond());
-}
-
-fn opt_bool(b: Option<bool>) -> &'static str {
-    match b {
-        Some(true) => "true",
-        Some(false) => "false",
-        None => "null",
-    }
-}
-
-fn battery_json(x: &BatterySample, out: &mut String) {
-    use std::fmt::Write;
-    let _ = write!(
-        out,
-        "{{\"charging\":{},\"in_charger\":{},\"level\":{},\"timestamp\":\"",
-        opt_bool(x.charging),
-        opt_bool(x.in_charger),
-        x.level
-    );
-    fmt_ts(x.ts, out);
-    let _ = write!(out, "\",\"timestamp_unix\":{}}}", x.ts.as_millisecond());
-}
-
 const MAX_SERIES_RANGE: SignedDuration = SignedDuration::from_hours(30 * 24);
 
 fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool) -> Response {
@@ -755,13 +751,7 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
             (ts, te, Some(after))
         }
         None => {
-            let day_end = data
-                .today
-                .saturating_add(1.day())
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .map(|z| z.timestamp())
-                .unwrap_or(Timestamp::MAX);
-            let end = end.unwrap_or(day_end);
+            let end = end.unwrap_or_else(|| data.now());
             let start = start.unwrap_or(end - SignedDuration::from_hours(24));
             if start > end {
                 return detail(StatusCode::BAD_REQUEST, "start_datetime must be before end_datetime");
@@ -779,7 +769,7 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
     let mut rows: Vec<Cow<str>> = Vec::new();
     let mut next = None;
     macro_rules! walk {
-        ($samples:expr, $write:ident) => {{
+        ($samples:expr, $write:path) => {{
             let samples = $samples;
             let lo = samples.partition_point(|x| x.ts < start);
             let lo = match after {
@@ -808,8 +798,8 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
         }};
     }
     match coll {
-        Collection::HeartRate => walk!(data.heartrate(), hr_json),
-        _ => walk!(data.battery(), battery_json),
+        Collection::HeartRate => walk!(data.heartrate(), HeartRateSample::write_json),
+        _ => walk!(data.battery(), BatterySample::write_json),
     }
     let next = next.map(|after| {
         paging::encode(

@@ -1,5 +1,7 @@
 //! The one integration-test binary. Each module covers one area; `util`
 //! holds the shared harness.
 
-mod util;
 mod oauth;
+mod sim_http;
+mod sim_schema;
+mod util;

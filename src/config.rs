@@ -76,6 +76,15 @@ struct RawApi {
 struct RawAuth {
     personal_access_token: Option<String>,
     personal_access_token_file: Option<PathBuf>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    redirect_uri: Option<String>,
+    scopes: Option<String>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+    revoke_url: Option<String>,
+    token_file: Option<PathBuf>,
+    client_auth: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +152,8 @@ pub struct Config {
     pub sandbox: bool,
     pub request_timeout: Duration,
     pub token: Option<Secret>,
+    /// OAuth2 settings (`[auth]` client and endpoint keys).
+    pub oauth: OAuthConfig,
     pub database: PathBuf,
     pub backfill_start: Date,
     pub lookback_days: u32,
@@ -156,6 +167,151 @@ pub struct Config {
     pub schedules: BTreeMap<&'static str, String>,
     pub log_level: String,
     pub log_format: LogFormat,
+}
+
+pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8745/callback";
+pub const DEFAULT_SCOPES: &str = "email personal daily heartrate workout tag session spo2Daily";
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://cloud.ouraring.com/oauth/authorize";
+pub const DEFAULT_TOKEN_URL: &str = "https://api.ouraring.com/oauth/token";
+pub const DEFAULT_REVOKE_URL: &str = "https://api.ouraring.com/oauth/revoke";
+
+/// How the client id and secret travel to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` form fields (what Oura documents).
+    Form,
+    /// HTTP Basic authentication (RFC 6749 section 2.3.1).
+    Basic,
+}
+
+/// OAuth2 application settings from `[auth]`.
+#[derive(Debug, Clone)]
+pub struct OAuthConfig {
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub redirect_uri: url::Url,
+    pub scopes: Vec<String>,
+    pub authorize_url: url::Url,
+    pub token_url: url::Url,
+    pub revoke_url: url::Url,
+    /// Where access and refresh tokens are kept (mode 0600).
+    pub token_file: PathBuf,
+    pub client_auth: ClientAuth,
+}
+
+pub fn default_token_file() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("ouradb")
+        .join("tokens.json")
+}
+
+fn http_url(key: &str, text: &str, example: &str) -> Result<url::Url, ConfigError> {
+    url::Url::parse(text)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                key,
+                format!("`{text}` is not an http(s) URL"),
+                format!("use e.g. \"{example}\""),
+            )
+        })
+}
+
+fn oauth_config(
+    raw: &RawAuth,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<OAuthConfig, ConfigError> {
+    let client_id = raw
+        .client_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    let client_secret = raw
+        .client_secret
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| env("OURA_CLIENT_SECRET").filter(|s| !s.trim().is_empty()))
+        .map(|s| Secret::new(s.trim()));
+    let redirect_uri = http_url(
+        "auth.redirect_uri",
+        raw.redirect_uri.as_deref().unwrap_or(DEFAULT_REDIRECT_URI),
+        DEFAULT_REDIRECT_URI,
+    )?;
+    if redirect_uri.port_or_known_default().is_none() {
+        return Err(ConfigError::invalid(
+            "auth.redirect_uri",
+            "has no port",
+            format!("use e.g. \"{DEFAULT_REDIRECT_URI}\""),
+        ));
+    }
+    let scopes: Vec<String> = raw
+        .scopes
+        .as_deref()
+        .unwrap_or(DEFAULT_SCOPES)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if scopes.is_empty() {
+        return Err(ConfigError::invalid(
+            "auth.scopes",
+            "is empty",
+            format!("list space-separated scopes, e.g. \"{DEFAULT_SCOPES}\""),
+        ));
+    }
+    let authorize_url = http_url(
+        "auth.authorize_url",
+        raw.authorize_url
+            .as_deref()
+            .unwrap_or(DEFAULT_AUTHORIZE_URL),
+        DEFAULT_AUTHORIZE_URL,
+    )?;
+    let token_url = http_url(
+        "auth.token_url",
+        raw.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL),
+        DEFAULT_TOKEN_URL,
+    )?;
+    let revoke_url = http_url(
+        "auth.revoke_url",
+        raw.revoke_url.as_deref().unwrap_or(DEFAULT_REVOKE_URL),
+        DEFAULT_REVOKE_URL,
+    )?;
+    let token_file = raw
+        .token_file
+        .as_deref()
+        .map(expand_home)
+        .unwrap_or_else(default_token_file);
+    if token_file.as_os_str().is_empty() || token_file.file_name().is_none() {
+        return Err(ConfigError::invalid(
+            "auth.token_file",
+            "is not a file path",
+            "give a file path such as \"~/.local/share/ouradb/tokens.json\"",
+        ));
+    }
+    let client_auth = match raw.client_auth.as_deref().unwrap_or("form") {
+        "form" => ClientAuth::Form,
+        "basic" => ClientAuth::Basic,
+        other => {
+            return Err(ConfigError::invalid(
+                "auth.client_auth",
+                format!("unknown method `{other}`"),
+                "use form or basic",
+            ));
+        }
+    };
+    Ok(OAuthConfig {
+        client_id,
+        client_secret,
+        redirect_uri,
+        scopes,
+        authorize_url,
+        token_url,
+        revoke_url,
+        token_file,
+        client_auth,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +439,7 @@ impl Config {
             ));
         }
 
+        let oauth = oauth_config(&raw.auth, &env)?;
         let token = match (
             raw.auth
                 .personal_access_token
@@ -457,6 +614,7 @@ impl Config {
             sandbox: raw.api.sandbox.unwrap_or(false),
             request_timeout: Duration::from_secs(timeout),
             token,
+            oauth,
             database,
             backfill_start,
             lookback_days: raw.sync.lookback_days.unwrap_or(3),
@@ -598,6 +756,33 @@ mod tests {
         }
         let msg = parse("[storage]\ndatabse = \"x\"").unwrap_err().to_string();
         assert!(msg.contains("databse") && msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn oauth_defaults_env_secret_and_errors() {
+        let c = Config::from_toml("[auth]\nclient_id = \"app\"\n", Path::new("t"), |k| {
+            (k == "OURA_CLIENT_SECRET").then(|| "envsecret".into())
+        })
+        .unwrap();
+        assert_eq!(c.oauth.client_id.as_deref(), Some("app"));
+        assert_eq!(c.oauth.client_secret.unwrap().expose(), "envsecret");
+        assert_eq!(c.oauth.redirect_uri.as_str(), DEFAULT_REDIRECT_URI);
+        assert_eq!(c.oauth.scopes.len(), 8);
+        assert_eq!(c.oauth.token_url.as_str(), DEFAULT_TOKEN_URL);
+        assert_eq!(c.oauth.client_auth, ClientAuth::Form);
+        assert!(c.oauth.token_file.ends_with("ouradb/tokens.json"));
+        let c = parse("[auth]\nclient_secret = \"s3cret\"\nclient_auth = \"basic\"").unwrap();
+        assert_eq!(c.oauth.client_auth, ClientAuth::Basic);
+        assert!(!format!("{c:?}").contains("s3cret"));
+        for (text, key) in [
+            ("[auth]\nredirect_uri = \"nope\"", "auth.redirect_uri"),
+            ("[auth]\ntoken_url = \"ftp://x\"", "auth.token_url"),
+            ("[auth]\nscopes = \" \"", "auth.scopes"),
+            ("[auth]\nclient_auth = \"jwt\"", "auth.client_auth"),
+        ] {
+            let msg = parse(text).unwrap_err().to_string();
+            assert!(msg.contains(key), "{msg}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod limiter;
+pub mod oauth;
 
 pub use client::{Client, DocumentsPage, PageQuery};
 pub use error::ApiError;

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
+mod auth;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
@@ -53,6 +55,11 @@ pub enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+    },
+    /// Sign in with Oura (OAuth2), show the grant, refresh or sign out.
+    Auth {
+        #[command(subcommand)]
+        cmd: auth::AuthCommand,
     },
     /// Sync two simulated years from the built-in simulator into a local file.
     Demo {
@@ -105,6 +112,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(sync_once(Arc::new(config), types, opts))
         }
         Command::Daemon => runtime()?.block_on(crate::daemon::run(Arc::new(config))),
+        Command::Auth { cmd } => runtime()?.block_on(auth::run(&config, cmd)),
         Command::Demo { .. } => unreachable!("handled above"),
     }
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::api::auth::{StaticToken, TokenSource};
+use crate::api::auth::TokenSource;
 use crate::api::{ApiError, Client, Limiter};
 use crate::config::Config;
 use crate::store::{Store, StoreError};
@@ -32,7 +32,9 @@ pub fn engine_from_config(
 ) -> Result<SyncEngine, SetupError> {
     let store = Store::open(&config.database)?;
     let limiter = Arc::new(Limiter::new(&config.rate_limit));
-    let auth = auth.unwrap_or_else(|| Arc::new(StaticToken::new(config.token.clone())));
+    // OAuth when tokens are stored (or an app is configured without a
+    // personal access token), else the personal access token.
+    let auth = auth.unwrap_or_else(|| crate::api::oauth::token_source(&config));
     let client = Client::new(&config, auth, limiter, cancel)?;
     Ok(SyncEngine::new(
         Arc::new(client),

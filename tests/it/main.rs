@@ -2,6 +2,7 @@
 //! holds the shared harness.
 
 mod cli;
+mod oauth;
 mod sim_http;
 mod sim_schema;
 mod store;

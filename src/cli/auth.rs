@@ -1,0 +1,159 @@
+//! `ouradb auth …`: sign in, show, refresh and sign out of OAuth2.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use jiff::Timestamp;
+
+use crate::api::auth::TokenSource;
+use crate::api::oauth::{self, LoginOptions, OAuthSource};
+use crate::config::Config;
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Sign in with Oura (OAuth2 authorization code) and store the tokens.
+    Login {
+        /// Print the authorization URL without opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Show the stored grant: user, scopes, expiry, state (never a token).
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Refresh the access token now (checks that the stored grant works).
+    Refresh,
+    /// Revoke the grant at Oura, then delete the stored tokens.
+    Logout {
+        /// Delete the local tokens even when revocation fails.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+pub async fn run(config: &Config, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuthCommand::Login { no_browser } => login(config, !no_browser).await,
+        AuthCommand::Status { json } => status(config, json),
+        AuthCommand::Refresh => {
+            let source = OAuthSource::new(config);
+            source.refresh_now().await?;
+            // Proves the new token is usable from the file, as a restart would.
+            source.access_token().await?;
+            let st = source.state();
+            println!(
+                "refreshed; access token valid until {}",
+                st.access_expires_at
+                    .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_else(|| "-".into())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AuthCommand::Logout { force } => {
+            let revoked = oauth::logout(config, force).await?;
+            if revoked {
+                println!(
+                    "revoked the grant and deleted {}",
+                    config.oauth.token_file.display()
+                );
+            } else {
+                println!(
+                    "deleted {} (revocation failed; remove ouradb's access in your Oura account settings)",
+                    config.oauth.token_file.display()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn login(config: &Config, open_browser: bool) -> anyhow::Result<ExitCode> {
+    let loopback = oauth::redirect_is_loopback(&config.oauth.redirect_uri);
+    let opts = LoginOptions::new(open_browser, move |u| {
+        println!("Open this URL to sign in with Oura:");
+        // On its own line so it can be copied or clicked in any terminal.
+        println!("{u}");
+        if loopback {
+            println!("Waiting for the redirect back to this machine…");
+        } else {
+            println!("Then paste the full URL your browser was redirected to (or just the code):");
+        }
+    });
+    let out = oauth::login(config, opts).await?;
+    println!("Signed in. Tokens stored in {}", out.token_file.display());
+    if let Some(id) = &out.user_id {
+        println!("user id: {id}");
+    }
+    println!("granted scopes: {}", out.scopes.join(" "));
+    if !out.missing_scopes.is_empty() {
+        println!(
+            "not granted: {} (data types needing these are skipped)",
+            out.missing_scopes.join(" ")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let st = oauth::auth_state(&config.oauth)?;
+    let using_oauth = oauth::uses_oauth(config);
+    if json {
+        let mut v = serde_json::to_value(&st)?;
+        v["method"] = if using_oauth {
+            "oauth".into()
+        } else if config.token.is_some() {
+            "personal_access_token".into()
+        } else {
+            "none".into()
+        };
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !st.signed_in {
+        if config.token.is_some() && !using_oauth {
+            println!(
+                "using a personal access token (deprecated by Oura); run `ouradb auth login` to switch to OAuth2"
+            );
+        } else {
+            println!("not signed in; run `ouradb auth login`");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("token file: {}", st.token_file.display());
+    println!("user id: {}", st.user_id.as_deref().unwrap_or("unknown"));
+    println!("scopes: {}", st.scopes.join(" "));
+    let missing: Vec<&str> = config
+        .oauth
+        .scopes
+        .iter()
+        .filter(|s| !st.has_scope(s))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        println!("not granted: {}", missing.join(" "));
+    }
+    if let Some(at) = st.access_expires_at {
+        let now = Timestamp::now();
+        let when = at.strftime("%Y-%m-%d %H:%M:%S UTC");
+        if at > now {
+            println!("access token expires: {when} (refreshed automatically)");
+        } else {
+            println!("access token expired: {when} (refreshed on next use)");
+        }
+    }
+    match &st.reauth_required {
+        Some(reason) => {
+            println!("state: re-authorization required: {reason}");
+            println!(
+                "run `ouradb auth login` to sign in again; a running daemon resumes by itself"
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        None => {
+            println!("state: active");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,617 @@
+//! OAuth2 against the simulator: login, durable rotation, single-flight
+//! refresh, re-authorization, and secret-free logs.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ouradb::api::auth::TokenSource;
+use ouradb::api::oauth::{self, LoginOptions, LoginOutcome, OAuthError, OAuthSource, TokenFile};
+use ouradb::api::{ApiError, Client, Limiter, PageQuery};
+use ouradb::config::Config;
+use ouradb::sim::{OAuthClient, SimConfig, SimServer};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+const CLIENT_ID: &str = "oauth-test-app";
+const CLIENT_SECRET: &str = "cs-7f3a91d2e6b04c58a1f0-client-secret";
+const TOKEN_EP: &str = "POST /oauth/token";
+const PERSONAL: &str = "GET /v2/usercollection/personal_info";
+
+struct Env {
+    sim: SimServer,
+    dir: tempfile::TempDir,
+    config: Config,
+    config_path: PathBuf,
+}
+
+fn sim_config(lifetime: Duration) -> SimConfig {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let mut c = SimConfig::new(11, 10, today);
+    c.tokens = Vec::new();
+    c.access_token_lifetime = lifetime;
+    c.clients = vec![OAuthClient {
+        id: CLIENT_ID.into(),
+        secret: CLIENT_SECRET.into(),
+        redirect_uris: Vec::new(),
+    }];
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn setup_with(sim_cfg: SimConfig, redirect: Option<&str>) -> Env {
+    let sim = SimServer::start(sim_cfg).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = sim.base_url();
+    let redirect = redirect
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("http://127.0.0.1:{}/callback", free_port()));
+    let text = format!(
+        r#"[api]
+base_url = "{base}"
+timeout_seconds = 10
+
+[storage]
+database = "{db}"
+
+[auth]
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+redirect_uri = "{redirect}"
+authorize_url = "{base}/oauth/authorize"
+token_url = "{base}/oauth/token"
+revoke_url = "{base}/oauth/revoke"
+token_file = "{tokens}"
+
+[retry]
+max_attempts = 2
+base_delay_ms = 10
+"#,
+        db = dir.path().join("db.sqlite").display(),
+        tokens = dir.path().join("state/tokens.json").display(),
+    );
+    let config_path = dir.path().join("daemon.toml");
+    std::fs::write(&config_path, &text).unwrap();
+    let config = Config::from_toml(&text, &config_path, |_| None).unwrap();
+    Env {
+        sim,
+        dir,
+        config,
+        config_path,
+    }
+}
+
+async fn setup(lifetime: Duration) -> Env {
+    setup_with(sim_config(lifetime), None).await
+}
+
+/// Runs `login` and plays the browser: follows the authorization URL
+/// (after `tamper`) through the simulator's redirect to our listener.
+async fn drive_login(
+    config: &Config,
+    tamper: impl Fn(url::Url) -> url::Url + Send + 'static,
+) -> Result<LoginOutcome, OAuthError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut opts = LoginOptions::new(false, move |u| {
+        let _ = tx.send(u.clone());
+    });
+    opts.timeout = Duration::from_secs(20);
+    let browser = tokio::spawn(async move {
+        let u = rx.recv().await.expect("authorization URL");
+        let _ = reqwest::get(tamper(u)).await;
+    });
+    let r = oauth::login(config, opts).await;
+    browser.await.unwrap();
+    r
+}
+
+fn api_client(config: &Config, source: Arc<dyn TokenSource>) -> Arc<Client> {
+    Arc::new(
+        Client::new(
+            config,
+            source,
+            Arc::new(Limiter::new(&config.rate_limit)),
+            CancellationToken::new(),
+        )
+        .unwrap(),
+    )
+}
+
+async fn fetch(client: &Client) -> Result<(), ApiError> {
+    let dt = ouradb::registry::find("personal_info").unwrap();
+    let page = client.fetch_page(dt, &PageQuery::All, None).await?;
+    assert_eq!(page.data.len(), 1);
+    Ok(())
+}
+
+fn stored(config: &Config) -> oauth::StoredTokens {
+    TokenFile::new(&config.oauth.token_file)
+        .load()
+        .unwrap()
+        .expect("tokens stored")
+}
+
+fn ouradb_cmd(env: &Env, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_ouradb"));
+    c.arg("--config")
+        .arg(&env.config_path)
+        .args(args)
+        .env_remove("OURA_TOKEN")
+        .env_remove("OURA_CLIENT_SECRET")
+        .env_remove("OURADB_FAILPOINT")
+        .env_remove("OURADB_LOG")
+        .env("HOME", env.dir.path())
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+async fn run_bin(mut cmd: tokio::process::Command) -> std::process::Output {
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("ouradb finished in time")
+        .unwrap()
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_stores_private_tokens_and_api_calls_work() {
+    let env = setup(Duration::from_secs(3600)).await;
+    let out = drive_login(&env.config, |u| u).await.unwrap();
+    assert_eq!(out.scopes.len(), 8, "{:?}", out.scopes);
+    assert!(out.missing_scopes.is_empty());
+    // The user id comes from personal_info, read once during login.
+    assert_eq!(env.sim.count(PERSONAL, 200), 1);
+    let info: serde_json::Value =
+        serde_json::from_str(&env.sim.read_data(|d| d.personal_info().to_owned())).unwrap();
+    assert_eq!(out.user_id.as_deref(), info["id"].as_str());
+    let file = &env.config.oauth.token_file;
+    assert_eq!(mode(file), 0o600);
+    assert_eq!(mode(file.parent().unwrap()), 0o700);
+    let t = stored(&env.config);
+    assert_eq!(t.client_id, CLIENT_ID);
+    assert!(t.reauth_required.is_none());
+
+    // The engine's choice for this config is OAuth, and it works.
+    assert!(oauth::uses_oauth(&env.config));
+    let client = api_client(&env.config, oauth::token_source(&env.config));
+    fetch(&client).await.unwrap();
+    assert_eq!(env.sim.count(TOKEN_EP, 200), 1);
+
+    let st = oauth::auth_state(&env.config.oauth).unwrap();
+    assert!(st.signed_in && st.reauth_required.is_none());
+    assert!(st.has_scope("heartrate"));
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_state_and_access_denied_are_rejected_clearly() {
+    let env = setup(Duration::from_secs(3600)).await;
+    let err = drive_login(&env.config, |mut u| {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "state" {
+                    "forged".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+        u
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, OAuthError::StateMismatch), "{err}");
+    assert!(err.to_string().contains("`state` does not match"), "{err}");
+    assert!(!env.config.oauth.token_file.exists());
+    assert_eq!(
+        env.sim.count(TOKEN_EP, 200),
+        0,
+        "a forged callback's code is never exchanged"
+    );
+    env.sim.stop().await;
+
+    let mut cfg = sim_config(Duration::from_secs(3600));
+    cfg.oauth_approve = false;
+    let env = setup_with(cfg, None).await;
+    let err = drive_login(&env.config, |u| u).await.unwrap_err();
+    assert!(matches!(err, OAuthError::Denied), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("denied") && msg.contains("ouradb auth login"),
+        "{msg}"
+    );
+    assert!(!env.config.oauth.token_file.exists());
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pasted_redirect_url_when_the_redirect_is_not_local() {
+    let env = setup_with(
+        sim_config(Duration::from_secs(3600)),
+        Some("https://example.invalid/oura/callback"),
+    )
+    .await;
+    let (mut writer, reader) = tokio::io::duplex(4096);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut opts = LoginOptions::new(false, move |u| {
+        let _ = tx.send(u.clone());
+    });
+    opts.timeout = Duration::from_secs(20);
+    opts.paste = Some(Box::new(tokio::io::BufReader::new(reader)));
+    let user = tokio::spawn(async move {
+        let u = rx.recv().await.unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let resp = http.get(u).send().await.unwrap();
+        let location = resp.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.starts_with("https://example.invalid/oura/callback?"));
+        writer
+            .write_all(format!("{location}\n").as_bytes())
+            .await
+            .unwrap();
+    });
+    let out = oauth::login(&env.config, opts).await.unwrap();
+    user.await.unwrap();
+    assert_eq!(out.scopes.len(), 8);
+    let client = api_client(&env.config, Arc::new(OAuthSource::new(&env.config)));
+    fetch(&client).await.unwrap();
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_tokens_are_refreshed_transparently() {
+    let env = setup(Duration::from_secs(2)).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let source = Arc::new(OAuthSource::new(&env.config));
+    let client = api_client(&env.config, source.clone());
+    fetch(&client).await.unwrap();
+    let first = stored(&env.config);
+
+    // Past the lifetime: refreshed before use, no 401 seen.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    fetch(&client).await.unwrap();
+    assert_eq!(env.sim.count(TOKEN_EP, 200), 2);
+    assert_eq!(env.sim.count(PERSONAL, 401), 0);
+    let second = stored(&env.config);
+    assert_ne!(first.refresh_token, second.refresh_token);
+
+    // The server thinks the token expired early: one 401, one refresh.
+    env.sim.advance_time(Duration::from_secs(5));
+    fetch(&client).await.unwrap();
+    assert_eq!(env.sim.count(PERSONAL, 401), 1);
+    assert_eq!(env.sim.count(TOKEN_EP, 200), 3);
+    assert_eq!(env.sim.count(TOKEN_EP, 400), 0);
+    assert_eq!(source.refresh_count(), 2);
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_consecutive_refreshes_keep_the_chain_alive() {
+    let env = setup(Duration::from_secs(3600)).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let source = Arc::new(OAuthSource::new(&env.config));
+    let mut previous = stored(&env.config).refresh_token;
+    for i in 0..50 {
+        source
+            .refresh_now()
+            .await
+            .unwrap_or_else(|e| panic!("refresh {i}: {e}"));
+        let now = stored(&env.config).refresh_token;
+        assert_ne!(now, previous, "refresh {i} rotated the refresh token");
+        previous = now;
+    }
+    assert_eq!(env.sim.count(TOKEN_EP, 200), 51);
+    assert_eq!(env.sim.count(TOKEN_EP, 400), 0);
+    let client = api_client(&env.config, source);
+    fetch(&client).await.unwrap();
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_callers_hitting_a_401_cause_one_refresh() {
+    let env = setup(Duration::from_secs(3600)).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let source = Arc::new(OAuthSource::new(&env.config));
+    let client = api_client(&env.config, source.clone());
+    fetch(&client).await.unwrap();
+
+    // Ten jobs through the client, all with a token the server now refuses.
+    env.sim.advance_time(Duration::from_secs(7200));
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let jobs: Vec<_> = (0..10)
+        .map(|_| {
+            let client = client.clone();
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                fetch(&client).await
+            })
+        })
+        .collect();
+    for j in jobs {
+        j.await.unwrap().unwrap();
+    }
+    assert!(env.sim.count(PERSONAL, 401) >= 1);
+    assert_eq!(
+        env.sim.count(TOKEN_EP, 200),
+        2,
+        "login + exactly one refresh"
+    );
+
+    // Ten direct `rejected` calls for the same token at the same moment.
+    let tok = source.access_token().await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let calls: Vec<_> = (0..10)
+        .map(|_| {
+            let (source, tok, barrier) = (source.clone(), tok.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                source.rejected(&tok).await
+            })
+        })
+        .collect();
+    for c in calls {
+        assert!(c.await.unwrap().unwrap());
+    }
+    assert_eq!(env.sim.count(TOKEN_EP, 200), 3);
+    assert_eq!(env.sim.count(TOKEN_EP, 400), 0);
+    assert_ne!(source.access_token().await.unwrap(), tok);
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_right_after_persisting_keeps_the_new_refresh_token() {
+    let env = setup(Duration::from_secs(3600)).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let before = stored(&env.config);
+
+    let mut cmd = ouradb_cmd(&env, &["auth", "refresh"]);
+    cmd.env(oauth::FAILPOINT_ENV, "after_token_persist");
+    let out = run_bin(cmd).await;
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "aborted by the failpoint: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.sim.count(TOKEN_EP, 200), 2);
+    let after_crash = stored(&env.config);
+    assert_ne!(after_crash.refresh_token, before.refresh_token);
+    assert_eq!(mode(&env.config.oauth.token_file), 0o600);
+
+    // The next start refreshes with the persisted (new) refresh token.
+    let out = run_bin(ouradb_cmd(&env, &["auth", "refresh"])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.sim.count(TOKEN_EP, 200), 3);
+    assert_eq!(
+        env.sim.count(TOKEN_EP, 400),
+        0,
+        "no dead refresh token was spent"
+    );
+    assert_ne!(stored(&env.config).refresh_token, after_crash.refresh_token);
+    let client = api_client(&env.config, Arc::new(OAuthSource::new(&env.config)));
+    fetch(&client).await.unwrap();
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_grant_requires_reauth_then_a_new_login_resumes() {
+    let env = setup(Duration::from_secs(3600)).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let source = Arc::new(OAuthSource::new(&env.config));
+    let client = api_client(&env.config, source.clone());
+    fetch(&client).await.unwrap();
+
+    env.sim.revoke_grant(CLIENT_ID);
+    let err = fetch(&client).await.unwrap_err();
+    assert!(matches!(err, ApiError::ReauthRequired(_)), "{err}");
+    assert!(err.to_string().contains("ouradb auth login"), "{err}");
+    let st = oauth::auth_state(&env.config.oauth).unwrap();
+    assert!(st.reauth_required.is_some(), "persisted in the token file");
+    assert!(source.state().reauth_required.is_some());
+
+    // No more API or token calls while re-authorization is required.
+    let seen = env.sim.request_log().len();
+    for _ in 0..3 {
+        assert!(matches!(
+            fetch(&client).await,
+            Err(ApiError::ReauthRequired(_))
+        ));
+    }
+    assert_eq!(env.sim.request_log().len(), seen);
+
+    // `ouradb auth status` shows the state and the command to run.
+    let out = run_bin(ouradb_cmd(&env, &["auth", "status"])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("re-authorization required"), "{stdout}");
+    assert!(stdout.contains("ouradb auth login"), "{stdout}");
+
+    // A new login (here in this process; normally another one) is picked up
+    // by the same source without a restart.
+    let grant_before = st.grant_id.clone();
+    drive_login(&env.config, |u| u).await.unwrap();
+    fetch(&client).await.unwrap();
+    let st = source.state();
+    assert!(st.reauth_required.is_none());
+    assert_ne!(st.grant_id, grant_before);
+    env.sim.stop().await;
+}
+
+/// Runs `ouradb auth login` as a user would (the test plays the browser).
+async fn login_with_binary(env: &Env, extra_env: &[(&str, &str)]) -> (String, String) {
+    let mut cmd = ouradb_cmd(env, &["auth", "login", "--no-browser"]);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let err_task = tokio::spawn(async move {
+        let mut s = String::new();
+        stderr.read_to_string(&mut s).await.unwrap();
+        s
+    });
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = String::new();
+    let drive = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            stdout.push_str(&line);
+            stdout.push('\n');
+            if line.starts_with("http") && line.contains("/oauth/authorize?") {
+                let u = line.trim().to_owned();
+                tokio::spawn(async move {
+                    let _ = reqwest::get(u).await;
+                });
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), drive)
+        .await
+        .expect("login finished");
+    let status = child.wait().await.unwrap();
+    let stderr = err_task.await.unwrap();
+    assert!(status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logs_of_a_full_run_contain_no_secrets() {
+    let env = setup(Duration::from_secs(3600)).await;
+    let trace = [("OURADB_LOG", "trace")];
+    let mut output = String::new();
+    let mut secrets: Vec<String> = vec![CLIENT_SECRET.to_owned()];
+
+    let (o, e) = login_with_binary(&env, &trace).await;
+    assert!(o.contains("granted scopes:"), "{o}");
+    output += &o;
+    output += &e;
+    let t = stored(&env.config);
+    secrets.push(t.access_token.expose().to_owned());
+    secrets.push(t.refresh_token.expose().to_owned());
+
+    for args in [
+        &["auth", "refresh"][..],
+        &["auth", "status"][..],
+        &["auth", "status", "--json"][..],
+    ] {
+        let mut cmd = ouradb_cmd(&env, args);
+        cmd.env("OURADB_LOG", "trace");
+        let out = run_bin(cmd).await;
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        output += &String::from_utf8_lossy(&out.stdout);
+        output += &String::from_utf8_lossy(&out.stderr);
+        let t = stored(&env.config);
+        secrets.push(t.access_token.expose().to_owned());
+        secrets.push(t.refresh_token.expose().to_owned());
+    }
+    // Let the refreshed token make an API call, as a sync would.
+    let client = api_client(&env.config, Arc::new(OAuthSource::new(&env.config)));
+    fetch(&client).await.unwrap();
+
+    let mut cmd = ouradb_cmd(&env, &["auth", "logout"]);
+    cmd.env("OURADB_LOG", "trace");
+    let out = run_bin(cmd).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    output += &String::from_utf8_lossy(&out.stdout);
+    output += &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !env.config.oauth.token_file.exists(),
+        "logout deleted the tokens"
+    );
+
+    // The logout revoked the grant: its tokens no longer work.
+    let err = fetch(&api_client(
+        &env.config,
+        Arc::new(ouradb::api::auth::StaticToken::new(Some(
+            ouradb::config::Secret::new(secrets.last().unwrap().clone()),
+        ))),
+    ))
+    .await;
+    assert!(err.is_err());
+
+    for entry in env.sim.request_log() {
+        if let Some(tok) = entry.token {
+            secrets.push(tok);
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    assert!(secrets.len() >= 5, "{}", secrets.len());
+    assert!(output.contains("TRACE"), "TRACE logging was on:\n{output}");
+    for s in &secrets {
+        assert!(
+            !output.contains(s.as_str()),
+            "a secret leaked into the output:\n{output}"
+        );
+    }
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_sharing_the_token_file_refresh_once() {
+    // Two sources over one file stand for a daemon and a one-off `ouradb
+    // sync`: the file lock and the re-read under it keep them from spending
+    // the same refresh token twice.
+    let env = setup(Duration::from_secs(3600)).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let a = Arc::new(OAuthSource::new(&env.config));
+    let b = Arc::new(OAuthSource::new(&env.config));
+    let tok = a.access_token().await.unwrap();
+    assert_eq!(b.access_token().await.unwrap(), tok);
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let calls: Vec<_> = [a.clone(), b.clone()]
+        .into_iter()
+        .map(|s| {
+            let (tok, barrier) = (tok.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                s.rejected(&tok).await
+            })
+        })
+        .collect();
+    for c in calls {
+        assert!(c.await.unwrap().unwrap());
+    }
+    assert_eq!(env.sim.count(TOKEN_EP, 200), 2, "login + one refresh");
+    assert_eq!(env.sim.count(TOKEN_EP, 400), 0);
+    assert_eq!(a.refresh_count() + b.refresh_count(), 1);
+    let new = a.access_token().await.unwrap();
+    assert_ne!(new, tok);
+    assert_eq!(b.access_token().await.unwrap(), new);
+    env.sim.stop().await;
+}

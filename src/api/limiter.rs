@@ -94,11 +94,11 @@ impl Limiter {
     pub async fn acquire(&self) {
         loop {
             let blocked = *self.blocked_until.lock().expect("limiter lock");
-            if let Some(until) = blocked {
-                if until > tokio::time::Instant::now() {
-                    tokio::time::sleep_until(until).await;
-                    continue;
-                }
+            if let Some(until) = blocked
+                && until > tokio::time::Instant::now()
+            {
+                tokio::time::sleep_until(until).await;
+                continue;
             }
             match self.gcra.check() {
                 Ok(()) => return,

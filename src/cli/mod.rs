@@ -404,18 +404,33 @@ async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
     let engine = sync::engine_from_config(config.clone(), None, cancel, sync::system_clock())?;
     let bars = Bars::new(std::io::stderr().is_terminal());
     let started = std::time::Instant::now();
-    let reports = engine.run(&config.types, RunOptions { since: None, backfill: true }, &bars).await;
+    let reports = engine
+        .run(
+            &config.types,
+            RunOptions {
+                since: None,
+                backfill: true,
+            },
+            &bars,
+        )
+        .await;
     bars.clear();
     let elapsed = started.elapsed();
     sim.stop().await;
 
     print_reports(&reports);
     let states = engine.states()?;
-    println!("{}", status_table(&states, Timestamp::now(), config.stale_after));
+    println!(
+        "{}",
+        status_table(&states, Timestamp::now(), config.stale_after)
+    );
     let failed = reports.iter().any(|r| r.error.is_some());
     println!(
         "synced {} rows with {} requests in {:.1} s into {}",
-        reports.iter().map(|r| r.counts.inserted + r.counts.updated).sum::<u64>(),
+        reports
+            .iter()
+            .map(|r| r.counts.inserted + r.counts.updated)
+            .sum::<u64>(),
         reports.iter().map(|r| r.requests as u64).sum::<u64>(),
         elapsed.as_secs_f64(),
         database.display()
@@ -424,5 +439,9 @@ async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
         "open it with: sqlite3 {} 'SELECT * FROM daily_summary ORDER BY day DESC LIMIT 7'",
         database.display()
     );
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

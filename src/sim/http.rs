@@ -270,7 +270,9 @@ fn too_many(s: &Shared, retry_after: u64) -> Response {
     h.insert(header::RETRY_AFTER, num(retry_after));
     h.insert("x-ratelimit-limit", num(u64::from(s.cfg.rate_limit)));
     h.insert("x-ratelimit-window", num(s.cfg.rate_window.as_secs()));
-    h.insert("x-ratelimit-reset", num(retry_after));
+    // The spec defines the reset as a Unix epoch, not a delay.
+    let reset = jiff::Timestamp::now().as_second().max(0) as u64 + retry_after;
+    h.insert("x-ratelimit-reset", num(reset));
     h.insert(
         "x-ratelimit-tier",
         HeaderValue::from_str(&s.cfg.rate_tier).unwrap_or(HeaderValue::from_static("standard")),

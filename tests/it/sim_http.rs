@@ -1218,8 +1218,7 @@ async fn heartrate_pages_latest_and_fields() {
             let hi: jiff::Timestamp = "2024-06-27T00:00:00Z".parse().unwrap();
             d.heartrate()
                 .iter()
-                .filter(|x| x.ts <= hi)
-                .last()
+                .rfind(|x| x.ts <= hi)
                 .unwrap()
                 .ts
                 .as_millisecond()

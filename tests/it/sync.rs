@@ -15,7 +15,12 @@ fn sim_documents(env: &Env, path: &str) -> BTreeMap<String, Value> {
     env.sim.read_data(|d| {
         d.documents(path)
             .iter()
-            .map(|doc| (doc.id.clone(), serde_json::from_str::<Value>(&doc.json).unwrap()))
+            .map(|doc| {
+                (
+                    doc.id.clone(),
+                    serde_json::from_str::<Value>(&doc.json).unwrap(),
+                )
+            })
             .filter(|(_, v)| v.get("type").and_then(Value::as_str) != Some("deleted"))
             .collect()
     })
@@ -39,7 +44,10 @@ fn db_documents(db: &std::path::Path, table: &str) -> BTreeMap<String, Value> {
 fn assert_columns_match(conn: &rusqlite::Connection, dt: &registry::DataType, doc: &Value) {
     let id = doc["id"].as_str().unwrap();
     let cols: Vec<String> = conn
-        .prepare(&format!("SELECT name FROM pragma_table_info('{}')", dt.table))
+        .prepare(&format!(
+            "SELECT name FROM pragma_table_info('{}')",
+            dt.table
+        ))
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -49,7 +57,11 @@ fn assert_columns_match(conn: &rusqlite::Connection, dt: &registry::DataType, do
     fn walk(prefix: &str, v: &Value, out: &mut HashMap<String, Value>) {
         if let Value::Object(m) = v {
             for (k, v) in m {
-                let name = if prefix.is_empty() { k.clone() } else { format!("{prefix}_{k}") };
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}_{k}")
+                };
                 match v {
                     Value::Object(_) => walk(&name, v, out),
                     Value::Array(_) => {}
@@ -77,11 +89,17 @@ fn assert_columns_match(conn: &rusqlite::Connection, dt: &registry::DataType, do
             (Value::Null, rusqlite::types::Value::Null) => true,
             (Value::Bool(b), rusqlite::types::Value::Integer(i)) => (*b as i64) == *i,
             (Value::Number(n), rusqlite::types::Value::Integer(i)) => n.as_f64() == Some(*i as f64),
-            (Value::Number(n), rusqlite::types::Value::Real(f)) => (n.as_f64().unwrap() - f).abs() < 1e-9,
+            (Value::Number(n), rusqlite::types::Value::Real(f)) => {
+                (n.as_f64().unwrap() - f).abs() < 1e-9
+            }
             (Value::String(s), rusqlite::types::Value::Text(t)) => s == t,
             _ => false,
         };
-        assert!(ok, "{}.{name} of {id}: expected {expected}, got {got:?}", dt.table);
+        assert!(
+            ok,
+            "{}.{name} of {id}: expected {expected}, got {got:?}",
+            dt.table
+        );
     }
 }
 
@@ -126,7 +144,8 @@ async fn full_sync_stores_every_document_and_sample() {
             }
             QueryStyle::Single => {
                 let expected: Value =
-                    serde_json::from_str(&env.sim.read_data(|d| d.personal_info().to_owned())).unwrap();
+                    serde_json::from_str(&env.sim.read_data(|d| d.personal_info().to_owned()))
+                        .unwrap();
                 let got = db_documents(&db, dt.table);
                 assert_eq!(got.values().next(), Some(&expected));
                 assert_columns_match(&conn, dt, &expected);
@@ -164,7 +183,12 @@ async fn second_run_with_nothing_new_is_one_request_per_type() {
     let reports = env.sync().await;
     assert_no_errors(&reports);
     for r in &reports {
-        assert_eq!(r.counts.inserted + r.counts.updated + r.counts.deleted, 0, "{} changed rows", r.data_type);
+        assert_eq!(
+            r.counts.inserted + r.counts.updated + r.counts.deleted,
+            0,
+            "{} changed rows",
+            r.data_type
+        );
     }
     let per = util::requests_per_collection(&env.sim);
     let lookback = env.config().lookback_days as usize + 2;
@@ -175,7 +199,11 @@ async fn second_run_with_nothing_new_is_one_request_per_type() {
             QueryStyle::DateTimeRange => 1 + lookback * 2,
             _ => 1,
         };
-        assert!(n >= 1 && n <= allowed, "{}: {n} requests (allowed {allowed})", dt.name);
+        assert!(
+            n >= 1 && n <= allowed,
+            "{}: {n} requests (allowed {allowed})",
+            dt.name
+        );
     }
     assert_eq!(fingerprint(&env.db()), before);
     env.sim.stop().await;
@@ -198,7 +226,10 @@ async fn incremental_run_reflects_revisions_new_days_late_nights_and_deletions()
     let reports = env.sync().await;
     assert_no_errors(&reports);
     let db = env.db();
-    for dt in DATA_TYPES.iter().filter(|d| matches!(d.query, QueryStyle::DateRange | QueryStyle::List)) {
+    for dt in DATA_TYPES
+        .iter()
+        .filter(|d| matches!(d.query, QueryStyle::DateRange | QueryStyle::List))
+    {
         assert_eq!(
             db_documents(&db, dt.table),
             sim_documents(&env, dt.path),
@@ -209,7 +240,10 @@ async fn incremental_run_reflects_revisions_new_days_late_nights_and_deletions()
     let updated: u64 = reports.iter().map(|r| r.counts.updated).sum();
     let deleted: u64 = reports.iter().map(|r| r.counts.deleted).sum();
     let inserted: u64 = reports.iter().map(|r| r.counts.inserted).sum();
-    assert!(updated > 0 && deleted > 0 && inserted > 0, "{updated} {deleted} {inserted}");
+    assert!(
+        updated > 0 && deleted > 0 && inserted > 0,
+        "{updated} {deleted} {inserted}"
+    );
     env.sim.stop().await;
 }
 
@@ -232,16 +266,23 @@ async fn requests_never_exceed_the_quota_in_any_window() {
     assert_no_errors(&reports);
     let total: u32 = reports.iter().map(|r| r.requests).sum();
     assert!(total > 100, "the test must need several windows: {total}");
-    let worst = env.sim.max_requests_in_window(util::TOKEN, Duration::from_secs(3));
+    let worst = env
+        .sim
+        .max_requests_in_window(util::TOKEN, Duration::from_secs(3));
     assert!(worst <= 50, "{worst} requests in one 3 s window");
-    assert_eq!(util::status_count(&env.sim, 429), 0, "no request was refused");
+    assert_eq!(
+        util::status_count(&env.sim, 429),
+        0,
+        "no request was refused"
+    );
     assert!(started.elapsed() < Duration::from_secs(60));
     env.sim.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_end_in_the_same_database_as_a_clean_run() {
-    let env = Env::start(45, |_| {}).await;
+    // Injected 429s answer Retry-After = the rate window; keep it short.
+    let env = Env::start(45, |c| c.rate_window = Duration::from_secs(1)).await;
     let clean = env.dir.path().join("clean.sqlite");
     assert_no_errors(&env.sync_with(env.config_for(&clean)).await);
 
@@ -276,22 +317,35 @@ async fn a_forbidden_type_fails_alone_and_says_why() {
     let env = Env::start(20, |c| {
         c.token_scopes.insert(
             util::TOKEN.to_owned(),
-            ["email", "personal", "daily", "heartrate", "tag", "session", "spo2Daily"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            [
+                "email",
+                "personal",
+                "daily",
+                "heartrate",
+                "tag",
+                "session",
+                "spo2Daily",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         );
     })
     .await;
     let reports = env.sync().await;
     let workout = reports.iter().find(|r| r.data_type == "workout").unwrap();
-    let err = workout.error.as_deref().expect("workout fails without its scope");
+    let err = workout
+        .error
+        .as_deref()
+        .expect("workout fails without its scope");
     assert!(err.contains("workout") && err.contains("403"), "{err}");
     for r in reports.iter().filter(|r| r.data_type != "workout") {
         assert!(r.error.is_none(), "{}: {:?}", r.data_type, r.error);
     }
     let store = ouradb::store::Store::open_read_only(&env.db()).unwrap();
-    let s = store.sync_state(registry::find("workout").unwrap()).unwrap();
+    let s = store
+        .sync_state(registry::find("workout").unwrap())
+        .unwrap();
     assert!(s.last_error.as_deref().unwrap().contains("403"));
     assert!(s.last_error_kind.is_some());
     env.sim.stop().await;
@@ -304,7 +358,10 @@ async fn a_bad_token_is_a_clear_error_for_every_type() {
     config.token = Some(ouradb::config::Secret::new("wrong-token"));
     let reports = env.sync_with(config).await;
     for r in &reports {
-        let e = r.error.as_deref().unwrap_or_else(|| panic!("{} must fail", r.data_type));
+        let e = r
+            .error
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} must fail", r.data_type));
         assert!(e.contains("401") && e.contains("token"), "{e}");
         assert!(!e.contains("wrong-token"), "the token leaked: {e}");
     }
@@ -323,7 +380,10 @@ async fn an_unreachable_server_is_a_network_error() {
     config.types = vec![registry::find("daily_sleep").unwrap()];
     let reports = env.sync_with(config).await;
     let e = reports[0].error.as_deref().unwrap();
-    assert!(e.contains("cannot reach") && e.contains("api.base_url"), "{e}");
+    assert!(
+        e.contains("cannot reach") && e.contains("api.base_url"),
+        "{e}"
+    );
     assert_eq!(reports[0].error_kind, Some("network"));
     env.sim.stop().await;
 }
@@ -354,7 +414,11 @@ async fn dashboards_reading_during_a_backfill_see_whole_pages() {
                 .query_row("SELECT count(*) FROM sleep", [], |r| r.get(0))
                 .unwrap();
             let counted: i64 = conn
-                .query_row("SELECT coalesce(sum(documents), 0) FROM sync_state WHERE data_type = 'sleep'", [], |r| r.get(0))
+                .query_row(
+                    "SELECT coalesce(sum(documents), 0) FROM sync_state WHERE data_type = 'sleep'",
+                    [],
+                    |r| r.get(0),
+                )
                 .unwrap();
             conn.execute_batch("COMMIT").unwrap();
             assert_eq!(stored, counted, "a half-written page was visible");

@@ -78,8 +78,13 @@ impl Env {
     }
 
     pub fn engine(&self, config: Config) -> SyncEngine {
-        sync::engine_from_config(Arc::new(config), None, CancellationToken::new(), self.clock())
-            .expect("engine")
+        sync::engine_from_config(
+            Arc::new(config),
+            None,
+            CancellationToken::new(),
+            self.clock(),
+        )
+        .expect("engine")
     }
 
     /// One full `ouradb sync` equivalent on `config`.

@@ -638,6 +638,9 @@ impl Config {
         let mut c = Self::from_raw(RawConfig::default(), |_| None).expect("defaults are valid");
         c.base_url = url::Url::parse(base_url).expect("valid base url");
         c.token = Some(Secret::new(token));
+        // Keep OAuth tokens beside the database so a test or the demo never
+        // picks up the user's real sign-in.
+        c.oauth.token_file = database.with_file_name("tokens.json");
         c.database = database;
         c
     }

@@ -24,6 +24,20 @@ pub trait TokenSource: Send + Sync {
     /// Called when `rejected` got a 401. Returns true when a different token
     /// is now available (so one retry makes sense).
     async fn rejected(&self, rejected: &Secret) -> Result<bool, AuthError>;
+    /// What the current credentials were granted. A data type skipped for a
+    /// missing scope is retried only once this changes.
+    fn grant(&self) -> Grant {
+        Grant::default()
+    }
+}
+
+/// Identity and scopes of the current grant, when known.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grant {
+    /// Changes when the user signs in again or configures another token.
+    pub id: Option<String>,
+    /// Granted scopes; `None` when the credentials do not say.
+    pub scopes: Option<Vec<String>>,
 }
 
 /// A personal access token from config or the environment. Oura deprecated
@@ -56,5 +70,15 @@ impl TokenSource for StaticToken {
 
     async fn rejected(&self, _rejected: &Secret) -> Result<bool, AuthError> {
         Ok(false)
+    }
+
+    fn grant(&self) -> Grant {
+        use sha2::Digest;
+        // A digest prefix identifies the token without revealing it.
+        let id = self
+            .token
+            .as_ref()
+            .map(|t| hex::encode(&sha2::Sha256::digest(t.expose().as_bytes())[..8]));
+        Grant { id, scopes: None }
     }
 }

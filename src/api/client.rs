@@ -82,6 +82,11 @@ impl Client {
         })
     }
 
+    /// What the current credentials were granted.
+    pub fn grant(&self) -> super::auth::Grant {
+        self.auth.grant()
+    }
+
     pub fn limiter(&self) -> &Arc<Limiter> {
         &self.limiter
     }
@@ -312,7 +317,7 @@ impl Client {
                 return Err(Attempt::Fatal(ApiError::ScopeNotGranted {
                     data_type: dt.name.into(),
                     scope: dt.scope.into(),
-                    status: status.as_u16(),
+                    detail: format!("HTTP {}", status.as_u16()),
                 }));
             }
             if status == StatusCode::UNAUTHORIZED {

@@ -11,12 +11,13 @@ pub enum ApiError {
     )]
     Unauthorized { data_type: String },
     #[error(
-        "{data_type}: scope `{scope}` not granted (HTTP {status}); re-authorize with that scope to sync this type"
+        "{data_type}: skipped: scope `{scope}` not granted ({detail}); run `ouradb auth login` granting it to sync this type"
     )]
     ScopeNotGranted {
         data_type: String,
         scope: String,
-        status: u16,
+        /// How we know: the HTTP status, or the grant's scope list.
+        detail: String,
     },
     #[error(
         "{data_type}: access forbidden (HTTP 403: {detail}); check that the Oura membership is active"

@@ -279,6 +279,8 @@ pub enum Freshness {
     Fresh,
     Stale,
     Failing,
+    /// Not synced on purpose: its scope was not granted.
+    Skipped,
     Never,
 }
 
@@ -289,6 +291,9 @@ pub fn freshness(s: &SyncState, now: Timestamp, stale_after: std::time::Duration
         _ => false,
     };
     if failing {
+        if s.last_error_kind.as_deref() == Some("scope_not_granted") {
+            return Freshness::Skipped;
+        }
         return Freshness::Failing;
     }
     match s.last_success {
@@ -322,6 +327,25 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("database: {}", config.database.display());
+    if crate::api::oauth::uses_oauth(config) {
+        match crate::api::oauth::auth_state(&config.oauth) {
+            Ok(a) => match &a.reauth_required {
+                Some(why) => println!(
+                    "auth: RE-AUTHORIZATION REQUIRED ({why}); run `ouradb auth login` - syncing resumes by itself afterwards"
+                ),
+                None => println!(
+                    "auth: OAuth{}, scopes: {}",
+                    a.user_id.map(|u| format!(" as {u}")).unwrap_or_default(),
+                    a.scopes.join(" ")
+                ),
+            },
+            Err(e) => println!("auth: {e}"),
+        }
+    } else if config.token.is_some() {
+        println!("auth: personal access token (deprecated by Oura; consider `ouradb auth login`)");
+    } else {
+        println!("auth: no credentials; run `ouradb auth login` or set OURA_TOKEN");
+    }
     println!("{}", status_table(&states, now, config.stale_after));
     Ok(ExitCode::SUCCESS)
 }
@@ -351,6 +375,11 @@ pub fn status_table(
         };
         let error = match (&s.last_error_kind, &s.last_error) {
             (Some(k), Some(m)) if f == Freshness::Failing => format!("{k}: {m}"),
+            (Some(_), Some(m)) if f == Freshness::Skipped => m
+                .split_once(": ")
+                .map(|(_, rest)| rest)
+                .unwrap_or(m)
+                .to_owned(),
             _ => String::new(),
         };
         t.add_row([

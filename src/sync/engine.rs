@@ -79,6 +79,9 @@ pub struct SyncEngine {
     config: Arc<Config>,
     clock: Clock,
     running: HashMap<&'static str, tokio::sync::Mutex<()>>,
+    /// Types refused for a missing scope, with the grant that refused them:
+    /// they are not asked again until the grant changes (no retry storm).
+    scope_skips: Mutex<HashMap<&'static str, Option<String>>>,
 }
 
 impl SyncEngine {
@@ -98,6 +101,7 @@ impl SyncEngine {
             config,
             clock,
             running,
+            scope_skips: Mutex::default(),
         }
     }
 
@@ -163,6 +167,12 @@ impl SyncEngine {
             observer.finished(&report);
             return report;
         };
+        if let Some(e) = self.scope_skip(dt) {
+            report.error_kind = Some(e.kind());
+            report.error = Some(e.to_string());
+            observer.finished(&report);
+            return report;
+        }
         let now = (self.clock)();
         if let Err(e) = self.with_store(dt, |s| s.record_attempt(dt, now)) {
             report.error_kind = Some(e.kind());
@@ -171,6 +181,13 @@ impl SyncEngine {
             return report;
         }
         let result = self.jobs(dt, opts, observer, &mut report).await;
+        if let Err(SyncError::Api(ApiError::ScopeNotGranted { .. })) = &result {
+            let grant = self.client.grant().id;
+            self.scope_skips
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(dt.name, grant);
+        }
         if let Err(e) = result {
             if !matches!(e, SyncError::Api(ApiError::Cancelled)) {
                 tracing::warn!(data_type = dt.name, error = %e, "sync failed");
@@ -186,6 +203,41 @@ impl SyncEngine {
         }
         observer.finished(&report);
         report
+    }
+
+    /// Whether `dt` is known to lack its scope under the current grant. A
+    /// type the grant's scope list excludes is recorded as skipped without
+    /// asking the API at all.
+    fn scope_skip(&self, dt: &'static DataType) -> Option<ApiError> {
+        let grant = self.client.grant();
+        let skipped = |detail: &str| ApiError::ScopeNotGranted {
+            data_type: dt.name.into(),
+            scope: dt.scope.into(),
+            detail: detail.into(),
+        };
+        if let Some(scopes) = &grant.scopes
+            && !scopes.iter().any(|s| s == dt.scope)
+        {
+            let e = skipped("not among the granted scopes");
+            let at = (self.clock)();
+            let msg = e.to_string();
+            let already = self
+                .with_store(dt, |s| s.sync_state(dt))
+                .map(|s| s.last_error.as_deref() == Some(msg.as_str()))
+                .unwrap_or(false);
+            if !already
+                && let Err(se) =
+                    self.with_store(dt, |s| s.record_failure(dt, e.kind(), &msg, 0, at))
+            {
+                tracing::error!(data_type = dt.name, error = %se, "cannot record skip");
+            }
+            return Some(e);
+        }
+        let skips = self.scope_skips.lock().unwrap_or_else(|p| p.into_inner());
+        match skips.get(dt.name) {
+            Some(g) if *g == grant.id => Some(skipped("refused earlier under this grant")),
+            _ => None,
+        }
     }
 
     async fn jobs(

@@ -435,3 +435,62 @@ async fn dashboards_reading_during_a_backfill_see_whole_pages() {
     assert!(reads > 3, "the reader ran during the sync ({reads} reads)");
     env.sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_scope_is_skipped_and_not_retried_under_the_same_grant() {
+    let env = Env::start(10, |c| {
+        c.token_scopes.insert(
+            util::TOKEN.to_owned(),
+            [
+                "email",
+                "personal",
+                "daily",
+                "heartrate",
+                "tag",
+                "session",
+                "spo2Daily",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        );
+    })
+    .await;
+    let engine = env.engine(env.config());
+    let types = engine.config().types.clone();
+    let opts = ouradb::sync::RunOptions {
+        since: None,
+        backfill: true,
+    };
+    for _ in 0..3 {
+        let reports = engine.run(&types, opts, &ouradb::sync::NoObserver).await;
+        let w = reports.iter().find(|r| r.data_type == "workout").unwrap();
+        assert_eq!(w.error_kind, Some("scope_not_granted"));
+        assert!(
+            w.error
+                .as_deref()
+                .unwrap()
+                .contains("skipped: scope `workout` not granted")
+        );
+    }
+    let per = util::requests_per_collection(&env.sim);
+    assert_eq!(
+        per.get("workout"),
+        Some(&1),
+        "asked once, then skipped: {per:?}"
+    );
+
+    let store = ouradb::store::Store::open_read_only(&env.db()).unwrap();
+    let states = store.all_sync_states().unwrap();
+    let table =
+        ouradb::cli::status_table(&states, jiff::Timestamp::now(), Duration::from_secs(3600))
+            .to_string();
+    let line = table.lines().find(|l| l.contains("workout")).unwrap();
+    assert!(
+        line.contains("skipped") && line.contains("scope `workout` not granted"),
+        "{line}"
+    );
+    let sleep = table.lines().find(|l| l.contains("daily_sleep")).unwrap();
+    assert!(sleep.contains("fresh"), "{sleep}");
+    env.sim.stop().await;
+}

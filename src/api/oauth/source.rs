@@ -251,6 +251,14 @@ fn expired(t: &StoredTokens) -> bool {
 
 #[async_trait::async_trait]
 impl TokenSource for OAuthSource {
+    fn grant(&self) -> crate::api::auth::Grant {
+        let state = self.state();
+        crate::api::auth::Grant {
+            id: state.grant_id,
+            scopes: state.signed_in.then_some(state.scopes),
+        }
+    }
+
     async fn access_token(&self) -> Result<Secret, AuthError> {
         let t = self.current()?;
         if !expiring(&t) {

@@ -49,6 +49,9 @@ pub enum Command {
         /// Skip backfill jobs.
         #[arg(long)]
         no_backfill: bool,
+        /// Print the per-type summary as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Show each data type's cursor, freshness and last error.
     Status {
@@ -103,13 +106,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             types,
             since,
             no_backfill,
+            json,
         } => {
             let types = select_types(&config, &types)?;
             let opts = RunOptions {
                 since,
                 backfill: !no_backfill,
             };
-            runtime()?.block_on(sync_once(Arc::new(config), types, opts))
+            runtime()?.block_on(sync_once(Arc::new(config), types, opts, json))
         }
         Command::Daemon => runtime()?.block_on(crate::daemon::run(Arc::new(config))),
         Command::Auth { cmd } => runtime()?.block_on(auth::run(&config, cmd)),
@@ -165,6 +169,7 @@ async fn sync_once(
     config: Arc<Config>,
     types: Vec<&'static DataType>,
     opts: RunOptions,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     let cancel = CancellationToken::new();
     let engine =
@@ -179,7 +184,11 @@ async fn sync_once(
     let bars = Bars::new(std::io::stderr().is_terminal());
     let reports = engine.run(&types, opts, &bars).await;
     bars.clear();
-    print_reports(&reports);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print_reports(&reports);
+    }
     let failed = reports.iter().filter(|r| r.error.is_some()).count();
     if failed > 0 {
         eprintln!("ouradb: {failed} data type(s) failed; see `ouradb status` for details");

@@ -1,0 +1,171 @@
+//! Sync benchmark: a full backfill of N simulated years of every data type
+//! from `ouradb-sim` into a fresh database, then a no-op incremental cycle.
+//!
+//! Both programs run as separate release processes, as a user runs them;
+//! wall time, CPU time and peak RSS are the `ouradb` process's own (wait4).
+//!
+//! `cargo bench --bench sync -- [years]` (default 5).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Run {
+    wall: Duration,
+    cpu: Duration,
+    peak_rss_kib: i64,
+    requests: u64,
+    rows_written: u64,
+    ok: bool,
+}
+
+// The child is reaped with wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn run_sync(config: &Path) -> Run {
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_ouradb"))
+        .arg("--config")
+        .arg(config)
+        .args(["sync", "--json"])
+        .env("OURADB_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start ouradb");
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).expect("read stdout");
+        s
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, waited for exactly once.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let wall = started.elapsed();
+    let out = reader.join().expect("reader");
+    let reports: Vec<serde_json::Value> = serde_json::from_str(&out).expect("sync --json output");
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    Run {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        peak_rss_kib: usage.ru_maxrss,
+        requests: reports
+            .iter()
+            .map(|r| r["requests"].as_u64().unwrap_or(0))
+            .sum(),
+        rows_written: reports
+            .iter()
+            .map(|r| {
+                r["counts"]["inserted"].as_u64().unwrap_or(0)
+                    + r["counts"]["updated"].as_u64().unwrap_or(0)
+            })
+            .sum(),
+        ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    }
+}
+
+fn main() {
+    let years: u32 = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5);
+    let days = years * 365 + years / 4;
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let mut sim = Command::new(env!("CARGO_BIN_EXE_ouradb-sim"))
+        .args([
+            "--port",
+            "0",
+            "--seed",
+            "7",
+            "--token",
+            "bench-token",
+            "--days",
+        ])
+        .arg(days.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start ouradb-sim");
+    let mut first = String::new();
+    BufReader::new(sim.stdout.take().expect("sim stdout"))
+        .read_line(&mut first)
+        .expect("sim first line");
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_owned();
+
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let start = today.saturating_sub(jiff::Span::new().days(days as i64 + 2));
+    let db = dir.path().join("bench.sqlite");
+    let config = dir.path().join("daemon.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[api]\nbase_url = \"{url}\"\n[auth]\npersonal_access_token = \"bench-token\"\n[storage]\ndatabase = \"{}\"\n[sync]\nbackfill_start = \"{start}\"\n",
+            db.display()
+        ),
+    )
+    .expect("config");
+
+    let full = run_sync(&config);
+    let db_bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+    let conn = rusqlite::Connection::open(&db).expect("open db");
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let rows: i64 = tables
+        .iter()
+        .map(|t| {
+            conn.query_row(&format!("SELECT count(*) FROM \"{t}\""), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+        })
+        .sum();
+    drop(conn);
+    let noop = run_sync(&config);
+
+    let _ = Command::new("kill").arg(sim.id().to_string()).status();
+    let _ = sim.wait();
+
+    println!("full backfill of {years} simulated years ({days} days), all 19 data types");
+    println!("  ok:              {}", full.ok);
+    println!("  wall time:       {:.2} s", full.wall.as_secs_f64());
+    println!("  cpu time:        {:.2} s", full.cpu.as_secs_f64());
+    println!(
+        "  peak RSS:        {:.1} MiB",
+        full.peak_rss_kib as f64 / 1024.0
+    );
+    println!("  requests:        {}", full.requests);
+    println!(
+        "  rows in db:      {rows} ({:.0} rows/s)",
+        rows as f64 / full.wall.as_secs_f64()
+    );
+    println!("  documents/samples written: {}", full.rows_written);
+    println!("  database size:   {:.1} MiB", db_bytes as f64 / 1048576.0);
+    println!("no-op incremental cycle");
+    println!("  ok:              {}", noop.ok);
+    println!("  wall time:       {:.2} s", noop.wall.as_secs_f64());
+    println!("  cpu time:        {:.3} s", noop.cpu.as_secs_f64());
+    println!(
+        "  peak RSS:        {:.1} MiB",
+        noop.peak_rss_kib as f64 / 1024.0
+    );
+    println!("  requests:        {} (19 types)", noop.requests);
+    println!("  rows written:    {}", noop.rows_written);
+}

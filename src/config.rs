@@ -521,10 +521,10 @@ impl Config {
         let requests = raw.rate_limit.requests.unwrap_or(5000);
         let window_seconds = raw.rate_limit.window_seconds.unwrap_or(300);
         let margin_percent = raw.rate_limit.margin_percent.unwrap_or(2);
-        if requests < 2 {
+        if requests < 3 {
             return Err(ConfigError::invalid(
                 "rate_limit.requests",
-                "must be at least 2",
+                "must be at least 3",
                 "use Oura's limit, 5000",
             ));
         }

@@ -53,7 +53,9 @@ pub struct QuotaPlan {
 
 impl QuotaPlan {
     pub fn new(cfg: &RateLimitConfig) -> QuotaPlan {
-        let usable = (cfg.requests as u64 * (100 - cfg.margin_percent as u64) / 100).max(2) as u32;
+        // Config guarantees at least 3 requests, the least that fits a burst,
+        // a refill and the slack cell below.
+        let usable = (cfg.requests as u64 * (100 - cfg.margin_percent as u64) / 100).max(3) as u32;
         // One cell of slack: a window whose both ends land exactly on a
         // refill instant sees one more refill than W/T.
         let usable = usable - 1;
@@ -126,7 +128,7 @@ mod tests {
 
     #[test]
     fn plan_never_exceeds_quota() {
-        for requests in [2, 10, 50, 100, 5000, 100_000] {
+        for requests in [3, 10, 50, 100, 5000, 100_000] {
             for margin_percent in [0, 2, 10] {
                 let cfg = RateLimitConfig {
                     requests,

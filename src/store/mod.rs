@@ -420,6 +420,18 @@ impl Store {
         Ok(removed > 0)
     }
 
+    /// `set_up_at` of every stored ring configuration (None where null).
+    pub fn ring_set_up_times(&self) -> Result<Vec<Option<String>>, StoreError> {
+        if self.version == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT set_up_at FROM ring_configuration")?;
+        let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Rows in the type's main table (documents, or samples for time series).
     pub fn count(&self, dt: &DataType) -> Result<i64, StoreError> {
         if self.version == 0 {

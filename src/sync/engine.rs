@@ -358,7 +358,14 @@ impl SyncEngine {
     /// first ring's set-up day when that is known (placeholder dates such as
     /// 1970-01-01 are ignored by the store).
     fn backfill_start(&self) -> Result<Date, SyncError> {
-        Ok(self.config.backfill_start)
+        let rings = self.with_store(
+            registry::find("ring_configuration").expect("registered"),
+            |s| s.ring_set_up_times(),
+        )?;
+        Ok(backfill_start_from_rings(
+            self.config.backfill_start,
+            &rings,
+        ))
     }
 
     /// Fetches every page of one window. Each page is committed with its
@@ -447,6 +454,33 @@ impl SyncEngine {
     }
 }
 
+/// Days of history kept before the first ring's set-up, for data the ring
+/// recorded before the app stamped the set-up time.
+const SET_UP_SLACK_DAYS: i64 = 7;
+
+/// Raises `configured` to a week before the first ring's set-up when every
+/// ring's set-up time is known. A placeholder (1970-01-01, seen on real
+/// accounts) or missing time means a ring of unknown age, so the configured
+/// start stands: skipping its history would lose data.
+pub fn backfill_start_from_rings(configured: Date, set_up_at: &[Option<String>]) -> Date {
+    let mut earliest: Option<Date> = None;
+    for s in set_up_at {
+        let Some(day) = s
+            .as_deref()
+            .and_then(|s| s.get(..10))
+            .and_then(|d| d.parse::<Date>().ok())
+            .filter(|d| d.year() >= 2013)
+        else {
+            return configured;
+        };
+        earliest = Some(earliest.map_or(day, |e| e.min(day)));
+    }
+    match earliest {
+        Some(e) => configured.max(e.saturating_sub(jiff::Span::new().days(SET_UP_SLACK_DAYS))),
+        None => configured,
+    }
+}
+
 fn docs_written(before: WriteCounts, after: WriteCounts) -> u64 {
     (after.inserted + after.updated + after.unchanged)
         - (before.inserted + before.updated + before.unchanged)
@@ -454,4 +488,47 @@ fn docs_written(before: WriteCounts, after: WriteCounts) -> u64 {
 
 fn doc_day(doc: &serde_json::Value, field: &str) -> Option<Date> {
     doc.get(field)?.as_str()?.get(..10)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn ring_set_up_raises_the_backfill_start_only_when_every_ring_is_dated() {
+        let cfg = date(2015, 1, 1);
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            backfill_start_from_rings(
+                cfg,
+                &[
+                    s("2021-03-10T10:00:00+00:00"),
+                    s("2023-01-01T00:00:00+00:00")
+                ]
+            ),
+            date(2021, 3, 3)
+        );
+        // The 1970 placeholder and a null both mean "unknown": keep the config.
+        assert_eq!(
+            backfill_start_from_rings(
+                cfg,
+                &[
+                    s("1970-01-01T00:00:00+00:00"),
+                    s("2021-03-10T10:00:00+00:00")
+                ]
+            ),
+            cfg
+        );
+        assert_eq!(
+            backfill_start_from_rings(cfg, &[None, s("2021-03-10T10:00:00+00:00")]),
+            cfg
+        );
+        assert_eq!(backfill_start_from_rings(cfg, &[]), cfg);
+        // Never lower than configured.
+        assert_eq!(
+            backfill_start_from_rings(date(2022, 1, 1), &[s("2021-03-10T10:00:00+00:00")]),
+            date(2022, 1, 1)
+        );
+    }
 }

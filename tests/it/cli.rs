@@ -14,7 +14,7 @@ fn ouradb() -> Command {
     c
 }
 
-fn write_config(env: &Env, dir: &Path, db: &Path) -> PathBuf {
+pub fn write_config(env: &Env, dir: &Path, db: &Path) -> PathBuf {
     let c = env.config_for(db);
     let path = dir.join("daemon.toml");
     std::fs::write(

@@ -2,6 +2,7 @@
 //! holds the shared harness.
 
 mod cli;
+mod daemon;
 mod oauth;
 mod sim_http;
 mod sim_schema;

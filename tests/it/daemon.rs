@@ -1,0 +1,150 @@
+//! `ouradb daemon`: catch-up at start, schedule bookkeeping, prompt shutdown.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{self, Env, assert_no_errors};
+
+fn status_json(cfg: &std::path::Path) -> Option<Vec<serde_json::Value>> {
+    let out = Command::new(env!("CARGO_BIN_EXE_ouradb"))
+        .arg("--config")
+        .arg(cfg)
+        .args(["status", "--json"])
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn sigterm(pid: u32) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+}
+
+fn wait_with_deadline(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(s) = child.try_wait().unwrap() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_catches_up_records_next_runs_and_stops_on_sigterm() {
+    let env = Env::start(30, |_| {}).await;
+    let db = env.db();
+    let cfg = crate::cli::write_config(&env, env.dir.path(), &db);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ouradb"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("daemon")
+        .env("OURADB_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // The catch-up run syncs every type without waiting for the schedule.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let rows = loop {
+        assert!(Instant::now() < deadline, "daemon did not catch up in time");
+        if let Some(rows) = status_json(&cfg)
+            && rows.len() == ouradb::registry::DATA_TYPES.len()
+            && rows
+                .iter()
+                .all(|r| r["freshness"] == "fresh" && !r["next_run"].is_null())
+        {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for r in &rows {
+        let next: jiff::Timestamp = r["next_run"].as_str().unwrap().parse().unwrap();
+        assert!(next > jiff::Timestamp::now(), "{r}");
+    }
+
+    let asked = Instant::now();
+    sigterm(child.id());
+    let status = wait_with_deadline(&mut child, Duration::from_secs(5))
+        .expect("stopped within 5 s of SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(asked.elapsed() < Duration::from_secs(5));
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(
+        log.contains("SIGTERM") && log.contains("shutting down"),
+        "{log}"
+    );
+    assert!(!log.contains(util::TOKEN), "token in the log");
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_backfill_stops_promptly_and_a_later_sync_finishes_the_job() {
+    let env = Env::start(365, |_| {}).await;
+    let clean = env.dir.path().join("clean.sqlite");
+    assert_no_errors(&env.sync_with(env.config_for(&clean)).await);
+    env.sim.set_faults(ouradb::sim::Faults {
+        slow: 0.3,
+        ..Default::default()
+    });
+
+    let db = env.db();
+    let cfg = crate::cli::write_config(&env, env.dir.path(), &db);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ouradb"))
+        .arg("--config")
+        .arg(&cfg)
+        .arg("daemon")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(child.try_wait().unwrap().is_none(), "still backfilling");
+    let asked = Instant::now();
+    sigterm(child.id());
+    let status =
+        wait_with_deadline(&mut child, Duration::from_secs(5)).expect("stopped within 5 s");
+    assert!(status.success());
+    assert!(asked.elapsed() < Duration::from_secs(5));
+
+    env.sim.set_faults(ouradb::sim::Faults::none());
+    assert_no_errors(&env.sync().await);
+    assert_eq!(util::fingerprint(&db), util::fingerprint(&clean));
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_runs_of_one_type_never_overlap() {
+    let env = Env::start(120, |c| {
+        c.faults.slow = 1.0;
+        c.faults.slow_delay = Duration::from_millis(50);
+    })
+    .await;
+    let engine = env.engine(env.config());
+    let dt = ouradb::registry::find("daily_sleep").unwrap();
+    let opts = ouradb::sync::RunOptions {
+        since: None,
+        backfill: true,
+    };
+    let (a, b) = tokio::join!(
+        engine.run_type(dt, opts, &ouradb::sync::NoObserver),
+        engine.run_type(dt, opts, &ouradb::sync::NoObserver)
+    );
+    assert!(
+        a.skipped_busy != b.skipped_busy,
+        "exactly one ran: {a:?} {b:?}"
+    );
+    let ran = if a.skipped_busy { &b } else { &a };
+    assert!(ran.error.is_none() && ran.requests > 0);
+    let skipped = if a.skipped_busy { &a } else { &b };
+    assert_eq!(skipped.requests, 0);
+    env.sim.stop().await;
+}

@@ -53,6 +53,16 @@ CREATE TABLE interval_code (
     PRIMARY KEY (kind, code)
 ) WITHOUT ROWID;
 
+-- Character positions 0..5759 (48 hours of 30-second intervals), joined by
+-- the views that decode interval strings so a filter on one document reads
+-- only that document's characters.
+CREATE TABLE interval_offset (
+    n INTEGER PRIMARY KEY -- character index, from 0
+);
+
+WITH RECURSIVE seq(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM seq WHERE n < 5759)
+INSERT INTO interval_offset (n) SELECT n FROM seq;
+
 INSERT INTO interval_code (kind, code, meaning) VALUES
     ('sleep_phase', 1, 'deep'),
     ('sleep_phase', 2, 'light'),
@@ -119,13 +129,16 @@ CREATE TABLE daily_activity_met (
 
 -- 5-minute activity classes of a daily activity document (`class_5_min`),
 -- one row per character; meanings in interval_code kind 'activity_class'.
-CREATE TABLE daily_activity_class (
-    document_id TEXT NOT NULL REFERENCES daily_activity (id) ON DELETE CASCADE, -- daily_activity.id
-    offset INTEGER NOT NULL,   -- index of the character, from 0
-    timestamp INTEGER,         -- interval start, unix seconds (timestamp + offset * 300)
-    value INTEGER,             -- activity class 0..5 (0 non wear, 1 rest, 2 inactive, 3 low, 4 medium, 5 high); NULL for a non-digit
-    PRIMARY KEY (document_id, offset)
-) WITHOUT ROWID;
+-- A view over the string column rather than stored rows: decoding is cheap,
+-- while storing one row per character tripled the cost of a backfill.
+CREATE VIEW daily_activity_class AS
+SELECT d.id AS document_id,                                              -- daily_activity.id
+       o.n AS offset,                                                    -- index of the character, from 0
+       CAST(strftime('%s', d.timestamp) AS INTEGER) + o.n * 300 AS timestamp, -- interval start, unix seconds (timestamp + offset * 300)
+       CASE WHEN substr(d.class_5_min, o.n + 1, 1) GLOB '[0-9]'
+            THEN CAST(substr(d.class_5_min, o.n + 1, 1) AS INTEGER) END AS value  -- activity class 0..5 (0 non wear, 1 rest, 2 inactive, 3 low, 4 medium, 5 high); NULL for a non-digit
+FROM daily_activity d
+JOIN interval_offset o ON o.n < length(d.class_5_min);
 
 -- Cardiovascular age estimate (API PublicDailyCardiovascularAge), one per day.
 CREATE TABLE daily_cardiovascular_age (
@@ -419,23 +432,29 @@ CREATE TABLE sleep_hrv (
 
 -- The 5-minute hypnogram of a sleep period (`sleep_phase_5_min`), one row per
 -- character; meanings in interval_code kind 'sleep_phase'.
-CREATE TABLE sleep_phase (
-    document_id TEXT NOT NULL REFERENCES sleep (id) ON DELETE CASCADE, -- sleep.id
-    offset INTEGER NOT NULL,   -- index of the character, from 0
-    timestamp INTEGER,         -- interval start, unix seconds (bedtime_start + offset * 300)
-    value INTEGER,             -- sleep phase: 1 deep, 2 light, 3 REM, 4 awake; NULL for a non-digit
-    PRIMARY KEY (document_id, offset)
-) WITHOUT ROWID;
+-- A view over the string column rather than stored rows: decoding is cheap,
+-- while storing one row per character tripled the cost of a backfill.
+CREATE VIEW sleep_phase AS
+SELECT d.id AS document_id,                                              -- sleep.id
+       o.n AS offset,                                                    -- index of the character, from 0
+       CAST(strftime('%s', d.bedtime_start) AS INTEGER) + o.n * 300 AS timestamp, -- interval start, unix seconds (bedtime_start + offset * 300)
+       CASE WHEN substr(d.sleep_phase_5_min, o.n + 1, 1) GLOB '[0-9]'
+            THEN CAST(substr(d.sleep_phase_5_min, o.n + 1, 1) AS INTEGER) END AS value  -- sleep phase: 1 deep, 2 light, 3 REM, 4 awake; NULL for a non-digit
+FROM sleep d
+JOIN interval_offset o ON o.n < length(d.sleep_phase_5_min);
 
 -- 30-second movement classes of a sleep period (`movement_30_sec`), one row
 -- per character; meanings in interval_code kind 'sleep_movement'.
-CREATE TABLE sleep_movement (
-    document_id TEXT NOT NULL REFERENCES sleep (id) ON DELETE CASCADE, -- sleep.id
-    offset INTEGER NOT NULL,   -- index of the character, from 0
-    timestamp INTEGER,         -- interval start, unix seconds (bedtime_start + offset * 30)
-    value INTEGER,             -- movement: 1 no motion, 2 restless, 3 tossing and turning, 4 active; NULL for a non-digit
-    PRIMARY KEY (document_id, offset)
-) WITHOUT ROWID;
+-- A view over the string column rather than stored rows: decoding is cheap,
+-- while storing one row per character tripled the cost of a backfill.
+CREATE VIEW sleep_movement AS
+SELECT d.id AS document_id,                                              -- sleep.id
+       o.n AS offset,                                                    -- index of the character, from 0
+       CAST(strftime('%s', d.bedtime_start) AS INTEGER) + o.n * 30 AS timestamp, -- interval start, unix seconds (bedtime_start + offset * 30)
+       CASE WHEN substr(d.movement_30_sec, o.n + 1, 1) GLOB '[0-9]'
+            THEN CAST(substr(d.movement_30_sec, o.n + 1, 1) AS INTEGER) END AS value  -- movement: 1 no motion, 2 restless, 3 tossing and turning, 4 active; NULL for a non-digit
+FROM sleep d
+JOIN interval_offset o ON o.n < length(d.movement_30_sec);
 
 -- Recommended bedtime (API PublicSleepTime), one per day.
 CREATE TABLE sleep_time (

@@ -40,21 +40,9 @@ impl Column {
 }
 
 #[derive(Debug)]
-pub(super) enum ChildKind {
-    /// A `PublicSample` object: `{interval, items, timestamp}`.
-    Samples,
-    /// A string with one code character per interval.
-    Intervals {
-        start_field: &'static str,
-        seconds: i64,
-    },
-}
-
-#[derive(Debug)]
 pub(super) struct Child {
     pub field: &'static str,
     pub table: &'static str,
-    pub kind: ChildKind,
     pub sql_insert: String,
 }
 
@@ -225,15 +213,10 @@ fn build_document(
     };
     let mut children = Vec::new();
     for s in dt.samples {
-        children.push(child(conn, s.field, s.table, ChildKind::Samples)?);
+        children.push(child(conn, s.field, s.table)?);
     }
-    for s in dt.interval_strings {
-        let kind = ChildKind::Intervals {
-            start_field: s.start_field,
-            seconds: i64::from(s.interval_seconds),
-        };
-        children.push(child(conn, s.field, s.table, kind)?);
-    }
+    // Interval strings are decoded by views over their column (schema.sql),
+    // so they have no rows to write.
     Ok(DocTable {
         columns,
         sql_select_raw: format!("SELECT raw_json FROM {t} WHERE id = ?1"),
@@ -246,12 +229,7 @@ fn build_document(
     })
 }
 
-fn child(
-    conn: &Connection,
-    field: &'static str,
-    table: &'static str,
-    kind: ChildKind,
-) -> Result<Child, StoreError> {
+fn child(conn: &Connection, field: &'static str, table: &'static str) -> Result<Child, StoreError> {
     let info = table_info(conn, table)?;
     require(
         table,
@@ -261,7 +239,6 @@ fn child(
     Ok(Child {
         field,
         table,
-        kind,
         sql_insert: format!(
             "INSERT INTO {} (document_id, \"offset\", timestamp, value) VALUES (?1, ?2, ?3, ?4)",
             quote(table)
@@ -355,50 +332,27 @@ pub(super) fn child_rows(child: &Child, doc: &Value) -> Vec<(i64, Option<i64>, S
     let Some(v) = doc.get(child.field) else {
         return Vec::new();
     };
-    match child.kind {
-        ChildKind::Samples => {
-            let Some(items) = v.get("items").and_then(Value::as_array) else {
-                return Vec::new();
+    // A `PublicSample` object: `{interval, items, timestamp}`.
+    let Some(items) = v.get("items").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let start = parse_seconds(v.get("timestamp"));
+    let interval = v.get("interval").and_then(Value::as_f64);
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let offset = i as i64;
+            let ts = start
+                .zip(interval)
+                .map(|(s, iv)| s + (offset as f64 * iv).round() as i64);
+            let value = match item.as_f64() {
+                Some(f) => Sql::Real(f),
+                None => Sql::Null,
             };
-            let start = parse_seconds(v.get("timestamp"));
-            let interval = v.get("interval").and_then(Value::as_f64);
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    let offset = i as i64;
-                    let ts = start
-                        .zip(interval)
-                        .map(|(s, iv)| s + (offset as f64 * iv).round() as i64);
-                    let value = match item.as_f64() {
-                        Some(f) => Sql::Real(f),
-                        None => Sql::Null,
-                    };
-                    (offset, ts, value)
-                })
-                .collect()
-        }
-        ChildKind::Intervals {
-            start_field,
-            seconds,
-        } => {
-            let Some(s) = v.as_str() else {
-                return Vec::new();
-            };
-            let start = parse_seconds(doc.get(start_field));
-            s.chars()
-                .enumerate()
-                .map(|(i, ch)| {
-                    let offset = i as i64;
-                    let value = match ch.to_digit(10) {
-                        Some(d) => Sql::Integer(i64::from(d)),
-                        None => Sql::Null,
-                    };
-                    (offset, start.map(|s| s + offset * seconds), value)
-                })
-                .collect()
-        }
-    }
+            (offset, ts, value)
+        })
+        .collect()
 }
 
 /// The column values of one time-series row, in table order.

@@ -482,17 +482,18 @@ impl Store {
         child_table: &str,
         document_id: &str,
     ) -> Result<Vec<ChildRow>, StoreError> {
-        let child = self
-            .doc_table(dt)?
-            .children
+        let table = dt
+            .samples
             .iter()
-            .find(|c| c.table == child_table)
+            .map(|s| s.table)
+            .chain(dt.interval_strings.iter().map(|s| s.table))
+            .find(|t| *t == child_table)
             .ok_or_else(|| {
                 StoreError::Invalid(format!("{child_table} is not a child table of {}", dt.name))
             })?;
         let sql = format!(
             "SELECT \"offset\", timestamp, value FROM {} WHERE document_id = ?1 ORDER BY \"offset\"",
-            mapping::quote(child.table)
+            mapping::quote(table)
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt

@@ -906,7 +906,10 @@ mod tests {
         assert!(!format!("{:?}", c.webhook.verification_token).contains("vt-secret"));
         for (text, key) in [
             ("[webhook]\nlisten = \"localhost\"", "webhook.listen"),
-            ("[webhook]\ncallback_url = \"ftp://x\"", "webhook.callback_url"),
+            (
+                "[webhook]\ncallback_url = \"ftp://x\"",
+                "webhook.callback_url",
+            ),
             ("[webhook]\nenabled = true", "webhook.callback_url"),
             (
                 "[webhook]\nenabled = true\ncallback_url = \"https://x/h\"",

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use crate::config::{Config, ConfigError};
 use crate::registry::DataType;
 use crate::store::Store;
-use crate::webhook::{self, Subscription, WebhookApi, Wanted};
+use crate::webhook::{self, Subscription, Wanted, WebhookApi};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
@@ -63,9 +63,15 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
             })?;
             let want: Vec<Wanted> = webhook::wanted(&select(config, &types)?);
             // Only creates: renewing is `renew`'s (and the daemon's) job.
-            let r =
-                webhook::reconcile(&api, &url, &token, &want, Timestamp::now(), Default::default())
-                    .await?;
+            let r = webhook::reconcile(
+                &api,
+                &url,
+                &token,
+                &want,
+                Timestamp::now(),
+                Default::default(),
+            )
+            .await?;
             println!(
                 "{} created, {} already subscribed, {} failed",
                 r.created,

@@ -173,7 +173,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT signature, received_at, event_type, data_type, object_id, event_time, outcome
-                 FROM webhook_event ORDER BY received_at DESC LIMIT 1",
+                 FROM webhook_event ORDER BY received_at DESC, rowid DESC LIMIT 1",
             )?
             .query_row([], |r| {
                 Ok((

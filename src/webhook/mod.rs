@@ -30,7 +30,7 @@ use crate::sync::{self, SyncEngine};
 
 pub use receiver::{ReceiverOptions, WebhookHandle, WebhookStats};
 pub use subscriptions::{
-    Reconciled, Subscription, WebhookApi, Wanted, reconcile, save_subscriptions, wanted,
+    Reconciled, Subscription, Wanted, WebhookApi, reconcile, save_subscriptions, wanted,
 };
 
 /// Event types ouradb subscribes to for every data type.

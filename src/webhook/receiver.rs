@@ -193,12 +193,10 @@ pub async fn start(
             addr: opts.listen,
             source,
         })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| WebhookError::Bind {
-            addr: opts.listen,
-            source,
-        })?;
+    let addr = listener.local_addr().map_err(|source| WebhookError::Bind {
+        addr: opts.listen,
+        source,
+    })?;
     let stats = Arc::new(WebhookStats::default());
 
     // Signatures accepted before a restart stay refused.
@@ -268,10 +266,7 @@ struct VerifyQuery {
 
 async fn verify(State(st): State<Arc<Recv>>, Query(q): Query<VerifyQuery>) -> Response {
     let ok = q.verification_token.as_deref().is_some_and(|t| {
-        constant_time_eq(
-            t.as_bytes(),
-            st.opts.verification_token.expose().as_bytes(),
-        )
+        constant_time_eq(t.as_bytes(), st.opts.verification_token.expose().as_bytes())
     });
     if !ok {
         st.stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -343,12 +338,17 @@ fn handle_event(st: &Recv, headers: &HeaderMap, body: &[u8]) -> Response {
         return reply(StatusCode::UNAUTHORIZED, "signature headers missing");
     };
     let now = (st.opts.clock)();
-    let fresh = parse_timestamp(ts).is_some_and(|t| {
-        now.duration_since(t).unsigned_abs() <= MAX_SKEW
-    });
+    let fresh =
+        parse_timestamp(ts).is_some_and(|t| now.duration_since(t).unsigned_abs() <= MAX_SKEW);
     if !fresh {
-        tracing::warn!(timestamp = ts, "webhook event with a stale or bad timestamp refused");
-        return reply(StatusCode::UNAUTHORIZED, "timestamp outside the accepted window");
+        tracing::warn!(
+            timestamp = ts,
+            "webhook event with a stale or bad timestamp refused"
+        );
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            "timestamp outside the accepted window",
+        );
     }
     if !signature_valid(st.opts.client_secret.expose(), ts, body, sig) {
         tracing::warn!("webhook event with an invalid signature refused");

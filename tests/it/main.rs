@@ -7,5 +7,5 @@ mod sim_http;
 mod sim_schema;
 mod store;
 mod sync;
-mod webhook;
 mod util;
+mod webhook;

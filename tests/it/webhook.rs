@@ -235,10 +235,7 @@ async fn signed_create_update_delete_land_within_a_second() {
         // vo2_max: webhook data_type differs from the path (vO2_max).
         let vo2 = new_doc(&h, "vO2_max", "wh-vo2-1");
         set(&h, "vO2_max", vo2);
-        assert!(
-            h.wait_stored("vo2_max", "wh-vo2-1", |d| d.is_some())
-                .await
-        );
+        assert!(h.wait_stored("vo2_max", "wh-vo2-1", |d| d.is_some()).await);
         // delete
         h.env
             .sim
@@ -275,7 +272,10 @@ async fn signed_create_update_delete_land_within_a_second() {
             .unwrap()
             .expect("webhooks enabled");
         assert!(section.contains("last event: "), "{section}");
-        assert!(section.contains("delete daily_sleep wh-ds-1: deleted"), "{section}");
+        assert!(
+            section.contains("delete daily_sleep wh-ds-1: deleted"),
+            "{section}"
+        );
         assert!(section.contains("4 in the last 24 h"), "{section}");
         assert!(section.contains("vo2_max"), "{section}");
         assert!(!section.contains(VT) && !section.contains(SECRET));
@@ -493,9 +493,7 @@ async fn subscriptions_near_expiry_are_renewed_and_deleted_ones_recreated() {
         assert_eq!(r.subscriptions.len(), n);
         let horizon = later + jiff::SignedDuration::try_from(RENEW_BEFORE).unwrap();
         assert!(
-            r.subscriptions
-                .iter()
-                .all(|s| s.expiration_time > horizon),
+            r.subscriptions.iter().all(|s| s.expiration_time > horizon),
             "every subscription has more than a week left"
         );
         assert!(
@@ -543,7 +541,10 @@ async fn the_daemon_runs_the_receiver_and_keeps_subscriptions() {
             assert!(Instant::now() < deadline, "daemon subscribed: {subs:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        assert!(subs.iter().all(|s| s.callback_url == callback && s.data_type == "daily_sleep"));
+        assert!(
+            subs.iter()
+                .all(|s| s.callback_url == callback && s.data_type == "daily_sleep")
+        );
         // An event reaches the database through the daemon's receiver.
         let doc = {
             let mut d: Value = env.sim.read_data(|d| {
@@ -570,7 +571,15 @@ async fn the_daemon_runs_the_receiver_and_keeps_subscriptions() {
         }
         // The upkeep recorded the subscriptions for `status`.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while engine.store().lock().unwrap().webhook_subscriptions().unwrap().len() != 3 {
+        while engine
+            .store()
+            .lock()
+            .unwrap()
+            .webhook_subscriptions()
+            .unwrap()
+            .len()
+            != 3
+        {
             assert!(Instant::now() < deadline, "subscriptions recorded");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -648,12 +657,91 @@ async fn sandbox_switches_every_collection_path() {
         let body = event_body("update", "daily_sleep", &id);
         let ts = now_ts();
         assert_eq!(
-            post(&h.callback, &ts, Some(&sign(SECRET, &ts, body.as_bytes())), body).await,
+            post(
+                &h.callback,
+                &ts,
+                Some(&sign(SECRET, &ts, body.as_bytes())),
+                body
+            )
+            .await,
             200
         );
         assert!(h.handle.wait_processed(1, Duration::from_secs(2)).await);
         let want = format!("/v2/sandbox/usercollection/daily_sleep/{id}");
         assert!(h.env.sim.request_log().iter().any(|e| e.path == want));
+        h.stop().await;
+    })
+    .await;
+}
+
+async fn ouradb(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ouradb"))
+        .env_remove("OURA_TOKEN")
+        .env_remove("OURA_CLIENT_SECRET")
+        .env("OURADB_LOG", "warn")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_subscribe_list_renew_unsubscribe_and_status() {
+    bounded(async {
+        let h = Hook::start(|_| {}, |_| {}).await;
+        let path = h.env.dir.path().join("daemon.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[api]\nbase_url = \"{}\"\n[auth]\npersonal_access_token = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{SECRET}\"\ntoken_file = \"{}\"\n[storage]\ndatabase = \"{}\"\n[webhook]\ncallback_url = \"{}\"\nverification_token = \"{VT}\"\n",
+                h.env.sim.base_url(),
+                util::TOKEN,
+                h.config.oauth.token_file.display(),
+                h.config.database.display(),
+                h.callback,
+            ),
+        )
+        .unwrap();
+        let (code, out, err) =
+            ouradb(&path, &["webhook", "subscribe", "--type", "daily_sleep", "--type", "vo2_max"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("6 created"), "{out}");
+        let (code, out, _) = ouradb(&path, &["webhook", "subscribe", "--type", "vo2_max"]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("0 created, 3 already subscribed"), "{out}");
+        let (code, out, err) = ouradb(&path, &["webhook", "subscribe", "--type", "heartrate"]).await;
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains("--type") && err.contains("vo2_max"), "{err}");
+
+        let (code, out, _) = ouradb(&path, &["webhook", "list", "--json"]).await;
+        assert_eq!(code, 0);
+        let list: Vec<Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(list.len(), 6);
+        let (code, out, _) = ouradb(&path, &["webhook", "renew"]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("6 renewed, 0 failed"), "{out}");
+
+        let (code, out, err) = ouradb(&path, &["status"]).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("webhooks: disabled"), "{out}");
+        assert!(out.contains("vo2_max") && out.contains("daily_sleep"), "{out}");
+        assert!(!out.contains(SECRET) && !out.contains(VT) && !err.contains(SECRET));
+
+        let (code, out, _) = ouradb(&path, &["webhook", "unsubscribe", "--type", "vo2_max"]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("3 deleted"), "{out}");
+        assert_eq!(h.api.list().await.unwrap().len(), 3);
+        let (code, out, _) = ouradb(&path, &["webhook", "unsubscribe"]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("3 deleted"), "{out}");
+        assert!(h.api.list().await.unwrap().is_empty());
         h.stop().await;
     })
     .await;

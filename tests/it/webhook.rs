@@ -233,7 +233,9 @@ async fn signed_create_update_delete_land_within_a_second() {
             "updated document stored within a second"
         );
         // vo2_max: webhook data_type differs from the path (vO2_max).
-        let vo2 = new_doc(&h, "vO2_max", "wh-vo2-1");
+        let day = util::today().to_string();
+        let vo2 = json!({"id": "wh-vo2-1", "day": day,
+                         "timestamp": format!("{day}T06:00:00+00:00"), "vo2_max": 45.0});
         set(&h, "vO2_max", vo2);
         assert!(h.wait_stored("vo2_max", "wh-vo2-1", |d| d.is_some()).await);
         // delete

@@ -904,6 +904,9 @@ mod tests {
         assert_eq!(c.webhook.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(c.webhook.callback_url.unwrap().path(), "/hook");
         assert!(!format!("{:?}", c.webhook.verification_token).contains("vt-secret"));
+        let example = parse(include_str!("../daemon.toml.example")).unwrap();
+        assert!(!example.webhook.enabled);
+        assert_eq!(example.webhook.listen.to_string(), DEFAULT_WEBHOOK_LISTEN);
         for (text, key) in [
             ("[webhook]\nlisten = \"localhost\"", "webhook.listen"),
             (

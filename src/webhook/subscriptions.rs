@@ -123,12 +123,25 @@ impl WebhookApi {
         Ok((status, body))
     }
 
-    fn failed(action: &str, status: u16, body: &[u8]) -> WebhookError {
+    /// An error from an answer; validation errors echo the request, so
+    /// the secrets it carried are masked.
+    fn failed(
+        &self,
+        action: &str,
+        status: u16,
+        body: &[u8],
+        token: Option<&Secret>,
+    ) -> WebhookError {
         let text = String::from_utf8_lossy(body);
-        let detail = serde_json::from_slice::<serde_json::Value>(body)
+        let mut detail = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v.get("detail").map(|d| d.to_string()))
             .unwrap_or_else(|| text.chars().take(200).collect());
+        for secret in std::iter::once(&self.client_secret).chain(token) {
+            if !secret.expose().is_empty() {
+                detail = detail.replace(secret.expose(), "***");
+            }
+        }
         WebhookError::Http {
             action: action.to_owned(),
             status,
@@ -148,7 +161,7 @@ impl WebhookApi {
     pub async fn list(&self) -> Result<Vec<Subscription>, WebhookError> {
         let (status, body) = self.send("list", self.http.get(self.url(""))).await?;
         if status != 200 {
-            return Err(Self::failed("list", status, &body));
+            return Err(self.failed("list", status, &body, None));
         }
         Self::parse("list", &body)
     }
@@ -174,7 +187,7 @@ impl WebhookApi {
         match status {
             200 | 201 => Self::parse(&action, &resp).map(Some),
             409 => Ok(None),
-            _ => Err(Self::failed(&action, status, &resp)),
+            _ => Err(self.failed(&action, status, &resp, Some(verification_token))),
         }
     }
 
@@ -185,7 +198,7 @@ impl WebhookApi {
             .send(&action, self.http.put(self.url(&format!("/renew/{id}"))))
             .await?;
         if status != 200 {
-            return Err(Self::failed(&action, status, &body));
+            return Err(self.failed(&action, status, &body, None));
         }
         Self::parse(&action, &body)
     }
@@ -196,7 +209,7 @@ impl WebhookApi {
             .send(&action, self.http.delete(self.url(&format!("/{id}"))))
             .await?;
         if !(200..300).contains(&status) {
-            return Err(Self::failed(&action, status, &body));
+            return Err(self.failed(&action, status, &body, None));
         }
         Ok(())
     }
@@ -300,4 +313,35 @@ pub fn save_subscriptions(
         .collect();
     store.replace_webhook_subscriptions(callback_url, &rows)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_mask_the_secrets_an_answer_echoes() {
+        let mut c = Config::for_base_url("http://127.0.0.1:1", "t", "db".into());
+        c.oauth.client_id = Some("app".into());
+        c.oauth.client_secret = Some(Secret::new("client-s3cret"));
+        let api = WebhookApi::new(&c).unwrap();
+        let body =
+            br#"{"detail":[{"input":{"verification_token":"vt-s3cret","x":"client-s3cret"}}]}"#;
+        let e = api
+            .failed("create", 422, body, Some(&Secret::new("vt-s3cret")))
+            .to_string();
+        assert!(e.contains("422") && e.contains("***"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(!format!("{api:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn wanted_covers_every_event_of_types_with_webhooks() {
+        let types: Vec<&'static DataType> = crate::registry::DATA_TYPES.iter().collect();
+        let w = wanted(&types);
+        let with = types.iter().filter(|d| d.webhook.is_some()).count();
+        assert_eq!(w.len(), with * 3);
+        assert!(w.iter().any(|x| x.data_type == "vo2_max"));
+        assert!(!w.iter().any(|x| x.data_type == "heartrate"));
+    }
 }

@@ -503,6 +503,15 @@ async fn subscriptions_near_expiry_are_renewed_and_deleted_ones_recreated() {
                 .iter()
                 .any(|s| s.data_type == victim.data_type && s.event_type == victim.event_type)
         );
+        // Errors never carry the secrets the request did.
+        let err = h
+            .api
+            .create(&h.callback, &Secret::new(VT), "update", "not_a_type")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("422"), "{err}");
+        assert!(!err.contains(VT) && !err.contains(SECRET), "{err}");
         // 409 on create counts as already subscribed.
         assert!(
             h.api

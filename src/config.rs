@@ -61,6 +61,8 @@ struct RawConfig {
     schedule: BTreeMap<String, String>,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    webhook: RawWebhook,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +129,15 @@ struct RawLog {
     format: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    enabled: Option<bool>,
+    listen: Option<String>,
+    callback_url: Option<String>,
+    verification_token: Option<String>,
+}
+
 /// Where the personal access token came from; it never appears in `Debug`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -167,6 +178,98 @@ pub struct Config {
     pub schedules: BTreeMap<&'static str, String>,
     pub log_level: String,
     pub log_format: LogFormat,
+    /// Oura webhooks (`[webhook]`).
+    pub webhook: WebhookConfig,
+}
+
+/// Where the webhook receiver listens by default: loopback only, since users
+/// put a reverse proxy or tunnel in front of it.
+pub const DEFAULT_WEBHOOK_LISTEN: &str = "127.0.0.1:8788";
+
+/// `[webhook]`: the receiver and the subscriptions ouradb manages.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub enabled: bool,
+    pub listen: std::net::SocketAddr,
+    /// The public URL Oura calls; its path is the one the receiver serves.
+    pub callback_url: Option<url::Url>,
+    /// Echoed by Oura when it verifies the callback.
+    pub verification_token: Option<Secret>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            enabled: false,
+            listen: DEFAULT_WEBHOOK_LISTEN.parse().expect("valid default"),
+            callback_url: None,
+            verification_token: None,
+        }
+    }
+}
+
+fn webhook_config(
+    raw: RawWebhook,
+    oauth: &OAuthConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<WebhookConfig, ConfigError> {
+    let listen = match raw.listen.as_deref() {
+        None => DEFAULT_WEBHOOK_LISTEN.parse().expect("valid default"),
+        Some(text) => text.trim().parse().map_err(|_| {
+            ConfigError::invalid(
+                "webhook.listen",
+                format!("`{text}` is not an IP address and port"),
+                format!("use e.g. \"{DEFAULT_WEBHOOK_LISTEN}\""),
+            )
+        })?,
+    };
+    let callback_url = raw
+        .callback_url
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            http_url(
+                "webhook.callback_url",
+                s.trim(),
+                "https://ouradb.example.org/oura/webhook",
+            )
+        })
+        .transpose()?;
+    let verification_token = raw
+        .verification_token
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| env("OURA_WEBHOOK_VERIFICATION_TOKEN").filter(|s| !s.trim().is_empty()))
+        .map(|s| Secret::new(s.trim()));
+    let enabled = raw.enabled.unwrap_or(false);
+    if enabled {
+        if callback_url.is_none() {
+            return Err(ConfigError::invalid(
+                "webhook.callback_url",
+                "is required when webhooks are enabled",
+                "set the public https URL Oura should call, e.g. \"https://ouradb.example.org/oura/webhook\"",
+            ));
+        }
+        if verification_token.is_none() {
+            return Err(ConfigError::invalid(
+                "webhook.verification_token",
+                "is required when webhooks are enabled",
+                "set a long random string (or OURA_WEBHOOK_VERIFICATION_TOKEN)",
+            ));
+        }
+        if oauth.client_id.is_none() || oauth.client_secret.is_none() {
+            return Err(ConfigError::invalid(
+                "auth.client_id",
+                "webhooks need the OAuth application's client_id and client_secret",
+                "set auth.client_id and auth.client_secret (or OURA_CLIENT_SECRET)",
+            ));
+        }
+    }
+    Ok(WebhookConfig {
+        enabled,
+        listen,
+        callback_url,
+        verification_token,
+    })
 }
 
 pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8745/callback";
@@ -440,6 +543,7 @@ impl Config {
         }
 
         let oauth = oauth_config(&raw.auth, &env)?;
+        let webhook = webhook_config(raw.webhook, &oauth, &env)?;
         let token = match (
             raw.auth
                 .personal_access_token
@@ -630,6 +734,7 @@ impl Config {
             schedules,
             log_level,
             log_format,
+            webhook,
         })
     }
 
@@ -782,6 +887,44 @@ mod tests {
             ("[auth]\ntoken_url = \"ftp://x\"", "auth.token_url"),
             ("[auth]\nscopes = \" \"", "auth.scopes"),
             ("[auth]\nclient_auth = \"jwt\"", "auth.client_auth"),
+        ] {
+            let msg = parse(text).unwrap_err().to_string();
+            assert!(msg.contains(key), "{msg}");
+        }
+    }
+
+    #[test]
+    fn webhook_defaults_and_errors() {
+        let c = parse("").unwrap();
+        assert!(!c.webhook.enabled);
+        assert_eq!(c.webhook.listen.to_string(), DEFAULT_WEBHOOK_LISTEN);
+        assert!(c.webhook.listen.ip().is_loopback());
+        let c = parse(
+            "[auth]\nclient_id = \"app\"\nclient_secret = \"s\"\n[webhook]\nenabled = true\nlisten = \"0.0.0.0:9000\"\ncallback_url = \"https://x.example/hook\"\nverification_token = \"vt-secret\"",
+        )
+        .unwrap();
+        assert!(c.webhook.enabled);
+        assert_eq!(c.webhook.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.webhook.callback_url.unwrap().path(), "/hook");
+        assert!(!format!("{:?}", c.webhook.verification_token).contains("vt-secret"));
+        let example = parse(include_str!("../daemon.toml.example")).unwrap();
+        assert!(!example.webhook.enabled);
+        assert_eq!(example.webhook.listen.to_string(), DEFAULT_WEBHOOK_LISTEN);
+        for (text, key) in [
+            ("[webhook]\nlisten = \"localhost\"", "webhook.listen"),
+            (
+                "[webhook]\ncallback_url = \"ftp://x\"",
+                "webhook.callback_url",
+            ),
+            ("[webhook]\nenabled = true", "webhook.callback_url"),
+            (
+                "[webhook]\nenabled = true\ncallback_url = \"https://x/h\"",
+                "webhook.verification_token",
+            ),
+            (
+                "[webhook]\nenabled = true\ncallback_url = \"https://x/h\"\nverification_token = \"v\"",
+                "auth.client_id",
+            ),
         ] {
             let msg = parse(text).unwrap_err().to_string();
             assert!(msg.contains(key), "{msg}");

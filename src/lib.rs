@@ -9,3 +9,4 @@ pub mod registry;
 pub mod sim;
 pub mod store;
 pub mod sync;
+pub mod webhook;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 mod auth;
+mod webhook;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -64,6 +65,11 @@ pub enum Command {
         #[command(subcommand)]
         cmd: auth::AuthCommand,
     },
+    /// Manage Oura webhook subscriptions for `webhook.callback_url`.
+    Webhook {
+        #[command(subcommand)]
+        cmd: webhook::WebhookCommand,
+    },
     /// Sync two simulated years from the built-in simulator into a local file.
     Demo {
         /// Database file to create.
@@ -117,6 +123,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Daemon => runtime()?.block_on(crate::daemon::run(Arc::new(config))),
         Command::Auth { cmd } => runtime()?.block_on(auth::run(&config, cmd)),
+        Command::Webhook { cmd } => runtime()?.block_on(webhook::run(&config, cmd)),
         Command::Demo { .. } => unreachable!("handled above"),
     }
 }
@@ -356,6 +363,9 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         println!("auth: no credentials; run `ouradb auth login` or set OURA_TOKEN");
     }
     println!("{}", status_table(&states, now, config.stale_after));
+    if let Some(section) = crate::webhook::status_section(config, &store, now)? {
+        print!("\n{section}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -28,6 +28,8 @@ pub enum DaemonError {
     Scheduler(String),
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    #[error(transparent)]
+    Webhook(#[from] crate::webhook::WebhookError),
 }
 
 pub async fn run(config: Arc<Config>) -> anyhow::Result<ExitCode> {
@@ -50,6 +52,10 @@ pub async fn run_with(
 ) -> Result<(), DaemonError> {
     let tracker = TaskTracker::new();
     let types = engine.config().types.clone();
+
+    if engine.config().webhook.enabled {
+        crate::webhook::start_in_daemon(engine.clone(), cancel.clone(), &tracker).await?;
+    }
 
     // Catch up at start: whatever the schedule says, a daemon that was
     // down for a week should not wait an hour to fill the gap.

@@ -16,6 +16,7 @@ mod mapping;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod webhook;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -58,6 +59,7 @@ pub enum StoreError {
 }
 
 pub use schema::SCHEMA_VERSION;
+pub use webhook::{StoredSubscription, WebhookEventRecord, WebhookHealth};
 
 /// Per data type sync bookkeeping, one row of `sync_state`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

@@ -9,3 +9,4 @@ mod sim_schema;
 mod store;
 mod sync;
 mod util;
+mod webhook;

@@ -1,0 +1,759 @@
+//! Webhooks against the simulator's webhook sender: receiver checks, the
+//! worker's fetch/upsert/delete, subscription upkeep, the daemon wiring.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, KeyInit, Mac};
+use jiff::Timestamp;
+use ouradb::config::{Config, RateLimitConfig, Secret};
+use ouradb::registry;
+use ouradb::sim::{Change, SimConfig};
+use ouradb::store::Store;
+use ouradb::sync::{self, SyncEngine};
+use ouradb::webhook::{
+    self, RENEW_BEFORE, ReceiverOptions, WebhookApi, WebhookHandle, receiver, reconcile, wanted,
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::util::{self, Env};
+
+const CLIENT_ID: &str = "sim-client";
+const SECRET: &str = "sim-secret";
+const VT: &str = "verify-me-please";
+const PATH: &str = "/oura/webhook";
+
+async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
+    tokio::time::timeout(Duration::from_secs(90), f)
+        .await
+        .expect("test finished in time");
+}
+
+fn webhook_config(env: &Env, callback: &str) -> Config {
+    let mut c = env.config();
+    c.oauth.client_id = Some(CLIENT_ID.into());
+    c.oauth.client_secret = Some(Secret::new(SECRET));
+    // Never pick up tokens of whoever runs the tests.
+    c.oauth.token_file = env.dir.path().join("tokens.json");
+    c.webhook.enabled = true;
+    c.webhook.listen = "127.0.0.1:0".parse().unwrap();
+    c.webhook.callback_url = Some(callback.parse().unwrap());
+    c.webhook.verification_token = Some(Secret::new(VT));
+    c
+}
+
+/// A receiver on a free port plus what the tests need around it.
+struct Hook {
+    env: Env,
+    config: Config,
+    engine: Arc<SyncEngine>,
+    handle: WebhookHandle,
+    callback: String,
+    api: WebhookApi,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Hook {
+    async fn start(
+        tweak_sim: impl FnOnce(&mut SimConfig),
+        tweak_cfg: impl FnOnce(&mut Config),
+    ) -> Hook {
+        let env = Env::start(10, tweak_sim).await;
+        // The receiver only uses the path; the real URL is known once bound.
+        let mut config = webhook_config(&env, &format!("http://127.0.0.1:1{PATH}"));
+        tweak_cfg(&mut config);
+        let engine = Arc::new(env.engine(config.clone()));
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let opts = ReceiverOptions::from_config(&config, sync::system_clock()).unwrap();
+        let handle = receiver::start(engine.clone(), opts, cancel.clone(), &tracker)
+            .await
+            .expect("receiver starts");
+        let callback = format!("http://{}{PATH}", handle.addr);
+        config.webhook.callback_url = Some(callback.parse().unwrap());
+        let api = WebhookApi::new(&config).unwrap();
+        Hook {
+            env,
+            config,
+            engine,
+            handle,
+            callback,
+            api,
+            cancel,
+            tracker,
+        }
+    }
+
+    async fn subscribe(&self, types: &[&'static registry::DataType]) -> webhook::Reconciled {
+        let r = reconcile(
+            &self.api,
+            &self.callback,
+            &Secret::new(VT),
+            &wanted(types),
+            Timestamp::now(),
+            RENEW_BEFORE,
+        )
+        .await
+        .expect("reconcile");
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        r
+    }
+
+    fn processed(&self) -> u64 {
+        self.handle
+            .stats
+            .processed
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn stored(&self, dt: &str, id: &str) -> Option<Value> {
+        let store = self.engine.store().lock().unwrap();
+        store
+            .document_json(registry::find(dt).unwrap(), id)
+            .unwrap()
+            .map(|s| serde_json::from_str(&s).unwrap())
+    }
+
+    async fn wait_stored(&self, dt: &str, id: &str, pred: impl Fn(Option<&Value>) -> bool) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        loop {
+            if pred(self.stored(dt, id).as_ref()) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// GETs of one document the simulator served.
+    fn fetches(&self, path: &str, id: &str) -> usize {
+        let want = format!("/{path}/{id}");
+        self.env
+            .sim
+            .request_log()
+            .iter()
+            .filter(|e| e.path.ends_with(&want))
+            .count()
+    }
+
+    async fn stop(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), self.tracker.wait())
+                .await
+                .is_ok(),
+            "receiver and workers stop on cancel"
+        );
+        self.env.sim.stop().await;
+    }
+}
+
+fn sign(secret: &str, ts: &str, body: &[u8]) -> String {
+    let mut m = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(ts.as_bytes());
+    m.update(body);
+    hex::encode_upper(m.finalize().into_bytes())
+}
+
+fn now_ts() -> String {
+    Timestamp::now().as_second().to_string()
+}
+
+fn event_body(ev: &str, dt: &str, id: &str) -> String {
+    json!({"event_type": ev, "data_type": dt, "object_id": id,
+           "event_time": Timestamp::now().to_string(), "user_id": "u"})
+    .to_string()
+}
+
+async fn post(url: &str, ts: &str, sig: Option<&str>, body: impl Into<reqwest::Body>) -> u16 {
+    let mut req = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-oura-timestamp", ts);
+    if let Some(s) = sig {
+        req = req.header("x-oura-signature", s);
+    }
+    req.body(body).send().await.unwrap().status().as_u16()
+}
+
+/// A copy of an existing simulated document under a new id.
+fn new_doc(h: &Hook, collection: &str, id: &str) -> Value {
+    let mut doc: Value = h.env.sim.read_data(|d| {
+        serde_json::from_str(&d.documents(collection).last().expect("documents").json).unwrap()
+    });
+    doc["id"] = json!(id);
+    doc
+}
+
+fn set(h: &Hook, collection: &str, doc: Value) -> Change {
+    let mut out = h
+        .env
+        .sim
+        .with_data(|d| vec![d.set_document(collection, doc).unwrap()]);
+    out.pop().unwrap()
+}
+
+#[tokio::test]
+async fn signed_create_update_delete_land_within_a_second() {
+    bounded(async {
+        let h = Hook::start(|_| {}, |_| {}).await;
+        let types: Vec<_> = registry::DATA_TYPES.iter().collect();
+        let r = h.subscribe(&types).await;
+        let with_hooks = registry::DATA_TYPES
+            .iter()
+            .filter(|d| d.webhook.is_some())
+            .count();
+        assert_eq!(r.created, with_hooks * 3);
+        assert_eq!(r.subscriptions.len(), with_hooks * 3);
+
+        // create
+        let mut doc = new_doc(&h, "daily_sleep", "wh-ds-1");
+        doc["score"] = json!(42);
+        let c = set(&h, "daily_sleep", doc.clone());
+        assert_eq!(c.op, ouradb::sim::Op::Create);
+        assert!(
+            h.wait_stored("daily_sleep", "wh-ds-1", |d| d
+                .is_some_and(|d| d["score"] == 42))
+                .await,
+            "created document stored within a second"
+        );
+        // update
+        doc["score"] = json!(77);
+        assert_eq!(set(&h, "daily_sleep", doc).op, ouradb::sim::Op::Update);
+        assert!(
+            h.wait_stored("daily_sleep", "wh-ds-1", |d| d
+                .is_some_and(|d| d["score"] == 77))
+                .await,
+            "updated document stored within a second"
+        );
+        // vo2_max: webhook data_type differs from the path (vO2_max).
+        let day = util::today().to_string();
+        let vo2 = json!({"id": "wh-vo2-1", "day": day,
+                         "timestamp": format!("{day}T06:00:00+00:00"), "vo2_max": 45.0});
+        set(&h, "vO2_max", vo2);
+        assert!(h.wait_stored("vo2_max", "wh-vo2-1", |d| d.is_some()).await);
+        // delete
+        h.env
+            .sim
+            .with_data(|d| vec![d.remove_document("daily_sleep", "wh-ds-1").unwrap()]);
+        assert!(
+            h.wait_stored("daily_sleep", "wh-ds-1", |d| d.is_none())
+                .await,
+            "deleted document removed within a second"
+        );
+        assert!(h.env.sim.webhooks_idle(Duration::from_secs(5)).await);
+        assert!(
+            h.env
+                .sim
+                .webhook_attempts()
+                .iter()
+                .all(|a| a.status == Some(200)),
+            "every delivery acknowledged on the first try"
+        );
+
+        // status shows the health section.
+        assert!(h.handle.wait_processed(4, Duration::from_secs(2)).await);
+        {
+            let mut store = h.engine.store().lock().unwrap();
+            webhook::save_subscriptions(
+                &mut store,
+                &h.callback,
+                &r.subscriptions,
+                Timestamp::now(),
+            )
+            .unwrap();
+        }
+        let ro = Store::open_read_only(&h.config.database).unwrap();
+        let section = webhook::status_section(&h.config, &ro, Timestamp::now())
+            .unwrap()
+            .expect("webhooks enabled");
+        assert!(section.contains("last event: "), "{section}");
+        assert!(
+            section.contains("delete daily_sleep wh-ds-1: deleted"),
+            "{section}"
+        );
+        assert!(section.contains("4 in the last 24 h"), "{section}");
+        assert!(section.contains("vo2_max"), "{section}");
+        assert!(!section.contains(VT) && !section.contains(SECRET));
+        h.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn forged_stale_replayed_malformed_and_oversized_events_are_rejected() {
+    bounded(async {
+        let h = Hook::start(|_| {}, |_| {}).await;
+        let url = h.callback.clone();
+        let doc = new_doc(&h, "daily_sleep", "wh-x");
+        // In the simulator without an event: only a request can bring it in.
+        h.env.sim.with_data(|d| {
+            d.set_document("daily_sleep", doc).unwrap();
+            Vec::new()
+        });
+        let body = event_body("create", "daily_sleep", "wh-x");
+        let ts = now_ts();
+
+        // Verification GET: only with the right token.
+        let c = reqwest::Client::new();
+        let r = c
+            .get(&url)
+            .query(&[("verification_token", "wrong"), ("challenge", "abc")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+        let r = c.get(&url).query(&[("challenge", "abc")]).send().await.unwrap();
+        assert_eq!(r.status(), 403);
+        let r = c
+            .get(&url)
+            .query(&[("verification_token", VT), ("challenge", "abc")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({"challenge": "abc"}));
+
+        // Forged, unsigned, stale, future, malformed, oversized.
+        let forged = sign("not-the-secret", &ts, body.as_bytes());
+        assert_eq!(post(&url, &ts, Some(&forged), body.clone()).await, 401);
+        assert_eq!(post(&url, &ts, None, body.clone()).await, 401);
+        let good = sign(SECRET, &ts, body.as_bytes());
+        let tampered = body.replace("wh-x", "wh-y");
+        assert_eq!(post(&url, &ts, Some(&good), tampered).await, 401);
+        for skew in [-600i64, 600] {
+            let old = (Timestamp::now().as_second() + skew).to_string();
+            let sig = sign(SECRET, &old, body.as_bytes());
+            assert_eq!(post(&url, &old, Some(&sig), body.clone()).await, 401);
+        }
+        let junk = "{not json";
+        assert_eq!(
+            post(&url, &ts, Some(&sign(SECRET, &ts, junk.as_bytes())), junk).await,
+            400
+        );
+        let wrong_shape = json!({"event_type": "explode", "data_type": "daily_sleep", "object_id": "wh-x"}).to_string();
+        assert_eq!(
+            post(&url, &ts, Some(&sign(SECRET, &ts, wrong_shape.as_bytes())), wrong_shape).await,
+            400
+        );
+        let big = format!(
+            "{{\"event_type\":\"create\",\"data_type\":\"daily_sleep\",\"object_id\":\"wh-x\",\"pad\":\"{}\"}}",
+            "x".repeat(70 * 1024)
+        );
+        assert_eq!(
+            post(&url, &ts, Some(&sign(SECRET, &ts, big.as_bytes())), big).await,
+            413
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(h.processed(), 0, "nothing queued");
+        assert_eq!(h.fetches("daily_sleep", "wh-x"), 0, "nothing fetched");
+        assert!(h.stored("daily_sleep", "wh-x").is_none(), "nothing written");
+
+        // Lower-case hex is as valid as upper-case.
+        assert_eq!(
+            post(&url, &ts, Some(&good.to_lowercase()), body.clone()).await,
+            200
+        );
+        assert!(h.wait_stored("daily_sleep", "wh-x", |d| d.is_some()).await);
+        let doc2 = new_doc(&h, "daily_sleep", "wh-z");
+        h.env.sim.with_data(|d| {
+            d.set_document("daily_sleep", doc2).unwrap();
+            Vec::new()
+        });
+        let body2 = event_body("update", "daily_sleep", "wh-z");
+        let sig2 = sign(SECRET, &ts, body2.as_bytes());
+        assert_eq!(post(&url, &ts, Some(&sig2), body2.clone()).await, 200);
+        assert!(h.wait_stored("daily_sleep", "wh-z", |d| d.is_some()).await);
+        assert!(h.handle.wait_processed(2, Duration::from_secs(2)).await);
+
+        // Replays: the exact request again (either case) is refused.
+        assert_eq!(post(&url, &ts, Some(&sig2), body2.clone()).await, 409);
+        assert_eq!(post(&url, &ts, Some(&good), body.clone()).await, 409);
+        // Oura re-delivering the same event (new timestamp and signature) is
+        // acknowledged but not applied twice.
+        let ts3 = (Timestamp::now().as_second() + 1).to_string();
+        let sig3 = sign(SECRET, &ts3, body2.as_bytes());
+        assert_eq!(post(&url, &ts3, Some(&sig3), body2.clone()).await, 200);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(h.processed(), 2);
+        assert_eq!(h.fetches("daily_sleep", "wh-z"), 1, "replays fetch nothing");
+        assert_eq!(h.fetches("daily_sleep", "wh-x"), 1);
+
+        // A 404 on fetch is tolerated.
+        let body4 = event_body("update", "daily_sleep", "wh-gone");
+        let sig4 = sign(SECRET, &ts, body4.as_bytes());
+        assert_eq!(post(&url, &ts, Some(&sig4), body4).await, 200);
+        assert!(h.handle.wait_processed(3, Duration::from_secs(2)).await);
+        assert_eq!(
+            h.handle
+                .stats
+                .failed
+                .load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+        h.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_burst_of_1000_events_respects_the_rate_limit_and_loses_nothing() {
+    bounded(async {
+        let window = Duration::from_secs(1);
+        let limit = 300;
+        let h = Hook::start(
+            |s| {
+                s.rate_limit = limit;
+                s.rate_window = window;
+            },
+            |c| {
+                c.rate_limit = RateLimitConfig {
+                    requests: limit,
+                    window,
+                    margin_percent: 2,
+                };
+            },
+        )
+        .await;
+        let created = h
+            .api
+            .create(&h.callback, &Secret::new(VT), "create", "daily_sleep")
+            .await
+            .unwrap();
+        assert!(created.is_some());
+        let template = new_doc(&h, "daily_sleep", "x");
+        h.env.sim.with_data(|d| {
+            (0..1000)
+                .map(|i| {
+                    let mut doc = template.clone();
+                    doc["id"] = json!(format!("burst-{i:04}"));
+                    d.set_document("daily_sleep", doc).unwrap()
+                })
+                .collect()
+        });
+        assert!(
+            h.handle.wait_processed(1000, Duration::from_secs(40)).await,
+            "all events processed (got {})",
+            h.processed()
+        );
+        let stored: i64 = util::reader(&h.config.database)
+            .query_row(
+                "SELECT count(*) FROM daily_sleep WHERE id LIKE 'burst-%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, 1000, "no event lost");
+        let peak = h.env.sim.max_requests_in_window(util::TOKEN, window);
+        assert!(peak <= limit as usize, "peak {peak} > {limit}");
+        assert_eq!(util::status_count(&h.env.sim, 429), 0);
+        assert!(h.env.sim.webhooks_idle(Duration::from_secs(10)).await);
+        let attempts = h.env.sim.webhook_attempts();
+        assert_eq!(attempts.len(), 1000, "each event delivered once");
+        assert!(attempts.iter().all(|a| a.status == Some(200)));
+        h.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn subscriptions_near_expiry_are_renewed_and_deleted_ones_recreated() {
+    bounded(async {
+        let h = Hook::start(|_| {}, |_| {}).await;
+        let types: Vec<_> = registry::DATA_TYPES.iter().collect();
+        let first = h.subscribe(&types).await;
+        let n = first.subscriptions.len();
+        assert!(n > 0);
+        // Nothing to do right after.
+        let again = h.subscribe(&types).await;
+        assert_eq!((again.created, again.renewed, again.unchanged), (0, 0, n));
+
+        // Someone deletes one; time passes until 5 of 90 days are left.
+        let victim = first.subscriptions[0].clone();
+        h.api.delete(&victim.id).await.unwrap();
+        let skip = Duration::from_secs(85 * 86_400);
+        h.env.sim.advance_time(skip);
+        let later = Timestamp::now() + jiff::SignedDuration::try_from(skip).unwrap();
+        let r = reconcile(
+            &h.api,
+            &h.callback,
+            &Secret::new(VT),
+            &wanted(&types),
+            later,
+            RENEW_BEFORE,
+        )
+        .await
+        .unwrap();
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+        assert_eq!((r.created, r.renewed, r.unchanged), (1, n - 1, 0));
+        assert_eq!(r.subscriptions.len(), n);
+        let horizon = later + jiff::SignedDuration::try_from(RENEW_BEFORE).unwrap();
+        assert!(
+            r.subscriptions.iter().all(|s| s.expiration_time > horizon),
+            "every subscription has more than a week left"
+        );
+        assert!(
+            r.subscriptions
+                .iter()
+                .any(|s| s.data_type == victim.data_type && s.event_type == victim.event_type)
+        );
+        // Errors never carry the secrets the request did.
+        let err = h
+            .api
+            .create(&h.callback, &Secret::new(VT), "update", "not_a_type")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("422"), "{err}");
+        assert!(!err.contains(VT) && !err.contains(SECRET), "{err}");
+        // 409 on create counts as already subscribed.
+        assert!(
+            h.api
+                .create(&h.callback, &Secret::new(VT), "update", "vo2_max")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        h.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_daemon_runs_the_receiver_and_keeps_subscriptions() {
+    bounded(async {
+        let env = Env::start(5, |_| {}).await;
+        // A free port known before the daemon binds it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let callback = format!("http://127.0.0.1:{port}{PATH}");
+        let mut config = webhook_config(&env, &callback);
+        config.webhook.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        config.types = vec![registry::find("daily_sleep").unwrap()];
+        let engine = Arc::new(env.engine(config.clone()));
+        let cancel = CancellationToken::new();
+        let daemon = tokio::spawn(ouradb::daemon::run_with(engine.clone(), cancel.clone()));
+        let api = WebhookApi::new(&config).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let subs = loop {
+            let subs = api.list().await.unwrap();
+            if subs.len() == 3 {
+                break subs;
+            }
+            assert!(Instant::now() < deadline, "daemon subscribed: {subs:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(
+            subs.iter()
+                .all(|s| s.callback_url == callback && s.data_type == "daily_sleep")
+        );
+        // An event reaches the database through the daemon's receiver.
+        let doc = {
+            let mut d: Value = env.sim.read_data(|d| {
+                serde_json::from_str(&d.documents("daily_sleep").last().unwrap().json).unwrap()
+            });
+            d["id"] = json!("daemon-1");
+            d
+        };
+        env.sim
+            .with_data(|d| vec![d.set_document("daily_sleep", doc).unwrap()]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let have = engine
+                .store()
+                .lock()
+                .unwrap()
+                .document_json(registry::find("daily_sleep").unwrap(), "daemon-1")
+                .unwrap();
+            if have.is_some() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "event applied by the daemon");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The upkeep recorded the subscriptions for `status`.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while engine
+            .store()
+            .lock()
+            .unwrap()
+            .webhook_subscriptions()
+            .unwrap()
+            .len()
+            != 3
+        {
+            assert!(Instant::now() < deadline, "subscriptions recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cancel.cancel();
+        tokio::time::timeout(Duration::from_secs(10), daemon)
+            .await
+            .expect("daemon stops")
+            .unwrap()
+            .unwrap();
+        // The port is free again: the receiver stopped with the daemon.
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        env.sim.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_receiver_binds_loopback_unless_configured_otherwise() {
+    bounded(async {
+        let c = Config::from_toml("", std::path::Path::new("t.toml"), |_| None).unwrap();
+        assert_eq!(c.webhook.listen, "127.0.0.1:8788".parse().unwrap());
+        let env = Env::start(3, |_| {}).await;
+        for (listen, loopback) in [("127.0.0.1:0", true), ("0.0.0.0:0", false)] {
+            let mut config = webhook_config(&env, &format!("http://127.0.0.1:1{PATH}"));
+            let text = format!(
+                "[auth]\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{SECRET}\"\n[webhook]\nenabled = true\nlisten = \"{listen}\"\ncallback_url = \"https://example.org{PATH}\"\nverification_token = \"{VT}\"\n"
+            );
+            let parsed = Config::from_toml(&text, std::path::Path::new("t.toml"), |_| None).unwrap();
+            config.webhook = parsed.webhook;
+            let engine = Arc::new(env.engine(config.clone()));
+            let cancel = CancellationToken::new();
+            let tracker = TaskTracker::new();
+            let opts = ReceiverOptions::from_config(&config, sync::system_clock()).unwrap();
+            let handle = receiver::start(engine, opts, cancel.clone(), &tracker)
+                .await
+                .unwrap();
+            assert_eq!(handle.addr.ip().is_loopback(), loopback, "{listen}");
+            if !loopback {
+                assert!(handle.addr.ip().is_unspecified());
+            }
+            cancel.cancel();
+            tracker.close();
+            tracker.wait().await;
+        }
+        env.sim.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sandbox_switches_every_collection_path() {
+    bounded(async {
+        let h = Hook::start(|_| {}, |c| c.sandbox = true).await;
+        let mut config = h.config.clone();
+        config.types = vec![
+            registry::find("daily_sleep").unwrap(),
+            registry::find("heartrate").unwrap(),
+        ];
+        h.env.sim.clear_request_log();
+        util::assert_no_errors(&h.env.sync_with(config).await);
+        let log = h.env.sim.request_log();
+        assert!(!log.is_empty());
+        for e in &log {
+            assert!(
+                e.path.starts_with("/v2/sandbox/usercollection/"),
+                "{}",
+                e.path
+            );
+        }
+        // Webhook fetches go to the sandbox too.
+        let id = h
+            .env
+            .sim
+            .read_data(|d| d.documents("daily_sleep").last().unwrap().id.clone());
+        let body = event_body("update", "daily_sleep", &id);
+        let ts = now_ts();
+        assert_eq!(
+            post(
+                &h.callback,
+                &ts,
+                Some(&sign(SECRET, &ts, body.as_bytes())),
+                body
+            )
+            .await,
+            200
+        );
+        assert!(h.handle.wait_processed(1, Duration::from_secs(2)).await);
+        let want = format!("/v2/sandbox/usercollection/daily_sleep/{id}");
+        assert!(h.env.sim.request_log().iter().any(|e| e.path == want));
+        h.stop().await;
+    })
+    .await;
+}
+
+async fn ouradb(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ouradb"))
+        .env_remove("OURA_TOKEN")
+        .env_remove("OURA_CLIENT_SECRET")
+        .env("OURADB_LOG", "warn")
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn cli_subscribe_list_renew_unsubscribe_and_status() {
+    bounded(async {
+        let h = Hook::start(|_| {}, |_| {}).await;
+        let path = h.env.dir.path().join("daemon.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[api]\nbase_url = \"{}\"\n[auth]\npersonal_access_token = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{SECRET}\"\ntoken_file = \"{}\"\n[storage]\ndatabase = \"{}\"\n[webhook]\ncallback_url = \"{}\"\nverification_token = \"{VT}\"\n",
+                h.env.sim.base_url(),
+                util::TOKEN,
+                h.config.oauth.token_file.display(),
+                h.config.database.display(),
+                h.callback,
+            ),
+        )
+        .unwrap();
+        let (code, out, err) =
+            ouradb(&path, &["webhook", "subscribe", "--type", "daily_sleep", "--type", "vo2_max"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("6 created"), "{out}");
+        let (code, out, _) = ouradb(&path, &["webhook", "subscribe", "--type", "vo2_max"]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("0 created, 3 already subscribed"), "{out}");
+        let (code, out, err) = ouradb(&path, &["webhook", "subscribe", "--type", "heartrate"]).await;
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains("--type") && err.contains("vo2_max"), "{err}");
+
+        let (code, out, _) = ouradb(&path, &["webhook", "list", "--json"]).await;
+        assert_eq!(code, 0);
+        let list: Vec<Value> = serde_json::from_str(&out).unwrap();
+        assert_eq!(list.len(), 6);
+        let (code, out, _) = ouradb(&path, &["webhook", "renew"]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("6 renewed, 0 failed"), "{out}");
+
+        let (code, out, err) = ouradb(&path, &["status"]).await;
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("webhooks: disabled"), "{out}");
+        assert!(out.contains("vo2_max") && out.contains("daily_sleep"), "{out}");
+        assert!(!out.contains(SECRET) && !out.contains(VT) && !err.contains(SECRET));
+
+        let (code, out, _) = ouradb(&path, &["webhook", "unsubscribe", "--type", "vo2_max"]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("3 deleted"), "{out}");
+        assert_eq!(h.api.list().await.unwrap().len(), 3);
+        let (code, out, _) = ouradb(&path, &["webhook", "unsubscribe"]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("3 deleted"), "{out}");
+        assert!(h.api.list().await.unwrap().is_empty());
+        h.stop().await;
+    })
+    .await;
+}

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::plan::{self, Window};
-use crate::api::{ApiError, Client, PageQuery};
+use crate::api::{ApiError, Client, DocumentsPage, PageQuery};
 use crate::config::Config;
 use crate::registry::{self, DataType, QueryStyle};
 use crate::store::{
@@ -379,23 +379,22 @@ impl SyncEngine {
         cursor: CursorAdvance,
         report: &mut TypeReport,
     ) -> Result<(), SyncError> {
-        let mut next: Option<String> = None;
         let mut tokens_seen: HashSet<String> = HashSet::new();
         let mut seen_ids: HashSet<String> = HashSet::new();
         let track_vanished = dt.query != QueryStyle::DateTimeRange;
+        let mut pending = self.prefetch(dt, &query, None);
         loop {
-            let page = self.client.fetch_page(dt, &query, next.as_deref()).await?;
-            report.requests += page.requests;
-            let mut docs = page.data;
-            if let (Some(field), QueryStyle::DateRange) = (dt.day_field, dt.query) {
-                docs.retain(|d| doc_day(d, field).is_some_and(|day| w.contains(day)));
-            }
-            if track_vanished {
-                seen_ids.extend(
-                    docs.iter()
-                        .filter_map(|d| d["id"].as_str().map(str::to_owned)),
-                );
-            }
+            let page = match pending.await {
+                Ok(r) => r?,
+                Err(join) => {
+                    return Err(ApiError::BadResponse {
+                        data_type: dt.name.into(),
+                        cause: join.to_string(),
+                        attempts: 0,
+                    }
+                    .into());
+                }
+            };
             let last_page = match &page.next_token {
                 None => true,
                 Some(t) => {
@@ -408,6 +407,24 @@ impl SyncEngine {
                     false
                 }
             };
+            // The next page is requested before this one is written, so the
+            // API's latency overlaps our SQLite work.
+            pending = match &page.next_token {
+                Some(t) => self.prefetch(dt, &query, Some(t.clone())),
+                None => tokio::spawn(async { Ok(DocumentsPage::default()) }),
+            };
+            let mut guard = AbortOnDrop(Some(pending.abort_handle()));
+            report.requests += page.requests;
+            let mut docs = page.data;
+            if let (Some(field), QueryStyle::DateRange) = (dt.day_field, dt.query) {
+                docs.retain(|d| doc_day(d, field).is_some_and(|day| w.contains(day)));
+            }
+            if track_vanished {
+                seen_ids.extend(
+                    docs.iter()
+                        .filter_map(|d| d["id"].as_str().map(str::to_owned)),
+                );
+            }
             let commit = PageCommit {
                 documents: &docs,
                 vanished: (last_page && track_vanished).then_some(Vanished {
@@ -428,8 +445,20 @@ impl SyncEngine {
             if last_page {
                 return Ok(());
             }
-            next = page.next_token;
+            guard.0 = None;
         }
+    }
+
+    /// Starts fetching one page on its own task.
+    fn prefetch(
+        &self,
+        dt: &'static DataType,
+        query: &PageQuery,
+        token: Option<String>,
+    ) -> tokio::task::JoinHandle<Result<DocumentsPage, ApiError>> {
+        let client = self.client.clone();
+        let query = query.clone();
+        tokio::spawn(async move { client.fetch_page(dt, &query, token.as_deref()).await })
     }
 
     /// Runs a synchronous store operation. The lock is never held across an
@@ -478,6 +507,18 @@ pub fn backfill_start_from_rings(configured: Date, set_up_at: &[Option<String>])
     match earliest {
         Some(e) => configured.max(e.saturating_sub(jiff::Span::new().days(SET_UP_SLACK_DAYS))),
         None => configured,
+    }
+}
+
+/// Aborts a prefetch that is no longer wanted (an error or cancellation
+/// ended the window early).
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = self.0.take() {
+            h.abort();
+        }
     }
 }
 

@@ -552,6 +552,7 @@ impl Config {
         ) {
             (Some(t), _) => Some(Secret::new(t.trim())),
             (None, Some(file)) => {
+                let file = expand_home(&file);
                 let t = std::fs::read_to_string(&file).map_err(|e| {
                     ConfigError::invalid(
                         "auth.personal_access_token_file",

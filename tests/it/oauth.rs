@@ -615,3 +615,100 @@ async fn two_processes_sharing_the_token_file_refresh_once() {
     assert_eq!(b.access_token().await.unwrap(), new);
     env.sim.stop().await;
 }
+
+/// Adds a backfill start close to the simulated history so a full sync
+/// stays small.
+fn with_recent_backfill(env: &Env) {
+    let mut text = std::fs::read_to_string(&env.config_path).unwrap();
+    let start = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .saturating_sub(jiff::Span::new().days(20));
+    text.push_str(&format!("\n[sync]\nbackfill_start = \"{start}\"\n"));
+    std::fs::write(&env.config_path, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_then_sync_and_status_shows_reauthorization() {
+    let env = setup(Duration::from_secs(3600)).await;
+    with_recent_backfill(&env);
+    drive_login(&env.config, |u| u).await.unwrap();
+
+    let out = run_bin(ouradb_cmd(&env, &["sync"])).await;
+    assert!(
+        out.status.success(),
+        "first sync after login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_bin(ouradb_cmd(&env, &["status"])).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("auth: OAuth"), "{table}");
+    let line = table.lines().find(|l| l.contains("daily_sleep")).unwrap();
+    assert!(line.contains("fresh"), "{line}");
+
+    env.sim.revoke_grant(CLIENT_ID);
+    let out = run_bin(ouradb_cmd(&env, &["sync", "--type", "daily_sleep"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    let out = run_bin(ouradb_cmd(&env, &["status"])).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("RE-AUTHORIZATION REQUIRED") && table.contains("ouradb auth login"),
+        "{table}"
+    );
+    let line = table.lines().find(|l| l.contains("daily_sleep")).unwrap();
+    assert!(line.contains("failing"), "{line}");
+
+    drive_login(&env.config, |u| u).await.unwrap();
+    let out = run_bin(ouradb_cmd(&env, &["sync", "--type", "daily_sleep"])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run_bin(ouradb_cmd(&env, &["status"])).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(!table.contains("RE-AUTHORIZATION REQUIRED"), "{table}");
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scope_left_out_of_the_grant_is_skipped_without_asking() {
+    let mut cfg = sim_config(Duration::from_secs(3600));
+    cfg.oauth_granted_scopes = Some(
+        [
+            "email",
+            "personal",
+            "daily",
+            "heartrate",
+            "tag",
+            "session",
+            "spo2Daily",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+    );
+    let env = setup_with(cfg, None).await;
+    with_recent_backfill(&env);
+    let outcome = drive_login(&env.config, |u| u).await.unwrap();
+    assert_eq!(outcome.missing_scopes, vec!["workout".to_owned()]);
+
+    let out = run_bin(ouradb_cmd(&env, &["sync"])).await;
+    assert_eq!(out.status.code(), Some(1), "a skipped type is reported");
+    assert_eq!(
+        env.sim.count("GET /v2/usercollection/workout", 403)
+            + env.sim.count("GET /v2/usercollection/workout", 200),
+        0,
+        "workout was never requested"
+    );
+    let out = run_bin(ouradb_cmd(&env, &["status"])).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    let line = table.lines().find(|l| l.contains("workout")).unwrap();
+    assert!(
+        line.contains("skipped") && line.contains("scope `workout` not granted"),
+        "{line}"
+    );
+    let line = table.lines().find(|l| l.contains("daily_sleep")).unwrap();
+    assert!(line.contains("fresh"), "{line}");
+    env.sim.stop().await;
+}

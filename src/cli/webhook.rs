@@ -118,12 +118,7 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
                     }
                 }
             }
-            let ours: Vec<Subscription> = api
-                .list()
-                .await?
-                .into_iter()
-                .filter(|s| s.callback_url == url)
-                .collect();
+            let ours = subscriptions_for(&api, &url).await?;
             println!("{renewed} renewed, {failed} failed");
             print_table(&ours);
             save(config, &url, &ours);
@@ -154,12 +149,7 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
                     }
                 }
             }
-            let ours: Vec<Subscription> = api
-                .list()
-                .await?
-                .into_iter()
-                .filter(|s| s.callback_url == url)
-                .collect();
+            let ours = subscriptions_for(&api, &url).await?;
             println!("{deleted} deleted, {failed} failed");
             save(config, &url, &ours);
             Ok(if failed == 0 {
@@ -226,4 +216,14 @@ fn save(config: &Config, url: &str, subs: &[Subscription]) {
     if let Err(e) = saved {
         tracing::warn!(error = %format!("{e:#}"), "subscriptions not recorded for `ouradb status`");
     }
+}
+
+/// The subscriptions that point at our callback URL.
+async fn subscriptions_for(api: &WebhookApi, url: &str) -> anyhow::Result<Vec<Subscription>> {
+    Ok(api
+        .list()
+        .await?
+        .into_iter()
+        .filter(|s| s.callback_url == url)
+        .collect())
 }

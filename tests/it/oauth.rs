@@ -674,20 +674,7 @@ async fn sign_in_then_sync_and_status_shows_reauthorization() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scope_left_out_of_the_grant_is_skipped_without_asking() {
     let mut cfg = sim_config(Duration::from_secs(3600));
-    cfg.oauth_granted_scopes = Some(
-        [
-            "email",
-            "personal",
-            "daily",
-            "heartrate",
-            "tag",
-            "session",
-            "spo2Daily",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-    );
+    cfg.oauth_granted_scopes = Some(crate::util::scopes_without("workout"));
     let env = setup_with(cfg, None).await;
     with_recent_backfill(&env);
     let outcome = drive_login(&env.config, |u| u).await.unwrap();

@@ -315,21 +315,8 @@ async fn faults_end_in_the_same_database_as_a_clean_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forbidden_type_fails_alone_and_says_why() {
     let env = Env::start(20, |c| {
-        c.token_scopes.insert(
-            util::TOKEN.to_owned(),
-            [
-                "email",
-                "personal",
-                "daily",
-                "heartrate",
-                "tag",
-                "session",
-                "spo2Daily",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        );
+        c.token_scopes
+            .insert(util::TOKEN.to_owned(), util::scopes_without("workout"));
     })
     .await;
     let reports = env.sync().await;
@@ -439,21 +426,8 @@ async fn dashboards_reading_during_a_backfill_see_whole_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_scope_is_skipped_and_not_retried_under_the_same_grant() {
     let env = Env::start(10, |c| {
-        c.token_scopes.insert(
-            util::TOKEN.to_owned(),
-            [
-                "email",
-                "personal",
-                "daily",
-                "heartrate",
-                "tag",
-                "session",
-                "spo2Daily",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        );
+        c.token_scopes
+            .insert(util::TOKEN.to_owned(), util::scopes_without("workout"));
     })
     .await;
     let engine = env.engine(env.config());

@@ -43,11 +43,19 @@ impl Column {
     }
 }
 
+/// Rows per multi-row sample insert (4 parameters each).
+pub(super) const CHILD_BATCH: usize = 64;
+
 #[derive(Debug)]
 pub(super) struct Child {
     pub field: &'static str,
     /// Parameters: document key (the parent's rowid), offset, timestamp, value.
     pub sql_insert: String,
+    /// [`CHILD_BATCH`] rows in one statement, parameters as in `sql_insert`
+    /// repeated per row: a sample array has hundreds of rows, and one
+    /// statement per row spent most of its time starting and ending the
+    /// statement rather than inserting.
+    pub sql_insert_batch: String,
     /// Removes a document's rows; parameter: the document key.
     pub sql_clear: String,
 }
@@ -190,9 +198,7 @@ fn build_document(
     columns.extend(
         info.iter()
             .filter(|c| {
-                c.name != "id"
-                    && c.name != SURROGATE_KEY
-                    && !BOOKKEEPING.contains(&c.name.as_str())
+                c.name != "id" && c.name != SURROGATE_KEY && !BOOKKEEPING.contains(&c.name.as_str())
             })
             .map(|c| Column {
                 name: c.name.clone(),
@@ -253,11 +259,14 @@ fn child(conn: &Connection, field: &'static str, table: &'static str) -> Result<
         &["document_pk", "offset", "timestamp", "value"],
     )?;
     let t = quote(table);
+    let head = format!("INSERT INTO {t} (document_pk, \"offset\", timestamp, value) VALUES ");
+    let rows: Vec<String> = (0..CHILD_BATCH)
+        .map(|i| format!("({})", placeholders(i * 4 + 1, 4)))
+        .collect();
     Ok(Child {
         field,
-        sql_insert: format!(
-            "INSERT INTO {t} (document_pk, \"offset\", timestamp, value) VALUES (?1, ?2, ?3, ?4)"
-        ),
+        sql_insert: format!("{head}(?1, ?2, ?3, ?4)"),
+        sql_insert_batch: format!("{head}{}", rows.join(", ")),
         sql_clear: format!("DELETE FROM {t} WHERE document_pk = ?1"),
     })
 }

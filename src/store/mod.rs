@@ -668,7 +668,10 @@ fn upsert_documents(
         .map(|c| {
             Ok((
                 c,
-                tx.prepare_cached(&c.sql_insert)?,
+                (
+                    tx.prepare_cached(&c.sql_insert)?,
+                    tx.prepare_cached(&c.sql_insert_batch)?,
+                ),
                 tx.prepare_cached(&c.sql_clear)?,
             ))
         })
@@ -723,9 +726,21 @@ fn upsert_documents(
             counts.inserted += 1;
             tx.last_insert_rowid()
         };
-        for (child, stmt, _) in &mut children {
-            for (offset, ts, value) in mapping::child_rows(child, doc) {
-                stmt.execute(params![key, offset, ts, value])?;
+        for (child, (single, batch), _) in &mut children {
+            let rows = mapping::child_rows(child, doc);
+            let mut chunks = rows.chunks_exact(mapping::CHILD_BATCH);
+            for chunk in &mut chunks {
+                for (i, (offset, ts, value)) in chunk.iter().enumerate() {
+                    let p = i * 4;
+                    batch.raw_bind_parameter(p + 1, key)?;
+                    batch.raw_bind_parameter(p + 2, offset)?;
+                    batch.raw_bind_parameter(p + 3, ts)?;
+                    batch.raw_bind_parameter(p + 4, value)?;
+                }
+                batch.raw_execute()?;
+            }
+            for (offset, ts, value) in chunks.remainder() {
+                single.execute(params![key, offset, ts, value])?;
             }
         }
     }

@@ -9,6 +9,10 @@
 --   objects flattened as `<object>_<field>` (e.g. `contributors_deep_sleep`).
 --   Column names equal the JSON field names, which is how the daemon maps
 --   documents to columns, so renaming a column breaks that mapping.
+-- * Document tables with sample arrays (daily_activity, sleep, session) also
+--   have an INTEGER `pk` that their sample tables reference as `document_pk`:
+--   an integer key keeps the millions of sample rows small and appended in
+--   order. The `<sample table>_by_id` views show the Oura `id` instead.
 -- * `raw_json` is the whole document as received (re-serialized with sorted
 --   keys), so fields Oura adds later are never lost; `json_extract(raw_json,
 --   '$.field')` reads them.
@@ -81,7 +85,8 @@ INSERT INTO interval_code (kind, code, meaning) VALUES
 
 -- Daily activity summary (API PublicDailyActivity), one row per day.
 CREATE TABLE daily_activity (
-    id TEXT PRIMARY KEY NOT NULL,                  -- Oura document id
+    pk INTEGER PRIMARY KEY,                        -- ouradb's key for the document, referenced by its sample tables (document_pk); kept while the document is stored, not an Oura value
+    id TEXT NOT NULL UNIQUE,                       -- Oura document id
     day TEXT,                                      -- local day (YYYY-MM-DD)
     score INTEGER,                                 -- activity score, 1..100
     active_calories INTEGER,                       -- active energy expenditure, kcal
@@ -120,12 +125,19 @@ CREATE INDEX daily_activity_day ON daily_activity (day); -- dashboards filter by
 
 -- MET samples of a daily activity document (its `met` sample array).
 CREATE TABLE daily_activity_met (
-    document_id TEXT NOT NULL REFERENCES daily_activity (id) ON DELETE CASCADE, -- daily_activity.id
+    document_pk INTEGER NOT NULL REFERENCES daily_activity (pk) ON DELETE CASCADE, -- daily_activity.pk (daily_activity_met_by_id shows daily_activity.id instead)
     offset INTEGER NOT NULL,   -- index of the sample in the array, from 0
     timestamp INTEGER,         -- sample time, unix seconds (start + offset * interval)
     value REAL,                -- metabolic equivalent, MET; NULL where the API sent null
-    PRIMARY KEY (document_id, offset)
+    PRIMARY KEY (document_pk, offset)
 ) WITHOUT ROWID;
+
+-- daily_activity_met by Oura document id: document_id (daily_activity.id), offset,
+-- timestamp (unix seconds), value (MET); WHERE document_id = ? reads one document.
+CREATE VIEW daily_activity_met_by_id AS
+SELECT p.id AS document_id, c.offset, c.timestamp, c.value
+FROM daily_activity_met c
+JOIN daily_activity p ON p.pk = c.document_pk;
 
 -- 5-minute activity classes of a daily activity document (`class_5_min`),
 -- one row per character; meanings in interval_code kind 'activity_class'.
@@ -321,7 +333,8 @@ CREATE TABLE ring_configuration (
 
 -- Guided and unguided sessions: meditation, breathing, ... (API PublicSession).
 CREATE TABLE session (
-    id TEXT PRIMARY KEY NOT NULL,  -- Oura document id
+    pk INTEGER PRIMARY KEY,        -- ouradb's key for the document, referenced by its sample tables (document_pk); kept while the document is stored, not an Oura value
+    id TEXT NOT NULL UNIQUE,       -- Oura document id
     day TEXT,                      -- local day (YYYY-MM-DD)
     start_datetime TEXT,           -- session start, RFC 3339 with local offset
     end_datetime TEXT,             -- session end, RFC 3339 with local offset
@@ -336,35 +349,57 @@ CREATE INDEX session_day ON session (day); -- dashboards filter by day
 
 -- Heart rate samples of a session (its `heart_rate` sample array).
 CREATE TABLE session_heart_rate (
-    document_id TEXT NOT NULL REFERENCES session (id) ON DELETE CASCADE, -- session.id
+    document_pk INTEGER NOT NULL REFERENCES session (pk) ON DELETE CASCADE, -- session.pk (session_heart_rate_by_id shows session.id instead)
     offset INTEGER NOT NULL,   -- index of the sample in the array, from 0
     timestamp INTEGER,         -- sample time, unix seconds (start + offset * interval)
     value REAL,                -- heart rate, beats per minute; NULL where the API sent null
-    PRIMARY KEY (document_id, offset)
+    PRIMARY KEY (document_pk, offset)
 ) WITHOUT ROWID;
+
+-- session_heart_rate by Oura document id: document_id (session.id), offset,
+-- timestamp (unix seconds), value (beats per minute); WHERE document_id = ? reads one document.
+CREATE VIEW session_heart_rate_by_id AS
+SELECT p.id AS document_id, c.offset, c.timestamp, c.value
+FROM session_heart_rate c
+JOIN session p ON p.pk = c.document_pk;
 
 -- Heart rate variability samples of a session (`heart_rate_variability`).
 CREATE TABLE session_hrv (
-    document_id TEXT NOT NULL REFERENCES session (id) ON DELETE CASCADE, -- session.id
+    document_pk INTEGER NOT NULL REFERENCES session (pk) ON DELETE CASCADE, -- session.pk (session_hrv_by_id shows session.id instead)
     offset INTEGER NOT NULL,   -- index of the sample in the array, from 0
     timestamp INTEGER,         -- sample time, unix seconds (start + offset * interval)
     value REAL,                -- HRV (RMSSD), milliseconds; NULL where the API sent null
-    PRIMARY KEY (document_id, offset)
+    PRIMARY KEY (document_pk, offset)
 ) WITHOUT ROWID;
+
+-- session_hrv by Oura document id: document_id (session.id), offset,
+-- timestamp (unix seconds), value (RMSSD, ms); WHERE document_id = ? reads one document.
+CREATE VIEW session_hrv_by_id AS
+SELECT p.id AS document_id, c.offset, c.timestamp, c.value
+FROM session_hrv c
+JOIN session p ON p.pk = c.document_pk;
 
 -- Motion count samples of a session (`motion_count`).
 CREATE TABLE session_motion_count (
-    document_id TEXT NOT NULL REFERENCES session (id) ON DELETE CASCADE, -- session.id
+    document_pk INTEGER NOT NULL REFERENCES session (pk) ON DELETE CASCADE, -- session.pk (session_motion_count_by_id shows session.id instead)
     offset INTEGER NOT NULL,   -- index of the sample in the array, from 0
     timestamp INTEGER,         -- sample time, unix seconds (start + offset * interval)
     value REAL,                -- movements counted in the interval, count; NULL where the API sent null
-    PRIMARY KEY (document_id, offset)
+    PRIMARY KEY (document_pk, offset)
 ) WITHOUT ROWID;
+
+-- session_motion_count by Oura document id: document_id (session.id), offset,
+-- timestamp (unix seconds), value (count); WHERE document_id = ? reads one document.
+CREATE VIEW session_motion_count_by_id AS
+SELECT p.id AS document_id, c.offset, c.timestamp, c.value
+FROM session_motion_count c
+JOIN session p ON p.pk = c.document_pk;
 
 -- Sleep periods: nights, naps, rests (API PublicModifiedSleepModel). Several
 -- per day are possible; sleep_night picks the main one.
 CREATE TABLE sleep (
-    id TEXT PRIMARY KEY NOT NULL,                       -- Oura document id
+    pk INTEGER PRIMARY KEY,                             -- ouradb's key for the document, referenced by its sample tables (document_pk); kept while the document is stored, not an Oura value
+    id TEXT NOT NULL UNIQUE,                            -- Oura document id
     day TEXT,                                           -- local day the period counts for (YYYY-MM-DD)
     type TEXT,                                          -- period type: long_sleep, sleep, late_nap, rest ('deleted' periods are removed)
     period INTEGER,                                     -- index of the period within the day, from 0
@@ -414,21 +449,35 @@ CREATE INDEX sleep_day ON sleep (day); -- dashboards filter by day
 
 -- Heart rate samples of a sleep period (its `heart_rate` sample array).
 CREATE TABLE sleep_heart_rate (
-    document_id TEXT NOT NULL REFERENCES sleep (id) ON DELETE CASCADE, -- sleep.id
+    document_pk INTEGER NOT NULL REFERENCES sleep (pk) ON DELETE CASCADE, -- sleep.pk (sleep_heart_rate_by_id shows sleep.id instead)
     offset INTEGER NOT NULL,   -- index of the sample in the array, from 0
     timestamp INTEGER,         -- sample time, unix seconds (start + offset * interval)
     value REAL,                -- heart rate, beats per minute; NULL where the API sent null
-    PRIMARY KEY (document_id, offset)
+    PRIMARY KEY (document_pk, offset)
 ) WITHOUT ROWID;
+
+-- sleep_heart_rate by Oura document id: document_id (sleep.id), offset,
+-- timestamp (unix seconds), value (beats per minute); WHERE document_id = ? reads one document.
+CREATE VIEW sleep_heart_rate_by_id AS
+SELECT p.id AS document_id, c.offset, c.timestamp, c.value
+FROM sleep_heart_rate c
+JOIN sleep p ON p.pk = c.document_pk;
 
 -- HRV samples of a sleep period (its `hrv` sample array).
 CREATE TABLE sleep_hrv (
-    document_id TEXT NOT NULL REFERENCES sleep (id) ON DELETE CASCADE, -- sleep.id
+    document_pk INTEGER NOT NULL REFERENCES sleep (pk) ON DELETE CASCADE, -- sleep.pk (sleep_hrv_by_id shows sleep.id instead)
     offset INTEGER NOT NULL,   -- index of the sample in the array, from 0
     timestamp INTEGER,         -- sample time, unix seconds (start + offset * interval)
     value REAL,                -- HRV (RMSSD), milliseconds; NULL where the API sent null
-    PRIMARY KEY (document_id, offset)
+    PRIMARY KEY (document_pk, offset)
 ) WITHOUT ROWID;
+
+-- sleep_hrv by Oura document id: document_id (sleep.id), offset,
+-- timestamp (unix seconds), value (RMSSD, ms); WHERE document_id = ? reads one document.
+CREATE VIEW sleep_hrv_by_id AS
+SELECT p.id AS document_id, c.offset, c.timestamp, c.value
+FROM sleep_hrv c
+JOIN sleep p ON p.pk = c.document_pk;
 
 -- The 5-minute hypnogram of a sleep period (`sleep_phase_5_min`), one row per
 -- character; meanings in interval_code kind 'sleep_phase'.

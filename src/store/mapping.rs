@@ -16,6 +16,10 @@ use crate::registry::DataType;
 /// Columns of document tables that ouradb fills itself, not from a JSON field.
 pub(super) const BOOKKEEPING: &[&str] = &["raw_json", "first_seen", "last_seen", "last_changed"];
 
+/// The integer key of document tables with sample arrays; SQLite assigns it
+/// (it aliases the rowid) and the sample tables reference it.
+pub(super) const SURROGATE_KEY: &str = "pk";
+
 /// One table column filled from the document.
 #[derive(Debug)]
 pub(super) struct Column {
@@ -39,11 +43,21 @@ impl Column {
     }
 }
 
+/// Rows per multi-row sample insert (4 parameters each).
+pub(super) const CHILD_BATCH: usize = 64;
+
 #[derive(Debug)]
 pub(super) struct Child {
     pub field: &'static str,
-    pub table: &'static str,
+    /// Parameters: document key (the parent's rowid), offset, timestamp, value.
     pub sql_insert: String,
+    /// [`CHILD_BATCH`] rows in one statement, parameters as in `sql_insert`
+    /// repeated per row: a sample array has hundreds of rows, and one
+    /// statement per row spent most of its time starting and ending the
+    /// statement rather than inserting.
+    pub sql_insert_batch: String,
+    /// Removes a document's rows; parameter: the document key.
+    pub sql_clear: String,
 }
 
 #[derive(Debug)]
@@ -51,6 +65,8 @@ pub(super) struct DocTable {
     /// Mapped columns; `id` first.
     pub columns: Vec<Column>,
     pub sql_select_raw: String,
+    /// The rowid (the `pk` of tables with sample arrays) and `raw_json`.
+    pub sql_select_key_raw: String,
     pub sql_insert: String,
     pub sql_update: String,
     pub sql_touch: String,
@@ -181,7 +197,9 @@ fn build_document(
     }];
     columns.extend(
         info.iter()
-            .filter(|c| c.name != "id" && !BOOKKEEPING.contains(&c.name.as_str()))
+            .filter(|c| {
+                c.name != "id" && c.name != SURROGATE_KEY && !BOOKKEEPING.contains(&c.name.as_str())
+            })
             .map(|c| Column {
                 name: c.name.clone(),
                 nested: nested_path(dt.flatten, &c.name),
@@ -212,6 +230,9 @@ fn build_document(
         None => format!("SELECT id FROM {t}"),
     };
     let mut children = Vec::new();
+    if !dt.samples.is_empty() {
+        require(dt.table, info, &[SURROGATE_KEY])?;
+    }
     for s in dt.samples {
         children.push(child(conn, s.field, s.table)?);
     }
@@ -220,6 +241,7 @@ fn build_document(
     Ok(DocTable {
         columns,
         sql_select_raw: format!("SELECT raw_json FROM {t} WHERE id = ?1"),
+        sql_select_key_raw: format!("SELECT rowid, raw_json FROM {t} WHERE id = ?1"),
         sql_insert,
         sql_update,
         sql_touch: format!("UPDATE {t} SET last_seen = ?2 WHERE id = ?1"),
@@ -234,15 +256,18 @@ fn child(conn: &Connection, field: &'static str, table: &'static str) -> Result<
     require(
         table,
         &info,
-        &["document_id", "offset", "timestamp", "value"],
+        &["document_pk", "offset", "timestamp", "value"],
     )?;
+    let t = quote(table);
+    let head = format!("INSERT INTO {t} (document_pk, \"offset\", timestamp, value) VALUES ");
+    let rows: Vec<String> = (0..CHILD_BATCH)
+        .map(|i| format!("({})", placeholders(i * 4 + 1, 4)))
+        .collect();
     Ok(Child {
         field,
-        table,
-        sql_insert: format!(
-            "INSERT INTO {} (document_id, \"offset\", timestamp, value) VALUES (?1, ?2, ?3, ?4)",
-            quote(table)
-        ),
+        sql_insert: format!("{head}(?1, ?2, ?3, ?4)"),
+        sql_insert_batch: format!("{head}{}", rows.join(", ")),
+        sql_clear: format!("DELETE FROM {t} WHERE document_pk = ?1"),
     })
 }
 

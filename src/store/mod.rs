@@ -484,19 +484,25 @@ impl Store {
         child_table: &str,
         document_id: &str,
     ) -> Result<Vec<ChildRow>, StoreError> {
-        let table = dt
-            .samples
-            .iter()
-            .map(|s| s.table)
-            .chain(dt.interval_strings.iter().map(|s| s.table))
-            .find(|t| *t == child_table)
-            .ok_or_else(|| {
-                StoreError::Invalid(format!("{child_table} is not a child table of {}", dt.name))
-            })?;
-        let sql = format!(
-            "SELECT \"offset\", timestamp, value FROM {} WHERE document_id = ?1 ORDER BY \"offset\"",
-            mapping::quote(table)
-        );
+        // Sample tables are keyed by the parent's integer key; the interval
+        // views already name the document by its id.
+        let sql = if let Some(s) = dt.samples.iter().find(|s| s.table == child_table) {
+            format!(
+                "SELECT c.\"offset\", c.timestamp, c.value FROM {} c JOIN {} p ON p.pk = c.document_pk WHERE p.id = ?1 ORDER BY c.\"offset\"",
+                mapping::quote(s.table),
+                mapping::quote(dt.table)
+            )
+        } else if let Some(s) = dt.interval_strings.iter().find(|s| s.table == child_table) {
+            format!(
+                "SELECT \"offset\", timestamp, value FROM {} WHERE document_id = ?1 ORDER BY \"offset\"",
+                mapping::quote(s.table)
+            )
+        } else {
+            return Err(StoreError::Invalid(format!(
+                "{child_table} is not a child table of {}",
+                dt.name
+            )));
+        };
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map([document_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -555,27 +561,56 @@ impl Store {
                 .prepare(&format!("PRAGMA table_info({})", mapping::quote(&table)))?
                 .query_map([], |r| Ok((r.get(1)?, r.get(5)?)))?
                 .collect::<Result<_, _>>()?;
+            // The integer keys SQLite assigns depend on insertion order, so
+            // they are left out and references to them read as the parent's id.
+            let parents: HashMap<String, String> = self
+                .conn
+                .prepare(
+                    "SELECT \"from\", \"table\" FROM pragma_foreign_key_list(?1) WHERE \"to\" = ?2",
+                )?
+                .query_map([table.as_str(), mapping::SURROGATE_KEY], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            let expr = |name: &str| match parents.get(name) {
+                Some(parent) => format!(
+                    "(SELECT id FROM {} WHERE {} = t.{})",
+                    mapping::quote(parent),
+                    mapping::SURROGATE_KEY,
+                    mapping::quote(name)
+                ),
+                None => format!("t.{}", mapping::quote(name)),
+            };
             let cols: Vec<&(String, i64)> = info
                 .iter()
                 .filter(|(name, _)| {
                     if table == "sync_state" {
                         SYNC_STATE_FINGERPRINT.contains(&name.as_str())
                     } else {
-                        !["first_seen", "last_seen", "last_changed"].contains(&name.as_str())
+                        ![
+                            "first_seen",
+                            "last_seen",
+                            "last_changed",
+                            mapping::SURROGATE_KEY,
+                        ]
+                        .contains(&name.as_str())
                     }
                 })
                 .collect();
-            let mut key: Vec<&(String, i64)> = info.iter().filter(|(_, pk)| *pk > 0).collect();
+            let mut key: Vec<&(String, i64)> = info
+                .iter()
+                .filter(|(name, pk)| *pk > 0 && name != mapping::SURROGATE_KEY)
+                .collect();
             key.sort_by_key(|(_, pk)| *pk);
             let order: Vec<String> = if key.is_empty() {
-                cols.iter().map(|(n, _)| mapping::quote(n)).collect()
+                cols.iter().map(|(n, _)| expr(n)).collect()
             } else {
-                key.iter().map(|(n, _)| mapping::quote(n)).collect()
+                key.iter().map(|(n, _)| expr(n)).collect()
             };
             let sql = format!(
-                "SELECT {} FROM {} ORDER BY {}",
+                "SELECT {} FROM {} t ORDER BY {}",
                 cols.iter()
-                    .map(|(n, _)| mapping::quote(n))
+                    .map(|(n, _)| expr(n))
                     .collect::<Vec<_>>()
                     .join(", "),
                 mapping::quote(&table),
@@ -622,7 +657,7 @@ fn upsert_documents(
     at: &str,
 ) -> Result<WriteCounts, StoreError> {
     let mut counts = WriteCounts::default();
-    let mut select = tx.prepare_cached(&t.sql_select_raw)?;
+    let mut select = tx.prepare_cached(&t.sql_select_key_raw)?;
     let mut insert = tx.prepare_cached(&t.sql_insert)?;
     let mut update = tx.prepare_cached(&t.sql_update)?;
     let mut touch = tx.prepare_cached(&t.sql_touch)?;
@@ -631,11 +666,14 @@ fn upsert_documents(
         .children
         .iter()
         .map(|c| {
-            let clear = format!(
-                "DELETE FROM {} WHERE document_id = ?1",
-                mapping::quote(c.table)
-            );
-            Ok((c, tx.prepare_cached(&c.sql_insert)?, clear))
+            Ok((
+                c,
+                (
+                    tx.prepare_cached(&c.sql_insert)?,
+                    tx.prepare_cached(&c.sql_insert_batch)?,
+                ),
+                tx.prepare_cached(&c.sql_clear)?,
+            ))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     for doc in docs {
@@ -659,8 +697,10 @@ fn upsert_documents(
         // a unit test guards against the preserve_order feature sneaking in.
         let raw = serde_json::to_string(doc)
             .map_err(|e| StoreError::Invalid(format!("{} document {id}: {e}", dt.name)))?;
-        let stored: Option<String> = select.query_row([id], |r| r.get(0)).optional()?;
-        if stored.as_deref() == Some(raw.as_str()) {
+        let stored: Option<(i64, String)> = select
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if stored.as_ref().map(|(_, s)| s.as_str()) == Some(raw.as_str()) {
             touch.execute(params![id, at])?;
             counts.unchanged += 1;
             continue;
@@ -672,19 +712,35 @@ fn upsert_documents(
             .collect();
         values.push(Sql::Text(raw));
         values.push(Sql::Text(at.to_owned()));
-        if stored.is_some() {
+        // The rowid stays the same through an update, so sample rows keyed
+        // by it only need replacing.
+        let key = if let Some((key, _)) = stored {
             update.execute(rusqlite::params_from_iter(values.iter()))?;
-            for (_, _, clear) in &children {
-                tx.prepare_cached(clear)?.execute([id])?;
+            for (_, _, clear) in &mut children {
+                clear.execute([key])?;
             }
             counts.updated += 1;
+            key
         } else {
             insert.execute(rusqlite::params_from_iter(values.iter()))?;
             counts.inserted += 1;
-        }
-        for (child, stmt, _) in &mut children {
-            for (offset, ts, value) in mapping::child_rows(child, doc) {
-                stmt.execute(params![id, offset, ts, value])?;
+            tx.last_insert_rowid()
+        };
+        for (child, (single, batch), _) in &mut children {
+            let rows = mapping::child_rows(child, doc);
+            let mut chunks = rows.chunks_exact(mapping::CHILD_BATCH);
+            for chunk in &mut chunks {
+                for (i, (offset, ts, value)) in chunk.iter().enumerate() {
+                    let p = i * 4;
+                    batch.raw_bind_parameter(p + 1, key)?;
+                    batch.raw_bind_parameter(p + 2, offset)?;
+                    batch.raw_bind_parameter(p + 3, ts)?;
+                    batch.raw_bind_parameter(p + 4, value)?;
+                }
+                batch.raw_execute()?;
+            }
+            for (offset, ts, value) in chunks.remainder() {
+                single.execute(params![key, offset, ts, value])?;
             }
         }
     }

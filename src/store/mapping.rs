@@ -92,8 +92,15 @@ pub(super) struct SeriesTable {
     /// In table order; statement parameter `?n` is column `n - 1`.
     pub columns: Vec<SeriesColumn>,
     pub sql_insert: String,
+    /// `sql_insert` for [`SERIES_BATCH`] rows at once: a backfill writes
+    /// millions of new samples, one statement per row would dominate.
+    pub sql_insert_batch: String,
     pub sql_update: String,
 }
+
+/// Time-series rows per multi-row insert (a few parameters each, far below
+/// SQLite's parameter limit).
+pub(super) const SERIES_BATCH: usize = 200;
 
 #[derive(Debug)]
 pub(super) enum Shape {
@@ -323,9 +330,16 @@ fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreEr
         key.join(" AND "),
         differs.join(" OR ")
     );
+    let row = format!("({})", vec!["?"; names.len()].join(", "));
+    let sql_insert_batch = format!(
+        "INSERT INTO {t} ({}) VALUES {} ON CONFLICT DO NOTHING",
+        names.join(", "),
+        vec![row; SERIES_BATCH].join(", ")
+    );
     Ok(SeriesTable {
         columns,
         sql_insert,
+        sql_insert_batch,
         sql_update,
     })
 }

@@ -756,15 +756,36 @@ fn upsert_series(
     let mut counts = WriteCounts::default();
     let mut insert = tx.prepare_cached(&t.sql_insert)?;
     let mut update = tx.prepare_cached(&t.sql_update)?;
-    for row in rows {
-        let values = mapping::series_values(t, dt, row)?;
-        if insert.execute(rusqlite::params_from_iter(values.iter()))? > 0 {
-            counts.inserted += 1;
-        } else if update.execute(rusqlite::params_from_iter(values.iter()))? > 0 {
-            counts.updated += 1;
+    let values = rows
+        .iter()
+        .map(|row| mapping::series_values(t, dt, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    for chunk in values.chunks(mapping::SERIES_BATCH) {
+        // New rows go in with one statement per batch; `changes()` says how
+        // many were new. Only when some already existed is each row of the
+        // batch offered as an update, which rewrites only rows that differ
+        // (the freshly inserted ones never do).
+        let inserted = if chunk.len() == mapping::SERIES_BATCH {
+            let flat: Vec<&Sql> = chunk.iter().flatten().collect();
+            tx.prepare_cached(&t.sql_insert_batch)?
+                .execute(rusqlite::params_from_iter(flat))?
         } else {
-            counts.unchanged += 1;
+            let mut n = 0;
+            for v in chunk {
+                n += insert.execute(rusqlite::params_from_iter(v.iter()))?;
+            }
+            n
+        };
+        counts.inserted += inserted as u64;
+        if inserted == chunk.len() {
+            continue;
         }
+        let mut updated = 0;
+        for v in chunk {
+            updated += update.execute(rusqlite::params_from_iter(v.iter()))?;
+        }
+        counts.updated += updated as u64;
+        counts.unchanged += (chunk.len() - inserted - updated) as u64;
     }
     Ok(counts)
 }

@@ -1105,3 +1105,41 @@ fn views_answer_dashboard_queries() {
         .unwrap();
     assert_eq!(classes, 1);
 }
+
+#[test]
+fn full_batches_of_time_series_rows_count_inserts_updates_and_unchanged() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let hr = dt("heartrate");
+    let row = |secs: i64, bpm: i64| {
+        let ts = Timestamp::from_second(secs).unwrap();
+        json!({"timestamp": ts.to_string(), "timestamp_unix": secs * 1000, "bpm": bpm, "source": "awake"})
+    };
+    let base = 1_709_287_200;
+    // 1,000 rows: five full multi-row batches.
+    let first: Vec<_> = (0..1000).map(|i| row(base + i * 60, 60 + i % 20)).collect();
+    assert_eq!(
+        commit(&mut store, "heartrate", &first),
+        counts(1000, 0, 0, 0)
+    );
+    assert_eq!(
+        commit(&mut store, "heartrate", &first),
+        counts(0, 0, 1000, 0)
+    );
+    // Half old rows (three of them revised), half new, in full batches.
+    let mut mixed: Vec<_> = first[500..].to_vec();
+    for r in mixed.iter_mut().take(3) {
+        r["bpm"] = json!(150);
+    }
+    mixed.extend((1000..1500).map(|i| row(base + i * 60, 70)));
+    assert_eq!(
+        commit(&mut store, "heartrate", &mixed),
+        counts(500, 3, 497, 0)
+    );
+    assert_eq!(store.count(hr).unwrap(), 1500);
+    assert_eq!(store.sync_state(hr).unwrap().documents, 1500);
+    let stored = store
+        .series_rows(hr, base + 500 * 60, base + 500 * 60 + 1)
+        .unwrap();
+    assert_eq!(stored[0]["bpm"], json!(150));
+}

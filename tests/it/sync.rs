@@ -468,3 +468,53 @@ async fn a_missing_scope_is_skipped_and_not_retried_under_the_same_grant() {
     assert!(sleep.contains("fresh"), "{sleep}");
     env.sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_refetches_days_older_than_the_lookback() {
+    let env = Env::start(40, |_| {}).await;
+    assert_no_errors(&env.sync().await);
+    // Oura revises a document three weeks back, far outside the lookback.
+    let old_day = util::today().saturating_sub(jiff::Span::new().days(21));
+    let mut doc = env.sim.read_data(|d| {
+        let doc = d
+            .documents("daily_readiness")
+            .iter()
+            .find(|x| x.day == old_day)
+            .expect("a readiness document three weeks back")
+            .json
+            .to_string();
+        serde_json::from_str::<Value>(&doc).unwrap()
+    });
+    doc["score"] = serde_json::json!(12);
+    let id = doc["id"].as_str().unwrap().to_owned();
+    env.sim
+        .with_data(|d| vec![d.set_document("daily_readiness", doc).unwrap()]);
+
+    let stored_score = |env: &Env| -> i64 {
+        reader(&env.db())
+            .query_row(
+                "SELECT score FROM daily_readiness WHERE id = ?1",
+                [&id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_no_errors(&env.sync().await);
+    assert_ne!(
+        stored_score(&env),
+        12,
+        "a plain incremental run does not look that far back"
+    );
+
+    let engine = env.engine(env.config());
+    let dt = registry::find("daily_readiness").unwrap();
+    let opts = ouradb::sync::RunOptions {
+        since: Some(old_day.saturating_sub(jiff::Span::new().days(1))),
+        backfill: true,
+    };
+    let r = engine.run_type(dt, opts, &ouradb::sync::NoObserver).await;
+    assert!(r.error.is_none(), "{r:?}");
+    assert_eq!(r.counts.updated, 1);
+    assert_eq!(stored_score(&env), 12);
+    env.sim.stop().await;
+}

@@ -202,18 +202,9 @@ pub fn status_count(sim: &SimServer, status: u16) -> u64 {
 
 /// Every scope Oura grants except `left_out`.
 pub fn scopes_without(left_out: &str) -> Vec<String> {
-    [
-        "email",
-        "personal",
-        "daily",
-        "heartrate",
-        "workout",
-        "tag",
-        "session",
-        "spo2Daily",
-    ]
-    .iter()
-    .filter(|s| **s != left_out)
-    .map(|s| s.to_string())
-    .collect()
+    ouradb::sim::ALL_SCOPES
+        .iter()
+        .filter(|s| **s != left_out)
+        .map(|s| s.to_string())
+        .collect()
 }

@@ -51,7 +51,9 @@ pub enum StoreError {
     #[error("database {path} does not exist yet; run `ouradb sync` or start the daemon first")]
     Missing { path: String },
     /// The database's tables do not match what the registry expects.
-    #[error("database schema mismatch: {0}")]
+    #[error(
+        "database schema mismatch: {0}; the file was written by an incompatible ouradb build: move it aside and run `ouradb sync` to rebuild it"
+    )]
     Schema(String),
     /// A document or row the API sent cannot be stored (e.g. no `id`).
     #[error("cannot store document: {0}")]

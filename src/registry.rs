@@ -63,8 +63,6 @@ pub struct DataType {
     pub interval_strings: &'static [IntervalString],
     /// `data_type` in webhook events and subscriptions, when the type has webhooks.
     pub webhook: Option<&'static str>,
-    /// Whether `GET /v2/usercollection/{path}/{id}` exists.
-    pub single_document_route: bool,
     /// A (field, value) pair by which the API marks a document as deleted
     /// instead of dropping it (sleep periods come back as `type: "deleted"`).
     pub deleted_marker: Option<(&'static str, &'static str)>,
@@ -101,7 +99,6 @@ const fn daily(
         samples: &[],
         interval_strings: &[],
         webhook: Some(name),
-        single_document_route: true,
         deleted_marker: None,
     }
 }
@@ -150,7 +147,6 @@ pub static DATA_TYPES: &[DataType] = &[
         samples: &[],
         interval_strings: &[],
         webhook: None,
-        single_document_route: false,
         deleted_marker: None,
     },
     DataType {
@@ -240,7 +236,6 @@ const HEARTRATE: DataType = DataType {
     samples: &[],
     interval_strings: &[],
     webhook: None,
-    single_document_route: false,
     deleted_marker: None,
 };
 

@@ -8,9 +8,16 @@ use rand::{Rng, SeedableRng};
 
 use crate::util::{self, Env, assert_no_errors, fingerprint};
 
-fn ouradb() -> Command {
+pub fn ouradb() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ouradb"));
     c.env_remove("OURA_TOKEN").env("OURADB_LOG", "warn");
+    c
+}
+
+/// `ouradb --config CFG`.
+pub fn ouradb_at(cfg: &Path) -> Command {
+    let mut c = ouradb();
+    c.arg("--config").arg(cfg);
     c
 }
 
@@ -56,9 +63,7 @@ async fn kill_9_at_random_points_then_finish_equals_a_clean_run() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(42);
     let mut killed_mid_run = 0;
     for _ in 0..20 {
-        let mut child = ouradb()
-            .arg("--config")
-            .arg(&cfg)
+        let mut child = ouradb_at(&cfg)
             .arg("sync")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -77,12 +82,7 @@ async fn kill_9_at_random_points_then_finish_equals_a_clean_run() {
         "most kills must land mid-run ({killed_mid_run})"
     );
 
-    let out = ouradb()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("sync")
-        .output()
-        .unwrap();
+    let out = ouradb_at(&cfg).arg("sync").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -131,22 +131,12 @@ async fn sync_then_status_shows_every_type() {
     let db = env.db();
     let cfg = write_config(&env, env.dir.path(), &db);
 
-    let out = ouradb()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("status")
-        .output()
-        .unwrap();
+    let out = ouradb_at(&cfg).arg("status").output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("ouradb sync"));
 
     let started = Instant::now();
-    let out = ouradb()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("sync")
-        .output()
-        .unwrap();
+    let out = ouradb_at(&cfg).arg("sync").output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -159,12 +149,7 @@ async fn sync_then_status_shows_every_type() {
         "{summary}"
     );
 
-    let out = ouradb()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("status")
-        .output()
-        .unwrap();
+    let out = ouradb_at(&cfg).arg("status").output().unwrap();
     assert!(out.status.success());
     let table = String::from_utf8_lossy(&out.stdout);
     for dt in ouradb::registry::DATA_TYPES {
@@ -175,12 +160,7 @@ async fn sync_then_status_shows_every_type() {
         "{table}"
     );
 
-    let out = ouradb()
-        .arg("--config")
-        .arg(&cfg)
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
+    let out = ouradb_at(&cfg).args(["status", "--json"]).output().unwrap();
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.len(), ouradb::registry::DATA_TYPES.len());
     assert!(rows.iter().all(|r| r["freshness"] == "fresh"), "{rows:#?}");
@@ -189,19 +169,12 @@ async fn sync_then_status_shows_every_type() {
     let mut bad = std::fs::read_to_string(&cfg).unwrap();
     bad = bad.replace(util::TOKEN, "revoked");
     std::fs::write(&cfg, bad).unwrap();
-    let out = ouradb()
-        .arg("--config")
-        .arg(&cfg)
+    let out = ouradb_at(&cfg)
         .args(["sync", "--type", "daily_sleep"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let out = ouradb()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("status")
-        .output()
-        .unwrap();
+    let out = ouradb_at(&cfg).arg("status").output().unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     let line = table.lines().find(|l| l.contains("daily_sleep")).unwrap();
     assert!(line.contains("failing") && line.contains("401"), "{line}");

@@ -1,14 +1,12 @@
 //! `ouradb daemon`: catch-up at start, schedule bookkeeping, prompt shutdown.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::util::{self, Env, assert_no_errors};
 
 fn status_json(cfg: &std::path::Path) -> Option<Vec<serde_json::Value>> {
-    let out = Command::new(env!("CARGO_BIN_EXE_ouradb"))
-        .arg("--config")
-        .arg(cfg)
+    let out = crate::cli::ouradb_at(cfg)
         .args(["status", "--json"])
         .output()
         .ok()?;
@@ -41,9 +39,7 @@ async fn daemon_catches_up_records_next_runs_and_stops_on_sigterm() {
     let env = Env::start(30, |_| {}).await;
     let db = env.db();
     let cfg = crate::cli::write_config(&env, env.dir.path(), &db);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ouradb"))
-        .arg("--config")
-        .arg(&cfg)
+    let mut child = crate::cli::ouradb_at(&cfg)
         .arg("daemon")
         .env("OURADB_LOG", "info")
         .stdout(Stdio::null())
@@ -98,9 +94,7 @@ async fn sigterm_mid_backfill_stops_promptly_and_a_later_sync_finishes_the_job()
 
     let db = env.db();
     let cfg = crate::cli::write_config(&env, env.dir.path(), &db);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ouradb"))
-        .arg("--config")
-        .arg(&cfg)
+    let mut child = crate::cli::ouradb_at(&cfg)
         .arg("daemon")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

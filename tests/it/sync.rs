@@ -140,6 +140,41 @@ async fn full_sync_stores_every_document_and_sample() {
                         .map(str::len)
                         .sum();
                     assert_eq!(count(&db, s.table) as usize, chars, "{} rows", s.table);
+                    // The decoding view steps from the start field by the
+                    // registry's interval, one digit per row.
+                    let doc = expected
+                        .values()
+                        .find(|d| d[s.field].as_str().is_some_and(|v| v.len() > 2))
+                        .unwrap();
+                    let start: jiff::Timestamp =
+                        doc[s.start_field].as_str().unwrap().parse().unwrap();
+                    let digits: Vec<i64> = doc[s.field]
+                        .as_str()
+                        .unwrap()
+                        .chars()
+                        .map(|c| c.to_digit(10).unwrap() as i64)
+                        .collect();
+                    let rows: Vec<(i64, i64, i64)> = conn
+                        .prepare(&format!(
+                            "SELECT \"offset\", timestamp, value FROM {} WHERE document_id = ?1 ORDER BY \"offset\"",
+                            s.table
+                        ))
+                        .unwrap()
+                        .query_map([doc["id"].as_str().unwrap()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .unwrap()
+                        .map(Result::unwrap)
+                        .collect();
+                    assert_eq!(rows.len(), digits.len(), "{}", s.table);
+                    for (i, (offset, ts, value)) in rows.iter().enumerate() {
+                        assert_eq!(*offset, i as i64);
+                        assert_eq!(
+                            *ts,
+                            start.as_second() + i as i64 * s.interval_seconds as i64,
+                            "{}",
+                            s.table
+                        );
+                        assert_eq!(*value, digits[i], "{}", s.table);
+                    }
                 }
             }
             QueryStyle::Single => {

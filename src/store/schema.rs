@@ -25,6 +25,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("../../schema_v2.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../../schema_real_accounts.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

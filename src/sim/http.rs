@@ -385,7 +385,19 @@ impl Collection {
 }
 
 /// Auth, membership, rate limit and scope, in the order Oura applies them.
-fn gate(s: &Shared, coll: Collection, sandbox: bool, headers: &HeaderMap) -> Result<(), Response> {
+/// The token's sliding window after a request was admitted.
+struct WindowUse {
+    remaining: u64,
+    /// Unix second at which every request now in the window has left it.
+    reset_epoch: u64,
+}
+
+fn gate(
+    s: &Shared,
+    coll: Collection,
+    sandbox: bool,
+    headers: &HeaderMap,
+) -> Result<WindowUse, Response> {
     let Some(token) = bearer(headers) else {
         return Err(unauthorized("Missing bearer token"));
     };
@@ -409,6 +421,7 @@ fn gate(s: &Shared, coll: Collection, sandbox: bool, headers: &HeaderMap) -> Res
             "membership_required",
         ));
     }
+    let window;
     {
         let mut rate = s.rate.lock().unwrap();
         let q = rate.entry(token).or_default();
@@ -425,6 +438,11 @@ fn gate(s: &Shared, coll: Collection, sandbox: bool, headers: &HeaderMap) -> Res
             return Err(too_many(s, secs.max(1)));
         }
         q.push_back(now);
+        let until_reset = s.cfg.rate_window.as_secs_f64().ceil() as u64;
+        window = WindowUse {
+            remaining: (s.cfg.rate_limit as usize).saturating_sub(q.len()) as u64,
+            reset_epoch: jiff::Timestamp::now().as_second().max(0) as u64 + until_reset,
+        };
     }
     if !sandbox
         && let Some(sc) = scopes
@@ -439,7 +457,7 @@ fn gate(s: &Shared, coll: Collection, sandbox: bool, headers: &HeaderMap) -> Res
         let title = status.canonical_reason().unwrap_or("Forbidden");
         return Err(problem(status, title, &msg, "insufficient_scope"));
     }
-    Ok(())
+    Ok(window)
 }
 
 struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
@@ -595,9 +613,29 @@ fn serve_collection(
     raw_query: &str,
     headers: &HeaderMap,
 ) -> Response {
-    if let Err(r) = gate(s, coll, sandbox, headers) {
-        return r;
+    let window = match gate(s, coll, sandbox, headers) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let mut resp = serve_gated(s, coll, sandbox, id, raw_query);
+    if s.cfg.rate_headers_always {
+        let h = resp.headers_mut();
+        let num = |n: u64| HeaderValue::from_str(&n.to_string()).expect("digits");
+        h.insert("x-ratelimit-limit", num(u64::from(s.cfg.rate_limit)));
+        h.insert("x-ratelimit-window", num(s.cfg.rate_window.as_secs()));
+        h.insert("x-ratelimit-remaining", num(window.remaining));
+        h.insert("x-ratelimit-reset", num(window.reset_epoch));
     }
+    resp
+}
+
+fn serve_gated(
+    s: &Shared,
+    coll: Collection,
+    sandbox: bool,
+    id: Option<&str>,
+    raw_query: &str,
+) -> Response {
     let data = s.data.read().unwrap();
     let empty = s.faults.read().unwrap().empty_pages;
     if let Some(id) = id {

@@ -82,6 +82,9 @@ pub struct SimConfig {
     pub rate_window: Duration,
     /// Value of the `X-RateLimit-Tier` header.
     pub rate_tier: String,
+    /// Send `X-RateLimit-Limit/-Remaining/-Window/-Reset` on every data
+    /// response, not only on 429s (Oura documents them for 429s only).
+    pub rate_headers_always: bool,
     /// Lifetime of OAuth-issued access tokens.
     pub access_token_lifetime: Duration,
     pub clients: Vec<OAuthClient>,
@@ -123,6 +126,7 @@ impl SimConfig {
             rate_limit: 5000,
             rate_window: Duration::from_secs(300),
             rate_tier: "standard".to_owned(),
+            rate_headers_always: false,
             access_token_lifetime: Duration::from_secs(86_400),
             clients: vec![OAuthClient {
                 id: "sim-client".to_owned(),

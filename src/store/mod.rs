@@ -13,6 +13,7 @@
 //! Deletion semantics: deleted documents are removed, never flagged.
 
 mod mapping;
+mod request_log;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -60,6 +61,7 @@ pub enum StoreError {
     Invalid(String),
 }
 
+pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
 pub use schema::SCHEMA_VERSION;
 pub use webhook::{StoredSubscription, WebhookEventRecord, WebhookHealth};
 
@@ -705,7 +707,8 @@ impl Store {
     pub fn table_fingerprint(&self) -> Result<String, StoreError> {
         let tables: Vec<String> = self
             .conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+            // `_`-prefixed tables are bookkeeping (the request log), not data.
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let mut out = String::new();

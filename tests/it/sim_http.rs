@@ -515,6 +515,40 @@ async fn rate_limit_429_with_headers_and_window_counter() {
     .await;
 }
 
+#[tokio::test]
+async fn rate_headers_on_every_response_when_asked() {
+    bounded(async {
+        let mut c = cfg(3);
+        c.rate_limit = 4;
+        c.rate_window = Duration::from_secs(60);
+        c.rate_headers_always = true;
+        let srv = SimServer::start(c).await.unwrap();
+        for left in (0..4).rev() {
+            let r = get(&srv, "/v2/usercollection/daily_sleep").await;
+            assert_eq!(r.status(), 200);
+            let h = r.headers();
+            assert_eq!(h["x-ratelimit-remaining"], left.to_string().as_str());
+            assert_eq!(h["x-ratelimit-limit"], "4");
+            assert_eq!(h["x-ratelimit-window"], "60");
+            let reset: i64 = h["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+            let now = jiff::Timestamp::now().as_second();
+            assert!((now + 59..=now + 61).contains(&reset), "{reset} vs {now}");
+        }
+        assert_eq!(
+            get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+            429
+        );
+        srv.stop().await;
+
+        // Off by default, as Oura documents them for 429s only.
+        let srv = SimServer::start(cfg(3)).await.unwrap();
+        let r = get(&srv, "/v2/usercollection/daily_sleep").await;
+        assert!(!r.headers().contains_key("x-ratelimit-remaining"));
+        srv.stop().await;
+    })
+    .await;
+}
+
 #[derive(Default)]
 struct Receiver {
     verifications: Vec<HashMap<String, String>>,

@@ -403,6 +403,72 @@ async fn requests_never_exceed_the_quota_in_any_window() {
     env.sim.stop().await;
 }
 
+fn types(names: &[&str]) -> Vec<&'static registry::DataType> {
+    names.iter().map(|n| registry::find(n).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_on_one_database_share_one_quota() {
+    let env = Env::start(90, |c| {
+        c.rate_limit = 30;
+        c.rate_window = Duration::from_secs(2);
+        // Small pages: both syncs need several windows of requests.
+        c.page_size = 5;
+    })
+    .await;
+    let mut config = env.config();
+    config.rate_limit.requests = 30;
+    config.rate_limit.window = Duration::from_secs(2);
+    // Two engines are two limiters with two connections to one file, as a
+    // daemon and an `ouradb sync` beside it would be.
+    let mut a = config.clone();
+    a.types = types(&["heartrate", "daily_sleep"]);
+    let mut b = config;
+    b.types = types(&["ring_battery_level", "sleep", "daily_readiness"]);
+    let started = std::time::Instant::now();
+    let (ra, rb) = tokio::join!(env.sync_with(a), env.sync_with(b));
+    assert_no_errors(&ra);
+    assert_no_errors(&rb);
+    let (na, nb): (u32, u32) = (
+        ra.iter().map(|r| r.requests).sum(),
+        rb.iter().map(|r| r.requests).sum(),
+    );
+    assert!(
+        na > 30 && nb > 30,
+        "each sync alone needs more than a window: {na} {nb}"
+    );
+    let worst = env
+        .sim
+        .max_requests_in_window(util::TOKEN, Duration::from_secs(2));
+    assert!(worst <= 30, "{worst} requests in one 2 s window");
+    assert_eq!(util::status_count(&env.sim, 429), 0, "no request refused");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stricter_than_the_config_slows_the_sync_down() {
+    let env = Env::start(90, |c| {
+        c.rate_limit = 20;
+        c.rate_window = Duration::from_secs(2);
+        c.rate_headers_always = true;
+    })
+    .await;
+    // Configured for Oura's real quota; only the server's headers say 20 / 2 s.
+    let mut config = env.config();
+    config.types = types(&["heartrate", "ring_battery_level", "daily_sleep", "sleep"]);
+    let reports = env.sync_with(config).await;
+    assert_no_errors(&reports);
+    let total: u32 = reports.iter().map(|r| r.requests).sum();
+    assert!(total > 60, "the test must need several windows: {total}");
+    let worst = env
+        .sim
+        .max_requests_in_window(util::TOKEN, Duration::from_secs(2));
+    assert!(worst <= 20, "{worst} requests in one 2 s window");
+    assert_eq!(util::status_count(&env.sim, 429), 0, "no request refused");
+    env.sim.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_end_in_the_same_database_as_a_clean_run() {
     // Injected 429s answer Retry-After = the rate window; keep it short.

@@ -27,6 +27,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
+        sql: include_str!("../../schema_real_accounts.sql"),
+    },
+    Migration {
+        version: 4,
         sql: include_str!("../../schema_limiter.sql"),
     },
 ];

@@ -580,7 +580,7 @@ async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
     sim.stop().await;
 
     print_reports(&reports);
-    let states = engine.states()?;
+    let states = engine.states().await?;
     println!(
         "{}",
         status_table(&states, Timestamp::now(), config.stale_after)

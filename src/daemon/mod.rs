@@ -106,7 +106,7 @@ pub async fn run_with(
                     }
                 });
                 let next = lock.next_tick_for_job(uuid).await.ok().flatten();
-                record_next_run(&engine, dt, next.map(|t| t.timestamp()));
+                record_next_run(&engine, dt, next.map(|t| t.timestamp())).await;
                 let _ = job.await;
             })
         })
@@ -123,7 +123,7 @@ pub async fn run_with(
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
     for (dt, id) in &job_ids {
         let next = sched.next_tick_for_job(*id).await.ok().flatten();
-        record_next_run(&engine, dt, next.map(|t| t.timestamp()));
+        record_next_run(&engine, dt, next.map(|t| t.timestamp())).await;
     }
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -149,10 +149,13 @@ pub async fn run_with(
     Ok(())
 }
 
-fn record_next_run(engine: &SyncEngine, dt: &crate::registry::DataType, unix: Option<i64>) {
+async fn record_next_run(
+    engine: &SyncEngine,
+    dt: &'static crate::registry::DataType,
+    unix: Option<i64>,
+) {
     let at = unix.and_then(|s| jiff::Timestamp::from_second(s).ok());
-    let mut store = engine.store().lock().unwrap_or_else(|p| p.into_inner());
-    if let Err(e) = store.set_next_run(dt, at) {
+    if let Err(e) = engine.store().run(move |s| s.set_next_run(dt, at)).await {
         tracing::warn!(data_type = dt.name, error = %e, "cannot record next run");
     }
 }

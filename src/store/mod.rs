@@ -12,6 +12,7 @@
 //!
 //! Deletion semantics: deleted documents are removed, never flagged.
 
+mod handle;
 mod mapping;
 mod request_log;
 mod schema;
@@ -61,6 +62,7 @@ pub enum StoreError {
     Invalid(String),
 }
 
+pub use handle::StoreHandle;
 pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
 pub use schema::SCHEMA_VERSION;
 pub use webhook::{StoredSubscription, WebhookEventRecord, WebhookHealth};

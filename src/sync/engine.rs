@@ -13,7 +13,7 @@ use crate::api::{ApiError, Client, DocumentsPage, PageQuery};
 use crate::config::Config;
 use crate::registry::{self, DataType, QueryStyle};
 use crate::store::{
-    CursorAdvance, PageCommit, Store, StoreError, SyncState, Vanished, WriteCounts,
+    CursorAdvance, PageCommit, Store, StoreError, StoreHandle, SyncState, Vanished, WriteCounts,
 };
 
 /// How many data types sync at the same time: enough to overlap network
@@ -75,38 +75,47 @@ pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
 pub struct SyncEngine {
     client: Arc<Client>,
-    store: Arc<Mutex<Store>>,
+    store: StoreHandle,
     config: Arc<Config>,
     clock: Clock,
+    /// One run per type at a time: a second run finds it taken and skips.
     running: HashMap<&'static str, tokio::sync::Mutex<()>>,
+    /// Held by a run for its whole duration and by each webhook apply, so
+    /// a webhook's document is never written into (and then swept out of)
+    /// a window a run is in the middle of.
+    writes: HashMap<&'static str, tokio::sync::Mutex<()>>,
     /// Types refused for a missing scope, with the grant that refused them:
     /// they are not asked again until the grant changes (no retry storm).
     scope_skips: Mutex<HashMap<&'static str, Option<String>>>,
 }
 
 impl SyncEngine {
-    pub fn new(
-        client: Arc<Client>,
-        store: Arc<Mutex<Store>>,
-        config: Arc<Config>,
-        clock: Clock,
-    ) -> Self {
-        let running = registry::DATA_TYPES
-            .iter()
-            .map(|d| (d.name, tokio::sync::Mutex::new(())))
-            .collect();
+    pub fn new(client: Arc<Client>, store: StoreHandle, config: Arc<Config>, clock: Clock) -> Self {
+        let locks = || {
+            registry::DATA_TYPES
+                .iter()
+                .map(|d| (d.name, tokio::sync::Mutex::new(())))
+                .collect()
+        };
         SyncEngine {
             client,
             store,
             config,
             clock,
-            running,
+            running: locks(),
+            writes: locks(),
             scope_skips: Mutex::default(),
         }
     }
 
-    pub fn store(&self) -> &Arc<Mutex<Store>> {
+    pub fn store(&self) -> &StoreHandle {
         &self.store
+    }
+
+    /// Waits until no run of `dt` is in progress and keeps others out while
+    /// the guard lives (webhook applies).
+    pub async fn lock_writes(&self, dt: &DataType) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writes[dt.name].lock().await
     }
 
     pub fn client(&self) -> &Arc<Client> {
@@ -167,14 +176,18 @@ impl SyncEngine {
             observer.finished(&report);
             return report;
         };
-        if let Some(e) = self.scope_skip(dt) {
+        let _writes = self.writes[dt.name].lock().await;
+        if let Some(e) = self.scope_skip(dt).await {
             report.error_kind = Some(e.kind());
             report.error = Some(e.to_string());
             observer.finished(&report);
             return report;
         }
         let now = (self.clock)();
-        if let Err(e) = self.with_store(dt, |s| s.record_attempt(dt, now)) {
+        if let Err(e) = self
+            .with_store(dt, move |s| s.record_attempt(dt, now))
+            .await
+        {
             report.error_kind = Some(e.kind());
             report.error = Some(e.to_string());
             observer.finished(&report);
@@ -194,7 +207,10 @@ impl SyncEngine {
                 let at = (self.clock)();
                 let kind = e.kind();
                 let msg = e.to_string();
-                if let Err(se) = self.with_store(dt, |s| s.record_failure(dt, kind, &msg, 0, at)) {
+                if let Err(se) = self
+                    .with_store(dt, move |s| s.record_failure(dt, kind, &msg, 0, at))
+                    .await
+                {
                     tracing::error!(data_type = dt.name, error = %se, "cannot record failure");
                 }
             }
@@ -208,7 +224,7 @@ impl SyncEngine {
     /// Whether `dt` is known to lack its scope under the current grant. A
     /// type the grant's scope list excludes is recorded as skipped without
     /// asking the API at all.
-    fn scope_skip(&self, dt: &'static DataType) -> Option<ApiError> {
+    async fn scope_skip(&self, dt: &'static DataType) -> Option<ApiError> {
         let grant = self.client.grant();
         let skipped = |detail: &str| ApiError::ScopeNotGranted {
             data_type: dt.name.into(),
@@ -221,14 +237,20 @@ impl SyncEngine {
             let e = skipped("not among the granted scopes");
             let at = (self.clock)();
             let msg = e.to_string();
+            let kind = e.kind();
             let already = self
-                .with_store(dt, |s| s.sync_state(dt))
+                .with_store(dt, move |s| s.sync_state(dt))
+                .await
                 .map(|s| s.last_error.as_deref() == Some(msg.as_str()))
                 .unwrap_or(false);
-            if !already
-                && let Err(se) =
-                    self.with_store(dt, |s| s.record_failure(dt, e.kind(), &msg, 0, at))
-            {
+            let recorded = if already {
+                Ok(())
+            } else {
+                let msg = msg.clone();
+                self.with_store(dt, move |s| s.record_failure(dt, kind, &msg, 0, at))
+                    .await
+            };
+            if let Err(se) = recorded {
                 tracing::error!(data_type = dt.name, error = %se, "cannot record skip");
             }
             return Some(e);
@@ -247,7 +269,7 @@ impl SyncEngine {
         observer: &dyn Observer,
         report: &mut TypeReport,
     ) -> Result<(), SyncError> {
-        let state = self.with_store(dt, |s| s.sync_state(dt))?;
+        let state = self.with_store(dt, move |s| s.sync_state(dt)).await?;
         let today = self.today();
         match dt.query {
             QueryStyle::Single | QueryStyle::List => {
@@ -270,7 +292,7 @@ impl SyncEngine {
             QueryStyle::DateRange | QueryStyle::DateTimeRange => {
                 let lookback = self.config.lookback_days(dt);
                 let inc = plan::incremental_window(state.high_water, opts.since, today, lookback);
-                let start = self.backfill_start()?;
+                let start = self.backfill_start().await?;
                 let floor = state.backfill_floor.unwrap_or(inc.from);
                 let backfill_days = if opts.backfill && !state.backfill_complete && floor > start {
                     Window {
@@ -307,11 +329,12 @@ impl SyncEngine {
                     return Ok(());
                 }
                 let mut floor = self
-                    .with_store(dt, |s| s.sync_state(dt))?
+                    .with_store(dt, move |s| s.sync_state(dt))
+                    .await?
                     .backfill_floor
                     .unwrap_or(inc.from);
                 if floor <= start {
-                    self.mark_backfill_complete(dt, floor)?;
+                    self.mark_backfill_complete(dt, floor).await?;
                     return Ok(());
                 }
                 while let Some(w) = plan::next_backfill_window(floor, start, dt.window_days) {
@@ -332,9 +355,13 @@ impl SyncEngine {
         }
     }
 
-    fn mark_backfill_complete(&self, dt: &DataType, floor: Date) -> Result<(), SyncError> {
+    async fn mark_backfill_complete(
+        &self,
+        dt: &'static DataType,
+        floor: Date,
+    ) -> Result<(), SyncError> {
         let at = (self.clock)();
-        self.with_store(dt, |s| {
+        self.with_store(dt, move |s| {
             s.commit_page(
                 dt,
                 &PageCommit {
@@ -350,18 +377,21 @@ impl SyncEngine {
                     at,
                 },
             )
-        })?;
+        })
+        .await?;
         Ok(())
     }
 
     /// The oldest day worth asking for: the configured start, raised to the
     /// first ring's set-up day when that is known (placeholder dates such as
     /// 1970-01-01 are ignored by the store).
-    fn backfill_start(&self) -> Result<Date, SyncError> {
-        let rings = self.with_store(
-            registry::find("ring_configuration").expect("registered"),
-            |s| s.ring_set_up_times(),
-        )?;
+    async fn backfill_start(&self) -> Result<Date, SyncError> {
+        let rings = self
+            .with_store(
+                registry::find("ring_configuration").expect("registered"),
+                |s| s.ring_set_up_times(),
+            )
+            .await?;
         Ok(backfill_start_from_rings(
             self.config.backfill_start,
             &rings,
@@ -434,23 +464,33 @@ impl SyncEngine {
                     }
                 }
             }
-            let commit = PageCommit {
-                documents: &docs,
-                vanished: (last_page && track_vanished).then_some(Vanished {
-                    first_day: w.from,
-                    last_day: w.to,
-                    seen_ids: &seen_ids,
-                    complete,
-                }),
-                cursor: if last_page {
-                    cursor.clone()
-                } else {
-                    CursorAdvance::default()
-                },
-                requests: page.requests,
-                at: (self.clock)(),
+            // The page, and on the last page the window's ids, move to the
+            // store's thread; `seen_ids` is not needed after the last page.
+            let vanished_ids = (last_page && track_vanished).then(|| std::mem::take(&mut seen_ids));
+            let page_cursor = if last_page {
+                cursor.clone()
+            } else {
+                CursorAdvance::default()
             };
-            let counts = self.with_store(dt, |s| s.commit_page(dt, &commit))?;
+            let requests = page.requests;
+            let at = (self.clock)();
+            let counts = self
+                .with_store(dt, move |s| {
+                    let commit = PageCommit {
+                        documents: &docs,
+                        vanished: vanished_ids.as_ref().map(|seen_ids| Vanished {
+                            first_day: w.from,
+                            last_day: w.to,
+                            seen_ids,
+                            complete,
+                        }),
+                        cursor: page_cursor,
+                        requests,
+                        at,
+                    };
+                    s.commit_page(dt, &commit)
+                })
+                .await?;
             report.counts += counts;
             if last_page {
                 return Ok(());
@@ -471,25 +511,21 @@ impl SyncEngine {
         tokio::spawn(async move { client.fetch_page(dt, &query, token.as_deref()).await })
     }
 
-    /// Runs a synchronous store operation. The lock is never held across an
-    /// `.await`, so no SQLite transaction spans one either.
-    fn with_store<T>(
-        &self,
-        dt: &DataType,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError>,
-    ) -> Result<T, SyncError> {
-        let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard).map_err(|source| SyncError::Store {
+    /// Runs a store operation on the store's blocking thread; no
+    /// transaction spans an `.await` and the runtime never waits on SQLite.
+    async fn with_store<T, F>(&self, dt: &DataType, f: F) -> Result<T, SyncError>
+    where
+        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.store.run(f).await.map_err(|source| SyncError::Store {
             data_type: dt.name.into(),
             source,
         })
     }
 
-    pub fn states(&self) -> Result<Vec<SyncState>, StoreError> {
-        self.store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .all_sync_states()
+    pub async fn states(&self) -> Result<Vec<SyncState>, StoreError> {
+        self.store.run(|s| s.all_sync_states()).await
     }
 }
 

@@ -5,7 +5,7 @@ pub mod plan;
 
 pub use engine::{Clock, NoObserver, Observer, RunOptions, SyncEngine, SyncError, TypeReport};
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
@@ -13,7 +13,7 @@ use crate::api::auth::TokenSource;
 use crate::api::limiter::AccountClock;
 use crate::api::{ApiError, Client, Limiter};
 use crate::config::Config;
-use crate::store::{RequestLog, Store, StoreError};
+use crate::store::{RequestLog, Store, StoreError, StoreHandle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -46,7 +46,7 @@ pub fn engine_from_config(
     let client = Client::new(&config, auth, limiter, cancel)?;
     Ok(SyncEngine::new(
         Arc::new(client),
-        Arc::new(Mutex::new(store)),
+        StoreHandle::new(store),
         config,
         clock,
     ))

@@ -120,8 +120,12 @@ async fn upkeep(
                 for f in &r.failed {
                     tracing::warn!(problem = %f, "webhook subscription not in place");
                 }
-                let mut store = engine.store().lock().unwrap_or_else(|p| p.into_inner());
-                if let Err(e) = save_subscriptions(&mut store, &callback, &r.subscriptions, now) {
+                let (cb, subs) = (callback.clone(), r.subscriptions.clone());
+                let saved = engine
+                    .store()
+                    .run(move |s| save_subscriptions(s, &cb, &subs, now))
+                    .await;
+                if let Err(e) = saved {
                     tracing::warn!(error = %e, "cannot record webhook subscriptions");
                 }
             }

@@ -204,8 +204,11 @@ pub async fn start(
     {
         let now = (opts.clock)();
         let since = now - jiff::SignedDuration::try_from(MAX_SKEW * 2).expect("small");
-        let store = engine.store().lock().unwrap_or_else(|p| p.into_inner());
-        for sig in store.webhook_signatures_since(since)? {
+        let recent = engine
+            .store()
+            .run(move |s| s.webhook_signatures_since(since))
+            .await?;
+        for sig in recent {
             seen.signatures.insert(sig.clone());
             seen.order.push_back((now, sig, None));
         }

@@ -76,11 +76,13 @@ pub async fn run(
             event_time: job.event_time.clone(),
             outcome,
         };
-        {
-            let mut store = engine.store().lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = store.record_webhook_event(&record, clock() - KEEP_EVENTS) {
-                tracing::warn!(error = %e, "cannot record webhook event");
-            }
+        let keep_since = clock() - KEEP_EVENTS;
+        let recorded = engine
+            .store()
+            .run(move |s| s.record_webhook_event(&record, keep_since))
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "cannot record webhook event");
         }
         stats.processed.fetch_add(1, Ordering::SeqCst);
     }
@@ -97,10 +99,17 @@ pub async fn run(
 async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> String {
     let dt = job.dt;
     let id = job.object_id.as_str();
+    // A run of this type in progress could sweep out (or overwrite) what
+    // this writes: wait for it, and keep the next one out until done.
+    let _writes = engine.lock_writes(dt).await;
     match job.op {
         Op::Delete => {
-            let mut store = engine.store().lock().unwrap_or_else(|p| p.into_inner());
-            match store.delete_document(dt, id) {
+            let owned = id.to_owned();
+            match engine
+                .store()
+                .run(move |s| s.delete_document(dt, &owned))
+                .await
+            {
                 Ok(true) => {
                     tracing::debug!(data_type = dt.name, id, "webhook delete applied");
                     "deleted".to_owned()
@@ -124,16 +133,22 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> String {
                 "not_found".to_owned()
             }
             Ok((Some(doc), requests)) => {
-                let docs = [doc];
-                let page = PageCommit {
-                    documents: &docs,
-                    vanished: None,
-                    cursor: CursorAdvance::default(),
-                    requests,
-                    at: clock(),
-                };
-                let mut store = engine.store().lock().unwrap_or_else(|p| p.into_inner());
-                match store.commit_page(dt, &page) {
+                let at = clock();
+                let stored = engine
+                    .store()
+                    .run(move |s| {
+                        let docs = [doc];
+                        let page = PageCommit {
+                            documents: &docs,
+                            vanished: None,
+                            cursor: CursorAdvance::default(),
+                            requests,
+                            at,
+                        };
+                        s.commit_page(dt, &page)
+                    })
+                    .await;
+                match stored {
                     Ok(_) => {
                         tracing::debug!(data_type = dt.name, id, "webhook document stored");
                         "stored".to_owned()

@@ -110,9 +110,9 @@ impl Hook {
     }
 
     fn stored(&self, dt: &str, id: &str) -> Option<Value> {
-        let store = self.engine.store().lock().unwrap();
-        store
-            .document_json(registry::find(dt).unwrap(), id)
+        self.engine
+            .store()
+            .blocking(|s| s.document_json(registry::find(dt).unwrap(), id))
             .unwrap()
             .map(|s| serde_json::from_str(&s).unwrap())
     }
@@ -259,16 +259,12 @@ async fn signed_create_update_delete_land_within_a_second() {
 
         // status shows the health section.
         assert!(h.handle.wait_processed(4, Duration::from_secs(2)).await);
-        {
-            let mut store = h.engine.store().lock().unwrap();
-            webhook::save_subscriptions(
-                &mut store,
-                &h.callback,
-                &r.subscriptions,
-                Timestamp::now(),
-            )
+        h.engine
+            .store()
+            .blocking(|s| {
+                webhook::save_subscriptions(s, &h.callback, &r.subscriptions, Timestamp::now())
+            })
             .unwrap();
-        }
         let ro = Store::open_read_only(&h.config.database).unwrap();
         let section = webhook::status_section(&h.config, &ro, Timestamp::now())
             .unwrap()
@@ -463,6 +459,97 @@ async fn a_burst_of_1000_events_respects_the_rate_limit_and_loses_nothing() {
 }
 
 #[tokio::test]
+async fn a_webhook_apply_waits_for_the_run_of_its_type() {
+    bounded(async {
+        let h = Hook::start(|_| {}, |_| {}).await;
+        let dt = registry::find("daily_sleep").unwrap();
+        h.subscribe(&[dt]).await;
+        // Every data request takes a second: the run below is in flight
+        // while the event arrives, and a webhook fetch alone would finish
+        // well before the run does.
+        h.env.sim.set_faults(ouradb::sim::Faults {
+            slow: 1.0,
+            slow_delay: Duration::from_secs(1),
+            ..Default::default()
+        });
+        let engine = h.engine.clone();
+        let run = tokio::spawn(async move {
+            let opts = sync::RunOptions {
+                since: None,
+                backfill: true,
+            };
+            engine.run_type(dt, opts, &sync::NoObserver).await
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        set(&h, "daily_sleep", new_doc(&h, "daily_sleep", "during-run"));
+        while !run.is_finished() {
+            assert_eq!(
+                h.processed(),
+                0,
+                "applied while a run of its type was in flight"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let report = run.await.unwrap();
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert!(h.handle.wait_processed(1, Duration::from_secs(10)).await);
+        assert!(h.stored("daily_sleep", "during-run").is_some());
+        h.env.sim.set_faults(ouradb::sim::Faults::default());
+        h.stop().await;
+    })
+    .await;
+}
+
+/// The default test runtime has one thread: a store call made on it would
+/// stall everything else while SQLite waits for another process's lock.
+#[tokio::test]
+async fn a_locked_database_does_not_stall_the_runtime() {
+    bounded(async {
+        let h = Hook::start(|_| {}, |_| {}).await;
+        // Another process holds the write lock (e.g. a long `ouradb sync` commit).
+        let other = rusqlite::Connection::open(&h.config.database).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let engine = h.engine.clone();
+        let run = tokio::spawn(async move {
+            let opts = sync::RunOptions {
+                since: None,
+                backfill: true,
+            };
+            let dt = registry::find("daily_sleep").unwrap();
+            engine.run_type(dt, opts, &sync::NoObserver).await
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!run.is_finished(), "the run waits for the lock");
+
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "timers fire"
+        );
+        let started = Instant::now();
+        let r = reqwest::Client::new()
+            .get(&h.callback)
+            .query(&[("verification_token", VT), ("challenge", "abc")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the receiver answers while the store waits: {:?}",
+            started.elapsed()
+        );
+
+        other.execute_batch("COMMIT").unwrap();
+        let report = run.await.unwrap();
+        assert!(report.error.is_none(), "{:?}", report.error);
+        h.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn subscriptions_near_expiry_are_renewed_and_deleted_ones_recreated() {
     bounded(async {
         let h = Hook::start(|_| {}, |_| {}).await;
@@ -570,9 +657,8 @@ async fn the_daemon_runs_the_receiver_and_keeps_subscriptions() {
         loop {
             let have = engine
                 .store()
-                .lock()
-                .unwrap()
-                .document_json(registry::find("daily_sleep").unwrap(), "daemon-1")
+                .run(|s| s.document_json(registry::find("daily_sleep").unwrap(), "daemon-1"))
+                .await
                 .unwrap();
             if have.is_some() {
                 break;
@@ -584,9 +670,8 @@ async fn the_daemon_runs_the_receiver_and_keeps_subscriptions() {
         let deadline = Instant::now() + Duration::from_secs(10);
         while engine
             .store()
-            .lock()
-            .unwrap()
-            .webhook_subscriptions()
+            .run(|s| s.webhook_subscriptions())
+            .await
             .unwrap()
             .len()
             != 3

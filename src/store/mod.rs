@@ -978,6 +978,7 @@ fn resolve(
             Some(id) => {
                 tx.prepare_cached(&t.sql_rekey)?
                     .execute(params![rowid, id])?;
+                clear_pending(tx, dt, s)?;
                 (rowid, raw, id.to_owned())
             }
             None => (rowid, raw, s.to_owned()),

@@ -112,6 +112,12 @@ impl Limiter {
         }
     }
 
+    /// The instant a 429's Retry-After holds requests until, if any (it may
+    /// be in the past). Lets callers show or bound the wait.
+    pub fn blocked_until(&self) -> Option<tokio::time::Instant> {
+        *self.blocked_until.lock().expect("limiter lock")
+    }
+
     /// Blocks every request until `until` (a 429's Retry-After). Never
     /// shortens an existing block.
     pub fn block_until(&self, until: tokio::time::Instant) {

@@ -12,6 +12,7 @@
 //!
 //! Deletion semantics: deleted documents are removed, never flagged.
 
+pub mod error;
 mod mapping;
 mod schema;
 #[cfg(test)]
@@ -58,6 +59,20 @@ pub enum StoreError {
     /// A document or row the API sent cannot be stored (e.g. no `id`).
     #[error("cannot store document: {0}")]
     Invalid(String),
+    /// Opening or checking the file failed; the message names the path
+    /// once and says what to do.
+    #[error(transparent)]
+    File(#[from] error::FileError),
+    /// The file is not ouradb's; nothing was written to it.
+    #[error(transparent)]
+    Refused(#[from] error::Refusal),
+}
+
+impl StoreError {
+    /// What kind of trouble this is (busy, full disk, corrupt, ...).
+    pub fn class(&self) -> error::ErrorClass {
+        error::classify(self)
+    }
 }
 
 pub use schema::SCHEMA_VERSION;

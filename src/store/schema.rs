@@ -34,6 +34,14 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("../../schema_v2.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../../schema_real_accounts.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("../../schema_limiter.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -4,6 +4,7 @@
 mod cli;
 mod daemon;
 mod oauth;
+mod real_accounts;
 mod sim_http;
 mod sim_schema;
 mod store;

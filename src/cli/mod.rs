@@ -430,6 +430,30 @@ pub fn freshness(s: &SyncState, now: Timestamp, stale_after: std::time::Duration
 }
 
 fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    status_inner(config, json).map_err(|e| match e.downcast::<crate::store::StoreError>() {
+        Ok(se) => store_error_with_path(se, &config.database),
+        Err(e) => e,
+    })
+}
+
+/// A store error as one line naming the file once, with its class's advice
+/// (errors from opening the file already carry both).
+fn store_error_with_path(e: crate::store::StoreError, path: &std::path::Path) -> anyhow::Error {
+    use crate::store::StoreError;
+    match e {
+        e @ (StoreError::File(_) | StoreError::Refused(_)) => e.into(),
+        e => {
+            let advice = crate::store::error::advice(e.class(), path);
+            if advice.is_empty() {
+                anyhow::anyhow!("database {}: {e}", path.display())
+            } else {
+                anyhow::anyhow!("{e}; {advice}")
+            }
+        }
+    }
+}
+
+fn status_inner(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let store = Store::open_read_only(&config.database)?;
     let states = store.all_sync_states()?;
     let now = Timestamp::now();

@@ -3,6 +3,7 @@
 
 mod cli;
 mod daemon;
+mod hostile;
 mod oauth;
 mod real_accounts;
 mod sim_http;

@@ -78,7 +78,9 @@ impl StoreError {
 
 pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
 pub use schema::SCHEMA_VERSION;
-pub use webhook::{StoredSubscription, WebhookEventRecord, WebhookHealth};
+pub use webhook::{
+    PENDING as WEBHOOK_PENDING, StoredSubscription, WebhookEventRecord, WebhookHealth,
+};
 
 /// Per data type sync bookkeeping, one row of `sync_state`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

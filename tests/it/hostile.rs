@@ -640,3 +640,39 @@ async fn sigterm_stops_sync_like_ctrl_c_with_a_summary() {
     );
     assert!(stdout.contains("daily_sleep"), "summary table: {stdout}");
 }
+
+fn application_id(db: &Path) -> i64 {
+    util::reader(db)
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn ouradb_files_are_marked_and_unmarked_older_ones_recognised() {
+    use ouradb::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    drop(Store::open(&db).unwrap());
+    assert_eq!(application_id(&db), 0x4F55_5241, "marked on creation");
+    // A file made before ouradb marked its databases: same tables, id 0.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("PRAGMA application_id = 0")
+        .unwrap();
+    assert_eq!(application_id(&db), 0);
+    let before = fingerprint(&db);
+    drop(Store::open_read_only(&db).unwrap());
+    assert_eq!(application_id(&db), 0, "a reader never writes");
+    drop(Store::open(&db).unwrap());
+    assert_eq!(
+        application_id(&db),
+        0x4F55_5241,
+        "marked when opened for writing"
+    );
+    assert_eq!(fingerprint(&db), before);
+    // An empty file (e.g. made by `touch`) is ouradb's to fill.
+    let empty = dir.path().join("empty.sqlite");
+    std::fs::write(&empty, b"").unwrap();
+    drop(Store::open(&empty).unwrap());
+    assert_eq!(application_id(&empty), 0x4F55_5241);
+}

@@ -123,15 +123,22 @@ pub fn advice(class: ErrorClass, path: &Path) -> String {
     }
 }
 
-/// A store error while opening or checking one file, with its path and
-/// advice in one line.
+/// A store error while opening or checking one file, with its path (once,
+/// plus in the command to run) and advice in one line.
 #[derive(Debug, thiserror::Error)]
-#[error("database {path}: {detail}; {}", advice(*.class, Path::new(.path)))]
+#[error("{}", describe_file_error(self))]
 pub struct FileError {
     pub path: String,
     pub class: ErrorClass,
     /// SQLite's own words, e.g. "file is not a database".
     pub detail: String,
+}
+
+fn describe_file_error(e: &FileError) -> String {
+    match advice(e.class, Path::new(&e.path)) {
+        a if a.is_empty() => format!("database {}: {}", e.path, e.detail),
+        a => format!("{a} (SQLite: {})", e.detail),
+    }
 }
 
 impl FileError {
@@ -144,14 +151,18 @@ impl FileError {
     }
 }
 
-/// SQLite's message without rusqlite's repetition ("file is not a
-/// database: file is not a database").
+/// SQLite's own message, without rusqlite's "Error code 26: " prefix and
+/// repetition ("file is not a database: file is not a database").
 fn sqlite_detail(e: &rusqlite::Error) -> String {
     match e {
-        rusqlite::Error::SqliteFailure(f, Some(m)) if *m != f.to_string() => {
-            format!("{f}: {m}")
+        rusqlite::Error::SqliteFailure(_, Some(m)) => m.clone(),
+        rusqlite::Error::SqliteFailure(f, None) => {
+            let text = f.to_string();
+            match text.split_once(": ") {
+                Some((code, rest)) if code.starts_with("Error code") => rest.to_owned(),
+                _ => text,
+            }
         }
-        rusqlite::Error::SqliteFailure(f, _) => f.to_string(),
         other => other.to_string(),
     }
 }

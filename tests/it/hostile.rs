@@ -676,3 +676,29 @@ fn ouradb_files_are_marked_and_unmarked_older_ones_recognised() {
     drop(Store::open(&empty).unwrap());
     assert_eq!(application_id(&empty), 0x4F55_5241);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_header_is_named_once_with_the_check_to_run() {
+    let fake = Fake::start(|_| json_page(json!([]), None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("broken.sqlite");
+    let mut bytes = b"SQLite format 3\0".to_vec();
+    bytes.resize(8192, 0);
+    std::fs::write(&db, &bytes).unwrap();
+    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
+    let shown = db.display().to_string();
+    for args in [&["sync"][..], &["status"][..]] {
+        let (out, _) = run(&cfg, args).await;
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "ouradb: {shown} is damaged; check it with `sqlite3 {shown} \"PRAGMA integrity_check\"`, then restore it from a backup, or move it aside and run `ouradb sync` to fetch everything again (SQLite: file is not a database)"
+            ),
+            "{args:?}"
+        );
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), bytes, "untouched");
+    assert!(!dir.path().join("broken.sqlite-wal").exists());
+}

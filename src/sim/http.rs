@@ -554,16 +554,12 @@ fn parse_bool(name: &str, raw: Option<&str>) -> Result<bool, Response> {
 }
 
 /// Requested fields and the fields always returned.
-type FieldSelection = (Vec<String>, &'static [&'static str]);
+type Selection = (Vec<String>, &'static [&'static str]);
 
 /// The `fields=` selection of a request: the requested fields and those
 /// always returned (the model's required fields). `None` when the route
 /// returns every field; an unknown field name is a 400.
-fn fields_of(
-    q: &Query,
-    sandbox: bool,
-    collection: &str,
-) -> Result<Option<FieldSelection>, Response> {
+fn fields_of(q: &Query, sandbox: bool, collection: &str) -> Result<Option<Selection>, Response> {
     if sandbox {
         return Ok(None);
     }

@@ -117,9 +117,8 @@ pub(super) struct SeriesTable {
 pub(super) const SERIES_BATCH: usize = 200;
 
 #[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one per data type, built once
 pub(super) enum Shape {
-    Document(DocTable),
+    Document(Box<DocTable>),
     Series(SeriesTable),
 }
 
@@ -200,7 +199,7 @@ pub(super) fn build(conn: &Connection, dt: &DataType) -> Result<Shape, StoreErro
     let shape = if dt.is_time_series() {
         Shape::Series(build_series(dt.table, &info)?)
     } else {
-        Shape::Document(build_document(conn, dt, &info)?)
+        Shape::Document(Box::new(build_document(conn, dt, &info)?))
     };
     Ok(shape)
 }

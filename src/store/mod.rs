@@ -60,7 +60,7 @@ pub enum StoreError {
     Invalid(String),
 }
 
-pub use schema::SCHEMA_VERSION;
+pub use schema::{SCHEMA_VERSION, SchemaObject, migration_sources, schema_objects};
 pub use webhook::{StoredSubscription, WebhookEventRecord, WebhookHealth};
 
 /// Per data type sync bookkeeping, one row of `sync_state`.

@@ -3,6 +3,7 @@
 
 mod cli;
 mod daemon;
+mod dashboards;
 mod oauth;
 mod sim_http;
 mod sim_schema;

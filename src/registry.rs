@@ -40,6 +40,33 @@ pub struct IntervalString {
     pub table: &'static str,
 }
 
+/// How a document is identified when it comes without an `id` (the live
+/// API serves `daily_cardiovascular_age` that way) and how an id-less copy
+/// is matched to a stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NaturalKey {
+    /// One document per combination of these fields' values. `day` fields
+    /// are compared after normalisation (see [`DataType::document_day`]).
+    Fields(&'static [&'static str]),
+    /// The type holds exactly one document (personal_info).
+    Single,
+    /// Nothing identifies a document but its id: one without is quarantined.
+    None,
+}
+
+/// What it means when a stored document is missing from a complete re-fetch
+/// of its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vanishing {
+    /// The API drops deleted documents (tags): a document still missing from
+    /// a complete fetch of its window 24 hours after it was first missed is
+    /// removed.
+    Deletes,
+    /// The API marks deletions instead (or never deletes): absence proves
+    /// nothing, the stored copy stays.
+    Ignored,
+}
+
 #[derive(Debug)]
 pub struct DataType {
     /// Stable name used in config, `sync_state` and the CLI (`--type`).
@@ -66,6 +93,13 @@ pub struct DataType {
     /// A (field, value) pair by which the API marks a document as deleted
     /// instead of dropping it (sleep periods come back as `type: "deleted"`).
     pub deleted_marker: Option<(&'static str, &'static str)>,
+    /// Identity of a document that has no `id`.
+    pub natural_key: NaturalKey,
+    /// Date-time fields (RFC 3339 with the user's offset) whose local date is
+    /// the document's day when `day_field` is missing or unreadable, tried in
+    /// order.
+    pub day_from: &'static [&'static str],
+    pub vanishing: Vanishing,
 }
 
 impl DataType {
@@ -100,6 +134,11 @@ const fn daily(
         interval_strings: &[],
         webhook: Some(name),
         deleted_marker: None,
+        natural_key: NaturalKey::Fields(&["day"]),
+        // Daily documents that carry a `timestamp` (documented or not) start
+        // at local midnight of their day.
+        day_from: &["timestamp"],
+        vanishing: Vanishing::Ignored,
     }
 }
 
@@ -132,6 +171,9 @@ pub static DATA_TYPES: &[DataType] = &[
     daily("daily_stress", "daily", &[]),
     DataType {
         day_field: Some("start_day"),
+        natural_key: NaturalKey::Fields(&["start_time", "tag_type_code"]),
+        day_from: &["start_time"],
+        vanishing: Vanishing::Deletes,
         ..daily("enhanced_tag", "tag", &[])
     },
     HEARTRATE,
@@ -148,9 +190,14 @@ pub static DATA_TYPES: &[DataType] = &[
         interval_strings: &[],
         webhook: None,
         deleted_marker: None,
+        natural_key: NaturalKey::Single,
+        day_from: &[],
+        vanishing: Vanishing::Ignored,
     },
     DataType {
         day_field: Some("start_day"),
+        natural_key: NaturalKey::Fields(&["start_time"]),
+        day_from: &["start_time"],
         ..daily("rest_mode_period", "daily", &[])
     },
     DataType {
@@ -164,6 +211,8 @@ pub static DATA_TYPES: &[DataType] = &[
         query: QueryStyle::List,
         window_days: 0,
         day_field: None,
+        natural_key: NaturalKey::None,
+        day_from: &[],
         ..daily("ring_configuration", "daily", &[])
     },
     DataType {
@@ -181,6 +230,8 @@ pub static DATA_TYPES: &[DataType] = &[
                 table: "session_motion_count",
             },
         ],
+        natural_key: NaturalKey::Fields(&["start_datetime", "type"]),
+        day_from: &["start_datetime"],
         ..daily("session", "session", &[])
     },
     DataType {
@@ -209,6 +260,9 @@ pub static DATA_TYPES: &[DataType] = &[
             },
         ],
         deleted_marker: Some(("type", "deleted")),
+        natural_key: NaturalKey::Fields(&["bedtime_start"]),
+        // A period counts for the day it ends on (the morning of a night).
+        day_from: &["bedtime_end"],
         ..daily(
             "sleep",
             "daily",
@@ -216,12 +270,20 @@ pub static DATA_TYPES: &[DataType] = &[
         )
     },
     daily("sleep_time", "daily", &["optimal_bedtime"]),
-    daily("tag", "tag", &[]),
+    DataType {
+        natural_key: NaturalKey::Fields(&["timestamp"]),
+        vanishing: Vanishing::Deletes,
+        ..daily("tag", "tag", &[])
+    },
     DataType {
         path: "vO2_max",
         ..daily("vo2_max", "daily", &[])
     },
-    daily("workout", "workout", &[]),
+    DataType {
+        natural_key: NaturalKey::Fields(&["start_datetime", "activity"]),
+        day_from: &["start_datetime"],
+        ..daily("workout", "workout", &[])
+    },
 ];
 
 const HEARTRATE: DataType = DataType {
@@ -237,7 +299,86 @@ const HEARTRATE: DataType = DataType {
     interval_strings: &[],
     webhook: None,
     deleted_marker: None,
+    natural_key: NaturalKey::Fields(&["timestamp"]),
+    day_from: &[],
+    vanishing: Vanishing::Ignored,
 };
+
+/// The prefix of ids ouradb makes up for documents served without one; no
+/// Oura id has it (they are UUIDs or hex strings).
+pub const SYNTHETIC_ID_PREFIX: &str = "key:";
+
+impl DataType {
+    /// The document's local day: its `day_field` as `YYYY-MM-DD`, the basic
+    /// form `YYYYMMDD` or the date part of a date-time; failing that, the
+    /// local date of the first [`DataType::day_from`] field that parses.
+    /// `None` when the type has no day or none can be found.
+    pub fn document_day(&self, doc: &serde_json::Value) -> Option<jiff::civil::Date> {
+        let field = self.day_field?;
+        if let Some(d) = doc.get(field).and_then(|v| v.as_str()).and_then(parse_day) {
+            return Some(d);
+        }
+        self.day_from.iter().find_map(|f| {
+            let s = doc.get(*f)?.as_str()?;
+            // The local date of a date-time with offset is its first ten
+            // characters; checking the whole value rejects garbage.
+            s.parse::<jiff::Timestamp>().ok()?;
+            s.get(..10)?.parse().ok()
+        })
+    }
+
+    /// The id ouradb stores for `doc`: its own `id`, else one made from its
+    /// natural key (`key:` followed by the key's values, `|`-separated).
+    /// `None` when neither exists.
+    pub fn document_key(&self, doc: &serde_json::Value) -> Option<String> {
+        if let Some(id) = doc
+            .get("id")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+        {
+            return Some(id.to_owned());
+        }
+        self.synthetic_id(doc)
+    }
+
+    /// The made-up id for `doc`'s natural key, whether or not it has an id.
+    pub fn synthetic_id(&self, doc: &serde_json::Value) -> Option<String> {
+        let values = self.natural_key_values(doc)?;
+        Some(format!("{SYNTHETIC_ID_PREFIX}{}", values.join("|")))
+    }
+
+    /// The values of the natural key's fields (days normalised), in order.
+    pub fn natural_key_values(&self, doc: &serde_json::Value) -> Option<Vec<String>> {
+        match self.natural_key {
+            NaturalKey::None => None,
+            NaturalKey::Single => Some(vec![self.name.to_owned()]),
+            NaturalKey::Fields(fields) => fields
+                .iter()
+                .map(|f| {
+                    if Some(*f) == self.day_field {
+                        return self.document_day(doc).map(|d| d.to_string());
+                    }
+                    match doc.get(*f)? {
+                        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+                        serde_json::Value::Number(n) => Some(n.to_string()),
+                        _ => None,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A day as `YYYY-MM-DD`, basic `YYYYMMDD`, or the date part of a date-time.
+fn parse_day(s: &str) -> Option<jiff::civil::Date> {
+    if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
+        let (y, m, d) = (&s[..4], &s[4..6], &s[6..]);
+        return jiff::civil::Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?).ok();
+    }
+    let day: jiff::civil::Date = s.get(..10)?.parse().ok()?;
+    (s.len() == 10 || s.parse::<jiff::Timestamp>().is_ok() || s[10..].starts_with('T'))
+        .then_some(day)
+}
 
 /// Look a data type up by its `name` (as used in config and `--type`).
 pub fn find(name: &str) -> Option<&'static DataType> {
@@ -274,5 +415,91 @@ mod tests {
         assert_eq!(find_by_webhook("vo2_max").unwrap().path, "vO2_max");
         assert!(find("personal_info").unwrap().webhook.is_none());
         assert!(find("heartrate").unwrap().webhook.is_none());
+    }
+
+    #[test]
+    fn days_are_normalised_or_derived_from_the_documents_own_time() {
+        let cva = find("daily_cardiovascular_age").unwrap();
+        let day = |v: serde_json::Value| cva.document_day(&v).map(|d| d.to_string());
+        assert_eq!(
+            day(serde_json::json!({"day": "2026-11-29"})).as_deref(),
+            Some("2026-11-29")
+        );
+        assert_eq!(
+            day(serde_json::json!({"day": "20261129"})).as_deref(),
+            Some("2026-11-29")
+        );
+        assert_eq!(
+            day(serde_json::json!({"day": null, "timestamp": "2026-11-29T00:00:00-08:00"}))
+                .as_deref(),
+            Some("2026-11-29"),
+            "the local date, not the UTC one"
+        );
+        assert_eq!(day(serde_json::json!({"day": "2026-13-01"})), None);
+        assert_eq!(
+            day(serde_json::json!({"timestamp": "garbage-and-more"})),
+            None
+        );
+        let stress = find("daily_stress").unwrap();
+        assert_eq!(stress.document_day(&serde_json::json!({"day": null})), None);
+        let sleep = find("sleep").unwrap();
+        assert_eq!(
+            sleep
+                .document_day(&serde_json::json!({"bedtime_end": "2026-11-29T07:00:00+01:00"}))
+                .map(|d| d.to_string())
+                .as_deref(),
+            Some("2026-11-29")
+        );
+    }
+
+    #[test]
+    fn documents_without_id_are_keyed_by_their_natural_key() {
+        let cva = find("daily_cardiovascular_age").unwrap();
+        let with = serde_json::json!({"id": "abc", "day": "2024-03-16"});
+        let without = serde_json::json!({"day": "20240316", "vascular_age": 34});
+        assert_eq!(cva.document_key(&with).as_deref(), Some("abc"));
+        assert_eq!(
+            cva.document_key(&without).as_deref(),
+            Some("key:2024-03-16")
+        );
+        assert_eq!(cva.synthetic_id(&with), cva.document_key(&without));
+        let session = find("session").unwrap();
+        assert_eq!(
+            session
+                .document_key(&serde_json::json!({"start_datetime": "2024-03-16T10:00:00+01:00", "type": "breathing"}))
+                .as_deref(),
+            Some("key:2024-03-16T10:00:00+01:00|breathing")
+        );
+        assert_eq!(
+            session.document_key(&serde_json::json!({"type": "breathing"})),
+            None
+        );
+        let ring = find("ring_configuration").unwrap();
+        assert_eq!(
+            ring.document_key(&serde_json::json!({"color": "silver"})),
+            None
+        );
+        let me = find("personal_info").unwrap();
+        assert_eq!(
+            me.document_key(&serde_json::json!({"age": 40})).as_deref(),
+            Some("key:personal_info")
+        );
+        // Every daily type has a natural key, and only tags vanish for real.
+        for dt in DATA_TYPES
+            .iter()
+            .filter(|d| d.query == QueryStyle::DateRange)
+        {
+            assert!(
+                matches!(dt.natural_key, NaturalKey::Fields(_)),
+                "{}",
+                dt.name
+            );
+            assert_eq!(
+                dt.vanishing == Vanishing::Deletes,
+                dt.name.ends_with("tag"),
+                "{}",
+                dt.name
+            );
+        }
     }
 }

@@ -245,19 +245,19 @@ impl Client {
                 Err(Attempt::RetryAfter(wait)) => {
                     rate_limited += 1;
                     // A server that keeps answering 429 despite honoured
-                    // Retry-After is left for the next scheduled run.
+                    // Retry-After is left for the next scheduled run. The
+                    // limiter already holds every request for the wait.
                     if rate_limited > self.retry.max_attempts.max(3) {
                         return Err(ApiError::RateLimited {
                             data_type: dt.name.into(),
                             attempts,
                         });
                     }
-                    tracing::warn!(
+                    tracing::debug!(
                         data_type = dt.name,
-                        wait_s = wait.as_secs_f64(),
-                        "rate limited (429); pausing all requests"
+                        wait_ms = wait.as_millis() as u64,
+                        "retrying after the rate limit wait"
                     );
-                    self.limiter.block_until(tokio::time::Instant::now() + wait);
                     continue;
                 }
                 Err(Attempt::Retry { cause, status }) => (cause, status),
@@ -299,8 +299,14 @@ impl Client {
         allow_404: bool,
     ) -> Result<Option<bytes::Bytes>, Attempt> {
         let status = resp.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(Attempt::RetryAfter(retry_after(resp.headers())));
+        if let Some(limited) = self.limiter.observe(status.as_u16(), resp.headers()) {
+            tracing::warn!(
+                data_type = dt.name,
+                wait_s = limited.wait.as_secs_f64(),
+                tier = limited.tier.as_deref().unwrap_or("unknown"),
+                "rate limited (429); pausing all requests"
+            );
+            return Err(Attempt::RetryAfter(limited.wait));
         }
         if status.is_server_error() {
             return Err(Attempt::Retry {
@@ -372,26 +378,6 @@ pub(crate) fn backoff(cfg: &RetryConfig, failures: u32) -> Duration {
     let capped = exp.min(cfg.max_delay);
     let jitter = rand::rng().random_range(0.5..=1.0);
     capped.mul_f64(jitter)
-}
-
-fn retry_after(h: &reqwest::header::HeaderMap) -> Duration {
-    let secs = h
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .or_else(|| {
-            let reset = h
-                .get("x-ratelimit-reset")?
-                .to_str()
-                .ok()?
-                .trim()
-                .parse::<i64>()
-                .ok()?;
-            Some((reset - jiff::Timestamp::now().as_second()).max(1) as u64)
-        })
-        .unwrap_or(60);
-    // Arrive just after the window reopens rather than just before.
-    Duration::from_secs(secs) + Duration::from_millis(250)
 }
 
 /// The human part of an error body (RFC 7807 `detail`, or HTTPValidationError).
@@ -473,20 +459,5 @@ mod tests {
         for f in 5..40 {
             assert!(backoff(&cfg, f) <= Duration::from_secs(2));
         }
-    }
-
-    #[test]
-    fn retry_after_prefers_header_then_reset() {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert("retry-after", "7".parse().unwrap());
-        assert_eq!(retry_after(&h), Duration::from_millis(7250));
-        let mut h = reqwest::header::HeaderMap::new();
-        let reset = jiff::Timestamp::now().as_second() + 30;
-        h.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
-        let d = retry_after(&h);
-        assert!(
-            d >= Duration::from_secs(28) && d <= Duration::from_secs(31),
-            "{d:?}"
-        );
     }
 }

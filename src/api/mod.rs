@@ -1,5 +1,6 @@
 //! The Oura API v2 client: authentication, the shared rate limiter, retries
-//! and error classification. Nothing here touches SQLite.
+//! and error classification. No SQL here: the limiter's shared request
+//! account is `store::RequestLog`.
 
 pub mod auth;
 pub mod client;

@@ -359,13 +359,28 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let store = Store::open_read_only(&config.database)?;
     let states = store.all_sync_states()?;
     let now = Timestamp::now();
+    let quarantine = store.quarantine_summary()?;
+    let pending = store.pending_removals()?;
     if json {
+        let added = store.added_columns()?;
         let rows: Vec<_> = states
             .iter()
             .map(|s| {
                 let mut v = serde_json::to_value(s).expect("serializable");
                 v["freshness"] = serde_json::to_value(freshness(s, now, config.stale_after))
                     .expect("serializable");
+                let q = quarantine.iter().find(|q| q.data_type == s.data_type);
+                v["quarantined"] = q.map_or(0, |q| q.count).into();
+                v["quarantine_reason"] = q.map(|q| q.latest_reason.clone()).into();
+                v["pending_removal"] = pending.get(&s.data_type).copied().unwrap_or(0).into();
+                let table = crate::registry::find(&s.data_type).map(|d| d.table);
+                v["added_columns"] = serde_json::to_value(
+                    added
+                        .iter()
+                        .filter(|c| Some(c.table.as_str()) == table)
+                        .collect::<Vec<_>>(),
+                )
+                .expect("serializable");
                 v
             })
             .collect();
@@ -393,19 +408,96 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         println!("auth: no credentials; run `ouradb auth login` or set OURA_TOKEN");
     }
     println!("{}", status_table(&states, now, config.stale_after));
+    if let Some(section) = quarantine_section(&quarantine, &pending) {
+        print!("\n{section}");
+    }
     if let Some(section) = crate::webhook::status_section(config, &store, now)? {
         print!("\n{section}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
+/// Longest reason the quarantine section shows; `status --json` has it whole.
+const TABLE_ERROR_CHARS: usize = 160;
+
+/// Width for the status table when stdout is not a terminal.
+fn fallback_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|w| *w >= 40)
+        .unwrap_or(120)
+}
+
+/// The first line of `msg`, cut to `max` characters.
+fn cut(msg: &str, max: usize) -> String {
+    let line = msg.lines().next().unwrap_or("");
+    if line.chars().count() <= max && !msg.contains('\n') {
+        return line.to_owned();
+    }
+    if max == 0 {
+        return String::new();
+    }
+    let mut out: String = line.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Quarantined documents and pending removals per type, for `status`.
+pub fn quarantine_section(
+    quarantine: &[crate::store::QuarantineSummary],
+    pending: &std::collections::HashMap<String, i64>,
+) -> Option<String> {
+    if quarantine.is_empty() && pending.values().all(|n| *n == 0) {
+        return None;
+    }
+    let mut out = String::new();
+    if !quarantine.is_empty() {
+        out.push_str("quarantined documents (kept in the `quarantine` table; a later good copy replaces them):\n");
+        for q in quarantine {
+            out.push_str(&format!(
+                "  {}: {} (latest: {})\n",
+                q.data_type,
+                q.count,
+                cut(&q.latest_reason, TABLE_ERROR_CHARS)
+            ));
+        }
+    }
+    let mut pending: Vec<_> = pending.iter().filter(|(_, n)| **n > 0).collect();
+    pending.sort();
+    if !pending.is_empty() {
+        out.push_str(
+            "missing from a re-fetch, removed if still missing 24 h later (still stored):\n",
+        );
+        for (t, n) in pending {
+            out.push_str(&format!("  {t}: {n}\n"));
+        }
+    }
+    Some(out)
+}
+
+/// The per-type status table, one line per type. Errors are cut to one
+/// line that fits the terminal (or `COLUMNS`, else 120 characters), and
+/// never shorter than 40 characters; `status --json` has them whole.
 pub fn status_table(
     states: &[SyncState],
     now: Timestamp,
     stale_after: std::time::Duration,
 ) -> comfy_table::Table {
-    let mut t = comfy_table::Table::new();
-    t.set_header([
+    let width = comfy_table::Table::new()
+        .width()
+        .unwrap_or_else(fallback_width);
+    status_table_width(states, now, stale_after, width)
+}
+
+/// [`status_table`] for a given total width.
+pub fn status_table_width(
+    states: &[SyncState],
+    now: Timestamp,
+    stale_after: std::time::Duration,
+    width: u16,
+) -> comfy_table::Table {
+    let header = [
         "data type",
         "state",
         "documents",
@@ -414,41 +506,62 @@ pub fn status_table(
         "last success",
         "next run",
         "last error",
-    ]);
-    for s in states {
-        let f = freshness(s, now, stale_after);
-        let backfill = match (s.backfill_complete, s.backfill_floor) {
-            (true, _) => "complete".to_string(),
-            (false, Some(f)) => format!("down to {f}"),
-            (false, None) => "not started".to_string(),
-        };
-        let error = match (&s.last_error_kind, &s.last_error) {
-            (Some(k), Some(m)) if f == Freshness::Failing => format!("{k}: {m}"),
-            (Some(_), Some(m)) if f == Freshness::Skipped => m
-                .split_once(": ")
-                .map(|(_, rest)| rest)
-                .unwrap_or(m)
-                .to_owned(),
-            _ => String::new(),
-        };
-        t.add_row([
-            s.data_type.clone(),
-            format!("{f:?}").to_lowercase(),
-            s.documents.to_string(),
-            s.high_water
-                .map(|d| d.to_string())
-                .unwrap_or_else(|| "-".into()),
-            backfill,
-            s.last_success
-                .map(|t| ago(now, t))
-                .unwrap_or_else(|| "never".into()),
-            s.next_run
-                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_else(|| "-".into()),
-            error,
-        ]);
-    }
-    t
+    ];
+    let rows: Vec<[String; 8]> = states
+        .iter()
+        .map(|s| {
+            let f = freshness(s, now, stale_after);
+            let backfill = match (s.backfill_complete, s.backfill_floor) {
+                (true, _) => "complete".to_string(),
+                (false, Some(f)) => format!("down to {f}"),
+                (false, None) => "not started".to_string(),
+            };
+            let error = match (&s.last_error_kind, &s.last_error) {
+                (Some(k), Some(m)) if f == Freshness::Failing => format!("{k}: {m}"),
+                (Some(_), Some(m)) if f == Freshness::Skipped => m
+                    .split_once(": ")
+                    .map(|(_, rest)| rest)
+                    .unwrap_or(m)
+                    .to_owned(),
+                _ => String::new(),
+            };
+            [
+                s.data_type.clone(),
+                format!("{f:?}").to_lowercase(),
+                s.documents.to_string(),
+                s.high_water
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                backfill,
+                s.last_success
+                    .map(|t| ago(now, t))
+                    .unwrap_or_else(|| "never".into()),
+                s.next_run
+                    .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_else(|| "-".into()),
+                error,
+            ]
+        })
+        .collect();
+    let build = |max_error: usize| {
+        let mut t = comfy_table::Table::new();
+        t.set_header(header);
+        for r in &rows {
+            let mut r = r.clone();
+            r[7] = cut(&r[7], max_error);
+            t.add_row(r);
+        }
+        t
+    };
+    // What the other columns take decides how much of an error fits.
+    let others = build(0)
+        .to_string()
+        .lines()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0);
+    let room = usize::from(width).saturating_sub(others).max(40);
+    build(room)
 }
 
 fn ago(now: Timestamp, then: Timestamp) -> String {

@@ -2176,6 +2176,23 @@ impl Dataset {
                 .map_err(|_| DataError::MissingDay(day_field))?,
             _ => return Err(DataError::MissingDay(day_field)),
         };
+        self.put_document(collection, &id, day, json)
+    }
+
+    /// Stores a document exactly as given, indexed under `id` and `day`
+    /// whatever its content says: tests use this for what the spec forbids
+    /// but real accounts serve (no `id`, a `day` in another form or none).
+    /// It replaces any document with the same id and survives regeneration.
+    pub fn put_document(
+        &mut self,
+        collection: &str,
+        id: &str,
+        day: Date,
+        json: Value,
+    ) -> Result<Change, DataError> {
+        let c = collection_index(collection)
+            .ok_or_else(|| DataError::UnknownCollection(collection.to_string()))?;
+        let id = id.to_owned();
         let utc_day = ["start_datetime", "bedtime_start"]
             .iter()
             .find_map(|f| json.get(*f).and_then(Value::as_str))

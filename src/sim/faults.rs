@@ -30,6 +30,10 @@ pub struct Faults {
     pub malformed: f64,
     /// The connection is dropped without a response.
     pub reset: f64,
+    /// An outage that answers every data request with `200` and nothing:
+    /// empty pages without a next token, `{}` for personal_info and 404
+    /// for single documents.
+    pub empty_pages: bool,
 }
 
 impl Default for Faults {
@@ -48,6 +52,7 @@ impl Default for Faults {
             truncate: 0.0,
             malformed: 0.0,
             reset: 0.0,
+            empty_pages: false,
         }
     }
 }

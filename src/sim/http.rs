@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use super::data::{BatterySample, Dataset, Document, HeartRateSample};
 use super::faults::{self, Fault};
 use super::paging::{self, PageToken};
+use super::quirks;
 use super::{RequestLogEntry, Shared, oauth, webhook};
 
 pub(crate) fn router(s: Arc<Shared>) -> Router {
@@ -384,7 +385,19 @@ impl Collection {
 }
 
 /// Auth, membership, rate limit and scope, in the order Oura applies them.
-fn gate(s: &Shared, coll: Collection, sandbox: bool, headers: &HeaderMap) -> Result<(), Response> {
+/// The token's sliding window after a request was admitted.
+struct WindowUse {
+    remaining: u64,
+    /// Unix second at which every request now in the window has left it.
+    reset_epoch: u64,
+}
+
+fn gate(
+    s: &Shared,
+    coll: Collection,
+    sandbox: bool,
+    headers: &HeaderMap,
+) -> Result<WindowUse, Response> {
     let Some(token) = bearer(headers) else {
         return Err(unauthorized("Missing bearer token"));
     };
@@ -408,6 +421,7 @@ fn gate(s: &Shared, coll: Collection, sandbox: bool, headers: &HeaderMap) -> Res
             "membership_required",
         ));
     }
+    let window;
     {
         let mut rate = s.rate.lock().unwrap();
         let q = rate.entry(token).or_default();
@@ -424,6 +438,11 @@ fn gate(s: &Shared, coll: Collection, sandbox: bool, headers: &HeaderMap) -> Res
             return Err(too_many(s, secs.max(1)));
         }
         q.push_back(now);
+        let until_reset = s.cfg.rate_window.as_secs_f64().ceil() as u64;
+        window = WindowUse {
+            remaining: (s.cfg.rate_limit as usize).saturating_sub(q.len()) as u64,
+            reset_epoch: jiff::Timestamp::now().as_second().max(0) as u64 + until_reset,
+        };
     }
     if !sandbox
         && let Some(sc) = scopes
@@ -438,7 +457,7 @@ fn gate(s: &Shared, coll: Collection, sandbox: bool, headers: &HeaderMap) -> Res
         let title = status.canonical_reason().unwrap_or("Forbidden");
         return Err(problem(status, title, &msg, "insufficient_scope"));
     }
-    Ok(())
+    Ok(window)
 }
 
 struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
@@ -529,18 +548,50 @@ fn parse_bool(name: &str, raw: Option<&str>) -> Result<bool, Response> {
     }
 }
 
-fn fields_of(q: &Query, sandbox: bool) -> Option<Vec<String>> {
+/// Requested fields and the fields always returned.
+type Selection = (Vec<String>, &'static [&'static str]);
+
+/// The `fields=` selection of a request: the requested fields and those
+/// always returned (the model's required fields). `None` when the route
+/// returns every field; an unknown field name is a 400.
+fn fields_of(q: &Query, sandbox: bool, collection: &str) -> Result<Option<Selection>, Response> {
     if sandbox {
-        return None;
+        return Ok(None);
     }
-    let raw = q.get("fields")?;
+    let Some(raw) = q.get("fields") else {
+        return Ok(None);
+    };
+    let Some((_, selectable, required, known)) = super::fields::FIELDS
+        .iter()
+        .find(|(c, ..)| *c == collection)
+    else {
+        return Ok(None);
+    };
+    if !selectable {
+        return Ok(None);
+    }
     let list: Vec<String> = raw
         .split(',')
         .map(str::trim)
         .filter(|f| !f.is_empty())
         .map(str::to_owned)
         .collect();
-    (!list.is_empty()).then_some(list)
+    let unknown: Vec<&str> = list
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !known.contains(f))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(detail(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "Unknown field(s) for {collection}: {}; known fields: {}",
+                unknown.join(", "),
+                known.join(", ")
+            ),
+        ));
+    }
+    Ok((!list.is_empty()).then_some((list, *required)))
 }
 
 /// Keeps only the requested fields (plus those always returned).
@@ -554,9 +605,6 @@ fn project(json: &str, fields: &[String], always: &[&str]) -> String {
     }
 }
 
-const DOC_ALWAYS: &[&str] = &["id", "day"];
-const SERIES_ALWAYS: &[&str] = &["timestamp"];
-
 fn serve_collection(
     s: &Shared,
     coll: Collection,
@@ -565,15 +613,58 @@ fn serve_collection(
     raw_query: &str,
     headers: &HeaderMap,
 ) -> Response {
-    if let Err(r) = gate(s, coll, sandbox, headers) {
-        return r;
+    let window = match gate(s, coll, sandbox, headers) {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let mut resp = serve_gated(s, coll, sandbox, id, raw_query);
+    if s.cfg.rate_headers_always {
+        let h = resp.headers_mut();
+        let num = |n: u64| HeaderValue::from_str(&n.to_string()).expect("digits");
+        h.insert("x-ratelimit-limit", num(u64::from(s.cfg.rate_limit)));
+        h.insert("x-ratelimit-window", num(s.cfg.rate_window.as_secs()));
+        h.insert("x-ratelimit-remaining", num(window.remaining));
+        h.insert("x-ratelimit-reset", num(window.reset_epoch));
     }
+    resp
+}
+
+fn serve_gated(
+    s: &Shared,
+    coll: Collection,
+    sandbox: bool,
+    id: Option<&str>,
+    raw_query: &str,
+) -> Response {
     let data = s.data.read().unwrap();
+    let empty = s.faults.read().unwrap().empty_pages;
     if let Some(id) = id {
-        return match data.document(coll.name(), id) {
-            Some(d) => json_response(StatusCode::OK, d.json.to_string()),
-            None => detail(StatusCode::NOT_FOUND, "Document not found"),
+        let name = coll.name();
+        // A document served without an id is named by its day instead.
+        let found = data.document(name, id).or_else(|| {
+            let day = id.parse::<Date>().ok()?;
+            s.cfg
+                .quirks
+                .is_idless(name)
+                .then(|| data.documents(name).iter().find(|d| d.day == day))
+                .flatten()
+        });
+        return match found {
+            Some(d) if !empty => json_response(
+                StatusCode::OK,
+                quirks::serve(&s.cfg.quirks, name, d, data.utc_offset_seconds(d.day)).into_owned(),
+            ),
+            _ => detail(StatusCode::NOT_FOUND, "Document not found"),
         };
+    }
+    if empty {
+        return json_response(
+            StatusCode::OK,
+            match coll {
+                Collection::PersonalInfo => "{}".to_owned(),
+                _ => page_body(&[], None),
+            },
+        );
     }
     let q = Query::parse(raw_query);
     match coll {
@@ -628,8 +719,11 @@ fn documents(s: &Shared, data: &Dataset, name: &'static str, q: &Query, sandbox:
         Ok(v) => v,
         Err(r) => return r,
     };
-    let fields = fields_of(q, sandbox);
-    let fields_key = fields.as_ref().map(|f| f.join(",")).unwrap_or_default();
+    let fields = match fields_of(q, sandbox, name) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let fields_key = fields.as_ref().map(|f| f.0.join(",")).unwrap_or_default();
     let route = route_key(name, sandbox);
     let today = data.today;
     let (start, end, after) = match q.get("next_token") {
@@ -708,9 +802,10 @@ fn documents(s: &Shared, data: &Dataset, name: &'static str, q: &Query, sandbox:
             more = true;
             break;
         }
+        let served = quirks::serve(&s.cfg.quirks, name, d, data.utc_offset_seconds(d.day));
         items.push(match &fields {
-            Some(f) => Cow::Owned(project(&d.json, f, DOC_ALWAYS)),
-            None => Cow::Borrowed(&*d.json),
+            Some((f, always)) => Cow::Owned(project(&served, f, always)),
+            None => served,
         });
         last = Some(d);
     }
@@ -749,8 +844,11 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
             Err(r) => return r,
         }
     };
-    let fields = fields_of(q, sandbox);
-    let fields_key = fields.as_ref().map(|f| f.join(",")).unwrap_or_default();
+    let fields = match fields_of(q, sandbox, coll.name()) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let fields_key = fields.as_ref().map(|f| f.0.join(",")).unwrap_or_default();
     let route = route_key(coll.name(), sandbox);
     let (start, end, after) = match q.get("next_token") {
         Some(t) => {
@@ -824,7 +922,7 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
                 let mut o = String::with_capacity(96);
                 $write(x, &mut o);
                 rows.push(Cow::Owned(match &fields {
-                    Some(f) => project(&o, f, SERIES_ALWAYS),
+                    Some((f, always)) => project(&o, f, always),
                     None => o,
                 }));
             }

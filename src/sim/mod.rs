@@ -14,9 +14,11 @@
 
 pub mod data;
 mod faults;
+mod fields;
 mod http;
 mod oauth;
 mod paging;
+mod quirks;
 mod webhook;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -33,6 +35,7 @@ use tokio::task::JoinHandle;
 
 pub use data::{Change, Dataset, Op};
 pub use faults::Faults;
+pub use quirks::Quirks;
 pub use webhook::WebhookAttempt;
 
 /// Every OAuth scope Oura knows.
@@ -79,6 +82,9 @@ pub struct SimConfig {
     pub rate_window: Duration,
     /// Value of the `X-RateLimit-Tier` header.
     pub rate_tier: String,
+    /// Send `X-RateLimit-Limit/-Remaining/-Window/-Reset` on every data
+    /// response, not only on 429s (Oura documents them for 429s only).
+    pub rate_headers_always: bool,
     /// Lifetime of OAuth-issued access tokens.
     pub access_token_lifetime: Duration,
     pub clients: Vec<OAuthClient>,
@@ -92,6 +98,9 @@ pub struct SimConfig {
     /// An expired membership answers 403 on every data route.
     pub membership_expired: bool,
     pub faults: Faults,
+    /// The live API's deviations from the spec (all on by default;
+    /// [`Quirks::spec`] serves spec 1.37 exactly).
+    pub quirks: Quirks,
     /// How long a webhook subscription lives before it needs renewing.
     pub webhook_lifetime: Duration,
     /// Delivery attempts per event (first try included).
@@ -117,6 +126,7 @@ impl SimConfig {
             rate_limit: 5000,
             rate_window: Duration::from_secs(300),
             rate_tier: "standard".to_owned(),
+            rate_headers_always: false,
             access_token_lifetime: Duration::from_secs(86_400),
             clients: vec![OAuthClient {
                 id: "sim-client".to_owned(),
@@ -128,6 +138,7 @@ impl SimConfig {
             user_id: format!("sim-user-{seed}"),
             membership_expired: false,
             faults: Faults::default(),
+            quirks: Quirks::default(),
             webhook_lifetime: Duration::from_secs(90 * 86_400),
             webhook_max_attempts: 5,
             webhook_backoff: Duration::from_millis(200),
@@ -217,6 +228,18 @@ impl Shared {
             _ = rx.wait_for(|s| *s) => {}
         }
     }
+}
+
+/// Day of every document of the id-less collections, by (collection, id).
+fn days_of(data: &Dataset, idless: &[String]) -> HashMap<(String, String), Date> {
+    idless
+        .iter()
+        .flat_map(|c| {
+            data.documents(c)
+                .iter()
+                .map(move |d| ((c.clone(), d.id.clone()), d.day))
+        })
+        .collect()
 }
 
 /// A running simulator.
@@ -370,9 +393,46 @@ impl SimServer {
     /// Mutates the dataset; the changes `f` returns are announced to webhook
     /// subscribers and returned.
     pub fn with_data(&self, f: impl FnOnce(&mut Dataset) -> Vec<Change>) -> Vec<Change> {
-        let changes = f(&mut self.shared.data.write().unwrap());
-        webhook::emit(&self.shared, &changes);
+        let mut data = self.shared.data.write().unwrap();
+        let idless = &self.shared.cfg.quirks.idless;
+        let days_before = days_of(&data, idless);
+        let changes = f(&mut data);
+        // Documents served without an id are announced by their day.
+        let days_after = days_of(&data, idless);
+        drop(data);
+        let announced: Vec<Change> = changes
+            .iter()
+            .map(|c| {
+                let key = (c.collection.to_owned(), c.id.clone());
+                match days_after.get(&key).or_else(|| days_before.get(&key)) {
+                    Some(day) => Change {
+                        id: day.to_string(),
+                        ..c.clone()
+                    },
+                    None => c.clone(),
+                }
+            })
+            .collect();
+        webhook::emit(&self.shared, &announced);
         changes
+    }
+
+    /// The documents of a collection exactly as the simulator serves them
+    /// (with the configured quirks), in the dataset's order.
+    pub fn served_documents(&self, collection: &str) -> Vec<serde_json::Value> {
+        let data = self.shared.data.read().unwrap();
+        data.documents(collection)
+            .iter()
+            .map(|d| {
+                let json = quirks::serve(
+                    &self.shared.cfg.quirks,
+                    collection,
+                    d,
+                    data.utc_offset_seconds(d.day),
+                );
+                serde_json::from_str(&json).expect("served documents are JSON")
+            })
+            .collect()
     }
 
     /// Moves the data's current day forward (new days appear, webhooks fire).

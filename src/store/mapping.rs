@@ -11,7 +11,7 @@ use rusqlite::types::Value as Sql;
 use serde_json::Value;
 
 use super::StoreError;
-use crate::registry::DataType;
+use crate::registry::{DataType, NaturalKey, SYNTHETIC_ID_PREFIX};
 
 /// Columns of document tables that ouradb fills itself, not from a JSON field.
 pub(super) const BOOKKEEPING: &[&str] = &["raw_json", "first_seen", "last_seen", "last_changed"];
@@ -64,6 +64,17 @@ pub(super) struct Child {
 pub(super) struct DocTable {
     /// Mapped columns; `id` first.
     pub columns: Vec<Column>,
+    /// Every column of the table (bookkeeping included), lower-cased:
+    /// SQLite compares column names without case.
+    pub all_columns: std::collections::HashSet<String>,
+    /// Index in `columns` of the day column, filled with the normalised day.
+    pub day_column: Option<usize>,
+    /// The rowid, `raw_json` and `id` of stored documents with the natural
+    /// key's values (parameters in key order) and an Oura id; `None` when a
+    /// key field has no column.
+    pub sql_select_by_natural_key: Option<String>,
+    /// Gives the row with rowid ?1 the id ?2.
+    pub sql_rekey: String,
     pub sql_select_raw: String,
     /// The rowid (the `pk` of tables with sample arrays) and `raw_json`.
     pub sql_select_key_raw: String,
@@ -71,7 +82,8 @@ pub(super) struct DocTable {
     pub sql_update: String,
     pub sql_touch: String,
     pub sql_delete: String,
-    /// Ids stored for a range of days (or all ids when the type has no day).
+    /// Ids and raw_json stored for a range of days (or all of them when the
+    /// type has no day).
     pub sql_ids_in_range: String,
     pub children: Vec<Child>,
 }
@@ -91,6 +103,8 @@ pub(super) enum SeriesColumn {
 pub(super) struct SeriesTable {
     /// In table order; statement parameter `?n` is column `n - 1`.
     pub columns: Vec<SeriesColumn>,
+    /// Names of the NOT NULL field columns, by index in `columns`.
+    pub required: Vec<(usize, String)>,
     pub sql_insert: String,
     /// `sql_insert` for [`SERIES_BATCH`] rows at once: a backfill writes
     /// millions of new samples, one statement per row would dominate.
@@ -104,22 +118,25 @@ pub(super) const SERIES_BATCH: usize = 200;
 
 #[derive(Debug)]
 pub(super) enum Shape {
-    Document(DocTable),
+    Document(Box<DocTable>),
     Series(SeriesTable),
 }
 
-struct ColumnInfo {
-    name: String,
+pub(super) struct ColumnInfo {
+    pub name: String,
+    /// Whether the column is declared NOT NULL.
+    notnull: bool,
     /// Position in the primary key, 0 when not part of it.
     pk: i64,
 }
 
-fn table_info(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>, StoreError> {
+pub(super) fn table_info(conn: &Connection, table: &str) -> Result<Vec<ColumnInfo>, StoreError> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
     let cols = stmt
         .query_map([], |r| {
             Ok(ColumnInfo {
                 name: r.get(1)?,
+                notnull: r.get(3)?,
                 pk: r.get(5)?,
             })
         })?
@@ -137,7 +154,7 @@ pub(super) fn quote(ident: &str) -> String {
 /// The JSON path of a flatten prefix; a prefix extending another one is
 /// nested inside it (`readiness_contributors` is `/readiness/contributors`
 /// when `readiness` is also a prefix).
-fn prefix_path(flatten: &[&str], prefix: &str) -> Vec<String> {
+pub(super) fn prefix_path(flatten: &[&str], prefix: &str) -> Vec<String> {
     for other in flatten {
         if *other != prefix
             && let Some(rest) = prefix.strip_prefix(other).and_then(|r| r.strip_prefix('_'))
@@ -182,7 +199,7 @@ pub(super) fn build(conn: &Connection, dt: &DataType) -> Result<Shape, StoreErro
     let shape = if dt.is_time_series() {
         Shape::Series(build_series(dt.table, &info)?)
     } else {
-        Shape::Document(build_document(conn, dt, &info)?)
+        Shape::Document(Box::new(build_document(conn, dt, &info)?))
     };
     Ok(shape)
 }
@@ -233,9 +250,33 @@ fn build_document(
         if sets.is_empty() { "" } else { ", " },
     );
     let sql_ids_in_range = match dt.day_field {
-        Some(day) => format!("SELECT id FROM {t} WHERE {} BETWEEN ?1 AND ?2", quote(day)),
-        None => format!("SELECT id FROM {t}"),
+        Some(day) => format!(
+            "SELECT id, raw_json FROM {t} WHERE {} BETWEEN ?1 AND ?2",
+            quote(day)
+        ),
+        None => format!("SELECT id, raw_json FROM {t}"),
     };
+    let has = |name: &str| info.iter().any(|c| c.name == name);
+    let sql_select_by_natural_key = match dt.natural_key {
+        NaturalKey::Fields(fields) if fields.iter().all(|f| has(f)) => {
+            let conds: Vec<String> = fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| format!("{} = ?{}", quote(f), i + 1))
+                .collect();
+            Some(format!(
+                "SELECT rowid, raw_json, id FROM {t} WHERE {} AND id NOT LIKE '{SYNTHETIC_ID_PREFIX}%' ORDER BY rowid LIMIT 1",
+                conds.join(" AND ")
+            ))
+        }
+        NaturalKey::Single => Some(format!(
+            "SELECT rowid, raw_json, id FROM {t} WHERE id NOT LIKE '{SYNTHETIC_ID_PREFIX}%' ORDER BY rowid LIMIT 1"
+        )),
+        _ => None,
+    };
+    let day_column = dt
+        .day_field
+        .and_then(|d| columns.iter().position(|c| c.name == d));
     let mut children = Vec::new();
     if !dt.samples.is_empty() {
         require(dt.table, info, &[SURROGATE_KEY])?;
@@ -247,6 +288,10 @@ fn build_document(
     // so they have no rows to write.
     Ok(DocTable {
         columns,
+        all_columns: info.iter().map(|c| c.name.to_lowercase()).collect(),
+        day_column,
+        sql_select_by_natural_key,
+        sql_rekey: format!("UPDATE {t} SET id = ?2 WHERE rowid = ?1"),
         sql_select_raw: format!("SELECT raw_json FROM {t} WHERE id = ?1"),
         sql_select_key_raw: format!("SELECT rowid, raw_json FROM {t} WHERE id = ?1"),
         sql_insert,
@@ -336,8 +381,15 @@ fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreEr
         names.join(", "),
         vec![row; SERIES_BATCH].join(", ")
     );
+    let required = info
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.notnull && c.name != "ts")
+        .map(|(i, c)| (i, c.name.clone()))
+        .collect();
     Ok(SeriesTable {
         columns,
+        required,
         sql_insert,
         sql_insert_batch,
         sql_update,
@@ -413,7 +465,7 @@ pub(super) fn series_values(
         (None, Some(ms)) => ms.div_euclid(1000),
         (None, None) => {
             return Err(StoreError::Invalid(format!(
-                "{}: row without a parseable timestamp: {row}",
+                "{}: row without a parseable timestamp",
                 dt.name
             )));
         }
@@ -434,7 +486,7 @@ pub(super) fn series_values(
                         .any(|c| matches!(c, SeriesColumn::Field(f) if f == k)))
         });
     }
-    Ok(table
+    let values: Vec<Sql> = table
         .columns
         .iter()
         .map(|c| match c {
@@ -443,5 +495,80 @@ pub(super) fn series_values(
             SeriesColumn::Extra => Sql::Text(row.to_string()),
             SeriesColumn::Field(f) => to_sql(obj.get(f)),
         })
-        .collect())
+        .collect();
+    if let Some((_, name)) = table.required.iter().find(|(i, _)| values[*i] == Sql::Null) {
+        return Err(StoreError::Invalid(format!(
+            "{}: row without `{name}`",
+            dt.name
+        )));
+    }
+    Ok(values)
+}
+
+/// SQLite column type for a JSON scalar, the way sqlite-utils infers it.
+/// `None` for null, objects and arrays.
+pub(super) fn sql_type(v: &Value) -> Option<&'static str> {
+    match v {
+        Value::Bool(_) => Some("INTEGER"),
+        Value::Number(n) if n.is_i64() || n.is_u64() => Some("INTEGER"),
+        Value::Number(_) => Some("REAL"),
+        Value::String(_) => Some("TEXT"),
+        _ => None,
+    }
+}
+
+/// Whether a JSON field name can become a column as it is.
+pub(super) fn plain_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 64
+}
+
+/// Scalar fields of `doc` that `known` (lower-cased column names) lacks, as
+/// (column, JSON path, SQL type): top-level scalars, and the scalars of the
+/// registry's flattened objects as `<prefix>_<field>`.
+pub(super) fn unknown_fields(
+    dt: &DataType,
+    known: &std::collections::HashSet<String>,
+    doc: &Value,
+    out: &mut std::collections::BTreeMap<String, (String, &'static str)>,
+) {
+    let mut offer = |column: String, path: String, v: &Value| {
+        let Some(ty) = sql_type(v) else { return };
+        if !plain_identifier(&column) || known.contains(&column.to_lowercase()) {
+            return;
+        }
+        let e = out.entry(column).or_insert((path, ty));
+        // An integer column that also sees fractions becomes REAL.
+        if e.1 == "INTEGER" && ty == "REAL" {
+            e.1 = "REAL";
+        }
+    };
+    let Some(obj) = doc.as_object() else { return };
+    for (k, v) in obj {
+        offer(k.clone(), format!("$.{k}"), v);
+    }
+    for prefix in dt.flatten {
+        let path = prefix_path(dt.flatten, prefix);
+        let Some(inner) = path
+            .iter()
+            .try_fold(doc, |cur, seg| cur.get(seg))
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        if path.iter().any(|seg| !plain_identifier(seg)) {
+            continue;
+        }
+        for (k, v) in inner {
+            offer(
+                format!("{prefix}_{k}"),
+                format!("$.{}.{k}", path.join(".")),
+                v,
+            );
+        }
+    }
 }

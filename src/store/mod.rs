@@ -13,6 +13,7 @@
 //! Deletion semantics: deleted documents are removed, never flagged.
 
 mod mapping;
+mod request_log;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -29,7 +30,7 @@ use sha2::{Digest, Sha256};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use crate::registry::DataType;
+use crate::registry::{DataType, SYNTHETIC_ID_PREFIX, Vanishing};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -60,6 +61,7 @@ pub enum StoreError {
     Invalid(String),
 }
 
+pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
 pub use schema::{SCHEMA_VERSION, SchemaObject, migration_sources, schema_objects};
 pub use webhook::{StoredSubscription, WebhookEventRecord, WebhookHealth};
 
@@ -92,20 +94,29 @@ pub struct CursorAdvance {
     pub window_done: bool,
 }
 
-/// Documents the API no longer returns for a window it fully covered.
+/// A window the API fully re-served, for the deletion rule of types whose
+/// deleted documents vanish (the registry's [`Vanishing::Deletes`]).
 ///
-/// `seen_ids` must hold every id the API returned for the whole window (this
-/// page's included). Rows of the type whose day lies in
-/// [`first_day`, `last_day`] and whose id is not in `seen_ids` are deleted.
-/// For document types without a day (ring_configuration, personal_info) the
-/// days are ignored and every row not seen is deleted, so pass this only
-/// after fetching the complete list. Ignored for time series.
+/// `seen_ids` must hold the key ([`DataType::document_key`]) of every
+/// document the API returned for the whole window, this page's included.
+/// A stored document of the window that none of them matches is recorded
+/// as missing; it is removed only when a complete fetch at least
+/// [`REMOVE_AFTER`] after it was first missed still lacks it. Nothing is
+/// recorded when `complete` is false (a document could not be keyed, so
+/// any stored one may be it) or when the API returned nothing at all while
+/// the window holds documents (an outage, not a deletion).
+/// Ignored for other types and for time series.
 #[derive(Debug)]
 pub struct Vanished<'a> {
     pub first_day: Date,
     pub last_day: Date,
     pub seen_ids: &'a HashSet<String>,
+    pub complete: bool,
 }
+
+/// How long a document must stay missing from complete re-fetches of its
+/// window before it is removed.
+pub const REMOVE_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 
 /// One page of API results and the bookkeeping committed with it.
 #[derive(Debug)]
@@ -125,6 +136,8 @@ pub struct WriteCounts {
     pub updated: u64,
     pub unchanged: u64,
     pub deleted: u64,
+    /// Documents (or rows) put in quarantine instead of their table.
+    pub quarantined: u64,
 }
 
 impl std::ops::AddAssign for WriteCounts {
@@ -133,7 +146,26 @@ impl std::ops::AddAssign for WriteCounts {
         self.updated += o.updated;
         self.unchanged += o.unchanged;
         self.deleted += o.deleted;
+        self.quarantined += o.quarantined;
     }
+}
+
+/// Quarantined documents of one data type, for `status`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct QuarantineSummary {
+    pub data_type: String,
+    pub count: i64,
+    pub latest_reason: String,
+    pub latest_at: Timestamp,
+}
+
+/// A column ouradb added for a field outside the schema.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AddedColumn {
+    pub table: String,
+    pub column: String,
+    pub sql_type: String,
+    pub json_path: String,
 }
 
 /// One child row: (offset, unix seconds, value).
@@ -312,7 +344,10 @@ impl Store {
     }
 
     /// Stores one page and its bookkeeping in one IMMEDIATE transaction:
-    /// either all of it is visible to readers or none of it.
+    /// either all of it is visible to readers or none of it. Documents that
+    /// cannot be keyed or stored go to `quarantine` in the same transaction
+    /// instead of failing the page; scalar fields the table has no column
+    /// for get one first (see [`Store::added_columns`]).
     pub fn commit_page(
         &mut self,
         dt: &DataType,
@@ -325,12 +360,17 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let at = text_time(page.at);
+        let widened = match shape {
+            mapping::Shape::Document(t) => add_columns(&tx, dt, t, page.documents, &at)?,
+            mapping::Shape::Series(_) => None,
+        };
+        let shape = widened.as_ref().unwrap_or(shape);
         let mut counts = match shape {
             mapping::Shape::Document(t) => upsert_documents(&tx, dt, t, page.documents, &at)?,
-            mapping::Shape::Series(t) => upsert_series(&tx, dt, t, page.documents)?,
+            mapping::Shape::Series(t) => upsert_series(&tx, dt, t, page.documents, &at)?,
         };
         if let (Some(v), mapping::Shape::Document(t)) = (&page.vanished, shape) {
-            counts.deleted += delete_vanished(&tx, t, v)?;
+            counts.deleted += apply_vanished(&tx, dt, t, v, page.at)?;
         }
         tx.prepare_cached(ENSURE_STATE)?.execute([dt.name])?;
         let c = &page.cursor;
@@ -358,7 +398,91 @@ impl Store {
             counts.inserted as i64 - counts.deleted as i64,
         ])?;
         tx.commit()?;
+        if let Some(shape) = widened {
+            self.shapes.insert(dt.name, shape);
+        }
         Ok(counts)
+    }
+
+    /// Quarantined documents per data type (registry order), with the
+    /// reason of the one received last. Empty for older schema versions.
+    pub fn quarantine_summary(&self) -> Result<Vec<QuarantineSummary>, StoreError> {
+        if !self.has_table("quarantine")? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT data_type, COUNT(*),
+                    (SELECT reason FROM quarantine q2 WHERE q2.data_type = q.data_type
+                     ORDER BY last_seen DESC, rowid DESC LIMIT 1),
+                    MAX(last_seen)
+             FROM quarantine q GROUP BY data_type",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (data_type, count, latest_reason, at) in rows {
+            out.push(QuarantineSummary {
+                data_type,
+                count,
+                latest_reason,
+                latest_at: parse_time(Some(at), "quarantine.last_seen")?.expect("present"),
+            });
+        }
+        let order = |n: &str| crate::registry::DATA_TYPES.iter().position(|d| d.name == n);
+        out.sort_by_key(|q| order(&q.data_type));
+        Ok(out)
+    }
+
+    /// Stored documents per data type that a complete re-fetch lacked and
+    /// that wait out [`REMOVE_AFTER`] before removal.
+    pub fn pending_removals(&self) -> Result<HashMap<String, i64>, StoreError> {
+        if !self.has_table("pending_removal")? {
+            return Ok(HashMap::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT data_type, COUNT(*) FROM pending_removal GROUP BY data_type")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// Columns ouradb added for fields outside the schema, by table.
+    pub fn added_columns(&self) -> Result<Vec<AddedColumn>, StoreError> {
+        if !self.has_table("added_column")? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT table_name, column_name, sql_type, json_path FROM added_column
+             ORDER BY table_name, column_name",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(AddedColumn {
+                    table: r.get(0)?,
+                    column: r.get(1)?,
+                    sql_type: r.get(2)?,
+                    json_path: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    fn has_table(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+            .exists([name])?)
     }
 
     pub fn record_attempt(&mut self, dt: &DataType, at: Timestamp) -> Result<(), StoreError> {
@@ -406,13 +530,43 @@ impl Store {
     }
 
     /// Removes one document (and its sample rows), e.g. for a webhook delete
-    /// event. Returns whether it was stored.
+    /// event. `id` is the document's id, or for a document stored without
+    /// one, its made-up id or the value of its one-field natural key (the
+    /// day of a daily document). Returns whether it was stored.
     pub fn delete_document(&mut self, dt: &DataType, id: &str) -> Result<bool, StoreError> {
-        let sql_delete = self.doc_table(dt)?.sql_delete.clone();
+        let t = self.doc_table(dt)?;
+        let sql_delete = t.sql_delete.clone();
+        let by_key = by_key_field(dt).map(|field| {
+            format!(
+                "DELETE FROM {} WHERE {} = ?1",
+                mapping::quote(dt.table),
+                mapping::quote(field)
+            )
+        });
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let removed = tx.prepare_cached(&sql_delete)?.execute([id])?;
+        let mut removed = tx.prepare_cached(&sql_delete)?.execute([id])?;
+        if removed == 0 && !id.starts_with(SYNTHETIC_ID_PREFIX) {
+            removed = tx
+                .prepare_cached(&sql_delete)?
+                .execute([format!("{SYNTHETIC_ID_PREFIX}{id}")])?;
+        }
+        if removed == 0
+            && let Some(sql) = by_key
+        {
+            // A natural key value names the document however it is stored.
+            let value = match (by_key_field(dt), dt.day_field) {
+                (Some(k), Some(day)) if k == day => dt
+                    .document_day(&serde_json::json!({ day: id }))
+                    .map(|d| d.to_string()),
+                _ => Some(id.to_owned()),
+            };
+            if let Some(v) = value {
+                removed = tx.prepare_cached(&sql)?.execute([v])?;
+            }
+        }
+        clear_pending(&tx, dt, id)?;
         if removed > 0 {
             tx.prepare_cached(ENSURE_STATE)?.execute([dt.name])?;
             tx.prepare_cached(
@@ -553,7 +707,8 @@ impl Store {
     pub fn table_fingerprint(&self) -> Result<String, StoreError> {
         let tables: Vec<String> = self
             .conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
+            // `_`-prefixed tables are bookkeeping (the request log), not data.
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")?
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         let mut out = String::new();
@@ -649,8 +804,203 @@ impl Store {
     }
 }
 
+/// The one field of a single-field natural key.
+fn by_key_field(dt: &DataType) -> Option<&'static str> {
+    match dt.natural_key {
+        crate::registry::NaturalKey::Fields([field]) => Some(field),
+        _ => None,
+    }
+}
+
+/// At most this many columns are added to one table; further unknown
+/// fields stay in `raw_json` (a hostile server must not widen tables
+/// towards SQLite's column limit).
+const MAX_ADDED_COLUMNS: i64 = 64;
+
+/// Adds a typed column for every scalar field of `docs` that the table has
+/// no column for, records it in `added_column` and fills it for every
+/// stored document from `raw_json`. Returns the table's new mapping when
+/// it changed.
+fn add_columns(
+    tx: &Connection,
+    dt: &DataType,
+    t: &mapping::DocTable,
+    docs: &[serde_json::Value],
+    at: &str,
+) -> Result<Option<mapping::Shape>, StoreError> {
+    let mut wanted = std::collections::BTreeMap::new();
+    for doc in docs {
+        mapping::unknown_fields(dt, &t.all_columns, doc, &mut wanted);
+    }
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    // Another process may have added some since this mapping was built.
+    let present: HashSet<String> = mapping::table_info(tx, dt.table)?
+        .into_iter()
+        .map(|c| c.name.to_lowercase())
+        .collect();
+    let mut added: i64 = tx
+        .prepare_cached("SELECT COUNT(*) FROM added_column WHERE table_name = ?1")?
+        .query_row([dt.table], |r| r.get(0))?;
+    let table = mapping::quote(dt.table);
+    for (column, (path, ty)) in &wanted {
+        if present.contains(&column.to_lowercase()) {
+            continue;
+        }
+        if added >= MAX_ADDED_COLUMNS {
+            tracing::warn!(
+                data_type = dt.name,
+                column,
+                "too many fields outside the schema; this one stays in raw_json only"
+            );
+            continue;
+        }
+        let col = mapping::quote(column);
+        tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {col} {ty}"))?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO added_column (table_name, column_name, sql_type, json_path, first_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![dt.table, column, ty, path, at])?;
+        // Documents stored before the field had a column keep it in
+        // raw_json; fill the column from there.
+        tx.execute(
+            &format!(
+                "UPDATE {table} SET {col} = json_extract(raw_json, ?1) WHERE json_type(raw_json, ?1) IS NOT NULL"
+            ),
+            [path],
+        )?;
+        tracing::info!(
+            data_type = dt.name,
+            column,
+            sql_type = ty,
+            "added a column for a field outside the schema"
+        );
+        added += 1;
+    }
+    Ok(Some(mapping::build(tx, dt)?))
+}
+
+/// Puts a document that cannot be stored into `quarantine` (or refreshes
+/// its entry), keyed so a later good copy can take it out again.
+fn quarantine(
+    tx: &Connection,
+    dt: &DataType,
+    key: Option<&str>,
+    doc: &serde_json::Value,
+    reason: &str,
+    at: &str,
+) -> Result<(), StoreError> {
+    let raw = doc.to_string();
+    let key = match key {
+        Some(k) => k.to_owned(),
+        None => format!("sha256:{}", hex::encode(Sha256::digest(raw.as_bytes()))),
+    };
+    tracing::warn!(data_type = dt.name, key, reason, "document quarantined");
+    tx.prepare_cached(
+        "INSERT INTO quarantine (data_type, doc_key, reason, raw_json, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (data_type, doc_key) DO UPDATE SET
+            reason = excluded.reason, raw_json = excluded.raw_json, last_seen = excluded.last_seen",
+    )?
+    .execute(params![dt.name, key, reason, raw, at])?;
+    Ok(())
+}
+
+/// Whether the type has quarantined documents (checked once per page, so
+/// the per-document clean-up costs nothing in the usual case).
+fn has_quarantined(tx: &Connection, dt: &DataType) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT 1 FROM quarantine WHERE data_type = ?1 LIMIT 1")?
+        .exists([dt.name])?)
+}
+
+fn unquarantine(tx: &Connection, dt: &DataType, keys: &[Option<&str>]) -> Result<(), StoreError> {
+    let mut stmt =
+        tx.prepare_cached("DELETE FROM quarantine WHERE data_type = ?1 AND doc_key = ?2")?;
+    for k in keys.iter().flatten() {
+        stmt.execute(params![dt.name, k])?;
+    }
+    Ok(())
+}
+
+fn clear_pending(tx: &Connection, dt: &DataType, id: &str) -> Result<(), StoreError> {
+    if dt.vanishing == Vanishing::Deletes {
+        tx.prepare_cached("DELETE FROM pending_removal WHERE data_type = ?1 AND doc_id = ?2")?
+            .execute(params![dt.name, id])?;
+    }
+    Ok(())
+}
+
+/// Whether a failed statement was refused because of the document's
+/// content (so it belongs in quarantine) rather than the database's state.
+fn refused_content(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(C::ConstraintViolation | C::TypeMismatch | C::TooBig)
+    ) || matches!(e, rusqlite::Error::ToSqlConversionFailure(_))
+}
+
+/// The stored row a document is (or replaces): by its id; for a document
+/// with an id that is not stored yet, the row its id-less copy made; for a
+/// document without an id, the row of its natural key, whatever its id.
+/// Returns (rowid, raw_json, stored id).
+fn resolve(
+    tx: &Connection,
+    t: &mapping::DocTable,
+    dt: &DataType,
+    id: Option<&str>,
+    synthetic: Option<&str>,
+    doc: &serde_json::Value,
+) -> Result<Option<(i64, String, String)>, StoreError> {
+    let mut by_id = tx.prepare_cached(&t.sql_select_key_raw)?;
+    if let Some(id) = id
+        && let Some((rowid, raw)) = by_id
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+    {
+        return Ok(Some((rowid, raw, id.to_owned())));
+    }
+    if let Some(s) = synthetic
+        && let Some((rowid, raw)) = by_id
+            .query_row([s], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+    {
+        // The id-less copy's row becomes the document's: same rowid, so
+        // its sample rows stay attached until the update replaces them.
+        return Ok(Some(match id {
+            Some(id) => {
+                tx.prepare_cached(&t.sql_rekey)?
+                    .execute(params![rowid, id])?;
+                (rowid, raw, id.to_owned())
+            }
+            None => (rowid, raw, s.to_owned()),
+        }));
+    }
+    if id.is_none()
+        && let Some(sql) = &t.sql_select_by_natural_key
+        && let Some(values) = dt.natural_key_values(doc)
+    {
+        let values = match dt.natural_key {
+            crate::registry::NaturalKey::Single => Vec::new(),
+            _ => values,
+        };
+        return Ok(tx
+            .prepare_cached(sql)?
+            .query_row(rusqlite::params_from_iter(values.iter()), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?);
+    }
+    Ok(None)
+}
+
 /// Document upserts: a document is written only when its canonical JSON
-/// differs from what is stored; its child rows only then too.
+/// differs from what is stored; its child rows only then too. A document
+/// without an id is stored under its natural key; one that cannot be keyed
+/// or stored is quarantined and the rest of the page goes on.
 fn upsert_documents(
     tx: &Connection,
     dt: &DataType,
@@ -659,7 +1009,6 @@ fn upsert_documents(
     at: &str,
 ) -> Result<WriteCounts, StoreError> {
     let mut counts = WriteCounts::default();
-    let mut select = tx.prepare_cached(&t.sql_select_key_raw)?;
     let mut insert = tx.prepare_cached(&t.sql_insert)?;
     let mut update = tx.prepare_cached(&t.sql_update)?;
     let mut touch = tx.prepare_cached(&t.sql_touch)?;
@@ -678,32 +1027,85 @@ fn upsert_documents(
             ))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
+    let quarantined_before = has_quarantined(tx, dt)?;
+    let pending_before = dt.vanishing == Vanishing::Deletes
+        && tx
+            .prepare_cached("SELECT 1 FROM pending_removal WHERE data_type = ?1 LIMIT 1")?
+            .exists([dt.name])?;
     for doc in docs {
+        let Some(obj) = doc.as_object() else {
+            quarantine(tx, dt, None, doc, "not a JSON object", at)?;
+            counts.quarantined += 1;
+            continue;
+        };
+        if obj.is_empty() {
+            // `{}` carries nothing to store or to replace a stored copy with.
+            continue;
+        }
         let id = doc
             .get("id")
             .and_then(serde_json::Value::as_str)
-            .ok_or_else(|| {
-                StoreError::Invalid(format!("{} document without a string id: {doc}", dt.name))
-            })?;
+            .filter(|s| !s.is_empty());
+        let synthetic = dt.synthetic_id(doc);
+        let key = id.map(str::to_owned).or_else(|| synthetic.clone());
+        let day = dt.document_day(doc);
+        if let (Some(field), None) = (dt.day_field, day) {
+            let reason = format!(
+                "no readable `{field}` (got {}){}",
+                doc.get(field)
+                    .map_or("nothing".to_owned(), |v| v.to_string()),
+                if dt.day_from.is_empty() {
+                    String::new()
+                } else {
+                    format!(" and no `{}` to derive it from", dt.day_from.join("`/`"))
+                }
+            );
+            quarantine(tx, dt, key.as_deref(), doc, &reason, at)?;
+            counts.quarantined += 1;
+            continue;
+        }
+        if key.is_none() {
+            let reason = match dt.natural_key {
+                crate::registry::NaturalKey::Fields(f) => {
+                    format!("no `id`, and no `{}` to key it by", f.join("`/`"))
+                }
+                _ => "no `id`, and the type has no other key".to_owned(),
+            };
+            quarantine(tx, dt, None, doc, &reason, at)?;
+            counts.quarantined += 1;
+            continue;
+        }
         if let Some((field, marker)) = dt.deleted_marker
             && doc.get(field).and_then(serde_json::Value::as_str) == Some(marker)
         {
-            if delete.execute([id])? > 0 {
-                counts.deleted += 1;
-            } else {
-                counts.unchanged += 1;
+            let stored = resolve(tx, t, dt, id, synthetic.as_deref(), doc)?;
+            match stored {
+                Some((_, _, stored_id)) if delete.execute([&stored_id])? > 0 => {
+                    counts.deleted += 1;
+                    clear_pending(tx, dt, &stored_id)?;
+                }
+                _ => counts.unchanged += 1,
             }
             continue;
+        }
+        let stored = resolve(tx, t, dt, id, synthetic.as_deref(), doc)?;
+        let stored_id = stored
+            .as_ref()
+            .map(|(_, _, i)| i.clone())
+            .or(key)
+            .expect("checked above");
+        if quarantined_before {
+            unquarantine(tx, dt, &[Some(&stored_id), id, synthetic.as_deref()])?;
+        }
+        if pending_before {
+            clear_pending(tx, dt, &stored_id)?;
         }
         // serde_json's map is a BTreeMap, so this is canonical (sorted keys);
         // a unit test guards against the preserve_order feature sneaking in.
         let raw = serde_json::to_string(doc)
-            .map_err(|e| StoreError::Invalid(format!("{} document {id}: {e}", dt.name)))?;
-        let stored: Option<(i64, String)> = select
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        if stored.as_ref().map(|(_, s)| s.as_str()) == Some(raw.as_str()) {
-            touch.execute(params![id, at])?;
+            .map_err(|e| StoreError::Invalid(format!("{} document {stored_id}: {e}", dt.name)))?;
+        if stored.as_ref().map(|(_, s, _)| s.as_str()) == Some(raw.as_str()) {
+            touch.execute(params![stored_id, at])?;
             counts.unchanged += 1;
             continue;
         }
@@ -712,22 +1114,47 @@ fn upsert_documents(
             .iter()
             .map(|c| mapping::to_sql(c.lookup(doc)))
             .collect();
+        values[0] = Sql::Text(stored_id.clone());
+        if let (Some(i), Some(d)) = (t.day_column, day) {
+            values[i] = Sql::Text(d.to_string());
+        }
         values.push(Sql::Text(raw));
         values.push(Sql::Text(at.to_owned()));
         // The rowid stays the same through an update, so sample rows keyed
         // by it only need replacing.
-        let key = if let Some((key, _)) = stored {
-            update.execute(rusqlite::params_from_iter(values.iter()))?;
+        let written = if let Some((key, _, _)) = stored {
+            update
+                .execute(rusqlite::params_from_iter(values.iter()))
+                .map(|_| key)
+        } else {
+            insert
+                .execute(rusqlite::params_from_iter(values.iter()))
+                .map(|_| tx.last_insert_rowid())
+        };
+        let key = match written {
+            Ok(key) => key,
+            Err(e) if refused_content(&e) => {
+                quarantine(
+                    tx,
+                    dt,
+                    Some(&stored_id),
+                    doc,
+                    &format!("SQLite refused it: {e}"),
+                    at,
+                )?;
+                counts.quarantined += 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if stored.is_some() {
             for (_, _, clear) in &mut children {
                 clear.execute([key])?;
             }
             counts.updated += 1;
-            key
         } else {
-            insert.execute(rusqlite::params_from_iter(values.iter()))?;
             counts.inserted += 1;
-            tx.last_insert_rowid()
-        };
+        }
         for (child, (single, batch), _) in &mut children {
             let rows = mapping::child_rows(child, doc);
             let mut chunks = rows.chunks_exact(mapping::CHILD_BATCH);
@@ -754,14 +1181,30 @@ fn upsert_series(
     dt: &DataType,
     t: &mapping::SeriesTable,
     rows: &[serde_json::Value],
+    at: &str,
 ) -> Result<WriteCounts, StoreError> {
     let mut counts = WriteCounts::default();
     let mut insert = tx.prepare_cached(&t.sql_insert)?;
     let mut update = tx.prepare_cached(&t.sql_update)?;
-    let values = rows
-        .iter()
-        .map(|row| mapping::series_values(t, dt, row))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut values = Vec::with_capacity(rows.len());
+    for row in rows {
+        match mapping::series_values(t, dt, row) {
+            Ok(v) => values.push(v),
+            Err(StoreError::Invalid(reason)) => {
+                let key = row
+                    .get("timestamp")
+                    .and_then(serde_json::Value::as_str)
+                    .map(|ts| format!("timestamp:{ts}"));
+                let reason = reason
+                    .strip_prefix(&format!("{}: ", dt.name))
+                    .unwrap_or(&reason)
+                    .to_owned();
+                quarantine(tx, dt, key.as_deref(), row, &reason, at)?;
+                counts.quarantined += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
     for chunk in values.chunks(mapping::SERIES_BATCH) {
         // New rows go in with one statement per batch; `changes()` says how
         // many were new. Only when some already existed is each row of the
@@ -789,29 +1232,86 @@ fn upsert_series(
         counts.updated += updated as u64;
         counts.unchanged += (chunk.len() - inserted - updated) as u64;
     }
+    if counts.inserted + counts.updated + counts.unchanged > 0 && has_quarantined(tx, dt)? {
+        // A good copy of a quarantined row (same timestamp) replaces it.
+        let mut stmt =
+            tx.prepare_cached("DELETE FROM quarantine WHERE data_type = ?1 AND doc_key = ?2")?;
+        for row in rows {
+            if let Some(ts) = row.get("timestamp").and_then(serde_json::Value::as_str)
+                && mapping::series_values(t, dt, row).is_ok()
+            {
+                stmt.execute(params![dt.name, format!("timestamp:{ts}")])?;
+            }
+        }
+    }
     Ok(counts)
 }
 
-fn delete_vanished(
+/// The deletion rule for documents missing from a complete re-fetch (see
+/// [`Vanished`]); returns how many were removed.
+fn apply_vanished(
     tx: &Connection,
+    dt: &DataType,
     t: &mapping::DocTable,
     v: &Vanished<'_>,
+    now: Timestamp,
 ) -> Result<u64, StoreError> {
+    if dt.vanishing != Vanishing::Deletes || !v.complete {
+        return Ok(0);
+    }
     let mut select = tx.prepare_cached(&t.sql_ids_in_range)?;
     let (first, last) = (v.first_day.to_string(), v.last_day.to_string());
-    let stored: Vec<String> = if select.parameter_count() == 2 {
+    let read = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?));
+    let stored: Vec<(String, String)> = if select.parameter_count() == 2 {
         select
-            .query_map([first, last], |r| r.get(0))?
+            .query_map([first, last], read)?
             .collect::<Result<_, _>>()?
     } else {
-        select
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?
+        select.query_map([], read)?.collect::<Result<_, _>>()?
     };
+    if stored.is_empty() {
+        return Ok(0);
+    }
+    if v.seen_ids.is_empty() {
+        tracing::warn!(
+            data_type = dt.name,
+            from = %v.first_day,
+            to = %v.last_day,
+            stored = stored.len(),
+            "the API returned no documents for a window that holds some; keeping them (an outage is no proof of deletion)"
+        );
+        return Ok(0);
+    }
+    let missing = stored.into_iter().filter(|(id, raw)| {
+        // A document stored with its Oura id may come back without one.
+        !v.seen_ids.contains(id)
+            && !serde_json::from_str::<serde_json::Value>(raw)
+                .ok()
+                .and_then(|doc| dt.synthetic_id(&doc))
+                .is_some_and(|s| v.seen_ids.contains(&s))
+    });
+    let mut first_missed = tx.prepare_cached(
+        "SELECT first_missed FROM pending_removal WHERE data_type = ?1 AND doc_id = ?2",
+    )?;
+    let mut record = tx.prepare_cached(
+        "INSERT OR REPLACE INTO pending_removal (data_type, doc_id, first_missed) VALUES (?1, ?2, ?3)",
+    )?;
     let mut delete = tx.prepare_cached(&t.sql_delete)?;
     let mut deleted = 0;
-    for id in stored.iter().filter(|id| !v.seen_ids.contains(id.as_str())) {
-        deleted += delete.execute([id])? as u64;
+    for (id, _) in missing {
+        let since: Option<String> = first_missed
+            .query_row(params![dt.name, id], |r| r.get(0))
+            .optional()?;
+        match since.and_then(|s| s.parse::<Timestamp>().ok()) {
+            Some(since) if now.duration_since(since) >= REMOVE_AFTER => {
+                deleted += delete.execute([&id])? as u64;
+                clear_pending(tx, dt, &id)?;
+            }
+            Some(_) => {}
+            None => {
+                record.execute(params![dt.name, id, text_time(now)])?;
+            }
+        }
     }
     Ok(deleted)
 }

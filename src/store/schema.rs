@@ -27,6 +27,14 @@ pub(super) const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 3,
+        sql: include_str!("../../schema_real_accounts.sql"),
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("../../schema_limiter.sql"),
+    },
+    Migration {
+        version: 5,
         sql: include_str!("../../schema_views.sql"),
     },
 ];

@@ -381,6 +381,9 @@ impl SyncEngine {
     ) -> Result<(), SyncError> {
         let mut tokens_seen: HashSet<String> = HashSet::new();
         let mut seen_ids: HashSet<String> = HashSet::new();
+        // Whether every document of the window could be keyed: one that
+        // could not may be any stored document, so nothing counts as gone.
+        let mut complete = true;
         let track_vanished = dt.query != QueryStyle::DateTimeRange;
         let mut pending = self.prefetch(dt, &query, None);
         loop {
@@ -416,14 +419,20 @@ impl SyncEngine {
             let mut guard = AbortOnDrop(Some(pending.abort_handle()));
             report.requests += page.requests;
             let mut docs = page.data;
-            if let (Some(field), QueryStyle::DateRange) = (dt.day_field, dt.query) {
-                docs.retain(|d| doc_day(d, field).is_some_and(|day| w.contains(day)));
+            if let (Some(_), QueryStyle::DateRange) = (dt.day_field, dt.query) {
+                // A document whose day cannot be read or derived is kept for
+                // the store, which quarantines it rather than dropping it.
+                docs.retain(|d| dt.document_day(d).is_none_or(|day| w.contains(day)));
             }
             if track_vanished {
-                seen_ids.extend(
-                    docs.iter()
-                        .filter_map(|d| d["id"].as_str().map(str::to_owned)),
-                );
+                for d in &docs {
+                    match dt.document_key(d) {
+                        Some(k) => {
+                            seen_ids.insert(k);
+                        }
+                        None => complete = false,
+                    }
+                }
             }
             let commit = PageCommit {
                 documents: &docs,
@@ -431,6 +440,7 @@ impl SyncEngine {
                     first_day: w.from,
                     last_day: w.to,
                     seen_ids: &seen_ids,
+                    complete,
                 }),
                 cursor: if last_page {
                     cursor.clone()
@@ -525,10 +535,6 @@ impl Drop for AbortOnDrop {
 fn docs_written(before: WriteCounts, after: WriteCounts) -> u64 {
     (after.inserted + after.updated + after.unchanged)
         - (before.inserted + before.updated + before.unchanged)
-}
-
-fn doc_day(doc: &serde_json::Value, field: &str) -> Option<Date> {
-    doc.get(field)?.as_str()?.get(..10)?.parse().ok()
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::auth::TokenSource;
+use crate::api::limiter::AccountClock;
 use crate::api::{ApiError, Client, Limiter};
 use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::{RequestLog, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -31,7 +32,14 @@ pub fn engine_from_config(
     clock: Clock,
 ) -> Result<SyncEngine, SetupError> {
     let store = Store::open(&config.database)?;
-    let limiter = Arc::new(Limiter::new(&config.rate_limit));
+    // The request account lives in the same file, so every process syncing
+    // it shares one quota.
+    let account = Arc::new(RequestLog::open(&config.database)?);
+    let limiter = Arc::new(Limiter::with_account(
+        &config.rate_limit,
+        account,
+        AccountClock::Wall,
+    ));
     // OAuth when tokens are stored (or an app is configured without a
     // personal access token), else the personal access token.
     let auth = auth.unwrap_or_else(|| crate::api::oauth::token_source(&config));

@@ -177,8 +177,23 @@ async fn sync_then_status_shows_every_type() {
     let out = ouradb_at(&cfg).arg("status").output().unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     let line = table.lines().find(|l| l.contains("daily_sleep")).unwrap();
-    assert!(line.contains("failing") && line.contains("401"), "{line}");
+    assert!(
+        line.contains("failing") && line.contains("unauthorized"),
+        "{line}"
+    );
     assert!(!table.contains("revoked"), "token printed: {table}");
+    // The table cuts long errors to fit; `--json` has the whole text.
+    let out = ouradb_at(&cfg)
+        .args(["status", "--json"])
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let ds = rows
+        .iter()
+        .find(|r| r["data_type"] == "daily_sleep")
+        .unwrap();
+    assert!(ds["last_error"].as_str().unwrap().contains("401"), "{ds}");
     env.sim.stop().await;
 }
 

@@ -5,6 +5,7 @@ mod cli;
 mod daemon;
 mod dashboards;
 mod oauth;
+mod real_accounts;
 mod sim_http;
 mod sim_schema;
 mod store;

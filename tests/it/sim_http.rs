@@ -515,6 +515,40 @@ async fn rate_limit_429_with_headers_and_window_counter() {
     .await;
 }
 
+#[tokio::test]
+async fn rate_headers_on_every_response_when_asked() {
+    bounded(async {
+        let mut c = cfg(3);
+        c.rate_limit = 4;
+        c.rate_window = Duration::from_secs(60);
+        c.rate_headers_always = true;
+        let srv = SimServer::start(c).await.unwrap();
+        for left in (0..4).rev() {
+            let r = get(&srv, "/v2/usercollection/daily_sleep").await;
+            assert_eq!(r.status(), 200);
+            let h = r.headers();
+            assert_eq!(h["x-ratelimit-remaining"], left.to_string().as_str());
+            assert_eq!(h["x-ratelimit-limit"], "4");
+            assert_eq!(h["x-ratelimit-window"], "60");
+            let reset: i64 = h["x-ratelimit-reset"].to_str().unwrap().parse().unwrap();
+            let now = jiff::Timestamp::now().as_second();
+            assert!((now + 59..=now + 61).contains(&reset), "{reset} vs {now}");
+        }
+        assert_eq!(
+            get(&srv, "/v2/usercollection/daily_sleep").await.status(),
+            429
+        );
+        srv.stop().await;
+
+        // Off by default, as Oura documents them for 429s only.
+        let srv = SimServer::start(cfg(3)).await.unwrap();
+        let r = get(&srv, "/v2/usercollection/daily_sleep").await;
+        assert!(!r.headers().contains_key("x-ratelimit-remaining"));
+        srv.stop().await;
+    })
+    .await;
+}
+
 #[derive(Default)]
 struct Receiver {
     verifications: Vec<HashMap<String, String>>,
@@ -1225,11 +1259,15 @@ async fn heartrate_pages_latest_and_fields() {
         });
         assert_eq!(rows[0]["timestamp_unix"], last);
 
-        let (_, b) = get_json(&srv, &format!("{base}&fields=bpm,nonsense")).await;
+        let (st, b) = get_json(&srv, &format!("{base}&fields=bpm,nonsense")).await;
+        assert_eq!(st, 400);
+        assert!(b["detail"].as_str().unwrap().contains("nonsense"), "{b}");
+        // Every field of a heart-rate row is required, so all come back.
+        let (_, b) = get_json(&srv, &format!("{base}&fields=bpm")).await;
         let row = b["data"][0].as_object().unwrap();
         let mut keys: Vec<&str> = row.keys().map(String::as_str).collect();
         keys.sort();
-        assert_eq!(keys, vec!["bpm", "timestamp"]);
+        assert_eq!(keys, vec!["bpm", "source", "timestamp", "timestamp_unix"]);
         srv.stop().await;
     })
     .await;
@@ -1239,24 +1277,33 @@ async fn heartrate_pages_latest_and_fields() {
 async fn fields_single_documents_and_sandbox() {
     bounded(async {
         let srv = SimServer::start(cfg(10)).await.unwrap();
-        let (st, b) = get_json(
-            &srv,
-            "/v2/usercollection/daily_sleep?start_date=2024-06-25&end_date=2024-06-28&fields=score,bogus",
-        )
-        .await;
+        let range = "/v2/usercollection/daily_sleep?start_date=2024-06-25&end_date=2024-06-28";
+        let (st, b) = get_json(&srv, &format!("{range}&fields=score,bogus")).await;
+        assert_eq!(st, 400, "unknown field names are refused: {b}");
+        assert!(b["detail"].as_str().unwrap().contains("bogus"), "{b}");
+        // The selected fields come "in addition to the always returned
+        // fields": the model's required ones, so documents stay valid.
+        let (st, b) = get_json(&srv, &format!("{range}&fields=score")).await;
         assert_eq!(st, 200);
         let docs = b["data"].as_array().unwrap();
         assert!(!docs.is_empty());
         for d in docs {
             let mut keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
             keys.sort();
-            assert_eq!(keys, vec!["day", "id", "score"]);
+            assert_eq!(
+                keys,
+                vec!["contributors", "day", "id", "score", "timestamp"]
+            );
         }
-        let (id, json) = srv.read_data(|d| {
-            let x = &d.documents("daily_sleep")[0];
-            (x.id.clone(), x.json.to_string())
-        });
-        let want: Value = serde_json::from_str(&json).unwrap();
+        // Routes without field selection ignore the parameter.
+        let (st, b) = get_json(
+            &srv,
+            "/v2/usercollection/tag?start_date=2024-06-01&end_date=2024-06-28&fields=nothing",
+        )
+        .await;
+        assert_eq!(st, 200, "{b}");
+        let id = srv.read_data(|d| d.documents("daily_sleep")[0].id.clone());
+        let want = srv.served_documents("daily_sleep")[0].clone();
         for prefix in ["/v2/usercollection", "/v2/sandbox/usercollection"] {
             let (st, got) = get_json(&srv, &format!("{prefix}/daily_sleep/{id}")).await;
             assert_eq!(st, 200);
@@ -1309,6 +1356,93 @@ async fn advancing_days_serves_new_data_and_fires_create_events() {
         assert_eq!(b["data"][0]["day"], "2024-07-01");
         srv.stop().await;
         recv.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn live_quirks_by_default_and_the_spec_form_on_request() {
+    bounded(async {
+        let srv = SimServer::start(cfg(400)).await.unwrap();
+        let cva = srv.served_documents("daily_cardiovascular_age");
+        assert!(!cva.is_empty());
+        for d in &cva {
+            assert!(d.get("id").is_none(), "id-less like the live API: {d}");
+            let day = d["day"].as_str().unwrap();
+            assert!(d["timestamp"].as_str().unwrap().starts_with(day), "{d}");
+        }
+        let (st, b) = get_json(
+            &srv,
+            "/v2/usercollection/daily_cardiovascular_age?start_date=2024-06-01&end_date=2024-06-28",
+        )
+        .await;
+        assert_eq!(st, 200);
+        let listed = b["data"].as_array().unwrap();
+        assert!(!listed.is_empty() && listed.iter().all(|d| d.get("id").is_none()));
+        // Such a document is named by its day.
+        let day = listed[0]["day"].as_str().unwrap();
+        let (st, one) = get_json(
+            &srv,
+            &format!("/v2/usercollection/daily_cardiovascular_age/{day}"),
+        )
+        .await;
+        assert_eq!((st, &one), (200, &listed[0]));
+        // Undocumented fields on some documents, spec 1.41 values on some.
+        let readiness = srv.served_documents("daily_readiness");
+        let extra = readiness
+            .iter()
+            .filter(|d| d.get("resting_heart_rate").is_some())
+            .count();
+        assert!(extra > 0 && extra < readiness.len(), "{extra}");
+        let sleep = srv.served_documents("daily_sleep");
+        assert!(
+            sleep
+                .iter()
+                .any(|d| d["contributors"].get("regularity").is_some())
+        );
+        let workouts = srv.served_documents("workout");
+        for source in [
+            "live_third_party_heart_rate",
+            "live_oura_heart_rate",
+            "autodetected",
+        ] {
+            assert!(workouts.iter().any(|d| d["source"] == source), "{source}");
+        }
+        let periods = srv.served_documents("sleep");
+        assert!(periods.iter().any(|d| d["ring_id"].is_null()));
+        assert!(periods.iter().any(|d| d["ring_id"].is_string()));
+        srv.stop().await;
+
+        let mut spec = cfg(30);
+        spec.quirks = ouradb::sim::Quirks::spec();
+        let srv = SimServer::start(spec).await.unwrap();
+        let served = srv.served_documents("daily_cardiovascular_age");
+        let stored = srv.read_data(|d| d.documents("daily_cardiovascular_age").to_vec());
+        assert_eq!(served.len(), stored.len());
+        for (s, d) in served.iter().zip(&stored) {
+            assert_eq!(s["id"], d.id.as_str());
+            assert_eq!(*s, serde_json::from_str::<Value>(&d.json).unwrap());
+        }
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_empty_page_outage_answers_200_with_nothing() {
+    bounded(async {
+        let srv = SimServer::start(cfg(10)).await.unwrap();
+        srv.set_faults(Faults {
+            empty_pages: true,
+            ..Faults::default()
+        });
+        let (st, b) = get_json(&srv, "/v2/usercollection/daily_sleep?start_date=2024-06-01").await;
+        assert_eq!((st, b), (200, json!({"data": [], "next_token": null})));
+        let (st, b) = get_json(&srv, "/v2/usercollection/personal_info").await;
+        assert_eq!((st, b), (200, json!({})));
+        let (st, _) = get_json(&srv, "/v2/usercollection/heartrate").await;
+        assert_eq!(st, 200);
+        srv.stop().await;
     })
     .await;
 }

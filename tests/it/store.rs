@@ -49,6 +49,7 @@ fn counts(inserted: u64, updated: u64, unchanged: u64, deleted: u64) -> WriteCou
         updated,
         unchanged,
         deleted,
+        quarantined: 0,
     }
 }
 
@@ -583,34 +584,86 @@ fn documents_marked_deleted_are_removed_with_their_samples() {
 }
 
 #[test]
-fn vanished_documents_inside_the_window_are_removed() {
+fn vanished_documents_are_removed_only_when_still_missing_a_day_later() {
     let (_dir, path) = temp();
     let mut store = Store::open(&path).unwrap();
-    let ds = dt("daily_sleep");
-    let doc = |id: &str, day: &str| json!({"id": id, "day": day, "score": 80, "timestamp": format!("{day}T00:00:00+00:00"), "contributors": {}});
+    let tag = dt("tag");
+    let doc = |id: &str, day: &str| json!({"id": id, "day": day, "text": "x", "tags": [], "timestamp": format!("{day}T08:00:00+00:00")});
     let docs = vec![
         doc("a", "2024-03-01"),
         doc("b", "2024-03-02"),
         doc("c", "2024-03-03"),
         doc("d", "2024-03-05"),
     ];
-    commit(&mut store, "daily_sleep", &docs);
+    commit(&mut store, "tag", &docs);
     let refetched = vec![doc("a", "2024-03-01"), doc("c", "2024-03-03")];
     let seen: HashSet<String> = ["a", "c"].map(String::from).into();
-    let mut p = page(&refetched, t("2024-03-06T08:00:00Z"));
-    p.vanished = Some(Vanished {
+    let window = |seen, complete| Vanished {
         first_day: date(2024, 3, 1),
         last_day: date(2024, 3, 4),
-        seen_ids: &seen,
-    });
-    assert_eq!(store.commit_page(ds, &p).unwrap(), counts(0, 0, 2, 1));
-    assert!(store.document_json(ds, "b").unwrap().is_none());
+        seen_ids: seen,
+        complete,
+    };
+    let refetch = |store: &mut Store, at: &str, v: Vanished<'_>| {
+        let mut p = page(&refetched, t(at));
+        p.vanished = Some(v);
+        store.commit_page(tag, &p).unwrap()
+    };
+    // First missed: recorded, kept, still in every view.
+    assert_eq!(
+        refetch(&mut store, "2024-03-06T08:00:00Z", window(&seen, true)),
+        counts(0, 0, 2, 0)
+    );
+    assert!(store.document_json(tag, "b").unwrap().is_some());
+    assert_eq!(store.pending_removals().unwrap()["tag"], 1);
+    // Missing again, but not yet 24 hours later.
+    assert_eq!(
+        refetch(&mut store, "2024-03-07T07:59:59Z", window(&seen, true)),
+        counts(0, 0, 2, 0)
+    );
+    // A fetch with a document it could not key proves nothing.
+    assert_eq!(
+        refetch(&mut store, "2024-03-08T08:00:00Z", window(&seen, false)),
+        counts(0, 0, 2, 0)
+    );
+    // An empty answer for a window that holds documents is an outage.
+    let nothing = HashSet::new();
+    let mut p = page(&[], t("2024-03-09T08:00:00Z"));
+    p.vanished = Some(window(&nothing, true));
+    assert_eq!(store.commit_page(tag, &p).unwrap(), counts(0, 0, 0, 0));
+    assert_eq!(store.count(tag).unwrap(), 4);
+    // Complete, at least 24 hours after it was first missed: removed.
+    assert_eq!(
+        refetch(&mut store, "2024-03-09T08:00:00Z", window(&seen, true)),
+        counts(0, 0, 2, 1)
+    );
+    assert!(store.document_json(tag, "b").unwrap().is_none());
     assert!(
-        store.document_json(ds, "d").unwrap().is_some(),
+        store.document_json(tag, "d").unwrap().is_some(),
         "outside the window"
     );
-    assert_eq!(store.count(ds).unwrap(), 3);
-    assert_eq!(store.sync_state(ds).unwrap().documents, 3);
+    assert_eq!(store.count(tag).unwrap(), 3);
+    assert_eq!(store.sync_state(tag).unwrap().documents, 3);
+    assert!(store.pending_removals().unwrap().is_empty());
+
+    // A document that comes back leaves the pending list.
+    let only_a: HashSet<String> = ["a"].map(String::from).into();
+    refetch(&mut store, "2024-03-10T08:00:00Z", window(&only_a, true));
+    assert_eq!(store.pending_removals().unwrap()["tag"], 1, "c missed");
+    refetch(&mut store, "2024-03-12T08:00:00Z", window(&seen, true));
+    assert!(store.pending_removals().unwrap().is_empty(), "c is back");
+    assert!(store.document_json(tag, "c").unwrap().is_some());
+
+    // Types whose API marks deletions never lose a document by absence.
+    let ds = dt("daily_sleep");
+    let sleep = json!({"id": "s", "day": "2024-03-02", "timestamp": "2024-03-02T00:00:00+00:00", "contributors": {}});
+    commit(&mut store, "daily_sleep", &[sleep]);
+    for at in ["2024-03-06T08:00:00Z", "2024-03-08T08:00:00Z"] {
+        let mut p = page(&refetched[..0], t(at));
+        p.vanished = Some(window(&seen, true));
+        store.commit_page(ds, &p).unwrap();
+    }
+    assert!(store.document_json(ds, "s").unwrap().is_some());
 }
 
 #[test]
@@ -730,49 +783,258 @@ fn cursor_and_counters_follow_pages_and_failures() {
     assert!(ro.sync_state(d).unwrap().backfill_complete);
 }
 
+fn quarantined(store_path: &Path) -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open(store_path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT data_type, doc_key, reason FROM quarantine ORDER BY data_type, doc_key")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[test]
-fn a_failing_document_rolls_back_the_whole_page_and_its_cursor() {
+fn a_bad_document_is_quarantined_and_the_rest_of_the_page_commits_with_its_cursor() {
     let (_dir, path) = temp();
     let mut store = Store::open(&path).unwrap();
     let d = dt("daily_stress");
     let docs = vec![
         json!({"id": "ok-1", "day": "2024-03-01"}),
-        json!({"day": "2024-03-02", "note": "no id"}),
+        // No id and no day: nothing identifies it.
+        json!({"note": "no id, no day"}),
+        // An id, but no day and no timestamp to derive one from.
+        json!({"id": "s-2", "day": null, "stress_high": 60}),
+        json!("not an object"),
+        // `{}` carries nothing at all and is skipped.
+        json!({}),
     ];
     let mut p = page(&docs, t("2024-03-05T10:00:00Z"));
     p.cursor.high_water = Some(date(2024, 3, 2));
     p.cursor.window_done = true;
-    assert!(matches!(
-        store.commit_page(d, &p),
-        Err(StoreError::Invalid(_))
-    ));
-    assert_eq!(store.count(d).unwrap(), 0);
-    assert_eq!(
-        store.sync_state(d).unwrap(),
-        store.all_sync_states().unwrap()[6]
+    let c = store.commit_page(d, &p).unwrap();
+    assert_eq!((c.inserted, c.quarantined), (1, 3));
+    assert_eq!(store.count(d).unwrap(), 1);
+    let s = store.sync_state(d).unwrap();
+    assert_eq!(s.high_water, Some(date(2024, 3, 2)), "the cursor moved");
+    assert!(s.last_success.is_some());
+    let q = quarantined(&path);
+    assert_eq!(q.len(), 3, "{q:?}");
+    assert!(q.iter().any(|(_, k, r)| k == "s-2"
+        && r.contains("no readable `day` (got null)")
+        && r.contains("`timestamp`")));
+    assert!(
+        q.iter()
+            .any(|(_, k, r)| k.starts_with("sha256:") && r == "not a JSON object")
     );
-    assert_eq!(store.sync_state(d).unwrap().high_water, None);
-    assert_eq!(store.sync_state(d).unwrap().requests, 0);
+    for (_, _, reason) in &q {
+        assert!(!reason.contains("disk"), "{reason}");
+    }
+    let summary = store.quarantine_summary().unwrap();
+    assert_eq!(summary.len(), 1);
+    assert_eq!(summary[0].data_type, "daily_stress");
+    assert_eq!(summary[0].count, 3);
 
-    // A constraint failure in SQLite itself (heart rate without a source).
+    // The same bad copy again: one entry, not two.
+    store.commit_page(d, &p).unwrap();
+    assert_eq!(quarantined(&path).len(), 3);
+    // A good copy of s-2 takes it out of quarantine.
+    let good = json!({"id": "s-2", "day": "2024-03-02", "stress_high": 60});
+    assert_eq!(
+        commit(&mut store, "daily_stress", &[good]),
+        counts(1, 0, 0, 0)
+    );
+    assert_eq!(quarantined(&path).len(), 2);
+    assert_eq!(store.quarantine_summary().unwrap()[0].count, 2);
+
+    // Time-series rows: no timestamp, or no source (NOT NULL), are
+    // quarantined; the good ones are stored.
     let hr = dt("heartrate");
     let rows = vec![
         json!({"timestamp": "2024-03-01T10:00:00+00:00", "timestamp_unix": 1709287200000i64, "bpm": 60, "source": "awake"}),
         json!({"timestamp": "2024-03-01T10:05:00+00:00", "timestamp_unix": 1709287500000i64, "bpm": 60}),
+        json!({"timestamp": "yesterday", "bpm": 60, "source": "awake"}),
     ];
     let mut p = page(&rows, t("2024-03-05T10:00:00Z"));
     p.cursor.high_water = Some(date(2024, 3, 1));
-    assert!(matches!(
-        store.commit_page(hr, &p),
-        Err(StoreError::Sqlite(_))
-    ));
-    assert_eq!(store.count(hr).unwrap(), 0);
-    assert_eq!(store.sync_state(hr).unwrap().high_water, None);
-    // The store stays usable after a rolled-back page.
+    let c = store.commit_page(hr, &p).unwrap();
+    assert_eq!((c.inserted, c.quarantined), (1, 2));
+    assert_eq!(store.count(hr).unwrap(), 1);
     assert_eq!(
-        commit(&mut store, "heartrate", &rows[..1]),
+        store.sync_state(hr).unwrap().high_water,
+        Some(date(2024, 3, 1))
+    );
+    let q = quarantined(&path);
+    assert!(q.iter().any(|(t, k, r)| t == "heartrate"
+        && k == "timestamp:2024-03-01T10:05:00+00:00"
+        && r == "row without `source`"));
+    // Its good copy replaces the quarantined one.
+    let fixed = json!({"timestamp": "2024-03-01T10:05:00+00:00", "timestamp_unix": 1709287500000i64, "bpm": 60, "source": "awake"});
+    assert_eq!(
+        commit(&mut store, "heartrate", &[fixed]),
         counts(1, 0, 0, 0)
     );
+    assert!(
+        !quarantined(&path)
+            .iter()
+            .any(|(_, k, _)| k.contains("10:05"))
+    );
+}
+
+#[test]
+fn documents_without_id_are_keyed_by_their_natural_key_for_every_daily_type() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let daily: Vec<&DataType> = DATA_TYPES
+        .iter()
+        .filter(|d| d.natural_key == registry::NaturalKey::Fields(&["day"]))
+        .collect();
+    assert!(daily.len() >= 9, "{}", daily.len());
+    for d in daily {
+        let name = d.name;
+        let doc = |id: Option<&str>, day: &str, rev: i64| {
+            let mut v = json!({"day": day, "revision": rev});
+            if let Some(id) = id {
+                v["id"] = json!(id);
+            }
+            v
+        };
+        let row_ids = |store: &Store| -> Vec<String> {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            let _ = store;
+            conn.prepare(&format!("SELECT id FROM {} ORDER BY id", d.table))
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        // Without id: inserted under the day, updated on re-fetch (the
+        // basic day form is the same day), deleted by a webhook naming the day.
+        assert_eq!(
+            commit(&mut store, name, &[doc(None, "2024-03-16", 1)]),
+            counts(1, 0, 0, 0),
+            "{name}"
+        );
+        assert_eq!(
+            commit(&mut store, name, &[doc(None, "2024-03-16", 1)]),
+            counts(0, 0, 1, 0),
+            "{name}"
+        );
+        assert_eq!(
+            commit(&mut store, name, &[doc(None, "20240316", 2)]),
+            counts(0, 1, 0, 0),
+            "{name}"
+        );
+        assert_eq!(row_ids(&store), vec!["key:2024-03-16"], "{name}");
+        let row = store.document_row(d, "key:2024-03-16").unwrap().unwrap();
+        assert_eq!(
+            row["day"],
+            json!("2024-03-16"),
+            "{name}: the day column is normalised"
+        );
+        assert_eq!(
+            row["revision"],
+            json!(2),
+            "{name}: the new field got a column"
+        );
+        assert!(store.delete_document(d, "2024-03-16").unwrap(), "{name}");
+        assert!(row_ids(&store).is_empty(), "{name}");
+        assert_eq!(store.sync_state(d).unwrap().documents, 0, "{name}");
+
+        // With id: the same cycle by id.
+        assert_eq!(
+            commit(&mut store, name, &[doc(Some("r-1"), "2024-03-17", 1)]),
+            counts(1, 0, 0, 0),
+            "{name}"
+        );
+        assert_eq!(
+            commit(&mut store, name, &[doc(Some("r-1"), "2024-03-17", 2)]),
+            counts(0, 1, 0, 0),
+            "{name}"
+        );
+        assert!(store.delete_document(d, "r-1").unwrap(), "{name}");
+        assert!(row_ids(&store).is_empty(), "{name}");
+
+        // Both shapes of one document are one row: the id-carrying copy
+        // takes over the id-less row, and a later id-less copy updates it.
+        commit(&mut store, name, &[doc(None, "2024-03-18", 1)]);
+        assert_eq!(
+            commit(&mut store, name, &[doc(Some("r-2"), "2024-03-18", 2)]),
+            counts(0, 1, 0, 0),
+            "{name}"
+        );
+        assert_eq!(row_ids(&store), vec!["r-2"], "{name}");
+        assert_eq!(
+            commit(&mut store, name, &[doc(None, "2024-03-18", 3)]),
+            counts(0, 1, 0, 0),
+            "{name}"
+        );
+        assert_eq!(row_ids(&store), vec!["r-2"], "{name}");
+        assert!(store.delete_document(d, "r-2").unwrap(), "{name}");
+        assert_eq!(store.count(d).unwrap(), 0, "{name}");
+    }
+}
+
+#[test]
+fn unknown_scalar_fields_become_typed_columns_filled_from_raw_json() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let cva = dt("daily_cardiovascular_age");
+    let old =
+        json!({"day": "2024-03-15", "vascular_age": 33, "timestamp": "2024-03-15T00:00:00+01:00"});
+    commit(&mut store, "daily_cardiovascular_age", &[old]);
+    // An "existing database": the column is gone, the field only in raw_json.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "ALTER TABLE daily_cardiovascular_age DROP COLUMN timestamp; DELETE FROM added_column;",
+        )
+        .unwrap();
+    }
+    drop(store);
+    let mut store = Store::open(&path).unwrap();
+    let new = json!({"day": "2024-03-16", "vascular_age": 34, "timestamp": "2024-03-16T00:00:00+01:00",
+                     "wave_quality": 0.5, "calibrated": true, "odd name": 1, "nested": {"a": 1}});
+    commit(&mut store, "daily_cardiovascular_age", &[new]);
+    let added = store.added_columns().unwrap();
+    let names: Vec<(&str, &str, &str)> = added
+        .iter()
+        .map(|c| (c.table.as_str(), c.column.as_str(), c.sql_type.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("daily_cardiovascular_age", "calibrated", "INTEGER"),
+            ("daily_cardiovascular_age", "timestamp", "TEXT"),
+            ("daily_cardiovascular_age", "wave_quality", "REAL"),
+        ]
+    );
+    let old_row = store.document_row(cva, "key:2024-03-15").unwrap().unwrap();
+    assert_eq!(
+        old_row["timestamp"],
+        json!("2024-03-15T00:00:00+01:00"),
+        "back-filled"
+    );
+    assert_eq!(old_row["wave_quality"], Value::Null);
+    let new_row = store.document_row(cva, "key:2024-03-16").unwrap().unwrap();
+    assert_eq!(new_row["wave_quality"], json!(0.5));
+    assert_eq!(new_row["calibrated"], json!(1));
+    // A reader opened afterwards maps the new columns too.
+    drop(store);
+    let ro = Store::open_read_only(&path).unwrap();
+    assert_eq!(ro.added_columns().unwrap().len(), 3);
+
+    // Flattened objects add `<prefix>_<field>` columns.
+    let mut store = Store::open(&path).unwrap();
+    let ds = json!({"id": "ds-1", "day": "2024-03-16", "score": 80, "timestamp": "2024-03-16T00:00:00+00:00",
+                    "contributors": {"deep_sleep": 70, "regularity": 66}});
+    commit(&mut store, "daily_sleep", &[ds]);
+    let row = store
+        .document_row(dt("daily_sleep"), "ds-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(row["contributors_regularity"], json!(66));
 }
 
 #[test]

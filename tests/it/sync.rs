@@ -9,21 +9,16 @@ use serde_json::Value;
 
 use crate::util::{self, Env, assert_no_errors, count, fingerprint, reader};
 
-/// Every document the simulator serves for `path`, by id (sleep periods the
-/// API marks deleted are not expected in the database).
-fn sim_documents(env: &Env, path: &str) -> BTreeMap<String, Value> {
-    env.sim.read_data(|d| {
-        d.documents(path)
-            .iter()
-            .map(|doc| {
-                (
-                    doc.id.clone(),
-                    serde_json::from_str::<Value>(&doc.json).unwrap(),
-                )
-            })
-            .filter(|(_, v)| v.get("type").and_then(Value::as_str) != Some("deleted"))
-            .collect()
-    })
+/// Every document the simulator serves for the type, as served (with the
+/// simulator's quirks), by the id ouradb stores it under (sleep periods
+/// the API marks deleted are not expected in the database).
+fn sim_documents(env: &Env, dt: &registry::DataType) -> BTreeMap<String, Value> {
+    env.sim
+        .served_documents(dt.path)
+        .into_iter()
+        .map(|doc| (dt.document_key(&doc).expect("keyable"), doc))
+        .filter(|(_, v)| v.get("type").and_then(Value::as_str) != Some("deleted"))
+        .collect()
 }
 
 fn db_documents(db: &std::path::Path, table: &str) -> BTreeMap<String, Value> {
@@ -42,7 +37,8 @@ fn db_documents(db: &std::path::Path, table: &str) -> BTreeMap<String, Value> {
 
 /// Every scalar (or flattened nested scalar) of `doc` equals its column.
 fn assert_columns_match(conn: &rusqlite::Connection, dt: &registry::DataType, doc: &Value) {
-    let id = doc["id"].as_str().unwrap();
+    let key = dt.document_key(doc).unwrap();
+    let id = key.as_str();
     let cols: Vec<String> = conn
         .prepare(&format!(
             "SELECT name FROM pragma_table_info('{}')",
@@ -92,7 +88,11 @@ fn assert_columns_match(conn: &rusqlite::Connection, dt: &registry::DataType, do
             (Value::Number(n), rusqlite::types::Value::Real(f)) => {
                 (n.as_f64().unwrap() - f).abs() < 1e-9
             }
-            (Value::String(s), rusqlite::types::Value::Text(t)) => s == t,
+            (Value::String(s), rusqlite::types::Value::Text(t)) => {
+                s == t
+                    || (Some(name.as_str()) == dt.day_field
+                        && dt.document_day(doc).map(|d| d.to_string()).as_deref() == Some(t))
+            }
             _ => false,
         };
         assert!(
@@ -105,16 +105,25 @@ fn assert_columns_match(conn: &rusqlite::Connection, dt: &registry::DataType, do
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_sync_stores_every_document_and_sample() {
-    let env = Env::start(730, |_| {}).await;
+    // The simulator's live-API quirks are on by default: id-less
+    // daily_cardiovascular_age, undocumented fields, spec 1.41 values.
+    let env = Env::start(730, |c| {
+        assert_eq!(c.quirks, ouradb::sim::Quirks::default())
+    })
+    .await;
     let reports = env.sync().await;
     assert_no_errors(&reports);
+    assert!(
+        reports.iter().all(|r| r.counts.quarantined == 0),
+        "{reports:#?}"
+    );
     let db = env.db();
     let conn = reader(&db);
 
     for dt in DATA_TYPES {
         match dt.query {
             QueryStyle::DateRange | QueryStyle::List => {
-                let expected = sim_documents(&env, dt.path);
+                let expected = sim_documents(&env, dt);
                 let got = db_documents(&db, dt.table);
                 assert!(!expected.is_empty(), "simulator has {}", dt.name);
                 assert_eq!(got.len(), expected.len(), "{} document count", dt.name);
@@ -154,13 +163,14 @@ async fn full_sync_stores_every_document_and_sample() {
                         .chars()
                         .map(|c| c.to_digit(10).unwrap() as i64)
                         .collect();
+                    let doc_key = dt.document_key(doc).unwrap();
                     let rows: Vec<(i64, i64, i64)> = conn
                         .prepare(&format!(
                             "SELECT \"offset\", timestamp, value FROM {} WHERE document_id = ?1 ORDER BY \"offset\"",
                             s.table
                         ))
                         .unwrap()
-                        .query_map([doc["id"].as_str().unwrap()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .query_map([doc_key.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                         .unwrap()
                         .map(Result::unwrap)
                         .collect();
@@ -197,8 +207,42 @@ async fn full_sync_stores_every_document_and_sample() {
         }
     }
 
-    // Every type's cursor says it is done.
+    // Fields outside the spec became typed columns, filled.
     let store = ouradb::store::Store::open_read_only(&db).unwrap();
+    let added: Vec<(String, String, String)> = store
+        .added_columns()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.table, c.column, c.sql_type))
+        .collect();
+    for want in [
+        ("daily_cardiovascular_age", "timestamp", "TEXT"),
+        ("daily_readiness", "resting_heart_rate", "INTEGER"),
+        ("daily_sleep", "contributors_regularity", "INTEGER"),
+    ] {
+        assert!(
+            added.contains(&(want.0.into(), want.1.into(), want.2.into())),
+            "{want:?} in {added:?}"
+        );
+        let (filled, expected): (i64, i64) = conn
+            .query_row(
+                &format!(
+                    "SELECT count({}), count(json_extract(raw_json, '$.{}')) FROM {}",
+                    want.1,
+                    want.1.replace("contributors_", "contributors."),
+                    want.0
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(
+            filled > 0 && filled == expected,
+            "{want:?}: {filled} of {expected}"
+        );
+    }
+
+    // Every type's cursor says it is done.
     for s in store.all_sync_states().unwrap() {
         assert!(s.backfill_complete, "{} backfill complete", s.data_type);
         assert!(s.last_success.is_some(), "{} succeeded", s.data_type);
@@ -256,18 +300,63 @@ async fn incremental_run_reflects_revisions_new_days_late_nights_and_deletions()
         c
     });
     assert!(!changes.is_empty());
+    let vanished_tag = changes
+        .iter()
+        .find(|c| c.op == ouradb::sim::Op::Delete && c.collection.ends_with("tag"))
+        .expect("a tag vanished")
+        .clone();
+    let tag_table = registry::find(if vanished_tag.collection == "tag" {
+        "tag"
+    } else {
+        "enhanced_tag"
+    })
+    .unwrap()
+    .table;
+    // Another tag the same day: a window whose only document vanished
+    // looks like an outage, and an outage never removes anything.
+    let raw: String = reader(&env.db())
+        .query_row(
+            &format!("SELECT raw_json FROM {tag_table} WHERE id = ?1"),
+            [&vanished_tag.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut other: Value = serde_json::from_str(&raw).unwrap();
+    other["id"] = "another-tag".into();
+    env.sim
+        .with_data(|d| vec![d.set_document(vanished_tag.collection, other).unwrap()]);
     env.advance_days(2);
 
-    let reports = env.sync().await;
+    let mut reports = env.sync().await;
     assert_no_errors(&reports);
     let db = env.db();
+    // A tag missing from one complete re-fetch is not gone yet: it stays
+    // (and shows) until a fetch at least a day later still lacks it.
+    let still: i64 = reader(&db)
+        .query_row(
+            &format!("SELECT count(*) FROM {tag_table} WHERE id = ?1"),
+            [&vanished_tag.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(still, 1, "kept on the first miss");
+    let pending: i64 = reader(&db)
+        .query_row("SELECT count(*) FROM pending_removal", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 1);
+    env.advance_days(1);
+    let second = env.sync().await;
+    assert_no_errors(&second);
+    for (r, s) in reports.iter_mut().zip(second) {
+        r.counts += s.counts;
+    }
     for dt in DATA_TYPES
         .iter()
         .filter(|d| matches!(d.query, QueryStyle::DateRange | QueryStyle::List))
     {
         assert_eq!(
             db_documents(&db, dt.table),
-            sim_documents(&env, dt.path),
+            sim_documents(&env, dt),
             "{} after changes",
             dt.name
         );
@@ -311,6 +400,72 @@ async fn requests_never_exceed_the_quota_in_any_window() {
         "no request was refused"
     );
     assert!(started.elapsed() < Duration::from_secs(60));
+    env.sim.stop().await;
+}
+
+fn types(names: &[&str]) -> Vec<&'static registry::DataType> {
+    names.iter().map(|n| registry::find(n).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_on_one_database_share_one_quota() {
+    let env = Env::start(90, |c| {
+        c.rate_limit = 30;
+        c.rate_window = Duration::from_secs(2);
+        // Small pages: both syncs need several windows of requests.
+        c.page_size = 5;
+    })
+    .await;
+    let mut config = env.config();
+    config.rate_limit.requests = 30;
+    config.rate_limit.window = Duration::from_secs(2);
+    // Two engines are two limiters with two connections to one file, as a
+    // daemon and an `ouradb sync` beside it would be.
+    let mut a = config.clone();
+    a.types = types(&["heartrate", "daily_sleep"]);
+    let mut b = config;
+    b.types = types(&["ring_battery_level", "sleep", "daily_readiness"]);
+    let started = std::time::Instant::now();
+    let (ra, rb) = tokio::join!(env.sync_with(a), env.sync_with(b));
+    assert_no_errors(&ra);
+    assert_no_errors(&rb);
+    let (na, nb): (u32, u32) = (
+        ra.iter().map(|r| r.requests).sum(),
+        rb.iter().map(|r| r.requests).sum(),
+    );
+    assert!(
+        na > 30 && nb > 30,
+        "each sync alone needs more than a window: {na} {nb}"
+    );
+    let worst = env
+        .sim
+        .max_requests_in_window(util::TOKEN, Duration::from_secs(2));
+    assert!(worst <= 30, "{worst} requests in one 2 s window");
+    assert_eq!(util::status_count(&env.sim, 429), 0, "no request refused");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stricter_than_the_config_slows_the_sync_down() {
+    let env = Env::start(90, |c| {
+        c.rate_limit = 20;
+        c.rate_window = Duration::from_secs(2);
+        c.rate_headers_always = true;
+    })
+    .await;
+    // Configured for Oura's real quota; only the server's headers say 20 / 2 s.
+    let mut config = env.config();
+    config.types = types(&["heartrate", "ring_battery_level", "daily_sleep", "sleep"]);
+    let reports = env.sync_with(config).await;
+    assert_no_errors(&reports);
+    let total: u32 = reports.iter().map(|r| r.requests).sum();
+    assert!(total > 60, "the test must need several windows: {total}");
+    let worst = env
+        .sim
+        .max_requests_in_window(util::TOKEN, Duration::from_secs(2));
+    assert!(worst <= 20, "{worst} requests in one 2 s window");
+    assert_eq!(util::status_count(&env.sim, 429), 0, "no request refused");
     env.sim.stop().await;
 }
 

@@ -757,3 +757,91 @@ async fn cli_subscribe_list_renew_unsubscribe_and_status() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn daily_documents_with_and_without_id_are_inserted_updated_and_deleted() {
+    bounded(async {
+        let daily: Vec<&'static registry::DataType> = registry::DATA_TYPES
+            .iter()
+            .filter(|d| d.natural_key == registry::NaturalKey::Fields(&["day"]))
+            .collect();
+        assert!(daily.len() >= 9);
+        for idless in [true, false] {
+            let h = Hook::start(
+                |c| {
+                    c.quirks.idless = if idless {
+                        daily.iter().map(|d| d.path.to_owned()).collect()
+                    } else {
+                        Vec::new()
+                    };
+                },
+                |_| {},
+            )
+            .await;
+            // VO2 max estimates are occasional; make sure there is one.
+            if h.env.sim.read_data(|d| d.documents("vO2_max").is_empty()) {
+                let day = util::today()
+                    .saturating_sub(jiff::Span::new().days(2))
+                    .to_string();
+                set(
+                    &h,
+                    "vO2_max",
+                    json!({"id": "vo2-test", "day": day,
+                           "timestamp": format!("{day}T06:00:00+00:00"), "vo2_max": 45.0}),
+                );
+            }
+            h.subscribe(&daily).await;
+            // Insert: a poll stores every document under its key.
+            let opts = sync::RunOptions {
+                since: None,
+                backfill: true,
+            };
+            util::assert_no_errors(&h.engine.run(&daily, opts, &sync::NoObserver).await);
+            for dt in &daily {
+                let served = h.env.sim.served_documents(dt.path);
+                let last = served
+                    .last()
+                    .unwrap_or_else(|| panic!("{} has documents", dt.name));
+                let key = dt.document_key(last).unwrap();
+                assert_eq!(key.starts_with("key:"), idless, "{} {key}", dt.name);
+                assert_eq!(h.stored(dt.name, &key).as_ref(), Some(last), "{}", dt.name);
+                let rows = util::count(&h.config.database, dt.table);
+                assert_eq!(rows as usize, served.len(), "{}", dt.name);
+
+                // Update by webhook (and a second poll finds nothing new).
+                let (id, mut doc) = h.env.sim.read_data(|d| {
+                    let x = d.documents(dt.path).last().unwrap();
+                    (
+                        x.id.clone(),
+                        serde_json::from_str::<Value>(&x.json).unwrap(),
+                    )
+                });
+                doc["revision"] = json!(2);
+                set(&h, dt.path, doc);
+                assert!(
+                    h.wait_stored(dt.name, &key, |d| d.is_some_and(|d| d["revision"] == 2))
+                        .await,
+                    "{} updated by webhook (idless: {idless})",
+                    dt.name
+                );
+                let again = h.engine.run_type(dt, opts, &sync::NoObserver).await;
+                assert!(again.error.is_none(), "{again:?}");
+                assert_eq!(again.counts.inserted, 0, "{}: no duplicate", dt.name);
+                assert_eq!(util::count(&h.config.database, dt.table), rows);
+
+                // Delete by webhook.
+                h.env
+                    .sim
+                    .with_data(|d| vec![d.remove_document(dt.path, &id).unwrap()]);
+                assert!(
+                    h.wait_stored(dt.name, &key, |d| d.is_none()).await,
+                    "{} deleted by webhook (idless: {idless})",
+                    dt.name
+                );
+                assert_eq!(util::count(&h.config.database, dt.table), rows - 1);
+            }
+            h.stop().await;
+        }
+    })
+    .await;
+}

@@ -559,3 +559,67 @@ pub fn run(db: &Path, dir: Option<&Path>, serve: bool, port: u16) -> anyhow::Res
         ExitCode::FAILURE
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_come_from_line_comments_and_prose() {
+        let sql = "-- People: id (the key), a, b (both counted)\n\
+                   CREATE TABLE people (\n    \
+                   id TEXT PRIMARY KEY, -- person id\n    \
+                   n INTEGER,           -- count of 'x -- y'\n    \
+                   PRIMARY KEY (id)\n);\n\n\
+                   -- A view.\n\
+                   CREATE VIEW v AS\n\
+                   SELECT p.id AS who,      -- who it is\n       \
+                   'a--b' AS s,             -- a string with dashes\n       \
+                   1 AS gone                -- not a column any more\n\
+                   FROM people p;\n";
+        let columns = BTreeMap::from([
+            (
+                "people".to_owned(),
+                vec!["id".into(), "n".into(), "a".into(), "b".into()],
+            ),
+            ("v".to_owned(), vec!["who".into(), "s".into()]),
+        ]);
+        let docs = parse_schema_docs(&[sql], &columns);
+        let p = &docs["people"];
+        assert_eq!(p.description, "People: id (the key), a, b (both counted)");
+        assert_eq!(
+            p.columns["id"], "person id",
+            "a line comment wins over prose"
+        );
+        assert_eq!(p.columns["n"], "count of 'x -- y'");
+        assert_eq!(p.columns["a"], "both counted");
+        assert_eq!(p.columns["b"], "both counted");
+        let v = &docs["v"];
+        assert_eq!(v.description, "A view.");
+        assert_eq!(v.columns["who"], "who it is");
+        assert_eq!(v.columns["s"], "a string with dashes");
+        assert!(!v.columns.contains_key("gone"));
+    }
+
+    #[test]
+    fn canned_query_headers_are_checked() {
+        let q = parse_canned_query(
+            "q",
+            "-- title: T\n-- description: D\n-- example: n=3\nSELECT :n",
+        )
+        .unwrap();
+        assert_eq!((q.title.as_str(), q.description.as_str()), ("T", "D"));
+        assert_eq!(q.examples, vec![("n".to_owned(), "3".to_owned())]);
+        assert_eq!(q.sql, "SELECT :n");
+        let missing = parse_canned_query("q", "-- title: T\nSELECT 1").unwrap_err();
+        assert!(missing.to_string().contains("description"), "{missing}");
+        let unknown = parse_canned_query("q", "-- titel: T\nSELECT 1").unwrap_err();
+        assert!(unknown.to_string().contains("unknown header"), "{unknown}");
+    }
+
+    #[test]
+    fn shell_quote_quotes_only_when_needed() {
+        assert_eq!(shell_quote("/a/b-c.sqlite"), "/a/b-c.sqlite");
+        assert_eq!(shell_quote("/a b/it's"), r"'/a b/it'\''s'");
+    }
+}

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 mod auth;
+pub mod dashboards;
 mod webhook;
 
 use anyhow::Context;
@@ -74,6 +75,22 @@ pub enum Command {
         #[command(subcommand)]
         cmd: webhook::WebhookCommand,
     },
+    /// Write the Datasette and Grafana dashboards for the database and print
+    /// how to open them (or start Datasette with --serve).
+    Dashboards {
+        /// Database file (default: the configured `storage.database`).
+        #[arg(long, value_name = "FILE")]
+        database: Option<PathBuf>,
+        /// Folder to write the files to (default: `<database stem>-dashboards` beside the database).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Start Datasette on the dashboard when it is installed.
+        #[arg(long)]
+        serve: bool,
+        /// Port for Datasette.
+        #[arg(long, default_value_t = 8001)]
+        port: u16,
+    },
     /// Sync two simulated years from the built-in simulator into a local file.
     Demo {
         /// Database file to create.
@@ -108,6 +125,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         init_logging("warn", LogFormat::Auto);
         return runtime()?.block_on(demo(database.clone(), *days));
     }
+    if let Command::Dashboards {
+        database: Some(db),
+        dir,
+        serve,
+        port,
+    } = &cli.command
+    {
+        // An explicit file needs no configuration (e.g. the demo database).
+        return dashboards::run(db, dir.as_deref(), *serve, *port);
+    }
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config.log_level, config.log_format);
     match cli.command {
@@ -130,6 +157,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Daemon => runtime()?.block_on(crate::daemon::run(Arc::new(config))),
         Command::Auth { cmd } => runtime()?.block_on(auth::run(&config, cmd)),
         Command::Webhook { cmd } => runtime()?.block_on(webhook::run(&config, cmd)),
+        Command::Dashboards {
+            dir, serve, port, ..
+        } => dashboards::run(&config.database, dir.as_deref(), serve, port),
         Command::Demo { .. } => unreachable!("handled above"),
     }
 }
@@ -728,6 +758,8 @@ async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
         "open it with: sqlite3 {} 'SELECT * FROM daily_summary ORDER BY day DESC LIMIT 7'",
         database.display()
     );
+    let installed = dashboards::install(&database, &dashboards::default_dir(&database))?;
+    println!("{}", dashboards::instructions(&installed, 8001));
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -77,7 +77,7 @@ impl StoreError {
 }
 
 pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
-pub use schema::SCHEMA_VERSION;
+pub use schema::{SCHEMA_VERSION, SchemaObject, migration_sources, schema_objects};
 pub use webhook::{
     PENDING as WEBHOOK_PENDING, StoredSubscription, WebhookEventRecord, WebhookHealth,
 };

@@ -42,10 +42,61 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("../../schema_limiter.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../../schema_views.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+/// The SQL of every migration, oldest first: the documentation of the
+/// schema (its comments) for generators such as the Datasette metadata.
+pub fn migration_sources() -> impl Iterator<Item = &'static str> {
+    MIGRATIONS.iter().map(|m| m.sql)
+}
+
+/// A table or view of a database at [`SCHEMA_VERSION`], with its columns in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaObject {
+    pub name: String,
+    /// `table` or `view`.
+    pub kind: String,
+    pub columns: Vec<String>,
+}
+
+/// Every table and view a fresh database has, read from an in-memory copy:
+/// the authority on which columns exist, whatever the comments say.
+pub fn schema_objects() -> Result<Vec<SchemaObject>, StoreError> {
+    let conn = Connection::open_in_memory()?;
+    let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+    for m in MIGRATIONS {
+        tx.execute_batch(m.sql)?;
+    }
+    tx.commit()?;
+    let mut stmt = conn.prepare(
+        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') \
+         AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let objects: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut cols = conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+    objects
+        .into_iter()
+        .map(|(name, kind)| {
+            let columns = cols
+                .query_map([&name], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(SchemaObject {
+                name,
+                kind,
+                columns,
+            })
+        })
+        .collect()
+}
 
 /// How long a statement waits for another connection's lock before failing.
 /// A dashboard's read never blocks a WAL writer; this covers a second writer

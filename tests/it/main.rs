@@ -3,6 +3,7 @@
 
 mod cli;
 mod daemon;
+mod dashboards;
 mod hostile;
 mod oauth;
 mod real_accounts;

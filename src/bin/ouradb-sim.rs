@@ -84,6 +84,13 @@ struct Args {
     /// Probability of a dropped connection.
     #[arg(long, default_value_t = 0.0)]
     fault_reset: f64,
+    /// An outage: every data request answers 200 with nothing.
+    #[arg(long)]
+    fault_empty_pages: bool,
+    /// Serve spec 1.37 exactly instead of the live API's deviations
+    /// (id-less daily_cardiovascular_age, undocumented fields, 1.41 values).
+    #[arg(long)]
+    spec_form: bool,
 }
 
 #[tokio::main]
@@ -122,6 +129,10 @@ async fn main() -> anyhow::Result<()> {
     cfg.faults.truncate = a.fault_truncate;
     cfg.faults.malformed = a.fault_malformed;
     cfg.faults.reset = a.fault_reset;
+    cfg.faults.empty_pages = a.fault_empty_pages;
+    if a.spec_form {
+        cfg.quirks = ouradb::sim::Quirks::spec();
+    }
     // A benchmark or a long-running demo would otherwise grow the log forever.
     cfg.log_requests = false;
 

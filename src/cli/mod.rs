@@ -336,12 +336,14 @@ fn print_reports(reports: &[TypeReport]) {
         "updated",
         "unchanged",
         "deleted",
+        "quarantined",
         "requests",
         "result",
     ]);
     for r in reports {
         let result = match (&r.error, r.skipped_busy) {
-            (Some(e), _) => e.clone(),
+            // The whole text is in `ouradb status --json`.
+            (Some(e), _) => cut(e, TABLE_ERROR_CHARS),
             (None, true) => "skipped: already running".into(),
             (None, false) => "ok".into(),
         };
@@ -351,6 +353,7 @@ fn print_reports(reports: &[TypeReport]) {
             r.counts.updated.to_string(),
             r.counts.unchanged.to_string(),
             r.counts.deleted.to_string(),
+            r.counts.quarantined.to_string(),
             r.requests.to_string(),
             result,
         ]);

@@ -861,16 +861,13 @@ fn add_columns(
         .prepare_cached("SELECT COUNT(*) FROM added_column WHERE table_name = ?1")?
         .query_row([dt.table], |r| r.get(0))?;
     let table = mapping::quote(dt.table);
+    let mut over_limit = Vec::new();
     for (column, (path, ty)) in &wanted {
         if present.contains(&column.to_lowercase()) {
             continue;
         }
         if added >= MAX_ADDED_COLUMNS {
-            tracing::warn!(
-                data_type = dt.name,
-                column,
-                "too many fields outside the schema; this one stays in raw_json only"
-            );
+            over_limit.push(column.as_str());
             continue;
         }
         let col = mapping::quote(column);
@@ -895,6 +892,13 @@ fn add_columns(
             "added a column for a field outside the schema"
         );
         added += 1;
+    }
+    if !over_limit.is_empty() {
+        tracing::warn!(
+            data_type = dt.name,
+            fields = over_limit.join(", "),
+            "{MAX_ADDED_COLUMNS} columns were already added to this table; these fields stay in raw_json only"
+        );
     }
     Ok(Some(mapping::build(tx, dt)?))
 }

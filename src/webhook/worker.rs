@@ -182,6 +182,10 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> String {
                 };
                 let mut store = engine.store().lock().unwrap_or_else(|p| p.into_inner());
                 match store.commit_page(dt, &page) {
+                    Ok(c) if c.quarantined > 0 => {
+                        tracing::warn!(data_type = dt.name, id, "webhook document quarantined");
+                        "quarantined".to_owned()
+                    }
                     Ok(_) => {
                         tracing::debug!(data_type = dt.name, id, "webhook document stored");
                         "stored".to_owned()

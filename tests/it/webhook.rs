@@ -840,6 +840,32 @@ async fn daily_documents_with_and_without_id_are_inserted_updated_and_deleted() 
                 );
                 assert_eq!(util::count(&h.config.database, dt.table), rows - 1);
             }
+            if idless {
+                h.stop().await;
+                continue;
+            }
+            // A document a webhook brings in that cannot be stored is
+            // quarantined, and the event says so.
+            let before = h.processed();
+            let mut bad = new_doc(&h, "daily_stress", "wh-bad-day");
+            bad["day"] = Value::Null;
+            let day = h.env.sim.read_data(|d| d.documents("daily_stress")[0].day);
+            h.env.sim.with_data(|d| {
+                vec![
+                    d.put_document("daily_stress", "wh-bad-day", day, bad)
+                        .unwrap(),
+                ]
+            });
+            assert!(
+                h.handle
+                    .wait_processed(before + 1, Duration::from_secs(2))
+                    .await
+            );
+            let ro = Store::open_read_only(&h.config.database).unwrap();
+            let health = ro.webhook_health(Timestamp::now()).unwrap();
+            assert_eq!(health.last_event.unwrap().outcome, "quarantined");
+            let q = ro.quarantine_summary().unwrap();
+            assert_eq!(q[0].data_type, "daily_stress", "{q:?}");
             h.stop().await;
         }
     })

@@ -39,11 +39,7 @@ fn analyse(sim: &SimServer, wall: Duration) -> Outcome {
         .filter(|e| e.token.as_deref() == Some(common::TOKEN))
         .map(|e| e.at)
         .collect();
-    let refused = sim
-        .request_log()
-        .iter()
-        .filter(|e| e.status == 429)
-        .count();
+    let refused = sim.request_log().iter().filter(|e| e.status == 429).count();
     let first = times[0];
     let last = *times.last().expect("requests");
     let span = last.duration_since(first);

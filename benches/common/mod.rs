@@ -177,7 +177,9 @@ pub fn machine() -> String {
 }
 
 pub fn date_now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%d %H:%M UTC")
+        .to_string()
 }
 
 pub fn mib(kib: i64) -> f64 {

@@ -12,6 +12,7 @@
 //!
 //! Deletion semantics: deleted documents are removed, never flagged.
 
+pub mod error;
 mod mapping;
 mod request_log;
 mod schema;
@@ -59,11 +60,27 @@ pub enum StoreError {
     /// A document or row the API sent cannot be stored (e.g. no `id`).
     #[error("cannot store document: {0}")]
     Invalid(String),
+    /// Opening or checking the file failed; the message names the path
+    /// once and says what to do.
+    #[error(transparent)]
+    File(#[from] error::FileError),
+    /// The file is not ouradb's; nothing was written to it.
+    #[error(transparent)]
+    Refused(#[from] error::Refusal),
+}
+
+impl StoreError {
+    /// What kind of trouble this is (busy, full disk, corrupt, ...).
+    pub fn class(&self) -> error::ErrorClass {
+        error::classify(self)
+    }
 }
 
 pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
-pub use schema::SCHEMA_VERSION;
-pub use webhook::{StoredSubscription, WebhookEventRecord, WebhookHealth};
+pub use schema::{SCHEMA_VERSION, SchemaObject, migration_sources, schema_objects};
+pub use webhook::{
+    PENDING as WEBHOOK_PENDING, StoredSubscription, WebhookEventRecord, WebhookHealth,
+};
 
 /// Per data type sync bookkeeping, one row of `sync_state`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

@@ -381,6 +381,9 @@ async fn requests_never_exceed_the_quota_in_any_window() {
     let mut config = env.config();
     config.rate_limit.requests = 50;
     config.rate_limit.window = Duration::from_secs(3);
+    // The margin absorbs requests reaching the server later than they were
+    // admitted; on a loaded 2-core machine that takes 5 of 50, not 2 %.
+    config.rate_limit.margin_percent = 10;
     config.types = ["heartrate", "ring_battery_level", "daily_sleep", "sleep"]
         .iter()
         .map(|n| registry::find(n).unwrap())
@@ -419,6 +422,9 @@ async fn two_syncs_on_one_database_share_one_quota() {
     let mut config = env.config();
     config.rate_limit.requests = 30;
     config.rate_limit.window = Duration::from_secs(2);
+    // The margin absorbs requests reaching the server later than they were
+    // admitted; on a loaded 2-core machine that takes 3 of 30, not 2 %.
+    config.rate_limit.margin_percent = 10;
     // Two engines are two limiters with two connections to one file, as a
     // daemon and an `ouradb sync` beside it would be.
     let mut a = config.clone();

@@ -1,0 +1,110 @@
+//! ouradb against a Python client that only fetches: a cold sync of N
+//! simulated years of all 19 data types, and `benches/python/fetch_only.py`
+//! fetching and parsing the same pages over the same windows without
+//! storing anything, both against one `ouradb-sim` process, interleaved
+//! (the order alternates each round) so background load hits both alike.
+//!
+//! `cargo bench --bench compare -- [years] [rounds]` (default 5 years, 3 rounds).
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::process::Command;
+
+use common::{Measured, Sim, days_of, measure, mib};
+use ouradb::registry::{DATA_TYPES, QueryStyle};
+
+fn python(sim: &Sim, days: u32) -> Command {
+    let types: Vec<serde_json::Value> = DATA_TYPES
+        .iter()
+        .map(|dt| {
+            let style = match dt.query {
+                QueryStyle::DateRange => "dates",
+                QueryStyle::DateTimeRange => "datetimes",
+                QueryStyle::List => "list",
+                QueryStyle::Single => "single",
+            };
+            serde_json::json!([dt.path, style, dt.window_days])
+        })
+        .collect();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/python/fetch_only.py");
+    let mut c = Command::new("python3");
+    c.arg(script)
+        .arg(&sim.url)
+        .arg(common::TOKEN)
+        .arg(common::backfill_start(days).to_string())
+        .arg(common::today().to_string())
+        .arg(serde_json::Value::from(types).to_string());
+    c
+}
+
+fn line(name: &str, m: &Measured, requests: u64) {
+    println!(
+        "  {name:<7} wall {:>6.2} s   cpu {:>6.2} s   peak RSS {:>6.1} MiB   requests {requests}{}",
+        m.wall.as_secs_f64(),
+        m.cpu.as_secs_f64(),
+        mib(m.peak_rss_kib),
+        if m.ok { "" } else { "   FAILED" }
+    );
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+    let years: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let rounds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
+    let days = days_of(years);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sim = Sim::start(days, &[]);
+    println!(
+        "cold sync of {years} simulated years ({days} days), all 19 types; {}; {}",
+        common::machine(),
+        common::date_now()
+    );
+    let (mut wall, mut cpu, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let db = dir.path().join(format!("round{round}.sqlite"));
+        let config = dir.path().join(format!("round{round}.toml"));
+        common::write_config(&config, &sim.url, &db, days, "");
+        let run_ouradb = || {
+            let m = measure(common::ouradb_sync(&config));
+            let r = common::requests_of(&m.stdout);
+            (m, r)
+        };
+        let run_python = || {
+            let m = measure(python(&sim, days));
+            let out: serde_json::Value =
+                serde_json::from_str(&m.stdout).unwrap_or(serde_json::Value::Null);
+            let r = out["requests"].as_u64().unwrap_or(0);
+            (m, r)
+        };
+        let ((o, or), (p, pr)) = if round % 2 == 0 {
+            let o = run_ouradb();
+            (o, run_python())
+        } else {
+            let p = run_python();
+            (run_ouradb(), p)
+        };
+        println!("round {}", round + 1);
+        line("ouradb", &o, or);
+        line("python", &p, pr);
+        let w = o.wall.as_secs_f64() / p.wall.as_secs_f64();
+        let c = o.cpu.as_secs_f64() / p.cpu.as_secs_f64();
+        let m = o.peak_rss_kib as f64 / p.peak_rss_kib as f64;
+        println!("  ratio ouradb/python: wall {w:.2}x   cpu {c:.2}x   peak RSS {m:.2}x");
+        wall.push(w);
+        cpu.push(c);
+        rss.push(m);
+        let _ = std::fs::remove_file(&db);
+    }
+    println!(
+        "median ratio ouradb/python over {rounds} rounds: wall {:.2}x   cpu {:.2}x   peak RSS {:.2}x",
+        median(wall),
+        median(cpu),
+        median(rss)
+    );
+}

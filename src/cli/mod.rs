@@ -342,8 +342,8 @@ fn print_reports(reports: &[TypeReport]) {
     ]);
     for r in reports {
         let result = match (&r.error, r.skipped_busy) {
-            // The whole text is in `ouradb status --json`.
-            (Some(e), _) => cut(e, TABLE_ERROR_CHARS),
+            // The whole text follows the table, one line per type.
+            (Some(e), _) => cut(e, 60),
             (None, true) => "skipped: already running".into(),
             (None, false) => "ok".into(),
         };
@@ -359,6 +359,9 @@ fn print_reports(reports: &[TypeReport]) {
         ]);
     }
     println!("{t}");
+    for e in reports.iter().filter_map(|r| r.error.as_deref()) {
+        println!("{e}");
+    }
 }
 
 /// One progress bar per data type, drawn only on a terminal.

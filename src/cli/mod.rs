@@ -359,6 +359,8 @@ fn print_reports(reports: &[TypeReport]) {
         ]);
     }
     println!("{t}");
+    // The table cuts errors to fit; the advice is often at the end of the
+    // message, so each failure is repeated in full below it.
     for e in reports.iter().filter_map(|r| r.error.as_deref()) {
         println!("{e}");
     }

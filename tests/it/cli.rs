@@ -285,3 +285,22 @@ fn the_status_table_cuts_long_errors_to_the_width_and_keeps_one_line_per_type() 
         assert!(!table.contains("second line"));
     }
 }
+
+#[test]
+fn status_lists_quarantined_documents_and_pending_removals() {
+    let q = vec![ouradb::store::QuarantineSummary {
+        data_type: "daily_stress".into(),
+        count: 2,
+        latest_reason: format!("no readable `day` (got null){}", " and more".repeat(100)),
+        latest_at: jiff::Timestamp::now(),
+    }];
+    let pending: std::collections::HashMap<String, i64> = [("tag".to_owned(), 3)].into();
+    let text = ouradb::cli::quarantine_section(&q, &pending).unwrap();
+    assert!(
+        text.contains("daily_stress: 2 (latest: no readable `day` (got null)"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() < 220), "{text}");
+    assert!(text.contains("removed if still missing 24 h later") && text.contains("tag: 3"));
+    assert!(ouradb::cli::quarantine_section(&[], &Default::default()).is_none());
+}

@@ -159,6 +159,19 @@ async fn documents_with_odd_days_are_kept_and_unreadable_ones_quarantined() {
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let row = rows.iter().find(|r| r["data_type"] == "tag").unwrap();
     assert_eq!(row["quarantined"], 1);
+    assert_eq!(row["pending_removal"], 0);
+    let cva = rows
+        .iter()
+        .find(|r| r["data_type"] == "daily_cardiovascular_age")
+        .unwrap();
+    assert!(
+        cva["added_columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["column"] == "timestamp" && c["sql_type"] == "TEXT"),
+        "{cva}"
+    );
     assert!(
         row["quarantine_reason"]
             .as_str()

@@ -744,3 +744,22 @@ async fn a_damaged_header_is_named_once_with_the_check_to_run() {
     assert_eq!(std::fs::read(&db).unwrap(), bytes, "untouched");
     assert!(!dir.path().join("broken.sqlite-wal").exists());
 }
+
+#[test]
+fn the_daemon_without_credentials_stops_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let cfg = config_file(dir.path(), "http://127.0.0.1:9", &db, "");
+    let out = ouradb_at(&cfg)
+        .env_remove("OURA_CLIENT_SECRET")
+        .arg("daemon")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "ouradb: config key `auth.personal_access_token`: no Oura credentials are configured (the token is empty or missing), so nothing was requested; set it (or OURA_TOKEN), or run `ouradb auth login` to sign in with OAuth2"
+    );
+    assert!(!db.exists(), "nothing was created");
+}

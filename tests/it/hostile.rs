@@ -449,7 +449,12 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 async fn foreign_files_are_refused_before_any_write() {
     let fake = Fake::start(|_| json_page(json!([]), None)).await;
     let outer = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &str); 3] = [
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "PRAGMA journal_mode = WAL; CREATE TABLE events (at TEXT);",
+            "WAL mode",
+            "is not an ouradb database (a SQLite database with tables events at user_version 0); ouradb wrote nothing to it. Point storage.database at a new file",
+        ),
         (
             "CREATE TABLE contacts (name TEXT, phone TEXT); INSERT INTO contacts VALUES ('Ada', '123');",
             "contacts",

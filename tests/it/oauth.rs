@@ -892,3 +892,24 @@ async fn a_code_exchange_refused_at_the_legacy_endpoint_uses_the_fallback() {
     assert_eq!(env.sim.count(NEW_TOKEN_EP, 200), 2);
     env.sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_token_with_a_line_break_is_not_blamed_on_the_network() {
+    let env = setup(Duration::from_secs(3600)).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let mut t = stored(&env.config);
+    t.access_token = ouradb::config::Secret::new("a_first-half\nsecond-half");
+    TokenFile::new(&env.config.oauth.token_file)
+        .save(&t)
+        .unwrap();
+    env.sim.clear_request_log();
+    let client = api_client(&env.config, oauth::token_source(&env.config));
+    let err = fetch(&client).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "personal_info: the access token contains a line break or another character an HTTP header cannot carry, so nothing was sent; copy the token again as one line, or run `ouradb auth login` for OAuth tokens"
+    );
+    assert!(!err.contains("network"), "{err}");
+    assert!(env.sim.request_log().is_empty(), "nothing was sent");
+    env.sim.stop().await;
+}

@@ -1031,12 +1031,18 @@ mod tests {
         assert_eq!(c.oauth.token_url.as_str(), DEFAULT_TOKEN_URL);
         assert_eq!(c.oauth.client_auth, ClientAuth::Form);
         assert!(c.oauth.token_file.ends_with("ouradb/tokens.json"));
+        let c = parse("[auth]\nfallback_token_url = \"\"").unwrap();
+        assert!(c.oauth.fallback_token_url.is_none(), "\"\" turns it off");
         let c = parse("[auth]\nclient_secret = \"s3cret\"\nclient_auth = \"basic\"").unwrap();
         assert_eq!(c.oauth.client_auth, ClientAuth::Basic);
         assert!(!format!("{c:?}").contains("s3cret"));
         for (text, key) in [
             ("[auth]\nredirect_uri = \"nope\"", "auth.redirect_uri"),
             ("[auth]\ntoken_url = \"ftp://x\"", "auth.token_url"),
+            (
+                "[auth]\nfallback_token_url = \"nope\"",
+                "auth.fallback_token_url",
+            ),
             ("[auth]\nscopes = \" \"", "auth.scopes"),
             ("[auth]\nclient_auth = \"jwt\"", "auth.client_auth"),
         ] {

@@ -360,7 +360,7 @@ impl Client {
                 Err(e) if e.is_builder() => {
                     return Err(ApiError::Auth {
                         data_type: dt.name.into(),
-                        message: "the access token contains a line break or another character an HTTP header cannot carry, so nothing was sent; copy the token again as one line".into(),
+                        message: "the access token contains a line break or another character an HTTP header cannot carry, so nothing was sent; copy the token again as one line, or run `ouradb auth login` for OAuth tokens".into(),
                     });
                 }
                 Err(e) => {

@@ -154,7 +154,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             runtime()?.block_on(sync_once(Arc::new(config), types, opts, json, max_wait))
         }
-        Command::Daemon => runtime()?.block_on(crate::daemon::run(Arc::new(config))),
+        Command::Daemon => {
+            require_credentials(&config)?;
+            runtime()?.block_on(crate::daemon::run(Arc::new(config)))
+        }
         Command::Auth { cmd } => runtime()?.block_on(auth::run(&config, cmd)),
         Command::Webhook { cmd } => runtime()?.block_on(webhook::run(&config, cmd)),
         Command::Dashboards {

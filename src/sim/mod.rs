@@ -64,6 +64,9 @@ pub enum Portal {
     /// refreshes there answer `400 invalid_request` (without spending the
     /// refresh token); both work at [`NEW_PORTAL_TOKEN_PATH`].
     New,
+    /// Like `New`, but `/oauth/token` refuses every grant of the app,
+    /// code exchanges included, with `400 invalid_client`.
+    NewOnly,
 }
 
 /// A registered OAuth application (also the webhook credentials).

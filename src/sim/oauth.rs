@@ -233,6 +233,13 @@ pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8], new_path: bool
             "Invalid request",
         );
     }
+    if client.portal == Portal::NewOnly && !new_path {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Unknown client for this endpoint",
+        );
+    }
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => {
             let Some(code) = form.get("code") else {

@@ -137,7 +137,7 @@ pub struct FileError {
 fn describe_file_error(e: &FileError) -> String {
     match advice(e.class, Path::new(&e.path)) {
         a if a.is_empty() => format!("database {}: {}", e.path, e.detail),
-        a => format!("{a} (SQLite: {})", e.detail),
+        a => format!("{a} ({})", e.detail),
     }
 }
 
@@ -146,7 +146,15 @@ impl FileError {
         FileError {
             path: path.display().to_string(),
             class: classify_sqlite(e),
-            detail: sqlite_detail(e),
+            detail: format!("SQLite: {}", sqlite_detail(e)),
+        }
+    }
+
+    pub(crate) fn io(path: &Path, e: &std::io::Error) -> FileError {
+        FileError {
+            path: path.display().to_string(),
+            class: classify_io(e),
+            detail: e.to_string(),
         }
     }
 }
@@ -178,4 +186,64 @@ pub enum Refusal {
         "{path} is not a SQLite database, or it is damaged ({found}); ouradb wrote nothing to it. Check it with `sqlite3 {path} \"PRAGMA integrity_check\"`, restore it from a backup, or point storage.database at a new file"
     )]
     NotSqlite { path: String, found: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_class_has_its_own_advice_naming_the_file() {
+        let p = Path::new("/data/ouradb.sqlite");
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("database is locked".into()),
+        );
+        assert_eq!(classify_sqlite(&busy), ErrorClass::Busy);
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        assert_eq!(classify_sqlite(&full), ErrorClass::DiskFull);
+        let short_read = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_SHORT_READ),
+            None,
+        );
+        assert_eq!(classify_sqlite(&short_read), ErrorClass::Corrupt);
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert_eq!(classify_io(&denied), ErrorClass::ReadOnly);
+        assert_eq!(
+            classify(&StoreError::Invalid("no id".into())),
+            ErrorClass::BadDocument
+        );
+        let mut seen = std::collections::HashSet::new();
+        for class in [
+            ErrorClass::Busy,
+            ErrorClass::DiskFull,
+            ErrorClass::ReadOnly,
+            ErrorClass::Corrupt,
+            ErrorClass::Constraint,
+            ErrorClass::BadDocument,
+        ] {
+            let a = advice(class, p);
+            assert!(seen.insert(a.clone()), "{class:?} shares its advice");
+            assert!(!a.contains("disk space") || class == ErrorClass::DiskFull);
+        }
+        assert!(
+            advice(ErrorClass::Busy, p)
+                .contains("/data/ouradb.sqlite is locked by another process")
+        );
+        assert!(advice(ErrorClass::DiskFull, p).contains("is full"));
+        let e = FileError::io(p, &denied).to_string();
+        assert!(
+            e.starts_with("/data/ouradb.sqlite cannot be written")
+                && e.ends_with("(permission denied)"),
+            "{e}"
+        );
+        let e = FileError::sqlite(p, &full).to_string();
+        assert!(
+            e.starts_with("the disk holding /data/ouradb.sqlite is full"),
+            "{e}"
+        );
+    }
 }

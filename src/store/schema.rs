@@ -258,7 +258,10 @@ fn table_names(path: &Path) -> Result<Vec<String>, rusqlite::Error> {
 /// anything (even a -wal file) is written.
 pub(super) fn open_read_write(path: &Path) -> Result<Connection, StoreError> {
     check_file(path)?;
-    create_private_file(path)?;
+    create_private_file(path).map_err(|e| match e {
+        StoreError::Io { source, .. } => FileError::io(path, &source).into(),
+        other => other,
+    })?;
     open_checked(path).map_err(|e| match e {
         StoreError::Sqlite(s) => FileError::sqlite(path, &s).into(),
         other => other,

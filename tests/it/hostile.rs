@@ -143,6 +143,20 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
+/// The error of each type in `sync --json` output (the table cuts long
+/// errors to the terminal width), one per line.
+fn errors(out: &Output) -> String {
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["error"].as_str().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn sync_state_requests(db: &Path, dt: &str) -> i64 {
     util::reader(db)
         .query_row(
@@ -159,8 +173,13 @@ async fn a_fresh_next_token_forever_ends_within_a_minute_naming_the_pattern() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
-    let (out, took) = run(&cfg, &["sync", "--type", "daily_sleep", "--no-backfill"]).await;
-    let (stdout, stderr) = text(&out);
+    let (out, took) = run(
+        &cfg,
+        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+    )
+    .await;
+    let (_, stderr) = text(&out);
+    let stdout = errors(&out);
     assert!(took < Duration::from_secs(60), "took {took:?}");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -184,8 +203,12 @@ async fn a_cycle_of_three_tokens_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
-    let (out, _) = run(&cfg, &["sync", "--type", "daily_sleep", "--no-backfill"]).await;
-    let (stdout, _) = text(&out);
+    let (out, _) = run(
+        &cfg,
+        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+    )
+    .await;
+    let stdout = errors(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout.contains(
@@ -209,8 +232,12 @@ async fn html_with_200_names_a_portal_or_proxy_and_counts_every_attempt() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
-    let (out, _) = run(&cfg, &["sync", "--type", "daily_sleep", "--no-backfill"]).await;
-    let (stdout, _) = text(&out);
+    let (out, _) = run(
+        &cfg,
+        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+    )
+    .await;
+    let stdout = errors(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout.contains("daily_sleep: unreadable response after 3 attempts (HTTP 200 with an HTML page instead of JSON: a captive portal, login page or proxy answered, or api.base_url is not the Oura API)"),
@@ -242,6 +269,7 @@ async fn retry_after_an_hour_ends_within_max_wait_and_says_why() {
         &cfg,
         &[
             "sync",
+            "--json",
             "--type",
             "daily_sleep",
             "--no-backfill",
@@ -250,7 +278,8 @@ async fn retry_after_an_hour_ends_within_max_wait_and_says_why() {
         ],
     )
     .await;
-    let (stdout, stderr) = text(&out);
+    let (_, stderr) = text(&out);
+    let stdout = errors(&out);
     assert!(took < Duration::from_secs(30), "took {took:?}");
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -309,8 +338,12 @@ async fn a_base_url_with_a_path_gets_a_404_that_says_so() {
         &db,
         &format!("personal_access_token = \"{}\"", util::TOKEN),
     );
-    let (out, _) = run(&cfg, &["sync", "--type", "daily_sleep", "--no-backfill"]).await;
-    let (stdout, _) = text(&out);
+    let (out, _) = run(
+        &cfg,
+        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+    )
+    .await;
+    let stdout = errors(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout.contains("daily_sleep: the server has no /v2/v2/usercollection/daily_sleep (HTTP 404); api.base_url must be the API's root, e.g. \"https://api.ouraring.com\" with no /v2 or other path (ouradb adds /v2/usercollection/... itself); the configured api.base_url ends in `/v2`: remove that path"),
@@ -335,8 +368,12 @@ async fn a_422_is_not_called_a_bug_in_ouradb() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
-    let (out, _) = run(&cfg, &["sync", "--type", "daily_sleep", "--no-backfill"]).await;
-    let (stdout, _) = text(&out);
+    let (out, _) = run(
+        &cfg,
+        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+    )
+    .await;
+    let stdout = errors(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stdout.contains("daily_sleep: the API refused ouradb's query (HTTP 422: query.start_date: invalid date); check that api.base_url points at the Oura API itself"),
@@ -412,7 +449,12 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
 async fn foreign_files_are_refused_before_any_write() {
     let fake = Fake::start(|_| json_page(json!([]), None)).await;
     let outer = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &str); 3] = [
+    let cases: [(&str, &str, &str); 4] = [
+        (
+            "PRAGMA journal_mode = WAL; CREATE TABLE events (at TEXT);",
+            "WAL mode",
+            "is not an ouradb database (a SQLite database with tables events at user_version 0); ouradb wrote nothing to it. Point storage.database at a new file",
+        ),
         (
             "CREATE TABLE contacts (name TEXT, phone TEXT); INSERT INTO contacts VALUES ('Ada', '123');",
             "contacts",
@@ -525,9 +567,14 @@ async fn a_lock_held_by_another_process_is_named_as_such() {
     let before = fingerprint(&db);
     let holder = rusqlite::Connection::open(&db).unwrap();
     holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    let (out, took) = run(&cfg, &["sync", "--type", "daily_sleep", "--no-backfill"]).await;
+    let (out, took) = run(
+        &cfg,
+        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+    )
+    .await;
     holder.execute_batch("ROLLBACK").unwrap();
-    let (stdout, stderr) = text(&out);
+    let (_, stderr) = text(&out);
+    let stdout = errors(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(took < Duration::from_secs(60));
     assert!(
@@ -701,4 +748,23 @@ async fn a_damaged_header_is_named_once_with_the_check_to_run() {
     }
     assert_eq!(std::fs::read(&db).unwrap(), bytes, "untouched");
     assert!(!dir.path().join("broken.sqlite-wal").exists());
+}
+
+#[test]
+fn the_daemon_without_credentials_stops_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let cfg = config_file(dir.path(), "http://127.0.0.1:9", &db, "");
+    let out = ouradb_at(&cfg)
+        .env_remove("OURA_CLIENT_SECRET")
+        .arg("daemon")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "ouradb: config key `auth.personal_access_token`: no Oura credentials are configured (the token is empty or missing), so nothing was requested; set it (or OURA_TOKEN), or run `ouradb auth login` to sign in with OAuth2"
+    );
+    assert!(!db.exists(), "nothing was created");
 }

@@ -856,3 +856,60 @@ async fn a_grant_listing_spo2daily_still_covers_daily_spo2() {
     client.fetch_page(dt, &PageQuery::All, None).await.unwrap();
     env.sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_exchange_refused_at_the_legacy_endpoint_uses_the_fallback() {
+    let mut cfg = sim_config(Duration::from_secs(3600));
+    cfg.clients = vec![OAuthClient {
+        portal: ouradb::sim::Portal::NewOnly,
+        ..OAuthClient::legacy(CLIENT_ID, CLIENT_SECRET)
+    }];
+    let env = setup_with(cfg, None).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    assert_eq!(env.sim.count(TOKEN_EP, 400), 1);
+    assert_eq!(
+        env.sim.count(NEW_TOKEN_EP, 200),
+        1,
+        "the same code, once more"
+    );
+    let fallback = env
+        .config
+        .oauth
+        .fallback_token_url
+        .clone()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        stored(&env.config).token_url.as_deref(),
+        Some(fallback.as_str())
+    );
+    OAuthSource::new(&env.config).refresh_now().await.unwrap();
+    assert_eq!(
+        env.sim.count(TOKEN_EP, 400),
+        1,
+        "refreshes go straight there"
+    );
+    assert_eq!(env.sim.count(NEW_TOKEN_EP, 200), 2);
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_token_with_a_line_break_is_not_blamed_on_the_network() {
+    let env = setup(Duration::from_secs(3600)).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let mut t = stored(&env.config);
+    t.access_token = ouradb::config::Secret::new("a_first-half\nsecond-half");
+    TokenFile::new(&env.config.oauth.token_file)
+        .save(&t)
+        .unwrap();
+    env.sim.clear_request_log();
+    let client = api_client(&env.config, oauth::token_source(&env.config));
+    let err = fetch(&client).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "personal_info: the access token contains a line break or another character an HTTP header cannot carry, so nothing was sent; copy the token again as one line, or run `ouradb auth login` for OAuth tokens"
+    );
+    assert!(!err.contains("network"), "{err}");
+    assert!(env.sim.request_log().is_empty(), "nothing was sent");
+    env.sim.stop().await;
+}

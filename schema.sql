@@ -423,7 +423,7 @@ CREATE TABLE sleep (
     sleep_analysis_reason TEXT,                         -- why the period was analysed, e.g. 'foreground_sleep_analysis'
     sleep_score_delta INTEGER,                          -- change this period made to the sleep score, points
     readiness_score_delta INTEGER,                      -- change this period made to the readiness score, points
-    ring_id TEXT,                                       -- id of the ring that recorded the period
+    ring_id TEXT,                                       -- id of the ring that recorded the period; deprecated in spec 1.41 (always NULL there)
     sleep_phase_5_min TEXT,                             -- 5-minute hypnogram as a string (decoded in sleep_phase)
     sleep_phase_30_sec TEXT,                            -- 30-second hypnogram as a string, 1 deep, 2 light, 3 REM, 4 awake
     app_sleep_phase_5_min TEXT,                         -- 5-minute hypnogram as shown in the app, same codes
@@ -554,7 +554,7 @@ CREATE TABLE workout (
     day TEXT,                      -- local day (YYYY-MM-DD)
     activity TEXT,                 -- activity, e.g. 'walking', 'cycling'
     intensity TEXT,                -- intensity: easy, moderate, hard
-    source TEXT,                   -- how it was recorded: manual, autodetected, confirmed, workout_heart_rate
+    source TEXT,                   -- how it was recorded: manual, autodetected, confirmed, workout_heart_rate; spec 1.41 adds live_third_party_heart_rate, live_oura_heart_rate (any value is stored)
     label TEXT,                    -- user-given label
     start_datetime TEXT,           -- start, RFC 3339 with local offset
     end_datetime TEXT,             -- end, RFC 3339 with local offset

@@ -84,6 +84,7 @@ struct RawAuth {
     scopes: Option<String>,
     authorize_url: Option<String>,
     token_url: Option<String>,
+    fallback_token_url: Option<String>,
     revoke_url: Option<String>,
     token_file: Option<PathBuf>,
     client_auth: Option<String>,
@@ -273,9 +274,17 @@ fn webhook_config(
 }
 
 pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8745/callback";
-pub const DEFAULT_SCOPES: &str = "email personal daily heartrate workout tag session spo2Daily";
+/// What `auth login` asks for. Oura grants `spo2` today (spec 1.37's
+/// `spo2Daily` is refused as `invalid_scope`) and added `heart_health` in
+/// spec 1.41.
+pub const DEFAULT_SCOPES: &str =
+    "email personal daily heartrate workout tag session spo2 heart_health";
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://cloud.ouraring.com/oauth/authorize";
 pub const DEFAULT_TOKEN_URL: &str = "https://api.ouraring.com/oauth/token";
+/// Where applications registered on Oura's newer developer portal refresh
+/// their tokens: `DEFAULT_TOKEN_URL` answers their refreshes with
+/// `400 invalid_request`.
+pub const DEFAULT_FALLBACK_TOKEN_URL: &str = "https://moi.ouraring.com/oauth/v2/ext/oauth-token";
 pub const DEFAULT_REVOKE_URL: &str = "https://api.ouraring.com/oauth/revoke";
 
 /// How the client id and secret travel to the token endpoint.
@@ -296,6 +305,9 @@ pub struct OAuthConfig {
     pub scopes: Vec<String>,
     pub authorize_url: url::Url,
     pub token_url: url::Url,
+    /// Tried once when `token_url` refuses a refresh or code exchange with
+    /// `400 invalid_request`/`invalid_client`; `None` when set to "".
+    pub fallback_token_url: Option<url::Url>,
     pub revoke_url: url::Url,
     /// Where access and refresh tokens are kept (mode 0600).
     pub token_file: PathBuf,
@@ -376,6 +388,19 @@ fn oauth_config(
         raw.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL),
         DEFAULT_TOKEN_URL,
     )?;
+    let fallback_token_url = match raw
+        .fallback_token_url
+        .as_deref()
+        .unwrap_or(DEFAULT_FALLBACK_TOKEN_URL)
+        .trim()
+    {
+        "" => None,
+        text => Some(http_url(
+            "auth.fallback_token_url",
+            text,
+            DEFAULT_FALLBACK_TOKEN_URL,
+        )?),
+    };
     let revoke_url = http_url(
         "auth.revoke_url",
         raw.revoke_url.as_deref().unwrap_or(DEFAULT_REVOKE_URL),
@@ -411,6 +436,7 @@ fn oauth_config(
         scopes,
         authorize_url,
         token_url,
+        fallback_token_url,
         revoke_url,
         token_file,
         client_auth,
@@ -507,13 +533,31 @@ impl Config {
         path: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.message().to_owned()
-                + &e.span()
-                    .map(|s| format!(" (at line {})", line_of(text, s.start)))
-                    .unwrap_or_default()
-                + "; see daemon.toml.example for every key",
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // A wrong-typed value: name the key and the type it needs.
+            if let Some(span) = e.span()
+                && let Some(key) = key_at(text, span.start)
+                && let Some(expected) = expected_type(e.message())
+            {
+                return ConfigError::Invalid {
+                    problem: format!(
+                        "{} (in {} at line {})",
+                        e.message().trim(),
+                        path.display(),
+                        line_of(text, span.start)
+                    ),
+                    fix: format!("write {expected}"),
+                    key,
+                };
+            }
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.message().trim().to_owned()
+                    + &e.span()
+                        .map(|s| format!(" (at line {})", line_of(text, s.start)))
+                        .unwrap_or_default()
+                    + "; see daemon.toml.example for every key",
+            }
         })?;
         Self::from_raw(raw, env)
     }
@@ -550,7 +594,10 @@ impl Config {
                 .filter(|t| !t.trim().is_empty()),
             raw.auth.personal_access_token_file,
         ) {
-            (Some(t), _) => Some(Secret::new(t.trim())),
+            (Some(t), _) => {
+                check_token("auth.personal_access_token", t.trim())?;
+                Some(Secret::new(t.trim()))
+            }
             (None, Some(file)) => {
                 let file = expand_home(&file);
                 let t = std::fs::read_to_string(&file).map_err(|e| {
@@ -560,15 +607,21 @@ impl Config {
                         "point it at a readable file holding only the token",
                     )
                 })?;
+                check_token("auth.personal_access_token_file", t.trim())?;
                 Some(Secret::new(t.trim()))
             }
             (None, None) => None,
-        }
-        .or_else(|| {
-            env("OURA_TOKEN")
-                .filter(|t| !t.trim().is_empty())
-                .map(|t| Secret::new(t.trim()))
-        });
+        };
+        let token = match token {
+            Some(t) => Some(t),
+            None => match env("OURA_TOKEN").filter(|t| !t.trim().is_empty()) {
+                Some(t) => {
+                    check_token("OURA_TOKEN", t.trim())?;
+                    Some(Secret::new(t.trim()))
+                }
+                None => None,
+            },
+        };
 
         let database = raw
             .storage
@@ -706,11 +759,11 @@ impl Config {
             }
         };
         let log_level = raw.log.level.unwrap_or_else(|| "info".into());
-        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+        if !valid_log_filter(&log_level) {
             return Err(ConfigError::invalid(
                 "log.level",
-                format!("`{log_level}` is not a log filter"),
-                "use error, warn, info, debug or trace",
+                format!("`{log_level}` is not a log level"),
+                "use off, error, warn, info, debug or trace (or directives such as \"info,ouradb=debug\")",
             ));
         }
 
@@ -759,6 +812,40 @@ impl Config {
     }
 }
 
+const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// A level, or comma-separated `target=level` directives. A bare word that
+/// is not a level (`loud`) would be read by tracing as a target name and
+/// silence every log line, so it is refused.
+fn valid_log_filter(text: &str) -> bool {
+    let is_level = |l: &str| LOG_LEVELS.iter().any(|x| x.eq_ignore_ascii_case(l.trim()));
+    !text.trim().is_empty()
+        && text.split(',').all(|d| match d.rsplit_once('=') {
+            Some((target, level)) => !target.trim().is_empty() && is_level(level),
+            None => is_level(d),
+        })
+        && tracing_subscriber::EnvFilter::try_new(text).is_ok()
+}
+
+/// A token must fit in one HTTP header line.
+fn check_token(key: &str, token: &str) -> Result<(), ConfigError> {
+    if token.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            "is empty",
+            "put the token in it, or run `ouradb auth login` to sign in with OAuth2",
+        ));
+    }
+    if token.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(ConfigError::invalid(
+            key,
+            "contains a line break, space or other character a token cannot have",
+            "copy the token again as one line with nothing around it",
+        ));
+    }
+    Ok(())
+}
+
 fn validate_cron(key: &str, expr: &str) -> Result<(), ConfigError> {
     let fields = expr.split_whitespace().count();
     if !(6..=7).contains(&fields) {
@@ -778,6 +865,48 @@ fn validate_cron(key: &str, expr: &str) -> Result<(), ConfigError> {
         )
     })?;
     Ok(())
+}
+
+/// The dotted key whose value starts at `offset`: the nearest `[table]`
+/// header above it plus the key on its line.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(text.len());
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..];
+    let line = line.split('\n').next().unwrap_or("");
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    if key.is_empty() || key.starts_with('#') {
+        return None;
+    }
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key.to_owned(),
+    })
+}
+
+/// Plain words for the type serde expected, from its "invalid type" message.
+fn expected_type(message: &str) -> Option<&'static str> {
+    let expected = message.split("expected").nth(1)?.trim();
+    Some(if expected.starts_with('u') || expected.starts_with('i') {
+        "a whole number without quotes, e.g. 30"
+    } else if expected.starts_with("a boolean") {
+        "true or false without quotes"
+    } else if expected.contains("string") || expected.contains("path") {
+        "a quoted string, e.g. \"value\""
+    } else if expected.contains("sequence") {
+        "a list, e.g. [\"daily_sleep\", \"heartrate\"]"
+    } else if expected.contains("map") || expected.contains("struct") {
+        "a table, e.g. [section] with key = value lines"
+    } else {
+        return None;
+    })
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -856,12 +985,28 @@ mod tests {
                 "cron",
             ),
             ("[log]\nformat = \"xml\"", "log.format", "json"),
+            ("[log]\nlevel = \"loud\"", "log.level", "debug"),
+            (
+                "[api]\ntimeout_seconds = \"30\"",
+                "api.timeout_seconds",
+                "whole number",
+            ),
+            ("[api]\nsandbox = 1", "api.sandbox", "true or false"),
+            ("[sync]\ntypes = \"daily_sleep\"", "sync.types", "a list"),
+            (
+                "[auth]\npersonal_access_token = \"abc\\ndef\"",
+                "auth.personal_access_token",
+                "one line",
+            ),
         ];
         for (text, key, fix) in cases {
             let msg = parse(text).unwrap_err().to_string();
             assert!(msg.contains(key), "{msg}");
             assert!(msg.contains(fix), "{msg}");
             assert!(!msg.contains('\n'), "one line: {msg}");
+        }
+        for ok in ["debug", "info,ouradb=debug", "WARN", "ouradb::sync=trace"] {
+            assert!(parse(&format!("[log]\nlevel = \"{ok}\"")).is_ok(), "{ok}");
         }
         let msg = parse("[storage]\ndatabse = \"x\"").unwrap_err().to_string();
         assert!(msg.contains("databse") && msg.contains("line 2"), "{msg}");
@@ -876,16 +1021,28 @@ mod tests {
         assert_eq!(c.oauth.client_id.as_deref(), Some("app"));
         assert_eq!(c.oauth.client_secret.unwrap().expose(), "envsecret");
         assert_eq!(c.oauth.redirect_uri.as_str(), DEFAULT_REDIRECT_URI);
-        assert_eq!(c.oauth.scopes.len(), 8);
+        assert_eq!(c.oauth.scopes.len(), 9);
+        assert!(c.oauth.scopes.iter().any(|s| s == "spo2"));
+        assert!(!c.oauth.scopes.iter().any(|s| s == "spo2Daily"));
+        assert_eq!(
+            c.oauth.fallback_token_url.as_ref().map(url::Url::as_str),
+            Some(DEFAULT_FALLBACK_TOKEN_URL)
+        );
         assert_eq!(c.oauth.token_url.as_str(), DEFAULT_TOKEN_URL);
         assert_eq!(c.oauth.client_auth, ClientAuth::Form);
         assert!(c.oauth.token_file.ends_with("ouradb/tokens.json"));
+        let c = parse("[auth]\nfallback_token_url = \"\"").unwrap();
+        assert!(c.oauth.fallback_token_url.is_none(), "\"\" turns it off");
         let c = parse("[auth]\nclient_secret = \"s3cret\"\nclient_auth = \"basic\"").unwrap();
         assert_eq!(c.oauth.client_auth, ClientAuth::Basic);
         assert!(!format!("{c:?}").contains("s3cret"));
         for (text, key) in [
             ("[auth]\nredirect_uri = \"nope\"", "auth.redirect_uri"),
             ("[auth]\ntoken_url = \"ftp://x\"", "auth.token_url"),
+            (
+                "[auth]\nfallback_token_url = \"nope\"",
+                "auth.fallback_token_url",
+            ),
             ("[auth]\nscopes = \" \"", "auth.scopes"),
             ("[auth]\nclient_auth = \"jwt\"", "auth.client_auth"),
         ] {

@@ -167,7 +167,7 @@ pub static DATA_TYPES: &[DataType] = &[
     daily("daily_readiness", "daily", &["contributors"]),
     daily("daily_resilience", "daily", &["contributors"]),
     daily("daily_sleep", "daily", &["contributors"]),
-    daily("daily_spo2", "spo2Daily", &["spo2_percentage"]),
+    daily("daily_spo2", "spo2", &["spo2_percentage"]),
     daily("daily_stress", "daily", &[]),
     DataType {
         day_field: Some("start_day"),
@@ -395,6 +395,37 @@ pub fn names() -> Vec<&'static str> {
     DATA_TYPES.iter().map(|d| d.name).collect()
 }
 
+/// OAuth scopes Oura grants today (spec 1.41 added `heart_health`).
+pub const KNOWN_SCOPES: &[&str] = &[
+    "email",
+    "personal",
+    "daily",
+    "heartrate",
+    "workout",
+    "tag",
+    "session",
+    "spo2",
+    "heart_health",
+];
+
+/// Scopes Oura renamed: (old name, current name). A grant listing the old
+/// name still covers the data types of the current one.
+pub const SCOPE_ALIASES: &[(&str, &str)] = &[("spo2Daily", "spo2")];
+
+/// The current name of a scope (`spo2Daily` is `spo2`).
+pub fn canonical_scope(scope: &str) -> &str {
+    SCOPE_ALIASES
+        .iter()
+        .find(|(old, _)| *old == scope)
+        .map_or(scope, |(_, new)| new)
+}
+
+/// Whether a grant listing `granted` covers `needed`, old names included.
+pub fn grant_covers(granted: &[String], needed: &str) -> bool {
+    let needed = canonical_scope(needed);
+    granted.iter().any(|g| canonical_scope(g) == needed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,6 +531,19 @@ mod tests {
                 "{}",
                 dt.name
             );
+        }
+    }
+
+    #[test]
+    fn either_spo2_scope_name_covers_daily_spo2() {
+        let dt = find("daily_spo2").unwrap();
+        assert_eq!(dt.scope, "spo2");
+        assert!(grant_covers(&["spo2".into()], dt.scope));
+        assert!(grant_covers(&["spo2Daily".into()], dt.scope));
+        assert!(grant_covers(&["spo2".into()], "spo2Daily"));
+        assert!(!grant_covers(&["daily".into()], dt.scope));
+        for dt in DATA_TYPES {
+            assert!(KNOWN_SCOPES.contains(&dt.scope), "{}", dt.name);
         }
     }
 }

@@ -43,6 +43,47 @@ struct PageBody {
     next_token: Option<String>,
 }
 
+/// One wait on Oura's rate limit, as announced to the user.
+#[derive(Debug, Clone)]
+pub struct RateLimitWait {
+    pub data_type: &'static str,
+    /// When requests resume (wall clock).
+    pub until: jiff::Timestamp,
+    pub wait: Duration,
+}
+
+impl RateLimitWait {
+    /// E.g. "Oura rate limit: waiting until 14:05:10 (58 min)".
+    pub fn describe(&self) -> String {
+        format!(
+            "Oura rate limit: waiting until {} ({})",
+            local_time(self.until),
+            human_duration(self.wait)
+        )
+    }
+}
+
+/// Receives each rate-limit wait as it starts.
+pub type WaitNotifier = Arc<dyn Fn(&RateLimitWait) + Send + Sync>;
+
+/// How rate-limit waits are bounded and shown.
+#[derive(Clone, Default)]
+pub struct WaitPolicy {
+    /// Most time the whole run may spend waiting on Oura's rate limit;
+    /// `None` waits as long as Oura says (the daemon).
+    pub max_wait: Option<Duration>,
+    /// Told once about every new wait.
+    pub notify: Option<WaitNotifier>,
+}
+
+/// What the client has spent waiting on the rate limit so far.
+#[derive(Default)]
+struct WaitLedger {
+    /// The latest block end already announced and counted.
+    counted_until: Option<tokio::time::Instant>,
+    spent: Duration,
+}
+
 pub struct Client {
     http: reqwest::Client,
     base: url::Url,
@@ -51,6 +92,8 @@ pub struct Client {
     limiter: Arc<Limiter>,
     retry: RetryConfig,
     cancel: CancellationToken,
+    wait_policy: std::sync::RwLock<WaitPolicy>,
+    waits: std::sync::Mutex<WaitLedger>,
 }
 
 impl Client {
@@ -79,7 +122,75 @@ impl Client {
             limiter,
             retry: config.retry,
             cancel,
+            wait_policy: std::sync::RwLock::default(),
+            waits: std::sync::Mutex::default(),
         })
+    }
+
+    /// Bounds and announces rate-limit waits (`ouradb sync --max-wait`).
+    pub fn set_wait_policy(&self, policy: WaitPolicy) {
+        *self.wait_policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// Waits out a Retry-After block on the limiter, if one is in force:
+    /// announced once per new block end, and refused when the run's total
+    /// wait would exceed the policy's `max_wait`.
+    async fn wait_for_block(&self, dt: &DataType) -> Result<(), ApiError> {
+        let Some(until) = self.limiter.blocked_until() else {
+            return Ok(());
+        };
+        let now = tokio::time::Instant::now();
+        if until <= now {
+            return Ok(());
+        }
+        let policy = self
+            .wait_policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let announce = {
+            let mut ledger = self.waits.lock().unwrap_or_else(|p| p.into_inner());
+            if ledger.counted_until.is_some_and(|c| c >= until) {
+                None
+            } else {
+                // Only the part of this block not already waited for counts.
+                let from = ledger.counted_until.map_or(now, |c| c.max(now));
+                let extra = until - from;
+                let wait = until - now;
+                if let Some(max) = policy.max_wait
+                    && ledger.spent + extra > max
+                {
+                    return Err(ApiError::RateLimitWait {
+                        data_type: dt.name.into(),
+                        until: local_time(wall_at(wait)),
+                        wait: human_duration(wait),
+                        max_wait: human_duration(max),
+                    });
+                }
+                ledger.spent += extra;
+                ledger.counted_until = Some(until);
+                Some(RateLimitWait {
+                    data_type: dt.name,
+                    until: wall_at(wait),
+                    wait,
+                })
+            }
+        };
+        if let Some(w) = announce {
+            tracing::warn!(
+                data_type = dt.name,
+                wait_s = w.wait.as_secs_f64(),
+                "{}",
+                w.describe()
+            );
+            if let Some(n) = &policy.notify {
+                n(&w);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => Ok(()),
+            _ = self.cancel.cancelled() => Err(ApiError::Cancelled),
+        }
     }
 
     /// What the current credentials were granted.
@@ -110,6 +221,31 @@ impl Client {
         query: &PageQuery,
         next_token: Option<&str>,
     ) -> Result<DocumentsPage, ApiError> {
+        self.fetch_page_counted(dt, query, next_token).await.0
+    }
+
+    /// [`Client::fetch_page`], also returning the requests sent, failed and
+    /// retried attempts included (a success carries them in the page too).
+    pub async fn fetch_page_counted(
+        &self,
+        dt: &DataType,
+        query: &PageQuery,
+        next_token: Option<&str>,
+    ) -> (Result<DocumentsPage, ApiError>, u32) {
+        let mut attempts = 0;
+        let r = self
+            .fetch_page_inner(dt, query, next_token, &mut attempts)
+            .await;
+        (r, attempts)
+    }
+
+    async fn fetch_page_inner(
+        &self,
+        dt: &DataType,
+        query: &PageQuery,
+        next_token: Option<&str>,
+        attempts: &mut u32,
+    ) -> Result<DocumentsPage, ApiError> {
         let mut params: Vec<(&str, String)> = Vec::with_capacity(3);
         match query {
             PageQuery::Dates { start, end } => {
@@ -126,7 +262,7 @@ impl Client {
             params.push(("next_token", t.to_owned()));
         }
         let url = self.collection_url(dt);
-        let (bytes, requests) = self.get(dt, &url, &params, false).await?;
+        let (bytes, requests) = self.get(dt, &url, &params, false, attempts).await?;
         let bytes = bytes.expect("404 is only tolerated for single documents");
         if dt.query == QueryStyle::Single {
             let doc: serde_json::Value =
@@ -169,7 +305,8 @@ impl Client {
                 detail: "base URL cannot hold a path".into(),
             })?
             .push(id);
-        let (bytes, requests) = self.get(dt, &url, &[], true).await?;
+        let mut attempts = 0;
+        let (bytes, requests) = self.get(dt, &url, &[], true, &mut attempts).await?;
         match bytes {
             None => Ok((None, requests)),
             Some(b) => serde_json::from_slice(&b)
@@ -183,15 +320,16 @@ impl Client {
     }
 
     /// GET with limiter, auth and retries. Returns the body (None on a
-    /// tolerated 404) and the number of requests it took.
+    /// tolerated 404) and the number of requests it took; `attempts` counts
+    /// them as they go, so a failure still reports what it spent.
     async fn get(
         &self,
         dt: &DataType,
         url: &url::Url,
         params: &[(&str, String)],
         allow_404: bool,
+        attempts: &mut u32,
     ) -> Result<(Option<bytes::Bytes>, u32), ApiError> {
-        let mut attempts = 0u32;
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
         let mut refreshed = false;
@@ -204,17 +342,36 @@ impl Client {
                 .access_token()
                 .await
                 .map_err(|e| auth_error(dt, e))?;
+            self.wait_for_block(dt).await?;
             tokio::select! {
                 _ = self.limiter.acquire() => {}
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             }
-            attempts += 1;
-            let req = self
+            let req = match self
                 .http
                 .get(url.clone())
                 .query(params)
                 .bearer_auth(token.expose())
-                .send();
+                .build()
+            {
+                Ok(r) => r,
+                // The URL is ours and valid; only the token can make the
+                // Authorization header unbuildable (a line break in it).
+                Err(e) if e.is_builder() => {
+                    return Err(ApiError::Auth {
+                        data_type: dt.name.into(),
+                        message: "the access token contains a line break or another character an HTTP header cannot carry, so nothing was sent; copy the token again as one line, or run `ouradb auth login` for OAuth tokens".into(),
+                    });
+                }
+                Err(e) => {
+                    return Err(ApiError::Auth {
+                        data_type: dt.name.into(),
+                        message: format!("cannot build the request: {}", describe_reqwest(&e)),
+                    });
+                }
+            };
+            *attempts += 1;
+            let req = self.http.execute(req);
             let outcome = tokio::select! {
                 r = async {
                     match req.await {
@@ -224,6 +381,7 @@ impl Client {
                 } => r,
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             };
+            let attempts = *attempts;
             let (cause, status) = match outcome {
                 Ok(body) => return Ok((body, attempts)),
                 Err(Attempt::Fatal(e)) => return Err(e),
@@ -258,6 +416,8 @@ impl Client {
                         wait_ms = wait.as_millis() as u64,
                         "retrying after the rate limit wait"
                     );
+                    // The wait itself (announced, bounded by the policy)
+                    // happens at the top of the loop for every request.
                     continue;
                 }
                 Err(Attempt::Retry { cause, status }) => (cause, status),
@@ -337,6 +497,18 @@ impl Client {
         if status == StatusCode::NOT_FOUND && allow_404 {
             return Ok(None);
         }
+        if status == StatusCode::NOT_FOUND {
+            let base_path = self.base.path().trim_end_matches('/');
+            return Err(Attempt::Fatal(ApiError::NotFound {
+                data_type: dt.name.into(),
+                path: resp.url().path().to_owned(),
+                hint: if base_path.is_empty() {
+                    String::new()
+                } else {
+                    format!("; the configured api.base_url ends in `{base_path}`: remove that path")
+                },
+            }));
+        }
         if !status.is_success() {
             let detail = error_detail(resp).await;
             return Err(Attempt::Fatal(ApiError::Rejected {
@@ -345,6 +517,11 @@ impl Client {
                 detail,
             }));
         }
+        let html = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("html"));
         let body = resp.bytes().await.map_err(|e| Attempt::Retry {
             cause: format!("reading body: {}", describe_reqwest(&e)),
             status: None,
@@ -352,8 +529,20 @@ impl Client {
         // A truncated or malformed body is a transient fault: validate it
         // here so the retry loop can try again.
         if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+            let looks_html = html
+                || body
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace())
+                    .is_some_and(|b| *b == b'<');
             return Err(Attempt::Retry {
-                cause: format!("malformed JSON: {e}"),
+                cause: if looks_html {
+                    format!(
+                        "HTTP {} with an HTML page instead of JSON: a captive portal, login page or proxy answered, or api.base_url is not the Oura API",
+                        status.as_u16()
+                    )
+                } else {
+                    format!("malformed JSON: {e}")
+                },
                 status: Some(status.as_u16()),
             });
         }
@@ -364,9 +553,34 @@ impl Client {
 fn auth_error(dt: &DataType, e: AuthError) -> ApiError {
     match e {
         AuthError::ReauthRequired(m) => ApiError::ReauthRequired(m),
-        AuthError::NoToken | AuthError::Refresh(_) => ApiError::Unauthorized {
+        e @ (AuthError::NoToken | AuthError::Refresh(_)) => ApiError::Auth {
             data_type: dt.name.into(),
+            message: e.to_string(),
         },
+    }
+}
+
+/// The wall-clock instant `wait` from now.
+fn wall_at(wait: Duration) -> jiff::Timestamp {
+    jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX))
+        .unwrap_or(jiff::Timestamp::MAX)
+}
+
+/// `14:05:10` in the machine's time zone.
+pub fn local_time(t: jiff::Timestamp) -> String {
+    t.to_zoned(jiff::tz::TimeZone::system())
+        .strftime("%H:%M:%S")
+        .to_string()
+}
+
+/// `45 s`, `58 min`, `2 h 5 min`.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s.div_ceil(60)),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
     }
 }
 

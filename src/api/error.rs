@@ -24,7 +24,7 @@ pub enum ApiError {
     )]
     Forbidden { data_type: String, detail: String },
     #[error(
-        "{data_type}: request rejected (HTTP {status}: {detail}); this is likely a bug in ouradb, please report it"
+        "{data_type}: the API refused ouradb's query (HTTP {status}: {detail}); check that api.base_url points at the Oura API itself (a proxy may alter queries); if it does, the API has changed and ouradb needs an update"
     )]
     Rejected {
         data_type: String,
@@ -32,9 +32,32 @@ pub enum ApiError {
         detail: String,
     },
     #[error(
+        "{data_type}: the server has no {path} (HTTP 404); api.base_url must be the API's root, e.g. \"https://api.ouraring.com\" with no /v2 or other path (ouradb adds /v2/usercollection/... itself){hint}"
+    )]
+    NotFound {
+        data_type: String,
+        /// The path requested.
+        path: String,
+        /// Extra advice when the configured base URL has a path.
+        hint: String,
+    },
+    /// No usable credentials: nothing was sent.
+    #[error("{data_type}: {message}")]
+    Auth { data_type: String, message: String },
+    #[error(
         "{data_type}: still rate limited after {attempts} attempts (HTTP 429); the next scheduled run retries"
     )]
     RateLimited { data_type: String, attempts: u32 },
+    #[error(
+        "{data_type}: Oura's rate limit asks to wait until {until} ({wait}), beyond --max-wait {max_wait}; stopped this type with nothing lost: run `ouradb sync` again later or with a longer --max-wait (the daemon waits as long as Oura says)"
+    )]
+    RateLimitWait {
+        data_type: String,
+        /// Local wall-clock time the wait would end, e.g. `14:05:10`.
+        until: String,
+        wait: String,
+        max_wait: String,
+    },
     #[error(
         "{data_type}: server error (HTTP {status}) after {attempts} attempts; Oura may be down, the next scheduled run retries"
     )]
@@ -61,9 +84,15 @@ pub enum ApiError {
         attempts: u32,
     },
     #[error(
-        "{data_type}: the API returned the same next_token twice; stopped paging to avoid a loop"
+        "{data_type}: stopped paging {window} because {pattern}; the pages read so far are stored but the cursor did not move, the next run retries this window (if it keeps happening the API is misbehaving: check api.base_url)"
     )]
-    PagingLoop { data_type: String },
+    PagingLoop {
+        data_type: String,
+        /// The window being fetched, e.g. `2024-01-01..2024-12-31`.
+        window: String,
+        /// What the API kept doing.
+        pattern: String,
+    },
     #[error("re-authorization required: {0}; run `ouradb auth login`")]
     ReauthRequired(String),
     #[error("stopped by shutdown")]
@@ -78,7 +107,9 @@ impl ApiError {
             ApiError::ScopeNotGranted { .. } => "scope_not_granted",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::Rejected { .. } => "rejected",
-            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::Auth { .. } => "auth",
+            ApiError::RateLimited { .. } | ApiError::RateLimitWait { .. } => "rate_limited",
             ApiError::Server { .. } => "server_error",
             ApiError::Network { .. } => "network",
             ApiError::BadResponse { .. } => "bad_response",
@@ -93,6 +124,7 @@ impl ApiError {
         matches!(
             self,
             ApiError::RateLimited { .. }
+                | ApiError::RateLimitWait { .. }
                 | ApiError::Server { .. }
                 | ApiError::Network { .. }
                 | ApiError::BadResponse { .. }

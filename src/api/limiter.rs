@@ -306,6 +306,23 @@ impl Limiter {
         }
     }
 
+    /// When requests may go again if a 429 or an exhausted
+    /// `X-RateLimit-Remaining` holds them now (what `acquire` would sleep
+    /// for); `None` when nothing holds them. Lets the client announce and
+    /// bound the wait before it starts.
+    pub fn blocked_until(&self) -> Option<Instant> {
+        let s = self.lock_server();
+        let now = Instant::now();
+        let exhausted = s
+            .remaining
+            .and_then(|(n, reset)| (n == 0 && reset > now).then_some(reset));
+        let blocked = s.blocked_until.filter(|t| *t > now);
+        match (blocked, exhausted) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Holds every request until `until`. Never shortens an existing block.
     pub fn block_until(&self, until: Instant) {
         let mut s = self.lock_server();

@@ -8,6 +8,6 @@ pub mod error;
 pub mod limiter;
 pub mod oauth;
 
-pub use client::{Client, DocumentsPage, PageQuery};
+pub use client::{Client, DocumentsPage, PageQuery, RateLimitWait, WaitPolicy};
 pub use error::ApiError;
 pub use limiter::Limiter;

@@ -45,6 +45,16 @@ pub enum OAuthError {
         "authorization was denied on Oura's consent page (access_denied); nothing was stored. Run `ouradb auth login` again and choose Allow"
     )]
     Denied,
+    #[error(
+        "Oura refused the scope {} at sign-in (invalid_scope{}); nothing was stored. Change auth.scopes in the config file (Oura's scopes today: {}; `spo2Daily` is now `spo2`) and run `ouradb auth login` again",
+        refused.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+        description.as_deref().map(|d| format!(": {d}")).unwrap_or_default(),
+        crate::registry::KNOWN_SCOPES.join(" ")
+    )]
+    InvalidScope {
+        refused: Vec<String>,
+        description: Option<String>,
+    },
     #[error("the authorization server refused the login ({error}{}); nothing was stored", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     Authorization {
         error: String,
@@ -95,6 +105,9 @@ pub struct AuthState {
     /// Changes with every login (never with a refresh): a data type skipped
     /// for a missing scope is retried once this differs.
     pub grant_id: Option<String>,
+    /// The token endpoint remembered with the tokens (the one that last
+    /// worked); `None` until a refresh or login recorded one.
+    pub token_endpoint: Option<String>,
 }
 
 impl AuthState {
@@ -107,13 +120,14 @@ impl AuthState {
             scopes: t.map(|t| t.scopes.clone()).unwrap_or_default(),
             access_expires_at: t.map(|t| t.expires_at),
             grant_id: t.map(|t| t.grant_id.clone()),
+            token_endpoint: t.and_then(|t| t.token_url.clone()),
         }
     }
 
     /// Whether `scope` was granted (true for every scope when not signed
     /// in with OAuth, where a personal access token decides).
     pub fn has_scope(&self, scope: &str) -> bool {
-        !self.signed_in || self.scopes.iter().any(|s| s == scope)
+        !self.signed_in || crate::registry::grant_covers(&self.scopes, scope)
     }
 }
 
@@ -182,6 +196,10 @@ pub(crate) enum TokenCallError {
     Permanent(String),
     /// Network trouble, 5xx, 429: a later attempt may work.
     Transient(String),
+    /// `400 invalid_request` or `invalid_client`: what the legacy endpoint
+    /// answers refreshes of apps from Oura's newer developer portal. The
+    /// grant is untouched, so the other endpoint may take the same request.
+    WrongEndpoint(String),
 }
 
 impl std::fmt::Display for TokenCallError {
@@ -190,6 +208,10 @@ impl std::fmt::Display for TokenCallError {
             TokenCallError::InvalidGrant(m)
             | TokenCallError::Permanent(m)
             | TokenCallError::Transient(m) => f.write_str(m),
+            TokenCallError::WrongEndpoint(m) => write!(
+                f,
+                "{m}; check auth.client_id, auth.client_secret, auth.token_url and auth.fallback_token_url"
+            ),
         }
     }
 }
@@ -270,6 +292,16 @@ pub(crate) async fn token_call(
     };
     match err {
         Some(e) if e.error == "invalid_grant" => Err(TokenCallError::InvalidGrant(describe(&e))),
+        Some(e)
+            if status.as_u16() == 400
+                && (e.error == "invalid_request" || e.error == "invalid_client") =>
+        {
+            Err(TokenCallError::WrongEndpoint(format!(
+                "{} at {}",
+                describe(&e),
+                token_url.host_str().unwrap_or("")
+            )))
+        }
         Some(e) if e.error == "invalid_client" || e.error == "unauthorized_client" => {
             Err(TokenCallError::Permanent(format!(
                 "{}; check auth.client_id, auth.client_secret and auth.client_auth",
@@ -285,6 +317,63 @@ pub(crate) async fn token_call(
             status.as_u16()
         ))),
     }
+}
+
+/// The token endpoints to try, in order: the one remembered with the tokens
+/// when it is still configured, else `auth.token_url`; then the other one.
+pub(crate) fn token_endpoints(config: &OAuthConfig, remembered: Option<&str>) -> Vec<url::Url> {
+    let mut all = vec![config.token_url.clone()];
+    if let Some(f) = &config.fallback_token_url
+        && *f != config.token_url
+    {
+        all.push(f.clone());
+    }
+    if let Some(r) = remembered
+        && let Some(i) = all.iter().position(|u| u.as_str() == r)
+    {
+        all.swap(0, i);
+    }
+    all
+}
+
+/// [`token_call`] at the first endpoint; when that one answers
+/// [`TokenCallError::WrongEndpoint`], the same request once at the next.
+/// The refused call does not spend the code or refresh token, so the retry
+/// carries the same grant. Returns the endpoint that answered.
+pub(crate) async fn token_call_any(
+    http: &reqwest::Client,
+    endpoints: &[url::Url],
+    creds: &ClientCredentials,
+    grant: &[(&str, &str)],
+) -> Result<(TokenResponse, url::Url), TokenCallError> {
+    let mut refused: Option<(url::Url, String)> = None;
+    for url in endpoints {
+        match token_call(http, url, creds, grant).await {
+            Ok(resp) => {
+                if let Some((first, why)) = &refused {
+                    tracing::info!(
+                        refused = %first,
+                        cause = %why,
+                        used = %url,
+                        "token endpoint refused the request; the fallback worked and is remembered"
+                    );
+                }
+                return Ok((resp, url.clone()));
+            }
+            Err(TokenCallError::WrongEndpoint(m)) if refused.is_none() => {
+                refused = Some((url.clone(), m));
+            }
+            Err(TokenCallError::WrongEndpoint(m)) => {
+                let (_, first) = refused.expect("set above");
+                return Err(TokenCallError::WrongEndpoint(format!(
+                    "both token endpoints refused the request ({first}; {m})"
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let (_, m) = refused.expect("at least one endpoint");
+    Err(TokenCallError::WrongEndpoint(m))
 }
 
 /// Builds the stored form of a token response.
@@ -324,5 +413,6 @@ pub(crate) fn tokens_from_response(
         user_id: previous.and_then(|p| p.user_id.clone()),
         grant_id,
         reauth_required: None,
+        token_url: previous.and_then(|p| p.token_url.clone()),
     })
 }

@@ -52,6 +52,14 @@ struct Args {
     /// OAuth client secret (also the webhook x-client-secret and signing key).
     #[arg(long, default_value = "sim-secret")]
     client_secret: String,
+    /// The OAuth application was registered on Oura's newer developer
+    /// portal: refreshes at /oauth/token answer 400 invalid_request and work
+    /// only at /oauth/v2/ext/oauth-token.
+    #[arg(long)]
+    new_portal: bool,
+    /// Accept the spec 1.37 scope name `spo2Daily` instead of refusing it.
+    #[arg(long)]
+    legacy_spo2_scope: bool,
     /// The simulated user denies consent on /oauth/authorize.
     #[arg(long)]
     deny_consent: bool,
@@ -76,6 +84,13 @@ struct Args {
     /// Probability of a dropped connection.
     #[arg(long, default_value_t = 0.0)]
     fault_reset: f64,
+    /// An outage: every data request answers 200 with nothing.
+    #[arg(long)]
+    fault_empty_pages: bool,
+    /// Serve spec 1.37 exactly instead of the live API's deviations
+    /// (id-less daily_cardiovascular_age, undocumented fields, 1.41 values).
+    #[arg(long)]
+    spec_form: bool,
 }
 
 #[tokio::main]
@@ -95,11 +110,12 @@ async fn main() -> anyhow::Result<()> {
     cfg.rate_limit = a.rate_limit;
     cfg.rate_window = Duration::from_secs(a.rate_window);
     cfg.access_token_lifetime = Duration::from_secs(a.access_token_lifetime);
-    cfg.clients = vec![OAuthClient {
-        id: a.client_id,
-        secret: a.client_secret,
-        redirect_uris: Vec::new(),
+    cfg.clients = vec![if a.new_portal {
+        OAuthClient::new_portal(&a.client_id, &a.client_secret)
+    } else {
+        OAuthClient::legacy(&a.client_id, &a.client_secret)
     }];
+    cfg.legacy_spo2_scope = a.legacy_spo2_scope;
     cfg.oauth_approve = !a.deny_consent;
     cfg.membership_expired = a.membership_expired;
     let q = a.fault_5xx / 4.0;
@@ -113,6 +129,10 @@ async fn main() -> anyhow::Result<()> {
     cfg.faults.truncate = a.fault_truncate;
     cfg.faults.malformed = a.fault_malformed;
     cfg.faults.reset = a.fault_reset;
+    cfg.faults.empty_pages = a.fault_empty_pages;
+    if a.spec_form {
+        cfg.quirks = ouradb::sim::Quirks::spec();
+    }
     // A benchmark or a long-running demo would otherwise grow the log forever.
     cfg.log_requests = false;
 

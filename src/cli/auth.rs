@@ -99,8 +99,15 @@ async fn login(config: &Config, open_browser: bool) -> anyhow::Result<ExitCode> 
 fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let st = oauth::auth_state(&config.oauth)?;
     let using_oauth = oauth::uses_oauth(config);
+    // The remembered endpoint is where the next refresh goes; without one,
+    // the configured endpoint is tried first.
+    let endpoint = st
+        .token_endpoint
+        .clone()
+        .unwrap_or_else(|| config.oauth.token_url.to_string());
     if json {
         let mut v = serde_json::to_value(&st)?;
+        v["token_endpoint"] = endpoint.clone().into();
         v["method"] = if using_oauth {
             "oauth".into()
         } else if config.token.is_some() {
@@ -124,6 +131,11 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     println!("token file: {}", st.token_file.display());
     println!("user id: {}", st.user_id.as_deref().unwrap_or("unknown"));
     println!("scopes: {}", st.scopes.join(" "));
+    let portal = match &config.oauth.fallback_token_url {
+        Some(f) if f.as_str() == endpoint => " (fallback: Oura's newer developer portal)",
+        _ => "",
+    };
+    println!("token endpoint: {endpoint}{portal}");
     let missing: Vec<&str> = config
         .oauth
         .scopes

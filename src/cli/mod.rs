@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 mod auth;
+pub mod dashboards;
 mod webhook;
 
 use anyhow::Context;
@@ -53,6 +54,10 @@ pub enum Command {
         /// Print the per-type summary as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Longest total wait on Oura's rate limit (e.g. 90s, 5m, 1h); past
+        /// it the waiting types end as rate-limited and the run says so.
+        #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+        max_wait: std::time::Duration,
     },
     /// Show each data type's cursor, freshness and last error.
     Status {
@@ -69,6 +74,22 @@ pub enum Command {
     Webhook {
         #[command(subcommand)]
         cmd: webhook::WebhookCommand,
+    },
+    /// Write the Datasette and Grafana dashboards for the database and print
+    /// how to open them (or start Datasette with --serve).
+    Dashboards {
+        /// Database file (default: the configured `storage.database`).
+        #[arg(long, value_name = "FILE")]
+        database: Option<PathBuf>,
+        /// Folder to write the files to (default: `<database stem>-dashboards` beside the database).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Start Datasette on the dashboard when it is installed.
+        #[arg(long)]
+        serve: bool,
+        /// Port for Datasette.
+        #[arg(long, default_value_t = 8001)]
+        port: u16,
     },
     /// Sync two simulated years from the built-in simulator into a local file.
     Demo {
@@ -104,6 +125,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         init_logging("warn", LogFormat::Auto);
         return runtime()?.block_on(demo(database.clone(), *days));
     }
+    if let Command::Dashboards {
+        database: Some(db),
+        dir,
+        serve,
+        port,
+    } = &cli.command
+    {
+        // An explicit file needs no configuration (e.g. the demo database).
+        return dashboards::run(db, dir.as_deref(), *serve, *port);
+    }
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config.log_level, config.log_format);
     match cli.command {
@@ -113,19 +144,50 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             since,
             no_backfill,
             json,
+            max_wait,
         } => {
             let types = select_types(&config, &types)?;
+            require_credentials(&config)?;
             let opts = RunOptions {
                 since,
                 backfill: !no_backfill,
             };
-            runtime()?.block_on(sync_once(Arc::new(config), types, opts, json))
+            runtime()?.block_on(sync_once(Arc::new(config), types, opts, json, max_wait))
         }
-        Command::Daemon => runtime()?.block_on(crate::daemon::run(Arc::new(config))),
+        Command::Daemon => {
+            require_credentials(&config)?;
+            runtime()?.block_on(crate::daemon::run(Arc::new(config)))
+        }
         Command::Auth { cmd } => runtime()?.block_on(auth::run(&config, cmd)),
         Command::Webhook { cmd } => runtime()?.block_on(webhook::run(&config, cmd)),
+        Command::Dashboards {
+            dir, serve, port, ..
+        } => dashboards::run(&config.database, dir.as_deref(), serve, port),
         Command::Demo { .. } => unreachable!("handled above"),
     }
+}
+
+/// `90s`, `5m`, `1h30m`, `2 hours`: anything jiff's friendly duration
+/// format or ISO 8601 reads.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d: jiff::SignedDuration = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; use e.g. 90s, 5m or 1h"))?;
+    std::time::Duration::try_from(d).map_err(|_| format!("`{text}` is negative"))
+}
+
+/// Stops before any request when there is nothing to authenticate with.
+fn require_credentials(config: &Config) -> anyhow::Result<()> {
+    if config.token.is_none() && !crate::api::oauth::uses_oauth(config) {
+        return Err(ConfigError::Invalid {
+            key: "auth.personal_access_token".into(),
+            problem: "no Oura credentials are configured (the token is empty or missing), so nothing was requested".into(),
+            fix: "set it (or OURA_TOKEN), or run `ouradb auth login` to sign in with OAuth2".into(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -177,31 +239,96 @@ async fn sync_once(
     types: Vec<&'static DataType>,
     opts: RunOptions,
     json: bool,
+    max_wait: std::time::Duration,
 ) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
     let cancel = CancellationToken::new();
     let engine =
         sync::engine_from_config(config.clone(), None, cancel.clone(), sync::system_clock())?;
-    let ctrl_c = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("ouradb: interrupted; finishing the current page");
-            ctrl_c.cancel();
-        }
+    let bars = Arc::new(Bars::new(std::io::stderr().is_terminal()));
+    let notify_bars = bars.clone();
+    engine.client().set_wait_policy(crate::api::WaitPolicy {
+        max_wait: Some(max_wait),
+        notify: Some(Arc::new(move |w: &crate::api::RateLimitWait| {
+            notify_bars.println(&format!(
+                "ouradb: {} for {}; Ctrl-C to stop (--max-wait {})",
+                w.describe(),
+                w.data_type,
+                crate::api::client::human_duration(max_wait)
+            ));
+        })),
     });
-    let bars = Bars::new(std::io::stderr().is_terminal());
-    let reports = engine.run(&types, opts, &bars).await;
+    // SIGTERM (systemd, `kill`) is handled exactly like Ctrl-C: the page
+    // being written commits, nothing further is fetched, and the run ends
+    // with its summary and a failure exit code.
+    let mut term = signal(SignalKind::terminate()).context("cannot install signal handlers")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install signal handlers")?;
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        eprintln!("ouradb: interrupted ({name}); finishing the current page");
+        stop.cancel();
+    });
+    let reports = engine.run(&types, opts, bars.as_ref()).await;
     bars.clear();
     if json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {
         print_reports(&reports);
     }
-    let failed = reports.iter().filter(|r| r.error.is_some()).count();
-    if failed > 0 {
-        eprintln!("ouradb: {failed} data type(s) failed; see `ouradb status` for details");
-        return Ok(ExitCode::FAILURE);
+    Ok(summarize(&reports, cancel.is_cancelled()))
+}
+
+/// The closing line of `sync` and its exit code: types skipped for a scope
+/// that was not granted are reported but are not failures.
+fn summarize(reports: &[TypeReport], interrupted: bool) -> ExitCode {
+    let skipped: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.error_kind == Some("scope_not_granted"))
+        .map(|r| r.data_type)
+        .collect();
+    let failed: Vec<&TypeReport> = reports
+        .iter()
+        .filter(|r| r.error.is_some() && r.error_kind != Some("scope_not_granted"))
+        .collect();
+    if !skipped.is_empty() {
+        eprintln!(
+            "ouradb: skipped {} (scope not granted; run `ouradb auth login` granting it to sync them)",
+            skipped.join(", ")
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    if interrupted {
+        let unfinished = failed
+            .iter()
+            .filter(|r| r.error_kind == Some("cancelled"))
+            .count();
+        eprintln!(
+            "ouradb: interrupted; {unfinished} data type(s) not finished, every committed page is kept: run `ouradb sync` again to continue"
+        );
+        return ExitCode::FAILURE;
+    }
+    let rate_limited: Vec<&str> = failed
+        .iter()
+        .filter(|r| r.error_kind == Some("rate_limited"))
+        .map(|r| r.data_type)
+        .collect();
+    if !rate_limited.is_empty() {
+        eprintln!(
+            "ouradb: rate-limited by Oura: {} stopped waiting; run `ouradb sync` again later",
+            rate_limited.join(", ")
+        );
+    }
+    if !failed.is_empty() {
+        eprintln!(
+            "ouradb: {} data type(s) failed; see `ouradb status` for details",
+            failed.len()
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 fn print_reports(reports: &[TypeReport]) {
@@ -212,12 +339,14 @@ fn print_reports(reports: &[TypeReport]) {
         "updated",
         "unchanged",
         "deleted",
+        "quarantined",
         "requests",
         "result",
     ]);
     for r in reports {
         let result = match (&r.error, r.skipped_busy) {
-            (Some(e), _) => e.clone(),
+            // The whole text follows the table, one line per type.
+            (Some(e), _) => cut(e, 60),
             (None, true) => "skipped: already running".into(),
             (None, false) => "ok".into(),
         };
@@ -227,11 +356,17 @@ fn print_reports(reports: &[TypeReport]) {
             r.counts.updated.to_string(),
             r.counts.unchanged.to_string(),
             r.counts.deleted.to_string(),
+            r.counts.quarantined.to_string(),
             r.requests.to_string(),
             result,
         ]);
     }
     println!("{t}");
+    // The table cuts errors to fit; the advice is often at the end of the
+    // message, so each failure is repeated in full below it.
+    for e in reports.iter().filter_map(|r| r.error.as_deref()) {
+        println!("{e}");
+    }
 }
 
 /// One progress bar per data type, drawn only on a terminal.
@@ -251,6 +386,16 @@ impl Bars {
     fn clear(&self) {
         if let Some(m) = &self.multi {
             let _ = m.clear();
+        }
+    }
+
+    /// A line on stderr that does not tear the bars.
+    fn println(&self, line: &str) {
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(line);
+            }
+            None => eprintln!("{line}"),
         }
     }
 }
@@ -326,6 +471,30 @@ pub fn freshness(s: &SyncState, now: Timestamp, stale_after: std::time::Duration
 }
 
 fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    status_inner(config, json).map_err(|e| match e.downcast::<crate::store::StoreError>() {
+        Ok(se) => store_error_with_path(se, &config.database),
+        Err(e) => e,
+    })
+}
+
+/// A store error as one line naming the file once, with its class's advice
+/// (errors from opening the file already carry both).
+fn store_error_with_path(e: crate::store::StoreError, path: &std::path::Path) -> anyhow::Error {
+    use crate::store::StoreError;
+    match e {
+        e @ (StoreError::File(_) | StoreError::Refused(_)) => e.into(),
+        e => {
+            let advice = crate::store::error::advice(e.class(), path);
+            if advice.is_empty() {
+                anyhow::anyhow!("database {}: {e}", path.display())
+            } else {
+                anyhow::anyhow!("{e}; {advice}")
+            }
+        }
+    }
+}
+
+fn status_inner(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let store = Store::open_read_only(&config.database)?;
     let states = store.all_sync_states()?;
     let now = Timestamp::now();
@@ -600,6 +769,8 @@ async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
         "open it with: sqlite3 {} 'SELECT * FROM daily_summary ORDER BY day DESC LIMIT 7'",
         database.display()
     );
+    let installed = dashboards::install(&database, &dashboards::default_dir(&database))?;
+    println!("{}", dashboards::instructions(&installed, 8001));
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -182,7 +182,10 @@ async fn route(
             return (oauth::authorize(s, query), ep(path), None);
         }
         (&Method::POST, "/oauth/token") => {
-            return (oauth::token(s, headers, body), ep(path), None);
+            return (oauth::token(s, headers, body, false), ep(path), None);
+        }
+        (&Method::POST, super::NEW_PORTAL_TOKEN_PATH) => {
+            return (oauth::token(s, headers, body, true), ep(path), None);
         }
         (&Method::GET | &Method::POST, "/oauth/revoke") => {
             return (oauth::revoke(s, query, body), ep(path), None);
@@ -370,7 +373,7 @@ impl Collection {
             "workout" => "workout",
             "tag" | "enhanced_tag" => "tag",
             "session" => "session",
-            "daily_spo2" => "spo2Daily",
+            "daily_spo2" => "spo2",
             _ => "daily",
         }
     }
@@ -446,7 +449,9 @@ fn gate(
     }
     if !sandbox
         && let Some(sc) = scopes
-        && !sc.iter().any(|x| x == coll.scope())
+        && !sc
+            .iter()
+            .any(|x| x == coll.scope() || (coll.scope() == "spo2" && x == "spo2Daily"))
     {
         let msg = format!("The access token lacks the '{}' scope", coll.scope());
         let status = if coll.scope_failure_is_401() {

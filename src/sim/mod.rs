@@ -38,7 +38,8 @@ pub use faults::Faults;
 pub use quirks::Quirks;
 pub use webhook::WebhookAttempt;
 
-/// Every OAuth scope Oura knows.
+/// Every OAuth scope Oura grants today. Spec 1.37's `spo2Daily` is refused
+/// as `invalid_scope` unless [`SimConfig::legacy_spo2_scope`] is set.
 pub const ALL_SCOPES: &[&str] = &[
     "email",
     "personal",
@@ -47,8 +48,26 @@ pub const ALL_SCOPES: &[&str] = &[
     "workout",
     "tag",
     "session",
-    "spo2Daily",
+    "spo2",
+    "heart_health",
 ];
+
+/// The token endpoint of Oura's newer developer portal.
+pub const NEW_PORTAL_TOKEN_PATH: &str = "/oauth/v2/ext/oauth-token";
+
+/// Which Oura developer portal registered an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Portal {
+    /// The original portal: every grant works at `/oauth/token`.
+    Legacy,
+    /// The newer portal: code exchanges work at `/oauth/token`, but
+    /// refreshes there answer `400 invalid_request` (without spending the
+    /// refresh token); both work at [`NEW_PORTAL_TOKEN_PATH`].
+    New,
+    /// Like `New`, but `/oauth/token` refuses every grant of the app,
+    /// code exchanges included, with `400 invalid_client`.
+    NewOnly,
+}
 
 /// A registered OAuth application (also the webhook credentials).
 #[derive(Debug, Clone)]
@@ -57,6 +76,28 @@ pub struct OAuthClient {
     pub secret: String,
     /// Allowed redirect URIs; empty accepts any.
     pub redirect_uris: Vec<String>,
+    pub portal: Portal,
+}
+
+impl OAuthClient {
+    /// An application from the original developer portal.
+    pub fn legacy(id: &str, secret: &str) -> OAuthClient {
+        OAuthClient {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+            redirect_uris: Vec::new(),
+            portal: Portal::Legacy,
+        }
+    }
+
+    /// An application from Oura's newer developer portal, as people who
+    /// register one today get.
+    pub fn new_portal(id: &str, secret: &str) -> OAuthClient {
+        OAuthClient {
+            portal: Portal::New,
+            ..OAuthClient::legacy(id, secret)
+        }
+    }
 }
 
 /// Everything a simulator instance can be told.
@@ -93,6 +134,9 @@ pub struct SimConfig {
     /// Scopes the user grants (intersected with the requested ones); `None`
     /// grants whatever is requested.
     pub oauth_granted_scopes: Option<Vec<String>>,
+    /// Accept spec 1.37's `spo2Daily` scope (granting daily_spo2) instead of
+    /// refusing it as `invalid_scope` like the live service does.
+    pub legacy_spo2_scope: bool,
     /// `user_id` reported in webhook events.
     pub user_id: String,
     /// An expired membership answers 403 on every data route.
@@ -128,13 +172,13 @@ impl SimConfig {
             rate_tier: "standard".to_owned(),
             rate_headers_always: false,
             access_token_lifetime: Duration::from_secs(86_400),
-            clients: vec![OAuthClient {
-                id: "sim-client".to_owned(),
-                secret: "sim-secret".to_owned(),
-                redirect_uris: Vec::new(),
-            }],
+            clients: vec![
+                OAuthClient::legacy("sim-client", "sim-secret"),
+                OAuthClient::new_portal("sim-portal-client", "sim-portal-secret"),
+            ],
             oauth_approve: true,
             oauth_granted_scopes: None,
+            legacy_spo2_scope: false,
             user_id: format!("sim-user-{seed}"),
             membership_expired: false,
             faults: Faults::default(),

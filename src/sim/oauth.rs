@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{ALL_SCOPES, AccessToken, Shared};
+use super::{ALL_SCOPES, AccessToken, Portal, Shared};
 
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 
@@ -83,18 +83,33 @@ pub(crate) fn authorize(s: &Shared, query: &str) -> Response {
     };
     {
         let mut pairs = target.query_pairs_mut();
+        let requested: Vec<String> = match q.get("scope") {
+            Some(sc) => sc.split_whitespace().map(str::to_owned).collect(),
+            None => ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        // Oura refuses the whole request when one scope is unknown to it,
+        // `spo2Daily` (spec 1.37's name for `spo2`) included.
+        let unknown: Vec<&str> = requested
+            .iter()
+            .map(String::as_str)
+            .filter(|sc| {
+                let legacy_ok = s.cfg.legacy_spo2_scope && *sc == "spo2Daily";
+                !(ALL_SCOPES.contains(sc) || legacy_ok)
+            })
+            .collect();
         if q.get("response_type").map(String::as_str) != Some("code") {
             pairs.append_pair("error", "unsupported_response_type");
+        } else if !unknown.is_empty() {
+            pairs.append_pair("error", "invalid_scope");
+            pairs.append_pair(
+                "error_description",
+                &format!("Invalid scope(s): {}", unknown.join(", ")),
+            );
         } else if !s.cfg.oauth_approve {
             pairs.append_pair("error", "access_denied");
         } else {
-            let requested: Vec<String> = match q.get("scope") {
-                Some(sc) => sc.split_whitespace().map(str::to_owned).collect(),
-                None => ALL_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
-            };
             let scopes: Vec<String> = requested
                 .into_iter()
-                .filter(|sc| ALL_SCOPES.contains(&sc.as_str()))
                 .filter(|sc| {
                     s.cfg
                         .oauth_granted_scopes
@@ -182,8 +197,9 @@ fn issue(s: &Shared, grant: u64, scopes: &[String]) -> Response {
         .into_response()
 }
 
-/// `POST /oauth/token`.
-pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+/// `POST /oauth/token` (`new_path`: false) and the newer portal's
+/// `POST /oauth/v2/ext/oauth-token` (true).
+pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8], new_path: bool) -> Response {
     let form = params(&String::from_utf8_lossy(body));
     let Some((id, secret)) = client_credentials(headers, &form) else {
         return oauth_error(
@@ -192,16 +208,36 @@ pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
             "client authentication failed",
         );
     };
-    if !s
+    let Some(client) = s
         .cfg
         .clients
         .iter()
-        .any(|c| c.id == id && c.secret == secret)
-    {
+        .find(|c| c.id == id && c.secret == secret)
+    else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "client authentication failed",
+        );
+    };
+    // What live users of newer-portal apps see: the code exchange works at
+    // the legacy path, every refresh there is refused before the refresh
+    // token is looked at (so it stays valid for the right endpoint).
+    if client.portal == Portal::New
+        && !new_path
+        && form.get("grant_type").map(String::as_str) == Some("refresh_token")
+    {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Invalid request",
+        );
+    }
+    if client.portal == Portal::NewOnly && !new_path {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client",
+            "Unknown client for this endpoint",
         );
     }
     match form.get("grant_type").map(String::as_str) {

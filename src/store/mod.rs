@@ -12,6 +12,7 @@
 //!
 //! Deletion semantics: deleted documents are removed, never flagged.
 
+pub mod error;
 mod handle;
 mod mapping;
 mod request_log;
@@ -60,12 +61,28 @@ pub enum StoreError {
     /// A document or row the API sent cannot be stored (e.g. no `id`).
     #[error("cannot store document: {0}")]
     Invalid(String),
+    /// Opening or checking the file failed; the message names the path
+    /// once and says what to do.
+    #[error(transparent)]
+    File(#[from] error::FileError),
+    /// The file is not ouradb's; nothing was written to it.
+    #[error(transparent)]
+    Refused(#[from] error::Refusal),
+}
+
+impl StoreError {
+    /// What kind of trouble this is (busy, full disk, corrupt, ...).
+    pub fn class(&self) -> error::ErrorClass {
+        error::classify(self)
+    }
 }
 
 pub use handle::StoreHandle;
 pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
-pub use schema::SCHEMA_VERSION;
-pub use webhook::{StoredSubscription, WebhookEventRecord, WebhookHealth};
+pub use schema::{SCHEMA_VERSION, SchemaObject, migration_sources, schema_objects};
+pub use webhook::{
+    PENDING as WEBHOOK_PENDING, StoredSubscription, WebhookEventRecord, WebhookHealth,
+};
 
 /// Per data type sync bookkeeping, one row of `sync_state`.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -846,16 +863,13 @@ fn add_columns(
         .prepare_cached("SELECT COUNT(*) FROM added_column WHERE table_name = ?1")?
         .query_row([dt.table], |r| r.get(0))?;
     let table = mapping::quote(dt.table);
+    let mut over_limit = Vec::new();
     for (column, (path, ty)) in &wanted {
         if present.contains(&column.to_lowercase()) {
             continue;
         }
         if added >= MAX_ADDED_COLUMNS {
-            tracing::warn!(
-                data_type = dt.name,
-                column,
-                "too many fields outside the schema; this one stays in raw_json only"
-            );
+            over_limit.push(column.as_str());
             continue;
         }
         let col = mapping::quote(column);
@@ -880,6 +894,13 @@ fn add_columns(
             "added a column for a field outside the schema"
         );
         added += 1;
+    }
+    if !over_limit.is_empty() {
+        tracing::warn!(
+            data_type = dt.name,
+            fields = over_limit.join(", "),
+            "{MAX_ADDED_COLUMNS} columns were already added to this table; these fields stay in raw_json only"
+        );
     }
     Ok(Some(mapping::build(tx, dt)?))
 }
@@ -976,6 +997,7 @@ fn resolve(
             Some(id) => {
                 tx.prepare_cached(&t.sql_rekey)?
                     .execute(params![rowid, id])?;
+                clear_pending(tx, dt, s)?;
                 (rowid, raw, id.to_owned())
             }
             None => (rowid, raw, s.to_owned()),

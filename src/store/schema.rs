@@ -8,6 +8,15 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::StoreError;
+use super::error::{FileError, Refusal};
+
+/// `PRAGMA application_id` of every ouradb database ("OURA" in ASCII): a
+/// file carrying another id belongs to another program and is refused.
+pub const APPLICATION_ID: i32 = 0x4F55_5241;
+
+/// Tables every ouradb file has had since schema version 1: how a file made
+/// before `application_id` was set is recognised.
+const OURADB_TABLES: &[&str] = &["sync_state", "daily_sleep", "heartrate", "sleep"];
 
 /// One schema version: the SQL that takes a database from `version - 1` to
 /// `version`. Versions are consecutive from 1; a new version is one more entry.
@@ -33,10 +42,61 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("../../schema_limiter.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../../schema_views.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
+
+/// The SQL of every migration, oldest first: the documentation of the
+/// schema (its comments) for generators such as the Datasette metadata.
+pub fn migration_sources() -> impl Iterator<Item = &'static str> {
+    MIGRATIONS.iter().map(|m| m.sql)
+}
+
+/// A table or view of a database at [`SCHEMA_VERSION`], with its columns in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaObject {
+    pub name: String,
+    /// `table` or `view`.
+    pub kind: String,
+    pub columns: Vec<String>,
+}
+
+/// Every table and view a fresh database has, read from an in-memory copy:
+/// the authority on which columns exist, whatever the comments say.
+pub fn schema_objects() -> Result<Vec<SchemaObject>, StoreError> {
+    let conn = Connection::open_in_memory()?;
+    let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+    for m in MIGRATIONS {
+        tx.execute_batch(m.sql)?;
+    }
+    tx.commit()?;
+    let mut stmt = conn.prepare(
+        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') \
+         AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let objects: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut cols = conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+    objects
+        .into_iter()
+        .map(|(name, kind)| {
+            let columns = cols
+                .query_map([&name], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(SchemaObject {
+                name,
+                kind,
+                columns,
+            })
+        })
+        .collect()
+}
 
 /// How long a statement waits for another connection's lock before failing.
 /// A dashboard's read never blocks a WAL writer; this covers a second writer
@@ -83,10 +143,132 @@ fn too_new(path: &Path, found: i64) -> StoreError {
     }
 }
 
+/// What the pre-write check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// No file, or an empty one: ouradb may create its schema.
+    Empty,
+    /// An ouradb database (marked, or recognised by its tables).
+    Ouradb,
+}
+
+/// Decides whether `path` may be opened by ouradb, reading only: the
+/// 100-byte SQLite header first, then (for unmarked files) the table list
+/// through an `immutable` read-only connection, which creates no -wal or
+/// -shm file and takes no lock. Runs before anything writes to the file.
+fn check_file(path: &Path) -> Result<Found, StoreError> {
+    use std::io::Read;
+    let shown = path.display().to_string();
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Empty),
+        Err(e) => return Err(io_err(path, e)),
+    };
+    let mut header = Vec::with_capacity(100);
+    (&mut f)
+        .take(100)
+        .read_to_end(&mut header)
+        .map_err(|e| io_err(path, e))?;
+    if header.is_empty() {
+        return Ok(Found::Empty);
+    }
+    if header.len() < 100 || &header[..16] != b"SQLite format 3\0" {
+        return Err(Refusal::NotSqlite {
+            path: shown,
+            found: if header.len() < 100 {
+                format!("only {} bytes long", header.len())
+            } else {
+                "no SQLite header".to_owned()
+            },
+        }
+        .into());
+    }
+    let be = |at: usize| i32::from_be_bytes(header[at..at + 4].try_into().expect("4 bytes"));
+    let user_version = be(60) as i64;
+    let application_id = be(68);
+    if application_id != APPLICATION_ID && application_id != 0 {
+        return Err(Refusal::Foreign {
+            path: shown,
+            found: format!("its application_id is {application_id:#010x}"),
+        }
+        .into());
+    }
+    let ours = |found| {
+        if user_version > SCHEMA_VERSION {
+            Err(too_new(path, user_version))
+        } else {
+            Ok(found)
+        }
+    };
+    if application_id == APPLICATION_ID {
+        return ours(Found::Ouradb);
+    }
+    let tables = table_names(path).map_err(|e| FileError::sqlite(path, &e))?;
+    if tables.is_empty() && user_version == 0 {
+        return Ok(Found::Empty);
+    }
+    if OURADB_TABLES
+        .iter()
+        .all(|t| tables.iter().any(|have| have == t))
+    {
+        return ours(Found::Ouradb);
+    }
+    let mut listed: Vec<&str> = tables.iter().map(String::as_str).take(5).collect();
+    if tables.len() > 5 {
+        listed.push("...");
+    }
+    Err(Refusal::Foreign {
+        path: shown,
+        found: if tables.is_empty() {
+            format!("an empty SQLite file at user_version {user_version}")
+        } else {
+            format!(
+                "a SQLite database with tables {} at user_version {user_version}",
+                listed.join(", ")
+            )
+        },
+    }
+    .into())
+}
+
+/// The tables of a file, read without writing or locking anything.
+fn table_names(path: &Path) -> Result<Vec<String>, rusqlite::Error> {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut uri = url::Url::from_file_path(&abs)
+        .map_err(|()| rusqlite::Error::InvalidPath(abs.clone()))?
+        .to_string();
+    uri.push_str("?immutable=1");
+    let conn = Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(names)
+}
+
 /// Opens (creating if needed) a database for writing and brings its schema
-/// to [`SCHEMA_VERSION`].
+/// to [`SCHEMA_VERSION`]. A file that is not ouradb's is refused before
+/// anything (even a -wal file) is written.
 pub(super) fn open_read_write(path: &Path) -> Result<Connection, StoreError> {
-    create_private_file(path)?;
+    check_file(path)?;
+    create_private_file(path).map_err(|e| match e {
+        StoreError::Io { source, .. } => FileError::io(path, &source).into(),
+        other => other,
+    })?;
+    open_checked(path).map_err(|e| match e {
+        StoreError::Sqlite(s) => FileError::sqlite(path, &s).into(),
+        other => other,
+    })
+}
+
+fn open_checked(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // WAL lets readers see the last committed page while a page is being
@@ -112,6 +294,14 @@ pub(super) fn open_read_only(path: &Path) -> Result<(Connection, i64), StoreErro
             path: path.display().to_string(),
         });
     }
+    check_file(path)?;
+    open_read_only_checked(path).map_err(|e| match e {
+        StoreError::Sqlite(s) => FileError::sqlite(path, &s).into(),
+        other => other,
+    })
+}
+
+fn open_read_only_checked(path: &Path) -> Result<(Connection, i64), StoreError> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -124,12 +314,21 @@ pub(super) fn open_read_only(path: &Path) -> Result<(Connection, i64), StoreErro
     Ok((conn, found))
 }
 
+fn application_id(conn: &Connection) -> Result<i32, StoreError> {
+    Ok(conn.query_row("PRAGMA application_id", [], |r| r.get(0))?)
+}
+
 fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let found = user_version(conn)?;
     if found > SCHEMA_VERSION {
         return Err(too_new(path, found));
     }
     if found == SCHEMA_VERSION {
+        // Files written before ouradb marked its databases get the mark
+        // now (check_file recognised them by their tables).
+        if application_id(conn)? != APPLICATION_ID {
+            conn.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
+        }
         return Ok(());
     }
     // IMMEDIATE takes the write lock up front, so two processes opening a
@@ -143,6 +342,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
         tx.execute_batch(m.sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))?;
     }
+    tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
     tx.commit()?;
     Ok(())
 }

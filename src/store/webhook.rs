@@ -32,6 +32,9 @@ pub struct WebhookEventRecord {
     pub outcome: String,
 }
 
+/// `webhook_event.outcome` of an event acknowledged but not yet applied.
+pub const PENDING: &str = "pending";
+
 /// What `status` shows about webhooks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebhookHealth {
@@ -79,6 +82,47 @@ impl Store {
             .execute([whole(prune_before)])?;
         tx.commit()?;
         Ok(())
+    }
+
+    /// Events acknowledged to Oura but not applied before a shutdown
+    /// (outcome [`PENDING`]), oldest first: applied at the next start.
+    pub fn pending_webhook_events(&self) -> Result<Vec<WebhookEventRecord>, StoreError> {
+        if !self.has_webhook_tables() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT signature, received_at, event_type, data_type, object_id, event_time, outcome
+             FROM webhook_event WHERE outcome = ?1 ORDER BY received_at, rowid",
+        )?;
+        let rows = stmt
+            .query_map([PENDING], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(
+                |(signature, at, event_type, data_type, object_id, event_time, outcome)| {
+                    Ok(WebhookEventRecord {
+                        signature,
+                        received_at: parse_time(Some(at), "webhook_event.received_at")?
+                            .expect("present"),
+                        event_type,
+                        data_type,
+                        object_id,
+                        event_time,
+                        outcome,
+                    })
+                },
+            )
+            .collect()
     }
 
     /// Signatures of events received at or after `since` (replay protection

@@ -24,18 +24,47 @@ const CONCURRENT_TYPES: usize = 4;
 pub enum SyncError {
     #[error(transparent)]
     Api(#[from] ApiError),
-    #[error("{data_type}: {source}; check disk space and permissions of storage.database")]
+    #[error("{data_type}: {source}{advice}")]
     Store {
         data_type: String,
         source: StoreError,
+        /// "; " and what to do about this class of error, or "" when the
+        /// source already says it.
+        advice: String,
     },
 }
 
 impl SyncError {
     pub fn kind(&self) -> &'static str {
+        use crate::store::error::ErrorClass;
         match self {
             SyncError::Api(e) => e.kind(),
-            SyncError::Store { .. } => "store",
+            SyncError::Store { source, .. } => match source.class() {
+                ErrorClass::Busy => "store_busy",
+                ErrorClass::DiskFull => "store_disk_full",
+                ErrorClass::ReadOnly => "store_read_only",
+                ErrorClass::Corrupt => "store_corrupt",
+                ErrorClass::Constraint => "store_constraint",
+                ErrorClass::BadDocument => "store_bad_document",
+                ErrorClass::Refused => "store_refused",
+                ErrorClass::Other => "store",
+            },
+        }
+    }
+
+    /// A store error with the advice for its class on the file at `path`.
+    pub fn store(dt: &DataType, source: StoreError, path: &std::path::Path) -> SyncError {
+        let advice = match &source {
+            StoreError::File(_) | StoreError::Refused(_) => String::new(),
+            other => {
+                let a = crate::store::error::advice(other.class(), path);
+                if a.is_empty() { a } else { format!("; {a}") }
+            }
+        };
+        SyncError::Store {
+            data_type: dt.name.into(),
+            source,
+            advice,
         }
     }
 }
@@ -55,6 +84,10 @@ pub struct TypeReport {
     pub data_type: &'static str,
     pub counts: WriteCounts,
     pub requests: u32,
+    /// Requests not covered by a committed page (failed, retried, or the
+    /// page that ran into the error); recorded with the failure.
+    #[serde(skip)]
+    pub uncommitted_requests: u32,
     pub error: Option<String>,
     pub error_kind: Option<&'static str>,
     /// Another run of this type was in progress, so this one did nothing.
@@ -167,6 +200,7 @@ impl SyncEngine {
             data_type: dt.name,
             counts: WriteCounts::default(),
             requests: 0,
+            uncommitted_requests: 0,
             error: None,
             error_kind: None,
             skipped_busy: false,
@@ -207,8 +241,9 @@ impl SyncEngine {
                 let at = (self.clock)();
                 let kind = e.kind();
                 let msg = e.to_string();
+                let spent = report.uncommitted_requests;
                 if let Err(se) = self
-                    .with_store(dt, move |s| s.record_failure(dt, kind, &msg, 0, at))
+                    .with_store(dt, move |s| s.record_failure(dt, kind, &msg, spent, at))
                     .await
                 {
                     tracing::error!(data_type = dt.name, error = %se, "cannot record failure");
@@ -232,7 +267,7 @@ impl SyncEngine {
             detail: detail.into(),
         };
         if let Some(scopes) = &grant.scopes
-            && !scopes.iter().any(|s| s == dt.scope)
+            && !registry::grant_covers(scopes, dt.scope)
         {
             let e = skipped("not among the granted scopes");
             let at = (self.clock)();
@@ -409,7 +444,12 @@ impl SyncEngine {
         cursor: CursorAdvance,
         report: &mut TypeReport,
     ) -> Result<(), SyncError> {
-        let mut tokens_seen: HashSet<String> = HashSet::new();
+        // Every token of the window with the page it led to: a cycle of any
+        // length shows up as a token seen before.
+        let mut tokens_seen: HashMap<String, usize> = HashMap::new();
+        let cap = page_cap(dt, w);
+        let mut pages = 0usize;
+        let mut docs_total = 0usize;
         let mut seen_ids: HashSet<String> = HashSet::new();
         // Whether every document of the window could be keyed: one that
         // could not may be any stored document, so nothing counts as gone.
@@ -418,7 +458,12 @@ impl SyncEngine {
         let mut pending = self.prefetch(dt, &query, None);
         loop {
             let page = match pending.await {
-                Ok(r) => r?,
+                Ok((Ok(page), _)) => page,
+                Ok((Err(e), attempts)) => {
+                    report.requests += attempts;
+                    report.uncommitted_requests += attempts;
+                    return Err(e.into());
+                }
                 Err(join) => {
                     return Err(ApiError::BadResponse {
                         data_type: dt.name.into(),
@@ -428,13 +473,31 @@ impl SyncEngine {
                     .into());
                 }
             };
+            pages += 1;
+            docs_total += page.data.len();
+            let paging_loop = |pattern: String| ApiError::PagingLoop {
+                data_type: dt.name.into(),
+                window: window_text(w),
+                pattern,
+            };
             let last_page = match &page.next_token {
                 None => true,
                 Some(t) => {
-                    if !tokens_seen.insert(t.clone()) {
-                        return Err(ApiError::PagingLoop {
-                            data_type: dt.name.into(),
-                        }
+                    if let Some(first) = tokens_seen.insert(t.clone(), pages) {
+                        report.requests += page.requests;
+                        report.uncommitted_requests += page.requests;
+                        return Err(paging_loop(format!(
+                            "page {pages} returned a next_token already returned by page {first} (a cycle of {} page(s))",
+                            pages - first
+                        ))
+                        .into());
+                    }
+                    if pages >= cap {
+                        report.requests += page.requests;
+                        report.uncommitted_requests += page.requests;
+                        return Err(paging_loop(format!(
+                            "the API returned a new next_token on each of {pages} pages ({docs_total} documents in all), the most this window can need is far fewer"
+                        ))
                         .into());
                     }
                     false
@@ -444,7 +507,7 @@ impl SyncEngine {
             // API's latency overlaps our SQLite work.
             pending = match &page.next_token {
                 Some(t) => self.prefetch(dt, &query, Some(t.clone())),
-                None => tokio::spawn(async { Ok(DocumentsPage::default()) }),
+                None => tokio::spawn(async { (Ok(DocumentsPage::default()), 0) }),
             };
             let mut guard = AbortOnDrop(Some(pending.abort_handle()));
             report.requests += page.requests;
@@ -505,10 +568,14 @@ impl SyncEngine {
         dt: &'static DataType,
         query: &PageQuery,
         token: Option<String>,
-    ) -> tokio::task::JoinHandle<Result<DocumentsPage, ApiError>> {
+    ) -> tokio::task::JoinHandle<(Result<DocumentsPage, ApiError>, u32)> {
         let client = self.client.clone();
         let query = query.clone();
-        tokio::spawn(async move { client.fetch_page(dt, &query, token.as_deref()).await })
+        tokio::spawn(async move {
+            client
+                .fetch_page_counted(dt, &query, token.as_deref())
+                .await
+        })
     }
 
     /// Runs a store operation on the store's blocking thread; no
@@ -518,14 +585,39 @@ impl SyncEngine {
         F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
-        self.store.run(f).await.map_err(|source| SyncError::Store {
-            data_type: dt.name.into(),
-            source,
-        })
+        let database = self.config.database.clone();
+        self.store
+            .run(f)
+            .await
+            .map_err(|source| SyncError::store(dt, source, &database))
     }
 
     pub async fn states(&self) -> Result<Vec<SyncState>, StoreError> {
         self.store.run(|s| s.all_sync_states()).await
+    }
+}
+
+/// Fewest pages a window may take before paging is declared runaway.
+const MIN_PAGE_CAP: usize = 1000;
+
+/// The most pages one window may take: ten times a generous estimate (one
+/// page per ten days; Oura's pages hold far more), and never fewer than
+/// [`MIN_PAGE_CAP`]. A server handing out a fresh `next_token` forever is
+/// stopped here instead of paging until the process is killed: at the
+/// limiter's burst rate 1,000 pages take well under a minute.
+pub fn page_cap(dt: &DataType, w: Window) -> usize {
+    let days = match dt.query {
+        QueryStyle::DateRange | QueryStyle::DateTimeRange => w.days().max(1) as usize,
+        QueryStyle::List | QueryStyle::Single => 1,
+    };
+    (days.div_ceil(10) * 10).max(MIN_PAGE_CAP)
+}
+
+fn window_text(w: Window) -> String {
+    if w.from == Date::MIN && w.to == Date::MAX {
+        "the whole collection".to_owned()
+    } else {
+        format!("window {}..{}", w.from, w.to)
     }
 }
 

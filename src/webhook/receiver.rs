@@ -226,8 +226,30 @@ pub async fn start(
             cancel.clone(),
         ));
     }
+    let types: HashSet<&'static str> = engine.config().types.iter().map(|d| d.name).collect();
+    // Events acknowledged before the last shutdown but not applied then.
+    let pending = {
+        let types = types.clone();
+        engine
+            .store()
+            .run(move |s| worker::pending_jobs(s, &types))
+            .await?
+    };
+    if !pending.is_empty() {
+        tracing::info!(
+            count = pending.len(),
+            "applying webhook events saved at the last shutdown"
+        );
+    }
+    for job in pending {
+        let shard = shard_of(job.dt.name, &job.object_id, queues.len());
+        // A full queue leaves the rest saved for the next start.
+        if queues[shard].try_send(job).is_err() {
+            break;
+        }
+    }
     let state = Arc::new(Recv {
-        types: engine.config().types.iter().map(|d| d.name).collect(),
+        types,
         opts: opts.clone(),
         queues,
         seen: Mutex::new(seen),

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::receiver::WebhookStats;
 use crate::registry::DataType;
-use crate::store::{CursorAdvance, PageCommit, WebhookEventRecord};
+use crate::store::{CursorAdvance, PageCommit, WEBHOOK_PENDING, WebhookEventRecord};
 use crate::sync::{Clock, SyncEngine};
 
 /// How long accepted events stay in `webhook_event`.
@@ -25,6 +25,15 @@ pub enum Op {
 }
 
 impl Op {
+    pub fn parse(s: &str) -> Option<Op> {
+        match s {
+            "create" => Some(Op::Create),
+            "update" => Some(Op::Update),
+            "delete" => Some(Op::Delete),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Create => "create",
@@ -47,7 +56,9 @@ pub struct Job {
 }
 
 /// Drains one queue until it closes or `cancel` fires. Events still queued
-/// at shutdown are dropped: the next scheduled poll picks their data up.
+/// at shutdown were already acknowledged to Oura, which will not send them
+/// again: they are saved as [`WEBHOOK_PENDING`] and applied at the next
+/// start (see [`pending_jobs`]).
 pub async fn run(
     engine: Arc<SyncEngine>,
     mut rx: mpsc::Receiver<Job>,
@@ -57,6 +68,8 @@ pub async fn run(
 ) {
     loop {
         let job = tokio::select! {
+            // Shutdown first: queued events are saved below, not started.
+            biased;
             _ = cancel.cancelled() => break,
             job = rx.recv() => match job {
                 Some(j) => j,
@@ -67,15 +80,7 @@ pub async fn run(
         if outcome.starts_with("failed") {
             stats.failed.fetch_add(1, Ordering::Relaxed);
         }
-        let record = WebhookEventRecord {
-            signature: job.signature.clone(),
-            received_at: job.received_at,
-            event_type: job.op.as_str().to_owned(),
-            data_type: job.dt.webhook.unwrap_or(job.dt.name).to_owned(),
-            object_id: job.object_id.clone(),
-            event_time: job.event_time.clone(),
-            outcome,
-        };
+        let record = record_of(&job, outcome);
         let keep_since = clock() - KEEP_EVENTS;
         let recorded = engine
             .store()
@@ -86,13 +91,65 @@ pub async fn run(
         }
         stats.processed.fetch_add(1, Ordering::SeqCst);
     }
-    let dropped = rx.len();
-    if dropped > 0 {
+    rx.close();
+    let mut records = Vec::new();
+    while let Ok(job) = rx.try_recv() {
+        records.push(record_of(&job, WEBHOOK_PENDING.to_owned()));
+    }
+    let keep_since = clock() - KEEP_EVENTS;
+    let saved = engine
+        .store()
+        .run(move |store| {
+            let mut saved = 0usize;
+            for record in &records {
+                match store.record_webhook_event(record, keep_since) {
+                    Ok(()) => saved += 1,
+                    Err(e) => tracing::warn!(error = %e, "cannot save a queued webhook event"),
+                }
+            }
+            saved
+        })
+        .await;
+    if saved > 0 {
         tracing::info!(
-            dropped,
-            "webhook events left unapplied at shutdown; scheduled polling will catch up"
+            saved,
+            "webhook events queued at shutdown were saved; they are applied at the next start"
         );
     }
+}
+
+fn record_of(job: &Job, outcome: String) -> WebhookEventRecord {
+    WebhookEventRecord {
+        signature: job.signature.clone(),
+        received_at: job.received_at,
+        event_type: job.op.as_str().to_owned(),
+        data_type: job.dt.webhook.unwrap_or(job.dt.name).to_owned(),
+        object_id: job.object_id.clone(),
+        event_time: job.event_time.clone(),
+        outcome,
+    }
+}
+
+/// Jobs saved at the last shutdown, oldest first, for the types in `types`.
+pub fn pending_jobs(
+    store: &crate::store::Store,
+    types: &std::collections::HashSet<&'static str>,
+) -> Result<Vec<Job>, crate::store::StoreError> {
+    Ok(store
+        .pending_webhook_events()?
+        .into_iter()
+        .filter_map(|ev| {
+            let dt = super::webhook_type(&ev.data_type).filter(|d| types.contains(d.name))?;
+            Some(Job {
+                op: Op::parse(&ev.event_type)?,
+                dt,
+                object_id: ev.object_id,
+                event_time: ev.event_time,
+                signature: ev.signature,
+                received_at: ev.received_at,
+            })
+        })
+        .collect())
 }
 
 /// Applies one event; returns the outcome recorded for `status`.
@@ -149,6 +206,10 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> String {
                     })
                     .await;
                 match stored {
+                    Ok(c) if c.quarantined > 0 => {
+                        tracing::warn!(data_type = dt.name, id, "webhook document quarantined");
+                        "quarantined".to_owned()
+                    }
                     Ok(_) => {
                         tracing::debug!(data_type = dt.name, id, "webhook document stored");
                         "stored".to_owned()
@@ -159,6 +220,8 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> String {
                     }
                 }
             }
+            // Shutdown cut the fetch short: keep the event for the next start.
+            Err(crate::api::ApiError::Cancelled) => WEBHOOK_PENDING.to_owned(),
             Err(e) => {
                 tracing::warn!(data_type = dt.name, id, error = %e, "webhook fetch failed; polling will catch up");
                 format!("failed: {}", e.kind())

@@ -243,3 +243,64 @@ fn systemd_unit_verifies_when_systemd_analyze_is_present() {
     let problems: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(problems.is_empty(), "systemd-analyze: {problems:#?}");
 }
+
+#[test]
+fn the_status_table_cuts_long_errors_to_the_width_and_keeps_one_line_per_type() {
+    let now = jiff::Timestamp::now();
+    let long = format!("server said: {}\nsecond line", "x".repeat(3000));
+    let states: Vec<ouradb::store::SyncState> = ouradb::registry::DATA_TYPES
+        .iter()
+        .map(|d| ouradb::store::SyncState {
+            data_type: d.name.to_owned(),
+            last_error_kind: Some("bad_response".into()),
+            last_error: Some(long.clone()),
+            last_error_at: Some(now),
+            ..Default::default()
+        })
+        .collect();
+    for width in [200u16, 120, 60] {
+        let table = ouradb::cli::status_table_width(
+            &states,
+            now,
+            std::time::Duration::from_secs(3600),
+            width,
+        )
+        .to_string();
+        let lines: Vec<&str> = table.lines().collect();
+        // Header, separators and one line per type: nothing wraps.
+        assert!(lines.len() <= 4 + 2 * states.len(), "{table}");
+        let widest = lines.iter().map(|l| l.chars().count()).max().unwrap();
+        let others =
+            ouradb::cli::status_table_width(&states[..0], now, std::time::Duration::ZERO, 0)
+                .to_string()
+                .lines()
+                .map(|l| l.chars().count())
+                .max()
+                .unwrap();
+        assert!(
+            widest <= usize::from(width).max(others + 60),
+            "{widest} > {width}: {table}"
+        );
+        assert!(table.contains("bad_response: server said: xxx") && table.contains('…'));
+        assert!(!table.contains("second line"));
+    }
+}
+
+#[test]
+fn status_lists_quarantined_documents_and_pending_removals() {
+    let q = vec![ouradb::store::QuarantineSummary {
+        data_type: "daily_stress".into(),
+        count: 2,
+        latest_reason: format!("no readable `day` (got null){}", " and more".repeat(100)),
+        latest_at: jiff::Timestamp::now(),
+    }];
+    let pending: std::collections::HashMap<String, i64> = [("tag".to_owned(), 3)].into();
+    let text = ouradb::cli::quarantine_section(&q, &pending).unwrap();
+    assert!(
+        text.contains("daily_stress: 2 (latest: no readable `day` (got null)"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() < 220), "{text}");
+    assert!(text.contains("removed if still missing 24 h later") && text.contains("tag: 3"));
+    assert!(ouradb::cli::quarantine_section(&[], &Default::default()).is_none());
+}

@@ -3,6 +3,8 @@
 
 mod cli;
 mod daemon;
+mod dashboards;
+mod hostile;
 mod oauth;
 mod real_accounts;
 mod sim_http;

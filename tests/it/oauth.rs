@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 const CLIENT_ID: &str = "oauth-test-app";
 const CLIENT_SECRET: &str = "cs-7f3a91d2e6b04c58a1f0-client-secret";
 const TOKEN_EP: &str = "POST /oauth/token";
+const NEW_TOKEN_EP: &str = "POST /oauth/v2/ext/oauth-token";
 const PERSONAL: &str = "GET /v2/usercollection/personal_info";
 
 struct Env {
@@ -34,11 +35,7 @@ fn sim_config(lifetime: Duration) -> SimConfig {
     let mut c = SimConfig::new(11, 10, today);
     c.tokens = Vec::new();
     c.access_token_lifetime = lifetime;
-    c.clients = vec![OAuthClient {
-        id: CLIENT_ID.into(),
-        secret: CLIENT_SECRET.into(),
-        redirect_uris: Vec::new(),
-    }];
+    c.clients = vec![OAuthClient::legacy(CLIENT_ID, CLIENT_SECRET)];
     c
 }
 
@@ -71,6 +68,7 @@ client_secret = "{CLIENT_SECRET}"
 redirect_uri = "{redirect}"
 authorize_url = "{base}/oauth/authorize"
 token_url = "{base}/oauth/token"
+fallback_token_url = "{base}/oauth/v2/ext/oauth-token"
 revoke_url = "{base}/oauth/revoke"
 token_file = "{tokens}"
 
@@ -172,7 +170,7 @@ fn mode(p: &Path) -> u32 {
 async fn login_stores_private_tokens_and_api_calls_work() {
     let env = setup(Duration::from_secs(3600)).await;
     let out = drive_login(&env.config, |u| u).await.unwrap();
-    assert_eq!(out.scopes.len(), 8, "{:?}", out.scopes);
+    assert_eq!(out.scopes.len(), 9, "{:?}", out.scopes);
     assert!(out.missing_scopes.is_empty());
     // The user id comes from personal_info, read once during login.
     assert_eq!(env.sim.count(PERSONAL, 200), 1);
@@ -272,7 +270,7 @@ async fn pasted_redirect_url_when_the_redirect_is_not_local() {
     });
     let out = oauth::login(&env.config, opts).await.unwrap();
     user.await.unwrap();
-    assert_eq!(out.scopes.len(), 8);
+    assert_eq!(out.scopes.len(), 9);
     let client = api_client(&env.config, Arc::new(OAuthSource::new(&env.config)));
     fetch(&client).await.unwrap();
     env.sim.stop().await;
@@ -681,7 +679,17 @@ async fn a_scope_left_out_of_the_grant_is_skipped_without_asking() {
     assert_eq!(outcome.missing_scopes, vec!["workout".to_owned()]);
 
     let out = run_bin(ouradb_cmd(&env, &["sync"])).await;
-    assert_eq!(out.status.code(), Some(1), "a skipped type is reported");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a skipped type is reported, not a failure: {stderr}"
+    );
+    assert!(
+        stderr.contains("ouradb: skipped workout (scope not granted; run `ouradb auth login` granting it to sync them)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("failed"), "{stderr}");
     assert_eq!(
         env.sim.count("GET /v2/usercollection/workout", 403)
             + env.sim.count("GET /v2/usercollection/workout", 200),
@@ -697,5 +705,211 @@ async fn a_scope_left_out_of_the_grant_is_skipped_without_asking() {
     );
     let line = table.lines().find(|l| l.contains("daily_sleep")).unwrap();
     assert!(line.contains("fresh"), "{line}");
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_portal_app_refreshes_through_the_fallback_and_remembers_it() {
+    let mut cfg = sim_config(Duration::from_secs(3600));
+    cfg.clients = vec![OAuthClient::new_portal(CLIENT_ID, CLIENT_SECRET)];
+    let env = setup_with(cfg, None).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    // The code exchange works at the configured (legacy) endpoint.
+    assert_eq!(env.sim.count(TOKEN_EP, 200), 1);
+    let legacy = env.config.oauth.token_url.to_string();
+    let fallback = env
+        .config
+        .oauth
+        .fallback_token_url
+        .clone()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        stored(&env.config).token_url.as_deref(),
+        Some(legacy.as_str())
+    );
+
+    let a = OAuthSource::new(&env.config);
+    for _ in 0..4 {
+        a.refresh_now().await.unwrap();
+    }
+    assert_eq!(a.refresh_count(), 4);
+    assert_eq!(
+        env.sim.count(TOKEN_EP, 400),
+        1,
+        "only the first refresh tries the legacy endpoint"
+    );
+    assert_eq!(env.sim.count(NEW_TOKEN_EP, 200), 4);
+    assert_eq!(
+        stored(&env.config).token_url.as_deref(),
+        Some(fallback.as_str())
+    );
+    // The refused call did not spend the refresh token, and the data API
+    // takes the refreshed token.
+    let client = api_client(&env.config, Arc::new(OAuthSource::new(&env.config)));
+    fetch(&client).await.unwrap();
+
+    // A second process (or a restart) goes straight to the remembered one.
+    let b = OAuthSource::new(&env.config);
+    b.refresh_now().await.unwrap();
+    b.refresh_now().await.unwrap();
+    assert_eq!(env.sim.count(TOKEN_EP, 400), 1, "no failed attempt");
+    assert_eq!(env.sim.count(NEW_TOKEN_EP, 200), 6);
+    let out = run_bin(ouradb_cmd(&env, &["auth", "refresh"])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.sim.count(TOKEN_EP, 400), 1, "no failed attempt");
+
+    let out = run_bin(ouradb_cmd(&env, &["auth", "status"])).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!(
+            "token endpoint: {fallback} (fallback: Oura's newer developer portal)"
+        )),
+        "{text}"
+    );
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_portal_refresh_without_a_fallback_names_the_keys() {
+    let mut cfg = sim_config(Duration::from_secs(3600));
+    cfg.clients = vec![OAuthClient::new_portal(CLIENT_ID, CLIENT_SECRET)];
+    let mut env = setup_with(cfg, None).await;
+    env.config.oauth.fallback_token_url = None;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let a = OAuthSource::new(&env.config);
+    let err = a.refresh_now().await.unwrap_err().to_string();
+    assert!(
+        err.contains("HTTP 400: invalid_request")
+            && err.contains("auth.token_url")
+            && err.contains("auth.fallback_token_url"),
+        "{err}"
+    );
+    // Refused, not spent: the grant still works once the fallback is set.
+    let env_config = {
+        let mut c = env.config.clone();
+        c.oauth.fallback_token_url = Some(
+            url::Url::parse(&format!("{}/oauth/v2/ext/oauth-token", env.sim.base_url())).unwrap(),
+        );
+        c
+    };
+    OAuthSource::new(&env_config).refresh_now().await.unwrap();
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_scopes_ask_for_spo2_and_heart_health() {
+    let env = setup(Duration::from_secs(3600)).await;
+    let scopes = &env.config.oauth.scopes;
+    assert!(scopes.iter().any(|s| s == "spo2"), "{scopes:?}");
+    assert!(scopes.iter().any(|s| s == "heart_health"), "{scopes:?}");
+    assert!(!scopes.iter().any(|s| s == "spo2Daily"), "{scopes:?}");
+    let out = drive_login(&env.config, |u| u).await.unwrap();
+    assert!(out.missing_scopes.is_empty(), "{:?}", out.missing_scopes);
+    let st = oauth::auth_state(&env.config.oauth).unwrap();
+    assert!(st.has_scope("spo2") && st.has_scope("heart_health"));
+    let client = api_client(&env.config, oauth::token_source(&env.config));
+    let dt = ouradb::registry::find("daily_spo2").unwrap();
+    client.fetch_page(dt, &PageQuery::All, None).await.unwrap();
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spo2daily_is_refused_naming_the_scope_and_the_key() {
+    let mut env = setup(Duration::from_secs(3600)).await;
+    env.config.oauth.scopes = vec!["personal".into(), "daily".into(), "spo2Daily".into()];
+    let err = drive_login(&env.config, |u| u).await.unwrap_err();
+    assert!(matches!(err, OAuthError::InvalidScope { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("Oura refused the scope `spo2Daily` at sign-in")
+            && msg.contains("Change auth.scopes")
+            && msg.contains("`spo2Daily` is now `spo2`"),
+        "{msg}"
+    );
+    assert!(!env.config.oauth.token_file.exists(), "nothing stored");
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grant_listing_spo2daily_still_covers_daily_spo2() {
+    let mut cfg = sim_config(Duration::from_secs(3600));
+    cfg.legacy_spo2_scope = true;
+    let mut env = setup_with(cfg, None).await;
+    env.config.oauth.scopes = vec!["personal".into(), "daily".into(), "spo2Daily".into()];
+    let out = drive_login(&env.config, |u| u).await.unwrap();
+    assert!(out.scopes.iter().any(|s| s == "spo2Daily"));
+    assert!(out.missing_scopes.is_empty(), "{:?}", out.missing_scopes);
+    let st = oauth::auth_state(&env.config.oauth).unwrap();
+    assert!(st.has_scope("spo2"), "the registry's daily_spo2 scope");
+    let client = api_client(&env.config, oauth::token_source(&env.config));
+    let grant = client.grant();
+    let dt = ouradb::registry::find("daily_spo2").unwrap();
+    assert!(ouradb::registry::grant_covers(
+        grant.scopes.as_deref().unwrap(),
+        dt.scope
+    ));
+    client.fetch_page(dt, &PageQuery::All, None).await.unwrap();
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_exchange_refused_at_the_legacy_endpoint_uses_the_fallback() {
+    let mut cfg = sim_config(Duration::from_secs(3600));
+    cfg.clients = vec![OAuthClient {
+        portal: ouradb::sim::Portal::NewOnly,
+        ..OAuthClient::legacy(CLIENT_ID, CLIENT_SECRET)
+    }];
+    let env = setup_with(cfg, None).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    assert_eq!(env.sim.count(TOKEN_EP, 400), 1);
+    assert_eq!(
+        env.sim.count(NEW_TOKEN_EP, 200),
+        1,
+        "the same code, once more"
+    );
+    let fallback = env
+        .config
+        .oauth
+        .fallback_token_url
+        .clone()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        stored(&env.config).token_url.as_deref(),
+        Some(fallback.as_str())
+    );
+    OAuthSource::new(&env.config).refresh_now().await.unwrap();
+    assert_eq!(
+        env.sim.count(TOKEN_EP, 400),
+        1,
+        "refreshes go straight there"
+    );
+    assert_eq!(env.sim.count(NEW_TOKEN_EP, 200), 2);
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_token_with_a_line_break_is_not_blamed_on_the_network() {
+    let env = setup(Duration::from_secs(3600)).await;
+    drive_login(&env.config, |u| u).await.unwrap();
+    let mut t = stored(&env.config);
+    t.access_token = ouradb::config::Secret::new("a_first-half\nsecond-half");
+    TokenFile::new(&env.config.oauth.token_file)
+        .save(&t)
+        .unwrap();
+    env.sim.clear_request_log();
+    let client = api_client(&env.config, oauth::token_source(&env.config));
+    let err = fetch(&client).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "personal_info: the access token contains a line break or another character an HTTP header cannot carry, so nothing was sent; copy the token again as one line, or run `ouradb auth login` for OAuth tokens"
+    );
+    assert!(!err.contains("network"), "{err}");
+    assert!(env.sim.request_log().is_empty(), "nothing was sent");
     env.sim.stop().await;
 }

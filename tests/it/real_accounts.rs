@@ -159,12 +159,45 @@ async fn documents_with_odd_days_are_kept_and_unreadable_ones_quarantined() {
     let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let row = rows.iter().find(|r| r["data_type"] == "tag").unwrap();
     assert_eq!(row["quarantined"], 1);
+    assert_eq!(row["pending_removal"], 0);
+    let cva = rows
+        .iter()
+        .find(|r| r["data_type"] == "daily_cardiovascular_age")
+        .unwrap();
+    assert!(
+        cva["added_columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["column"] == "timestamp" && c["sql_type"] == "TEXT"),
+        "{cva}"
+    );
     assert!(
         row["quarantine_reason"]
             .as_str()
             .unwrap()
             .contains("no readable `day`")
     );
+
+    // `ouradb sync` counts them and exits 0: one bad document fails nothing.
+    let out = ouradb_at(&cfg)
+        .args(["sync", "--type", "daily_stress", "--since"])
+        .arg(since.since.unwrap().to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("quarantined"), "{summary}");
+    let line = summary
+        .lines()
+        .find(|l| l.contains("daily_stress"))
+        .unwrap();
+    let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+    assert_eq!(cells[6], "1", "{summary}");
 
     // A day later, the same: nothing removed for being unreadable.
     env.advance_days(1);

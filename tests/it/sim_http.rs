@@ -1446,3 +1446,54 @@ async fn an_empty_page_outage_answers_200_with_nothing() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn binary_flags_switch_to_the_spec_form_and_to_an_empty_outage() {
+    bounded(async {
+        use tokio::io::AsyncBufReadExt;
+        let exe = env!("CARGO_BIN_EXE_ouradb-sim");
+        for (flags, has_id, empty) in [
+            (&[][..], false, false),
+            (&["--spec-form"][..], true, false),
+            (&["--fault-empty-pages"][..], false, true),
+        ] {
+            let mut child = tokio::process::Command::new(exe)
+                .args(["--port", "0", "--days", "60", "--token", "T1"])
+                .args(flags)
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap();
+            let out = child.stdout.take().unwrap();
+            let mut lines = tokio::io::BufReader::new(out).lines();
+            let first = lines.next_line().await.unwrap().unwrap();
+            let url = first.strip_prefix("listening on ").expect(&first).to_owned();
+            let today = util_today();
+            let b: Value = client()
+                .get(format!(
+                    "{url}/v2/usercollection/daily_cardiovascular_age?start_date={}&end_date={today}",
+                    today.saturating_sub(jiff::Span::new().days(50))
+                ))
+                .bearer_auth("T1")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let docs = b["data"].as_array().unwrap();
+            assert_eq!(docs.is_empty(), empty, "{flags:?}");
+            for d in docs {
+                assert_eq!(d.get("id").is_some(), has_id, "{flags:?}: {d}");
+            }
+            child.kill().await.unwrap();
+        }
+    })
+    .await;
+}
+
+fn util_today() -> Date {
+    jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+}

@@ -1405,3 +1405,31 @@ fn full_batches_of_time_series_rows_count_inserts_updates_and_unchanged() {
         .unwrap();
     assert_eq!(stored[0]["bpm"], json!(150));
 }
+
+#[test]
+fn added_columns_stop_at_64_per_table_and_the_rest_stays_in_raw_json() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let mut doc = json!({"id": "w-1", "day": "2024-03-16"});
+    for i in 0..70 {
+        doc[format!("field_{i:02}")] = json!(i);
+    }
+    assert_eq!(
+        commit(&mut store, "daily_stress", &[doc.clone()]),
+        counts(1, 0, 0, 0)
+    );
+    assert_eq!(store.added_columns().unwrap().len(), 64);
+    let raw: Value = serde_json::from_str(
+        &store
+            .document_json(dt("daily_stress"), "w-1")
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(raw, doc, "every field kept in raw_json");
+    // The next page with the same fields adds nothing more.
+    doc["day"] = json!("2024-03-17");
+    doc["id"] = json!("w-2");
+    commit(&mut store, "daily_stress", &[doc]);
+    assert_eq!(store.added_columns().unwrap().len(), 64);
+}

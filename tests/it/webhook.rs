@@ -925,8 +925,136 @@ async fn daily_documents_with_and_without_id_are_inserted_updated_and_deleted() 
                 );
                 assert_eq!(util::count(&h.config.database, dt.table), rows - 1);
             }
+            if idless {
+                h.stop().await;
+                continue;
+            }
+            // A document a webhook brings in that cannot be stored is
+            // quarantined, and the event says so.
+            let before = h.processed();
+            let mut bad = new_doc(&h, "daily_stress", "wh-bad-day");
+            bad["day"] = Value::Null;
+            let day = h.env.sim.read_data(|d| d.documents("daily_stress")[0].day);
+            h.env.sim.with_data(|d| {
+                vec![
+                    d.put_document("daily_stress", "wh-bad-day", day, bad)
+                        .unwrap(),
+                ]
+            });
+            assert!(
+                h.handle
+                    .wait_processed(before + 1, Duration::from_secs(2))
+                    .await
+            );
+            let ro = Store::open_read_only(&h.config.database).unwrap();
+            let health = ro.webhook_health(Timestamp::now()).unwrap();
+            assert_eq!(health.last_event.unwrap().outcome, "quarantined");
+            let q = ro.quarantine_summary().unwrap();
+            assert_eq!(q[0].data_type, "daily_stress", "{q:?}");
             h.stop().await;
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn events_queued_at_shutdown_are_saved_and_applied_at_the_next_start() {
+    bounded(async {
+        let h = Hook::start(
+            |c| {
+                c.faults.slow = 1.0;
+                c.faults.slow_delay = Duration::from_secs(3);
+            },
+            |_| {},
+        )
+        .await;
+        // New documents the simulator does not announce itself: the test
+        // posts their events, so all of them are queued behind slow fetches.
+        let ids: Vec<String> = (0..6).map(|i| format!("wh-shutdown-{i}")).collect();
+        let docs: Vec<Value> = ids
+            .iter()
+            .map(|id| new_doc(&h, "daily_sleep", id))
+            .collect();
+        h.env.sim.with_data(|d| {
+            for doc in &docs {
+                d.set_document("daily_sleep", doc.clone()).unwrap();
+            }
+            Vec::new()
+        });
+        for id in &ids {
+            let body = event_body("create", "daily_sleep", id);
+            let ts = now_ts();
+            let sig = sign(SECRET, &ts, body.as_bytes());
+            assert_eq!(post(&h.callback, &ts, Some(&sig), body).await, 200);
+        }
+        let Hook {
+            env,
+            config,
+            cancel,
+            tracker,
+            engine,
+            ..
+        } = h;
+        drop(engine);
+        cancel.cancel();
+        tracker.close();
+        tracker.wait().await;
+        // Fetches in flight finish (one per worker); the rest were queued.
+        let count = |outcome: &str| -> i64 {
+            util::reader(&config.database)
+                .query_row(
+                    "SELECT count(*) FROM webhook_event WHERE outcome = ?1",
+                    [outcome],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        let pending = count("pending");
+        assert!(
+            pending >= (6 - receiver::WORKERS) as i64,
+            "queued events are saved: {pending}"
+        );
+        assert_eq!(
+            pending + count("stored"),
+            6,
+            "every acknowledged event is kept"
+        );
+
+        env.sim.set_faults(ouradb::sim::Faults::default());
+        let engine = Arc::new(env.engine(config.clone()));
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let opts = ReceiverOptions::from_config(&config, sync::system_clock()).unwrap();
+        let handle = receiver::start(engine.clone(), opts, cancel.clone(), &tracker)
+            .await
+            .unwrap();
+        assert!(
+            handle
+                .wait_processed(pending as u64, Duration::from_secs(10))
+                .await
+        );
+        for id in &ids {
+            assert!(
+                engine
+                    .store()
+                    .blocking(|s| s.document_json(registry::find("daily_sleep").unwrap(), id))
+                    .unwrap()
+                    .is_some(),
+                "{id} applied after the restart"
+            );
+        }
+        let outcomes: Vec<String> = util::reader(&config.database)
+            .prepare("SELECT outcome FROM webhook_event ORDER BY object_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(outcomes, vec!["stored"; 6]);
+        cancel.cancel();
+        tracker.close();
+        tracker.wait().await;
+        env.sim.stop().await;
     })
     .await;
 }

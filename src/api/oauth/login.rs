@@ -12,7 +12,10 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 use tokio::sync::{mpsc, watch};
 
 use super::store::{StoredTokens, TokenFile, random_hex};
-use super::{ClientCredentials, OAuthError, http_client, token_call, tokens_from_response};
+use super::{
+    ClientCredentials, OAuthError, http_client, token_call_any, token_endpoints,
+    tokens_from_response,
+};
 use crate::config::Config;
 
 /// How to run a login.
@@ -283,41 +286,45 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
         .append_pair("state", &state);
 
     let addrs = listen_addrs(&o.redirect_uri);
-    let code = if addrs.is_empty() {
-        (opts.on_url)(&auth_url);
-        if opts.open_browser {
-            open_browser(&auth_url);
-        }
-        let mut line = String::new();
-        let read = match opts.paste {
-            Some(mut r) => r.read_line(&mut line).await,
-            None => {
-                tokio::io::BufReader::new(tokio::io::stdin())
-                    .read_line(&mut line)
-                    .await
+    let code = async {
+        Ok(if addrs.is_empty() {
+            (opts.on_url)(&auth_url);
+            if opts.open_browser {
+                open_browser(&auth_url);
             }
-        };
-        read.map_err(OAuthError::Input)?;
-        match parse_pasted(&line)? {
-            Pasted::Callback(p) => p.into_code(Some(&state))?,
-            // A bare code carries no state; the user vouches for it by pasting.
-            Pasted::Code(c) => c,
-        }
-    } else {
-        // Listen before showing the URL, so the redirect cannot arrive first.
-        let listeners = bind(&addrs).await?;
-        (opts.on_url)(&auth_url);
-        if opts.open_browser {
-            open_browser(&auth_url);
-        }
-        wait_for_callback(
-            listeners,
-            o.redirect_uri.path().to_owned(),
-            state,
-            opts.timeout,
-        )
-        .await?
-    };
+            let mut line = String::new();
+            let read = match opts.paste {
+                Some(mut r) => r.read_line(&mut line).await,
+                None => {
+                    tokio::io::BufReader::new(tokio::io::stdin())
+                        .read_line(&mut line)
+                        .await
+                }
+            };
+            read.map_err(OAuthError::Input)?;
+            match parse_pasted(&line)? {
+                Pasted::Callback(p) => p.into_code(Some(&state))?,
+                // A bare code carries no state; the user vouches for it by pasting.
+                Pasted::Code(c) => c,
+            }
+        } else {
+            // Listen before showing the URL, so the redirect cannot arrive first.
+            let listeners = bind(&addrs).await?;
+            (opts.on_url)(&auth_url);
+            if opts.open_browser {
+                open_browser(&auth_url);
+            }
+            wait_for_callback(
+                listeners,
+                o.redirect_uri.path().to_owned(),
+                state,
+                opts.timeout,
+            )
+            .await?
+        })
+    }
+    .await
+    .map_err(|e| refused_scopes(e, &o.scopes))?;
 
     let http = http_client(config.request_timeout);
     let creds = ClientCredentials {
@@ -325,9 +332,9 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
         secret,
         method: o.client_auth,
     };
-    let resp = token_call(
+    let (resp, used) = token_call_any(
         &http,
-        &o.token_url,
+        &token_endpoints(o, None),
         &creds,
         &[
             ("grant_type", "authorization_code"),
@@ -339,6 +346,7 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
     .map_err(|e| OAuthError::Exchange(e.to_string()))?;
     let mut tokens = tokens_from_response(resp, None, &client_id, &o.scopes, random_hex(8))
         .map_err(|e| OAuthError::Exchange(e.to_string()))?;
+    tokens.token_url = Some(used.to_string());
     if tokens.scopes.iter().any(|s| s == "personal") {
         tokens.user_id = fetch_user_id(&http, config, &tokens).await;
     }
@@ -352,7 +360,7 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
     let missing_scopes = o
         .scopes
         .iter()
-        .filter(|s| !tokens.scopes.contains(s))
+        .filter(|s| !crate::registry::grant_covers(&tokens.scopes, s))
         .cloned()
         .collect();
     Ok(LoginOutcome {
@@ -362,6 +370,44 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
         expires_at: tokens.expires_at,
         token_file: o.token_file.clone(),
     })
+}
+
+/// Turns an `invalid_scope` answer into an error naming the refused scopes:
+/// those the description mentions, else those Oura does not know today,
+/// else every requested one.
+fn refused_scopes(e: OAuthError, requested: &[String]) -> OAuthError {
+    let OAuthError::Authorization { error, description } = e else {
+        return e;
+    };
+    if error != "invalid_scope" {
+        return OAuthError::Authorization { error, description };
+    }
+    let mentioned: Vec<String> = requested
+        .iter()
+        .filter(|s| {
+            description.as_deref().is_some_and(|d| {
+                d.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .any(|w| w == s.as_str())
+            })
+        })
+        .cloned()
+        .collect();
+    let unknown: Vec<String> = requested
+        .iter()
+        .filter(|s| !crate::registry::KNOWN_SCOPES.contains(&s.as_str()))
+        .cloned()
+        .collect();
+    let refused = if !mentioned.is_empty() {
+        mentioned
+    } else if !unknown.is_empty() {
+        unknown
+    } else {
+        requested.to_vec()
+    };
+    OAuthError::InvalidScope {
+        refused,
+        description,
+    }
 }
 
 /// The Oura user id, from `personal_info` (best effort: `None` on failure).

@@ -7,11 +7,11 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::store::{FileStamp, StoredTokens, TokenFile};
 use super::{
-    AuthState, ClientCredentials, TokenCallError, failpoint, http_client, token_call,
-    tokens_from_response,
+    AuthState, ClientCredentials, TokenCallError, failpoint, http_client, token_call_any,
+    token_endpoints, tokens_from_response,
 };
 use crate::api::auth::{AuthError, TokenSource};
-use crate::config::{ClientAuth, Config, Secret};
+use crate::config::{ClientAuth, Config, OAuthConfig, Secret};
 
 /// What the last look at the token file found.
 #[derive(Default)]
@@ -29,7 +29,8 @@ pub struct OAuthSource {
     client_id: Option<String>,
     client_secret: Option<Secret>,
     client_auth: ClientAuth,
-    token_url: url::Url,
+    /// The token endpoints (`auth.token_url`, `auth.fallback_token_url`).
+    endpoints: OAuthConfig,
     http: reqwest::Client,
     cache: Mutex<Cache>,
     /// Single flight: one refresh at a time in this process.
@@ -57,7 +58,7 @@ impl OAuthSource {
             client_id: o.client_id.clone(),
             client_secret: o.client_secret.clone(),
             client_auth: o.client_auth,
-            token_url: o.token_url.clone(),
+            endpoints: o.clone(),
             http: http_client(config.request_timeout),
             cache: Mutex::new(Cache::default()),
             refresh: tokio::sync::Mutex::new(()),
@@ -165,9 +166,10 @@ impl OAuthSource {
         }
         let creds = self.credentials(&t)?;
         tracing::debug!(reason = ?why, "refreshing the OAuth access token");
-        let answer = token_call(
+        let endpoints = token_endpoints(&self.endpoints, t.token_url.as_deref());
+        let answer = token_call_any(
             &self.http,
-            &self.token_url,
+            &endpoints,
             &creds,
             &[
                 ("grant_type", "refresh_token"),
@@ -176,10 +178,11 @@ impl OAuthSource {
         )
         .await;
         match answer {
-            Ok(resp) => {
-                let new =
+            Ok((resp, used)) => {
+                let mut new =
                     tokens_from_response(resp, Some(&t), &creds.id, &t.scopes, t.grant_id.clone())
                         .map_err(|e| AuthError::Refresh(e.to_string()))?;
+                new.token_url = Some(used.to_string());
                 self.refreshes.fetch_add(1, Ordering::Relaxed);
                 // The old refresh token is dead now: the new one must be on
                 // disk before anything else happens.

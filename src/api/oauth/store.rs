@@ -51,6 +51,11 @@ pub struct StoredTokens {
     /// must sign in again. Holds the reason shown by `status`.
     #[serde(default)]
     pub reauth_required: Option<String>,
+    /// The token endpoint that last worked for this grant (the configured
+    /// one or the new portal's fallback), so every process and restart
+    /// goes there first instead of repeating a refused call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_url: Option<String>,
 }
 
 mod secret_str {
@@ -247,6 +252,7 @@ mod tests {
             user_id: None,
             grant_id: random_hex(8),
             reauth_required: None,
+            token_url: None,
         }
     }
 

@@ -1,0 +1,19 @@
+-- title: Workouts by type
+-- description: Workouts per activity between two days (default: the last 365 days): count, time, calories and distance.
+-- example: since=SELECT date(max(day), '-90 days') FROM workout
+-- example: until=SELECT max(day) FROM workout
+SELECT activity,
+       count(*) AS workouts,
+       round(sum(strftime('%s', end_datetime) - strftime('%s', start_datetime)) / 3600.0, 1) AS hours,
+       round(avg(strftime('%s', end_datetime) - strftime('%s', start_datetime)) / 60.0) AS average_min,
+       round(sum(calories)) AS calories,
+       round(sum(distance) / 1000.0, 1) AS distance_km,
+       sum(intensity = 'hard') AS hard,
+       sum(intensity = 'moderate') AS moderate,
+       sum(intensity = 'easy') AS easy,
+       max(day) AS last_day
+FROM workout
+WHERE day >= coalesce(nullif(:since, ''), date((SELECT max(day) FROM workout), '-365 days'))
+  AND day <= coalesce(nullif(:until, ''), (SELECT max(day) FROM workout))
+GROUP BY activity
+ORDER BY workouts DESC

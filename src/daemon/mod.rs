@@ -121,9 +121,20 @@ pub async fn run_with(
         .start()
         .await
         .map_err(|e| DaemonError::Scheduler(e.to_string()))?;
+    let mut next_runs = Vec::with_capacity(job_ids.len());
     for (dt, id) in &job_ids {
         let next = sched.next_tick_for_job(*id).await.ok().flatten();
-        record_next_run(&engine, dt, next.map(|t| t.timestamp())).await;
+        next_runs.push((*dt, next.map(|t| t.timestamp())));
+    }
+    // Recorded in the background: a database locked by another process
+    // must not hold up READY or the answer to SIGTERM.
+    {
+        let engine = engine.clone();
+        tracker.spawn(async move {
+            for (dt, next) in next_runs {
+                record_next_run(&engine, dt, next).await;
+            }
+        });
     }
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);

@@ -142,3 +142,50 @@ async fn two_runs_of_one_type_never_overlap() {
     assert_eq!(skipped.requests, 0);
     env.sim.stop().await;
 }
+
+/// The default test runtime has one thread. With another process holding
+/// the write lock, the daemon's store calls wait on blocking threads: timers
+/// still fire and a shutdown (what SIGTERM triggers) is answered within the
+/// grace period. A store call made on the runtime thread would stall both.
+#[tokio::test]
+async fn a_locked_database_stalls_neither_the_daemon_nor_its_shutdown() {
+    let env = Env::start(30, |_| {}).await;
+    assert_no_errors(&env.sync().await);
+    let other = rusqlite::Connection::open(env.db()).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let engine = std::sync::Arc::new(
+        ouradb::sync::engine_from_config(
+            std::sync::Arc::new(env.config()),
+            None,
+            cancel.clone(),
+            env.clock(),
+        )
+        .unwrap(),
+    );
+    let daemon = tokio::spawn(ouradb::daemon::run_with(engine, cancel.clone()));
+    // The catch-up runs start and wait for the lock.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!daemon.is_finished(), "the daemon is running");
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "timers fire: {:?}",
+        started.elapsed()
+    );
+
+    let asked = Instant::now();
+    cancel.cancel();
+    let stopped = tokio::time::timeout(
+        ouradb::daemon::SHUTDOWN_GRACE + Duration::from_secs(2),
+        daemon,
+    )
+    .await
+    .expect("the daemon answered the shutdown in time");
+    stopped.unwrap().unwrap();
+    assert!(asked.elapsed() < ouradb::daemon::SHUTDOWN_GRACE + Duration::from_secs(1));
+    other.execute_batch("ROLLBACK").unwrap();
+    env.sim.stop().await;
+}

@@ -89,6 +89,10 @@ fn wall_us() -> i64 {
 /// clocks (another process, timer rounding) still never share a window.
 const WINDOW_SLACK: Duration = Duration::from_millis(1);
 
+/// The shortest lease: a reservation's round trip through the blocking
+/// pool must fit in it, or its slots are given back unused.
+const LEASE_FLOOR: Duration = Duration::from_millis(50);
+
 /// How long to wait before asking the database again when it failed (e.g.
 /// another process held the write lock past the busy timeout).
 const ACCOUNT_RETRY: Duration = Duration::from_secs(1);
@@ -178,7 +182,7 @@ impl Limiter {
             server: Mutex::new(ServerState::default()),
             lease: Mutex::new(None),
             refill: tokio::sync::Mutex::new(()),
-            lease_len: (cfg.window / 200).clamp(Duration::from_millis(5), Duration::from_secs(2)),
+            lease_len: (cfg.window / 200).clamp(LEASE_FLOOR, Duration::from_secs(2)),
         }
     }
 
@@ -218,26 +222,35 @@ impl Limiter {
                     at_us: l.recorded_us,
                     slots: l.slots,
                 });
-            let now = self.clock.now_us();
-            let record_at = now + self.lease_len.as_micros() as i64;
-            let until = Instant::now() + self.lease_len;
+            let clock = self.clock;
+            let lease_us = self.lease_len.as_micros() as i64;
             let limits = self.limits();
             let log = self.account.clone();
             let outcome = tokio::task::spawn_blocking(move || {
-                log.reserve(now, BATCH, record_at, &limits, unused)
+                log.reserve_when_locked(|| clock.now_us(), BATCH, lease_us, &limits, unused)
             })
             .await;
             match outcome {
-                Ok(Ok(Reservation::Granted(n))) => {
+                Ok(Ok((Reservation::Granted(n), record_at))) => {
+                    let until = self.clock.instant_at(record_at);
+                    let late = Instant::now() >= until;
+                    // Slots are dated at the lease's end; one sent after it
+                    // would be dated too early for the other processes'
+                    // count. A grant that comes back that late is given
+                    // back with the next reservation instead of used.
                     *self.lease.lock().unwrap_or_else(|e| e.into_inner()) = Some(Lease {
-                        slots: n - 1,
+                        slots: if late { n } else { n - 1 },
                         until,
                         recorded_us: record_at,
                     });
+                    if late {
+                        drop(refilling);
+                        continue;
+                    }
                     self.spend_remaining();
                     return;
                 }
-                Ok(Ok(Reservation::WaitUntil(us))) => {
+                Ok(Ok((Reservation::WaitUntil(us), _))) => {
                     drop(refilling);
                     tokio::time::sleep_until(self.clock.instant_at(us)).await;
                 }
@@ -511,6 +524,37 @@ mod tests {
         // Each alone would have burst 29 at once; together they shared it.
         let at_once = all.iter().filter(|t| t.is_zero()).count();
         assert_eq!(at_once, 29);
+    }
+
+    // Real time: the other process's lock is held on the wall clock.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slots_taken_after_waiting_for_a_lock_are_not_dated_before_the_send() {
+        let (_dir, path) = db();
+        let c = cfg(30, 5);
+        let limiter = Limiter::with_account(
+            &c,
+            Arc::new(RequestLog::open(&path).unwrap()),
+            AccountClock::Wall,
+        );
+        // Another process holds the write lock for a while, as a daemon
+        // committing a page would.
+        let holder = rusqlite::Connection::open(&path).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            holder.execute_batch("COMMIT").unwrap();
+        });
+        limiter.acquire().await;
+        let sent = wall_us();
+        release.join().unwrap();
+        let log = RequestLog::open(&path).unwrap();
+        let recorded = log.sends_since(0).unwrap();
+        assert!(!recorded.is_empty());
+        assert!(
+            recorded.iter().all(|r| *r >= sent),
+            "a send at {sent} recorded as early as {:?}",
+            recorded.iter().min()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -86,53 +86,29 @@ impl RequestLog {
     ) -> Result<Reservation, StoreError> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if let Some(u) = unused.filter(|u| u.slots > 0) {
-            tx.prepare_cached(
-                "DELETE FROM _request_log WHERE rowid IN
-                 (SELECT rowid FROM _request_log WHERE sent_us = ?1 LIMIT ?2)",
-            )?
-            .execute([u.at_us, i64::from(u.slots)])?;
-        }
-        tx.prepare_cached("UPDATE _request_log SET sent_us = ?1 WHERE sent_us > ?2")?
-            .execute([record_at_us, record_at_us + FUTURE_TOLERANCE_US])?;
-        let longest = limits.iter().map(|l| l.window_us).max().unwrap_or(0);
-        tx.prepare_cached("DELETE FROM _request_log WHERE sent_us <= ?1")?
-            .execute([now_us - longest])?;
-        let mut room = want.max(1);
-        let mut wait_until = None::<i64>;
-        for l in limits {
-            let cap = l.cap.max(1);
-            let used: i64 = tx
-                .prepare_cached("SELECT count(*) FROM _request_log WHERE sent_us > ?1")?
-                .query_row([now_us - l.window_us], |r| r.get(0))?;
-            let free = (i64::from(cap) - used).max(0) as u32;
-            room = room.min(free);
-            if free == 0 {
-                // The cap-th newest row: the window stays full until it
-                // leaves.
-                let t: i64 = tx
-                    .prepare_cached(
-                        "SELECT sent_us FROM _request_log WHERE sent_us > ?1
-                         ORDER BY sent_us DESC LIMIT 1 OFFSET ?2",
-                    )?
-                    .query_row([now_us - l.window_us, i64::from(cap) - 1], |r| r.get(0))?;
-                let free_at = t + l.window_us;
-                wait_until = Some(wait_until.map_or(free_at, |w| w.max(free_at)));
-            }
-        }
-        let answer = match wait_until {
-            Some(t) => Reservation::WaitUntil(t),
-            None => {
-                let mut insert =
-                    tx.prepare_cached("INSERT INTO _request_log (sent_us) VALUES (?1)")?;
-                for _ in 0..room {
-                    insert.execute([record_at_us])?;
-                }
-                Reservation::Granted(room)
-            }
-        };
-        tx.commit()?;
-        Ok(answer)
+        reserve_in(tx, now_us, want, record_at_us, limits, unused)
+    }
+
+    /// [`reserve`](Self::reserve) with the time read once the write lock is
+    /// held: waiting for another process's lock must not date the slots
+    /// before the sends they cover. Records them `lease_us` after that time
+    /// and returns the record time with the answer.
+    pub fn reserve_when_locked(
+        &self,
+        now_us: impl FnOnce() -> i64,
+        want: u32,
+        lease_us: i64,
+        limits: &[WindowLimit],
+        unused: Option<Unused>,
+    ) -> Result<(Reservation, i64), StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_us();
+        let record_at = now + lease_us;
+        Ok((
+            reserve_in(tx, now, want, record_at, limits, unused)?,
+            record_at,
+        ))
     }
 
     /// Send times recorded at or after `since_us`, oldest first.
@@ -146,6 +122,63 @@ impl RequestLog {
             .collect::<Result<Vec<i64>, _>>()?;
         Ok(rows)
     }
+}
+
+/// One reservation inside the caller's IMMEDIATE transaction, committed here.
+fn reserve_in(
+    tx: rusqlite::Transaction<'_>,
+    now_us: i64,
+    want: u32,
+    record_at_us: i64,
+    limits: &[WindowLimit],
+    unused: Option<Unused>,
+) -> Result<Reservation, StoreError> {
+    if let Some(u) = unused.filter(|u| u.slots > 0) {
+        tx.prepare_cached(
+            "DELETE FROM _request_log WHERE rowid IN
+             (SELECT rowid FROM _request_log WHERE sent_us = ?1 LIMIT ?2)",
+        )?
+        .execute([u.at_us, i64::from(u.slots)])?;
+    }
+    tx.prepare_cached("UPDATE _request_log SET sent_us = ?1 WHERE sent_us > ?2")?
+        .execute([record_at_us, record_at_us + FUTURE_TOLERANCE_US])?;
+    let longest = limits.iter().map(|l| l.window_us).max().unwrap_or(0);
+    tx.prepare_cached("DELETE FROM _request_log WHERE sent_us <= ?1")?
+        .execute([now_us - longest])?;
+    let mut room = want.max(1);
+    let mut wait_until = None::<i64>;
+    for l in limits {
+        let cap = l.cap.max(1);
+        let used: i64 = tx
+            .prepare_cached("SELECT count(*) FROM _request_log WHERE sent_us > ?1")?
+            .query_row([now_us - l.window_us], |r| r.get(0))?;
+        let free = (i64::from(cap) - used).max(0) as u32;
+        room = room.min(free);
+        if free == 0 {
+            // The cap-th newest row: the window stays full until it
+            // leaves.
+            let t: i64 = tx
+                .prepare_cached(
+                    "SELECT sent_us FROM _request_log WHERE sent_us > ?1
+                     ORDER BY sent_us DESC LIMIT 1 OFFSET ?2",
+                )?
+                .query_row([now_us - l.window_us, i64::from(cap) - 1], |r| r.get(0))?;
+            let free_at = t + l.window_us;
+            wait_until = Some(wait_until.map_or(free_at, |w| w.max(free_at)));
+        }
+    }
+    let answer = match wait_until {
+        Some(t) => Reservation::WaitUntil(t),
+        None => {
+            let mut insert = tx.prepare_cached("INSERT INTO _request_log (sent_us) VALUES (?1)")?;
+            for _ in 0..room {
+                insert.execute([record_at_us])?;
+            }
+            Reservation::Granted(room)
+        }
+    };
+    tx.commit()?;
+    Ok(answer)
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@
 //!
 //! `cargo bench --bench sync -- [years]` (default 5).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Run {
     wall: Duration,
@@ -20,41 +22,19 @@ struct Run {
     ok: bool,
 }
 
-// The child is reaped with wait4 (for its rusage), which clippy cannot see.
-#[allow(clippy::zombie_processes)]
 fn run_sync(config: &Path) -> Run {
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_ouradb"))
-        .arg("--config")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ouradb"));
+    cmd.arg("--config")
         .arg(config)
         .args(["sync", "--json"])
-        .env("OURADB_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start ouradb");
-    let pid = child.id() as libc::pid_t;
-    let mut stdout = child.stdout.expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut s).expect("read stdout");
-        s
-    });
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own child, waited for exactly once.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4");
-    let wall = started.elapsed();
-    let out = reader.join().expect("reader");
-    let reports: Vec<serde_json::Value> = serde_json::from_str(&out).expect("sync --json output");
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
+        .env("OURADB_LOG", "warn");
+    let m = common::measure(cmd);
+    let reports: Vec<serde_json::Value> =
+        serde_json::from_str(&m.stdout).expect("sync --json output");
     Run {
-        wall,
-        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        peak_rss_kib: usage.ru_maxrss,
+        wall: m.wall,
+        cpu: m.cpu,
+        peak_rss_kib: m.peak_rss_kib,
         requests: reports
             .iter()
             .map(|r| r["requests"].as_u64().unwrap_or(0))
@@ -66,7 +46,7 @@ fn run_sync(config: &Path) -> Run {
                     + r["counts"]["updated"].as_u64().unwrap_or(0)
             })
             .sum(),
-        ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        ok: m.ok,
     }
 }
 

@@ -1433,3 +1433,20 @@ fn added_columns_stop_at_64_per_table_and_the_rest_stays_in_raw_json() {
     commit(&mut store, "daily_stress", &[doc]);
     assert_eq!(store.added_columns().unwrap().len(), 64);
 }
+
+/// The README once said version 1 while new files got 2: the number it
+/// gives is the one the binary writes.
+#[test]
+fn the_readme_states_the_schema_version_new_files_get() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let said = format!("new files are at version {SCHEMA_VERSION}");
+    assert!(
+        readme
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .contains(&said),
+        "README.md must say \"{said}\""
+    );
+}

@@ -12,7 +12,9 @@
 //!   take the last slot and the runtime never waits on SQLite. To keep that
 //!   off the path of every request, slots are taken a few at a time as a
 //!   short lease, recorded at the lease's end (never earlier than the sends
-//!   they cover); unused ones are given back with the next batch.
+//!   they cover: the time is read once the database lock is held, and a
+//!   grant that comes back after its lease ended is given back unused);
+//!   unused ones are given back with the next batch.
 //! - **governor** paces: a GCRA as deep as the usable quota and refilled at
 //!   the quota's rate, so a full burst goes at once and, once it is spent,
 //!   requests are spread evenly instead of re-bursting a window later.

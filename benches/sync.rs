@@ -8,9 +8,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 struct Run {
@@ -23,12 +21,7 @@ struct Run {
 }
 
 fn run_sync(config: &Path) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ouradb"));
-    cmd.arg("--config")
-        .arg(config)
-        .args(["sync", "--json"])
-        .env("OURADB_LOG", "warn");
-    let m = common::measure(cmd);
+    let m = common::measure(common::ouradb_sync(config));
     let reports: Vec<serde_json::Value> =
         serde_json::from_str(&m.stdout).expect("sync --json output");
     Run {
@@ -56,47 +49,12 @@ fn main() {
         .find(|a| !a.starts_with('-'))
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
-    let days = years * 365 + years / 4;
+    let days = common::days_of(years);
     let dir = tempfile::tempdir().expect("tempdir");
-
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_ouradb-sim"))
-        .args([
-            "--port",
-            "0",
-            "--seed",
-            "7",
-            "--token",
-            "bench-token",
-            "--days",
-        ])
-        .arg(days.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start ouradb-sim");
-    let mut first = String::new();
-    BufReader::new(sim.stdout.take().expect("sim stdout"))
-        .read_line(&mut first)
-        .expect("sim first line");
-    let url = first
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("listening line")
-        .to_owned();
-
-    let today = jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date();
-    let start = today.saturating_sub(jiff::Span::new().days(days as i64 + 2));
+    let sim = common::Sim::start(days, &[]);
     let db = dir.path().join("bench.sqlite");
     let config = dir.path().join("daemon.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[api]\nbase_url = \"{url}\"\n[auth]\npersonal_access_token = \"bench-token\"\n[storage]\ndatabase = \"{}\"\n[sync]\nbackfill_start = \"{start}\"\n",
-            db.display()
-        ),
-    )
-    .expect("config");
+    common::write_config(&config, &sim.url, &db, days, "");
 
     let full = run_sync(&config);
     let db_bytes = std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
@@ -120,8 +78,7 @@ fn main() {
     drop(conn);
     let noop = run_sync(&config);
 
-    let _ = Command::new("kill").arg(sim.id().to_string()).status();
-    let _ = sim.wait();
+    drop(sim);
 
     println!("full backfill of {years} simulated years ({days} days), all 19 data types");
     println!("  ok:              {}", full.ok);

@@ -2,7 +2,7 @@
 //! reported them and the events the receiver accepted.
 
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{TransactionBehavior, params};
 
 use super::{Store, StoreError, parse_time, text_time};
 
@@ -90,12 +90,21 @@ impl Store {
         if !self.has_webhook_tables() {
             return Ok(Vec::new());
         }
-        let mut stmt = self.conn.prepare_cached(
+        self.webhook_events("WHERE outcome = ?1 ORDER BY received_at, rowid", [PENDING])
+    }
+
+    /// `webhook_event` rows selected by `filter` (a WHERE/ORDER/LIMIT tail).
+    fn webhook_events(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<WebhookEventRecord>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT signature, received_at, event_type, data_type, object_id, event_time, outcome
-             FROM webhook_event WHERE outcome = ?1 ORDER BY received_at, rowid",
-        )?;
+             FROM webhook_event {filter}"
+        ))?;
         let rows = stmt
-            .query_map([PENDING], |r| {
+            .query_map(params, |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -213,39 +222,9 @@ impl Store {
         if !self.has_webhook_tables() {
             return Ok(WebhookHealth::default());
         }
-        let last = self
-            .conn
-            .prepare_cached(
-                "SELECT signature, received_at, event_type, data_type, object_id, event_time, outcome
-                 FROM webhook_event ORDER BY received_at DESC, rowid DESC LIMIT 1",
-            )?
-            .query_row([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            })
-            .optional()?;
-        let last_event = match last {
-            None => None,
-            Some((signature, at, event_type, data_type, object_id, event_time, outcome)) => {
-                Some(WebhookEventRecord {
-                    signature,
-                    received_at: parse_time(Some(at), "webhook_event.received_at")?
-                        .expect("present"),
-                    event_type,
-                    data_type,
-                    object_id,
-                    event_time,
-                    outcome,
-                })
-            }
-        };
+        let last_event = self
+            .webhook_events("ORDER BY received_at DESC, rowid DESC LIMIT 1", [])?
+            .pop();
         let recent_events = self
             .conn
             .prepare_cached("SELECT COUNT(*) FROM webhook_event WHERE received_at >= ?1")?

@@ -864,8 +864,12 @@ fn add_columns(
         .query_row([dt.table], |r| r.get(0))?;
     let table = mapping::quote(dt.table);
     let mut over_limit = Vec::new();
+    // Only fields past the cap: the mapping stays as it is.
+    let mut changed = false;
     for (column, (path, ty)) in &wanted {
         if present.contains(&column.to_lowercase()) {
+            // Added by another process since this mapping was built.
+            changed = true;
             continue;
         }
         if added >= MAX_ADDED_COLUMNS {
@@ -894,6 +898,7 @@ fn add_columns(
             "added a column for a field outside the schema"
         );
         added += 1;
+        changed = true;
     }
     if !over_limit.is_empty() {
         tracing::warn!(
@@ -901,6 +906,9 @@ fn add_columns(
             fields = over_limit.join(", "),
             "{MAX_ADDED_COLUMNS} columns were already added to this table; these fields stay in raw_json only"
         );
+    }
+    if !changed {
+        return Ok(None);
     }
     Ok(Some(mapping::build(tx, dt)?))
 }

@@ -1,7 +1,7 @@
 //! ouradb against a Python client that only fetches: a cold sync of N
 //! simulated years of all 19 data types, and `benches/python/fetch_only.py`
 //! fetching and parsing the same pages over the same windows without
-//! storing anything, both against one `ouradb-sim` process, interleaved
+//! storing anything, both against one simulator, interleaved
 //! (the order alternates each round) so background load hits both alike.
 //!
 //! `cargo bench --bench compare -- [years] [rounds]` (default 5 years, 3 rounds).

@@ -1,5 +1,5 @@
 //! Cost growth with history length: a cold sync of 1, 2, 5 and 10
-//! simulated years of all 19 types, each from a fresh `ouradb-sim` into a
+//! simulated years of all 19 types, each from a fresh simulator into a
 //! fresh database. A linear cost keeps time per year flat; memory should
 //! stay flat regardless.
 //!

@@ -18,7 +18,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ouradb::sim::{SimConfig, SimServer};
+use ouradb_sim::{SimConfig, SimServer};
 
 const LIMIT: u32 = 40;
 const WINDOW: Duration = Duration::from_secs(10);

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use jiff::civil::date;
-use ouradb::sim::{SimConfig, SimServer};
+use ouradb_sim::{SimConfig, SimServer};
 
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));

@@ -1,5 +1,5 @@
 //! Sync benchmark: a full backfill of N simulated years of every data type
-//! from `ouradb-sim` into a fresh database, then a no-op incremental cycle.
+//! from the simulator into a fresh database, then a no-op incremental cycle.
 //!
 //! Both programs run as separate release processes, as a user runs them;
 //! wall time, CPU time and peak RSS are the `ouradb` process's own (wait4).

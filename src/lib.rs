@@ -6,7 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod registry;
-pub mod sim;
 pub mod store;
 pub mod sync;
 pub mod webhook;

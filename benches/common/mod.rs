@@ -1,10 +1,9 @@
 //! Shared by the benchmarks: measured child processes, the simulator as its
-//! own process, configs, and the machine description printed with results.
+//! own runtime, configs, and the machine description printed with results.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// One finished child process, measured by the kernel.
@@ -51,39 +50,72 @@ pub fn measure(mut cmd: Command) -> Measured {
     }
 }
 
-/// `ouradb-sim` as its own process; stopped on drop.
+/// The simulator, in this process on a runtime of its own (two workers, as
+/// the `ouradb-sim` binary would have on this machine), so the measured child
+/// processes' figures hold only their own work; stopped on drop.
 pub struct Sim {
-    child: Child,
     pub url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Sim {
+    /// `extra` are `ouradb-sim` flags, e.g. `["--rate-limit", "100"]`.
     pub fn start(days: u32, extra: &[&str]) -> Sim {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ouradb-sim"))
-            .args(["--port", "0", "--seed", "7", "--token", TOKEN, "--days"])
-            .arg(days.to_string())
-            .args(extra)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start ouradb-sim");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("sim stdout"))
-            .read_line(&mut first)
-            .expect("sim first line");
-        let url = first
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("listening line")
-            .to_owned();
-        Sim { child, url }
+        use clap::Parser;
+        let days = days.to_string();
+        let argv = [
+            "ouradb-sim",
+            "--port",
+            "0",
+            "--seed",
+            "7",
+            "--token",
+            TOKEN,
+            "--days",
+            &days,
+        ]
+        .into_iter()
+        .chain(extra.iter().copied());
+        let cfg = ouradb_sim::cli::Args::try_parse_from(argv)
+            .expect("simulator flags")
+            .into_config();
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("simulator runtime");
+            rt.block_on(async move {
+                let server = ouradb_sim::SimServer::start(cfg)
+                    .await
+                    .expect("start simulator");
+                url_tx
+                    .send(server.base_url().to_string())
+                    .expect("bench waits");
+                let _ = stopped.await;
+                server.stop().await;
+            });
+        });
+        let url = url_rx.recv().expect("simulator url");
+        Sim {
+            url,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
     }
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        // SAFETY: signalling our own child by pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.child.wait();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

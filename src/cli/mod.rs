@@ -714,7 +714,7 @@ fn ago(now: Timestamp, then: Timestamp) -> String {
 }
 
 async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
-    use crate::sim::{SimConfig, SimServer};
+    use ouradb_sim::{SimConfig, SimServer};
     let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let token = "demo-token";
     let mut sim_cfg = SimConfig::new(7, days, today);

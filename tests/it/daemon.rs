@@ -87,7 +87,7 @@ async fn sigterm_mid_backfill_stops_promptly_and_a_later_sync_finishes_the_job()
     let env = Env::start(365, |_| {}).await;
     let clean = env.dir.path().join("clean.sqlite");
     assert_no_errors(&env.sync_with(env.config_for(&clean)).await);
-    env.sim.set_faults(ouradb::sim::Faults {
+    env.sim.set_faults(ouradb_sim::Faults {
         slow: 0.3,
         ..Default::default()
     });
@@ -109,7 +109,7 @@ async fn sigterm_mid_backfill_stops_promptly_and_a_later_sync_finishes_the_job()
     assert!(status.success());
     assert!(asked.elapsed() < Duration::from_secs(5));
 
-    env.sim.set_faults(ouradb::sim::Faults::none());
+    env.sim.set_faults(ouradb_sim::Faults::none());
     assert_no_errors(&env.sync().await);
     assert_eq!(util::fingerprint(&db), util::fingerprint(&clean));
     env.sim.stop().await;

@@ -11,7 +11,7 @@ use ouradb::api::auth::TokenSource;
 use ouradb::api::oauth::{self, LoginOptions, LoginOutcome, OAuthError, OAuthSource, TokenFile};
 use ouradb::api::{ApiError, Client, Limiter, PageQuery};
 use ouradb::config::Config;
-use ouradb::sim::{OAuthClient, SimConfig, SimServer};
+use ouradb_sim::{OAuthClient, SimConfig, SimServer};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -861,7 +861,7 @@ async fn a_grant_listing_spo2daily_still_covers_daily_spo2() {
 async fn a_code_exchange_refused_at_the_legacy_endpoint_uses_the_fallback() {
     let mut cfg = sim_config(Duration::from_secs(3600));
     cfg.clients = vec![OAuthClient {
-        portal: ouradb::sim::Portal::NewOnly,
+        portal: ouradb_sim::Portal::NewOnly,
         ..OAuthClient::legacy(CLIENT_ID, CLIENT_SECRET)
     }];
     let env = setup_with(cfg, None).await;

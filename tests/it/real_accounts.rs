@@ -4,9 +4,9 @@
 
 use jiff::ToSpan;
 use ouradb::registry;
-use ouradb::sim::Faults;
 use ouradb::store::Store;
 use ouradb::sync::{NoObserver, RunOptions};
+use ouradb_sim::Faults;
 use serde_json::{Value, json};
 
 use crate::cli::{ouradb_at, write_config};

@@ -8,8 +8,8 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use jiff::civil::{Date, date};
-use ouradb::sim::data::{Change, Op};
-use ouradb::sim::{Faults, SimConfig, SimServer};
+use ouradb_sim::data::{Change, Op};
+use ouradb_sim::{Faults, SimConfig, SimServer};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "sim-token";
@@ -994,53 +994,6 @@ async fn unknown_routes_404_and_sandbox_mirror() {
     .await;
 }
 
-#[tokio::test]
-async fn binary_prints_listening_line_first() {
-    bounded(async {
-        use tokio::io::AsyncBufReadExt;
-        let exe = env!("CARGO_BIN_EXE_ouradb-sim");
-        let mut child = tokio::process::Command::new(exe)
-            .args([
-                "--port", "0", "--days", "3", "--seed", "7", "--token", "T1", "--token", "T2",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let mut lines = tokio::io::BufReader::new(out).lines();
-        let first = lines.next_line().await.unwrap().unwrap();
-        let url = first
-            .strip_prefix("listening on ")
-            .expect(&first)
-            .to_owned();
-        assert!(url.starts_with("http://127.0.0.1:"));
-        for t in ["T1", "T2"] {
-            let r = client()
-                .get(format!("{url}/v2/usercollection/daily_sleep"))
-                .bearer_auth(t)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200);
-        }
-        let pid = child.id().unwrap() as i32;
-        // SIGTERM through kill(1): no libc dependency needed.
-        let st = tokio::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .await
-            .unwrap();
-        assert!(st.success());
-        let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(status.success());
-    })
-    .await;
-}
-
 fn ids(v: &Value) -> Vec<String> {
     v["data"]
         .as_array()
@@ -1414,7 +1367,7 @@ async fn live_quirks_by_default_and_the_spec_form_on_request() {
         srv.stop().await;
 
         let mut spec = cfg(30);
-        spec.quirks = ouradb::sim::Quirks::spec();
+        spec.quirks = ouradb_sim::Quirks::spec();
         let srv = SimServer::start(spec).await.unwrap();
         let served = srv.served_documents("daily_cardiovascular_age");
         let stored = srv.read_data(|d| d.documents("daily_cardiovascular_age").to_vec());
@@ -1445,55 +1398,4 @@ async fn an_empty_page_outage_answers_200_with_nothing() {
         srv.stop().await;
     })
     .await;
-}
-
-#[tokio::test]
-async fn binary_flags_switch_to_the_spec_form_and_to_an_empty_outage() {
-    bounded(async {
-        use tokio::io::AsyncBufReadExt;
-        let exe = env!("CARGO_BIN_EXE_ouradb-sim");
-        for (flags, has_id, empty) in [
-            (&[][..], false, false),
-            (&["--spec-form"][..], true, false),
-            (&["--fault-empty-pages"][..], false, true),
-        ] {
-            let mut child = tokio::process::Command::new(exe)
-                .args(["--port", "0", "--days", "60", "--token", "T1"])
-                .args(flags)
-                .stdout(std::process::Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap();
-            let out = child.stdout.take().unwrap();
-            let mut lines = tokio::io::BufReader::new(out).lines();
-            let first = lines.next_line().await.unwrap().unwrap();
-            let url = first.strip_prefix("listening on ").expect(&first).to_owned();
-            let today = util_today();
-            let b: Value = client()
-                .get(format!(
-                    "{url}/v2/usercollection/daily_cardiovascular_age?start_date={}&end_date={today}",
-                    today.saturating_sub(jiff::Span::new().days(50))
-                ))
-                .bearer_auth("T1")
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let docs = b["data"].as_array().unwrap();
-            assert_eq!(docs.is_empty(), empty, "{flags:?}");
-            for d in docs {
-                assert_eq!(d.get("id").is_some(), has_id, "{flags:?}: {d}");
-            }
-            child.kill().await.unwrap();
-        }
-    })
-    .await;
-}
-
-fn util_today() -> Date {
-    jiff::Timestamp::now()
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date()
 }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use jiff::civil::{Date, date};
-use ouradb::sim::data::*;
+use ouradb_sim::data::*;
 use serde_json::Value;
 
 use crate::util;

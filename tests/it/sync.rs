@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use ouradb::registry::{self, DATA_TYPES, QueryStyle};
-use ouradb::sim::Faults;
+use ouradb_sim::Faults;
 use serde_json::Value;
 
 use crate::util::{self, Env, assert_no_errors, count, fingerprint, reader};
@@ -107,10 +107,7 @@ fn assert_columns_match(conn: &rusqlite::Connection, dt: &registry::DataType, do
 async fn full_sync_stores_every_document_and_sample() {
     // The simulator's live-API quirks are on by default: id-less
     // daily_cardiovascular_age, undocumented fields, spec 1.41 values.
-    let env = Env::start(730, |c| {
-        assert_eq!(c.quirks, ouradb::sim::Quirks::default())
-    })
-    .await;
+    let env = Env::start(730, |c| assert_eq!(c.quirks, ouradb_sim::Quirks::default())).await;
     let reports = env.sync().await;
     assert_no_errors(&reports);
     assert!(
@@ -302,7 +299,7 @@ async fn incremental_run_reflects_revisions_new_days_late_nights_and_deletions()
     assert!(!changes.is_empty());
     let vanished_tag = changes
         .iter()
-        .find(|c| c.op == ouradb::sim::Op::Delete && c.collection.ends_with("tag"))
+        .find(|c| c.op == ouradb_sim::Op::Delete && c.collection.ends_with("tag"))
         .expect("a tag vanished")
         .clone();
     let tag_table = registry::find(if vanished_tag.collection == "tag" {

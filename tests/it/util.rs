@@ -10,8 +10,8 @@ use std::time::Duration;
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
 use ouradb::config::Config;
-use ouradb::sim::{SimConfig, SimServer};
 use ouradb::sync::{self, NoObserver, RunOptions, SyncEngine, TypeReport};
+use ouradb_sim::{SimConfig, SimServer};
 use tokio_util::sync::CancellationToken;
 
 pub const TOKEN: &str = "test-token";
@@ -202,7 +202,7 @@ pub fn status_count(sim: &SimServer, status: u16) -> u64 {
 
 /// Every scope Oura grants except `left_out`.
 pub fn scopes_without(left_out: &str) -> Vec<String> {
-    ouradb::sim::ALL_SCOPES
+    ouradb_sim::ALL_SCOPES
         .iter()
         .filter(|s| **s != left_out)
         .map(|s| s.to_string())

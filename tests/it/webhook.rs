@@ -8,12 +8,12 @@ use hmac::{Hmac, KeyInit, Mac};
 use jiff::Timestamp;
 use ouradb::config::{Config, RateLimitConfig, Secret};
 use ouradb::registry;
-use ouradb::sim::{Change, SimConfig};
 use ouradb::store::Store;
 use ouradb::sync::{self, SyncEngine};
 use ouradb::webhook::{
     self, RENEW_BEFORE, ReceiverOptions, WebhookApi, WebhookHandle, receiver, reconcile, wanted,
 };
+use ouradb_sim::{Change, SimConfig};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -216,7 +216,7 @@ async fn signed_create_update_delete_land_within_a_second() {
         let mut doc = new_doc(&h, "daily_sleep", "wh-ds-1");
         doc["score"] = json!(42);
         let c = set(&h, "daily_sleep", doc.clone());
-        assert_eq!(c.op, ouradb::sim::Op::Create);
+        assert_eq!(c.op, ouradb_sim::Op::Create);
         assert!(
             h.wait_stored("daily_sleep", "wh-ds-1", |d| d
                 .is_some_and(|d| d["score"] == 42))
@@ -225,7 +225,7 @@ async fn signed_create_update_delete_land_within_a_second() {
         );
         // update
         doc["score"] = json!(77);
-        assert_eq!(set(&h, "daily_sleep", doc).op, ouradb::sim::Op::Update);
+        assert_eq!(set(&h, "daily_sleep", doc).op, ouradb_sim::Op::Update);
         assert!(
             h.wait_stored("daily_sleep", "wh-ds-1", |d| d
                 .is_some_and(|d| d["score"] == 77))
@@ -467,7 +467,7 @@ async fn a_webhook_apply_waits_for_the_run_of_its_type() {
         // Every data request takes a second: the run below is in flight
         // while the event arrives, and a webhook fetch alone would finish
         // well before the run does.
-        h.env.sim.set_faults(ouradb::sim::Faults {
+        h.env.sim.set_faults(ouradb_sim::Faults {
             slow: 1.0,
             slow_delay: Duration::from_secs(1),
             ..Default::default()
@@ -494,7 +494,7 @@ async fn a_webhook_apply_waits_for_the_run_of_its_type() {
         assert!(report.error.is_none(), "{:?}", report.error);
         assert!(h.handle.wait_processed(1, Duration::from_secs(10)).await);
         assert!(h.stored("daily_sleep", "during-run").is_some());
-        h.env.sim.set_faults(ouradb::sim::Faults::default());
+        h.env.sim.set_faults(ouradb_sim::Faults::default());
         h.stop().await;
     })
     .await;
@@ -1020,7 +1020,7 @@ async fn events_queued_at_shutdown_are_saved_and_applied_at_the_next_start() {
             "every acknowledged event is kept"
         );
 
-        env.sim.set_faults(ouradb::sim::Faults::default());
+        env.sim.set_faults(ouradb_sim::Faults::default());
         let engine = Arc::new(env.engine(config.clone()));
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();

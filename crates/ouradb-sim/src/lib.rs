@@ -3,15 +3,16 @@
 //! `ouradb-sim` binary, the tests and the benchmarks; nothing on the daemon's
 //! sync path depends on it.
 //!
-//! It deliberately shares no code with `crate::registry`: it models Oura's
-//! behaviour independently, so a wrong assumption in the daemon is caught
-//! rather than mirrored.
+//! It is its own crate and depends on nothing of ouradb's: it models Oura's
+//! behaviour independently of ouradb's registry, so a wrong assumption in the
+//! daemon is caught rather than mirrored.
 //!
 //! Embedding: build a [`SimConfig`], call [`SimServer::start`], talk to
 //! [`SimServer::base_url`], inspect [`SimServer::request_log`], mutate the data
 //! through [`SimServer::with_data`] / [`SimServer::advance_days`] (which also
 //! fire webhooks), and finish with [`SimServer::stop`].
 
+pub mod cli;
 pub mod data;
 mod faults;
 mod fields;

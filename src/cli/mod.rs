@@ -123,7 +123,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Demo { database, days } = &cli.command {
         init_logging("warn", LogFormat::Auto);
-        return runtime()?.block_on(demo(database.clone(), *days));
+        return block_on(demo(database.clone(), *days))?;
     }
     if let Command::Dashboards {
         database: Some(db),
@@ -152,14 +152,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 since,
                 backfill: !no_backfill,
             };
-            runtime()?.block_on(sync_once(Arc::new(config), types, opts, json, max_wait))
+            block_on(sync_once(Arc::new(config), types, opts, json, max_wait))?
         }
         Command::Daemon => {
             require_credentials(&config)?;
-            runtime()?.block_on(crate::daemon::run(Arc::new(config)))
+            block_on(crate::daemon::run(Arc::new(config)))?
         }
-        Command::Auth { cmd } => runtime()?.block_on(auth::run(&config, cmd)),
-        Command::Webhook { cmd } => runtime()?.block_on(webhook::run(&config, cmd)),
+        Command::Auth { cmd } => block_on(auth::run(&config, cmd))?,
+        Command::Webhook { cmd } => block_on(webhook::run(&config, cmd))?,
         Command::Dashboards {
             dir, serve, port, ..
         } => dashboards::run(&config.database, dir.as_deref(), serve, port),
@@ -190,11 +190,24 @@ fn require_credentials(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// How long the end of a command waits for blocking store calls still
+/// running. Once the work has returned (the daemon after giving its jobs
+/// [`crate::daemon::SHUTDOWN_GRACE`]), what is left is waiting for another
+/// process's lock: dropping the runtime would wait for every queued call to
+/// time out in turn, holding a SIGTERM for many seconds, and exiting instead
+/// rolls their open transactions back, as a kill would.
+const EXIT_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Runs `work` on a new multi-threaded runtime and shuts it down, waiting at
+/// most [`EXIT_WAIT`] for blocking calls left over.
+fn block_on<F: std::future::Future>(work: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")
+        .context("cannot start the async runtime")?;
+    let out = rt.block_on(work);
+    rt.shutdown_timeout(EXIT_WAIT);
+    Ok(out)
 }
 
 fn select_types(config: &Config, names: &[String]) -> anyhow::Result<Vec<&'static DataType>> {

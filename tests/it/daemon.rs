@@ -189,3 +189,90 @@ async fn a_locked_database_stalls_neither_the_daemon_nor_its_shutdown() {
     other.execute_batch("ROLLBACK").unwrap();
     env.sim.stop().await;
 }
+
+/// The same as a process, with a real signal: `ouradb daemon` with its
+/// webhook receiver on, while another process holds the database's write
+/// lock, answers Oura's verification call at once and exits within the
+/// grace period of a SIGTERM, although its catch-up runs are still waiting
+/// for the lock (a store call on a runtime thread, or a runtime that waits
+/// for them on exit, would stall one or the other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_stalls_neither_the_receiver_nor_sigterm_of_the_daemon_process() {
+    const VT: &str = "verify-me-please";
+    let env = Env::start(30, |_| {}).await;
+    let db = env.db();
+    // The schema exists, as for any daemon restart.
+    assert_no_errors(&env.sync_with(env.config_for(&db)).await);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = env.dir.path().join("daemon.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[api]\nbase_url = \"{}\"\n[auth]\npersonal_access_token = \"{}\"\nclient_id = \"sim-client\"\nclient_secret = \"sim-secret\"\ntoken_file = \"{}\"\n[storage]\ndatabase = \"{}\"\n[webhook]\nenabled = true\nlisten = \"127.0.0.1:{port}\"\ncallback_url = \"http://127.0.0.1:{port}/oura/webhook\"\nverification_token = \"{VT}\"\n",
+            env.sim.base_url(),
+            util::TOKEN,
+            env.dir.path().join("tokens.json").display(),
+            db.display(),
+        ),
+    )
+    .unwrap();
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let mut child = crate::cli::ouradb_at(&cfg)
+        .arg("daemon")
+        .env("OURADB_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let callback = format!("http://127.0.0.1:{port}/oura/webhook");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    // Wait for the receiver to listen, then time one answer.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "the receiver never listened");
+        assert!(child.try_wait().unwrap().is_none(), "the daemon exited");
+        if http.get(&callback).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let asked = Instant::now();
+    let r = http
+        .get(&callback)
+        .query(&[("verification_token", VT), ("challenge", "abc")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "the receiver answers while the store waits: {:?}",
+        asked.elapsed()
+    );
+    assert!(r.text().await.unwrap().contains("abc"));
+
+    let asked = Instant::now();
+    sigterm(child.id());
+    let limit = ouradb::daemon::SHUTDOWN_GRACE + Duration::from_secs(2);
+    let status = wait_with_deadline(&mut child, limit).expect("stopped within the grace period");
+    assert!(status.success(), "{status:?}");
+    assert!(asked.elapsed() < limit);
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(
+        !log.contains(util::TOKEN) && !log.contains(VT),
+        "a secret in the log"
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    env.sim.stop().await;
+}

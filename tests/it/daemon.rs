@@ -34,18 +34,30 @@ fn wait_with_deadline(
     None
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn daemon_catches_up_records_next_runs_and_stops_on_sigterm() {
-    let env = Env::start(30, |_| {}).await;
-    let db = env.db();
-    let cfg = crate::cli::write_config(&env, env.dir.path(), &db);
-    let mut child = crate::cli::ouradb_at(&cfg)
+/// `ouradb daemon` at info level, its log on a pipe.
+fn daemon_logging_info(cfg: &std::path::Path) -> std::process::Child {
+    crate::cli::ouradb_at(cfg)
         .arg("daemon")
         .env("OURADB_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// Everything an exited child wrote to its piped stderr.
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_catches_up_records_next_runs_and_stops_on_sigterm() {
+    let env = Env::start(30, |_| {}).await;
+    let db = env.db();
+    let cfg = crate::cli::write_config(&env, env.dir.path(), &db);
+    let mut child = daemon_logging_info(&cfg);
 
     // The catch-up run syncs every type without waiting for the schedule.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -72,8 +84,7 @@ async fn daemon_catches_up_records_next_runs_and_stops_on_sigterm() {
         .expect("stopped within 5 s of SIGTERM");
     assert!(status.success(), "{status:?}");
     assert!(asked.elapsed() < Duration::from_secs(5));
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let log = stderr_of(&mut child);
     assert!(
         log.contains("SIGTERM") && log.contains("shutting down"),
         "{log}"
@@ -223,13 +234,7 @@ async fn a_locked_database_stalls_neither_the_receiver_nor_sigterm_of_the_daemon
     let other = rusqlite::Connection::open(&db).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
 
-    let mut child = crate::cli::ouradb_at(&cfg)
-        .arg("daemon")
-        .env("OURADB_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = daemon_logging_info(&cfg);
     let callback = format!("http://127.0.0.1:{port}/oura/webhook");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
@@ -266,8 +271,7 @@ async fn a_locked_database_stalls_neither_the_receiver_nor_sigterm_of_the_daemon
     let status = wait_with_deadline(&mut child, limit).expect("stopped within the grace period");
     assert!(status.success(), "{status:?}");
     assert!(asked.elapsed() < limit);
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    let log = stderr_of(&mut child);
     assert!(log.contains("SIGTERM"), "{log}");
     assert!(
         !log.contains(util::TOKEN) && !log.contains(VT),

@@ -214,7 +214,7 @@ pub struct WebhookSettings {
 }
 
 /// [`DEFAULT_WEBHOOK_LISTEN`] as an address.
-pub fn default_webhook_listen() -> std::net::SocketAddr {
+fn default_webhook_listen() -> std::net::SocketAddr {
     DEFAULT_WEBHOOK_LISTEN.parse().expect("valid default")
 }
 

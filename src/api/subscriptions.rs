@@ -70,19 +70,12 @@ pub struct Subscription {
 }
 
 /// The OAuth application's id and secret: they authenticate subscription
-/// calls and key the signatures of the events Oura sends.
-#[derive(Clone)]
+/// calls and key the signatures of the events Oura sends. (`Secret`'s
+/// `Debug` is redacted.)
+#[derive(Debug, Clone)]
 pub struct AppCredentials {
     pub client_id: String,
     pub client_secret: Secret,
-}
-
-impl std::fmt::Debug for AppCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppCredentials")
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
 }
 
 impl AppCredentials {

@@ -187,26 +187,97 @@ pub struct Config {
 /// put a reverse proxy or tunnel in front of it.
 pub const DEFAULT_WEBHOOK_LISTEN: &str = "127.0.0.1:8788";
 
-/// `[webhook]`: the receiver and the subscriptions ouradb manages.
+/// `[webhook]`, validated: the receiver's settings exist only when complete.
 #[derive(Debug, Clone)]
-pub struct WebhookConfig {
-    pub enabled: bool,
+pub enum WebhookConfig {
+    /// `enabled = false` (the default): no receiver runs. The keys as set,
+    /// for `ouradb webhook …` and `status`.
+    Disabled {
+        listen: std::net::SocketAddr,
+        callback_url: Option<url::Url>,
+        verification_token: Option<Secret>,
+    },
+    /// `enabled = true`: the daemon runs the receiver and keeps the
+    /// subscriptions. Loading also required `auth.client_id` and
+    /// `auth.client_secret`.
+    Enabled(WebhookSettings),
+}
+
+/// What the webhook receiver and the subscription upkeep run with.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
     pub listen: std::net::SocketAddr,
     /// The public URL Oura calls; its path is the one the receiver serves.
-    pub callback_url: Option<url::Url>,
+    pub callback_url: url::Url,
     /// Echoed by Oura when it verifies the callback.
-    pub verification_token: Option<Secret>,
+    pub verification_token: Secret,
+}
+
+/// [`DEFAULT_WEBHOOK_LISTEN`] as an address.
+fn default_webhook_listen() -> std::net::SocketAddr {
+    DEFAULT_WEBHOOK_LISTEN.parse().expect("valid default")
 }
 
 impl Default for WebhookConfig {
     fn default() -> Self {
-        WebhookConfig {
-            enabled: false,
-            listen: DEFAULT_WEBHOOK_LISTEN.parse().expect("valid default"),
+        WebhookConfig::Disabled {
+            listen: default_webhook_listen(),
             callback_url: None,
             verification_token: None,
         }
     }
+}
+
+impl WebhookConfig {
+    /// The receiver's settings when webhooks are enabled.
+    pub fn enabled(&self) -> Option<&WebhookSettings> {
+        match self {
+            WebhookConfig::Enabled(s) => Some(s),
+            WebhookConfig::Disabled { .. } => None,
+        }
+    }
+
+    /// Where the receiver listens (or would).
+    pub fn listen(&self) -> std::net::SocketAddr {
+        match self {
+            WebhookConfig::Enabled(s) => s.listen,
+            WebhookConfig::Disabled { listen, .. } => *listen,
+        }
+    }
+
+    pub fn callback_url(&self) -> Option<&url::Url> {
+        match self {
+            WebhookConfig::Enabled(s) => Some(&s.callback_url),
+            WebhookConfig::Disabled { callback_url, .. } => callback_url.as_ref(),
+        }
+    }
+
+    pub fn verification_token(&self) -> Option<&Secret> {
+        match self {
+            WebhookConfig::Enabled(s) => Some(&s.verification_token),
+            WebhookConfig::Disabled {
+                verification_token, ..
+            } => verification_token.as_ref(),
+        }
+    }
+}
+
+/// `webhook.callback_url` is not set (`problem`), with how to set it.
+pub fn missing_callback_url(problem: &str) -> ConfigError {
+    ConfigError::invalid(
+        "webhook.callback_url",
+        problem,
+        "set the public https URL Oura should call, e.g. \"https://ouradb.example.org/oura/webhook\"",
+    )
+}
+
+/// `webhook.verification_token` is not set (`problem`), with how to set it.
+pub fn missing_verification_token(problem: &str) -> ConfigError {
+    ConfigError::invalid(
+        "webhook.verification_token",
+        problem,
+        "set a long random string (or OURA_WEBHOOK_VERIFICATION_TOKEN)",
+    )
 }
 
 fn webhook_config(
@@ -215,7 +286,7 @@ fn webhook_config(
     env: &impl Fn(&str) -> Option<String>,
 ) -> Result<WebhookConfig, ConfigError> {
     let listen = match raw.listen.as_deref() {
-        None => DEFAULT_WEBHOOK_LISTEN.parse().expect("valid default"),
+        None => default_webhook_listen(),
         Some(text) => text.trim().parse().map_err(|_| {
             ConfigError::invalid(
                 "webhook.listen",
@@ -241,36 +312,29 @@ fn webhook_config(
         .filter(|s| !s.trim().is_empty())
         .or_else(|| env("OURA_WEBHOOK_VERIFICATION_TOKEN").filter(|s| !s.trim().is_empty()))
         .map(|s| Secret::new(s.trim()));
-    let enabled = raw.enabled.unwrap_or(false);
-    if enabled {
-        if callback_url.is_none() {
-            return Err(ConfigError::invalid(
-                "webhook.callback_url",
-                "is required when webhooks are enabled",
-                "set the public https URL Oura should call, e.g. \"https://ouradb.example.org/oura/webhook\"",
-            ));
-        }
-        if verification_token.is_none() {
-            return Err(ConfigError::invalid(
-                "webhook.verification_token",
-                "is required when webhooks are enabled",
-                "set a long random string (or OURA_WEBHOOK_VERIFICATION_TOKEN)",
-            ));
-        }
-        if oauth.client_id.is_none() || oauth.client_secret.is_none() {
-            return Err(ConfigError::invalid(
-                "auth.client_id",
-                "webhooks need the OAuth application's client_id and client_secret",
-                "set auth.client_id and auth.client_secret (or OURA_CLIENT_SECRET)",
-            ));
-        }
+    if !raw.enabled.unwrap_or(false) {
+        return Ok(WebhookConfig::Disabled {
+            listen,
+            callback_url,
+            verification_token,
+        });
     }
-    Ok(WebhookConfig {
-        enabled,
+    const REQUIRED: &str = "is required when webhooks are enabled";
+    let callback_url = callback_url.ok_or_else(|| missing_callback_url(REQUIRED))?;
+    let verification_token =
+        verification_token.ok_or_else(|| missing_verification_token(REQUIRED))?;
+    if oauth.client_id.is_none() || oauth.client_secret.is_none() {
+        return Err(ConfigError::invalid(
+            "auth.client_id",
+            "webhooks need the OAuth application's client_id and client_secret",
+            "set auth.client_id and auth.client_secret (or OURA_CLIENT_SECRET)",
+        ));
+    }
+    Ok(WebhookConfig::Enabled(WebhookSettings {
         listen,
         callback_url,
         verification_token,
-    })
+    }))
 }
 
 pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8745/callback";
@@ -1054,20 +1118,20 @@ mod tests {
     #[test]
     fn webhook_defaults_and_errors() {
         let c = parse("").unwrap();
-        assert!(!c.webhook.enabled);
-        assert_eq!(c.webhook.listen.to_string(), DEFAULT_WEBHOOK_LISTEN);
-        assert!(c.webhook.listen.ip().is_loopback());
+        assert!(c.webhook.enabled().is_none());
+        assert_eq!(c.webhook.listen().to_string(), DEFAULT_WEBHOOK_LISTEN);
+        assert!(c.webhook.listen().ip().is_loopback());
         let c = parse(
             "[auth]\nclient_id = \"app\"\nclient_secret = \"s\"\n[webhook]\nenabled = true\nlisten = \"0.0.0.0:9000\"\ncallback_url = \"https://x.example/hook\"\nverification_token = \"vt-secret\"",
         )
         .unwrap();
-        assert!(c.webhook.enabled);
-        assert_eq!(c.webhook.listen.to_string(), "0.0.0.0:9000");
-        assert_eq!(c.webhook.callback_url.unwrap().path(), "/hook");
-        assert!(!format!("{:?}", c.webhook.verification_token).contains("vt-secret"));
+        let w = c.webhook.enabled().expect("enabled");
+        assert_eq!(w.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(w.callback_url.path(), "/hook");
+        assert!(!format!("{:?}", w.verification_token).contains("vt-secret"));
         let example = parse(include_str!("../daemon.toml.example")).unwrap();
-        assert!(!example.webhook.enabled);
-        assert_eq!(example.webhook.listen.to_string(), DEFAULT_WEBHOOK_LISTEN);
+        assert!(example.webhook.enabled().is_none());
+        assert_eq!(example.webhook.listen().to_string(), DEFAULT_WEBHOOK_LISTEN);
         for (text, key) in [
             ("[webhook]\nlisten = \"localhost\"", "webhook.listen"),
             (

@@ -103,17 +103,12 @@ impl Client {
         limiter: Arc<Limiter>,
         cancel: CancellationToken,
     ) -> Result<Client, ApiError> {
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("ouradb/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError::Network {
-                data_type: "client".into(),
-                host: config.base_url.host_str().unwrap_or("").into(),
-                cause: e.to_string(),
-                attempts: 0,
-            })?;
+        let http = super::http::client(config.request_timeout).map_err(|e| ApiError::Network {
+            data_type: "client".into(),
+            host: config.base_url.host_str().unwrap_or("").into(),
+            cause: e.to_string(),
+            attempts: 0,
+        })?;
         Ok(Client {
             http,
             base: config.base_url.clone(),
@@ -208,10 +203,7 @@ impl Client {
         } else {
             "v2/usercollection/"
         };
-        let mut u = self.base.clone();
-        let base_path = u.path().trim_end_matches('/').to_owned();
-        u.set_path(&format!("{base_path}/{prefix}{}", dt.path));
-        u
+        super::http::join(&self.base, &format!("{prefix}{}", dt.path))
     }
 
     /// Fetches one page of a collection.

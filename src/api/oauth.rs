@@ -224,13 +224,10 @@ pub(crate) struct ClientCredentials {
     pub method: ClientAuth,
 }
 
+/// The client for token calls ([`super::http::client`]); a plain one if that
+/// cannot be built.
 pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("ouradb/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+    super::http::client(timeout).unwrap_or_else(|_| reqwest::Client::new())
 }
 
 /// POSTs one grant to the token endpoint. Nothing here logs a value from

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 mod auth;
 pub mod dashboards;
-mod webhook;
+pub mod webhook;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -563,7 +563,7 @@ fn status_inner(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     if let Some(section) = quarantine_section(&quarantine, &pending) {
         print!("\n{section}");
     }
-    if let Some(section) = crate::webhook::status_section(config, &store, now)? {
+    if let Some(section) = webhook::status_section(config, &store, now)? {
         print!("\n{section}");
     }
     Ok(ExitCode::SUCCESS)

@@ -6,10 +6,11 @@ use anyhow::Context;
 use clap::Subcommand;
 use jiff::Timestamp;
 
-use crate::config::{Config, ConfigError};
+use crate::api::{Subscription, WebhookApi};
+use crate::config::{self, Config, ConfigError};
 use crate::registry::DataType;
-use crate::store::Store;
-use crate::webhook::{self, Subscription, Wanted, WebhookApi};
+use crate::store::{Store, StoreError};
+use crate::webhook::{self, Renewal, Wanted};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
@@ -37,36 +38,26 @@ pub enum WebhookCommand {
 
 pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCode> {
     let api = WebhookApi::new(config)?;
-    let callback = || -> anyhow::Result<String> {
+    let callback = || -> Result<String, ConfigError> {
         config
             .webhook
-            .callback_url
-            .as_ref()
+            .callback_url()
             .map(|u| u.to_string())
-            .ok_or_else(|| {
-                anyhow::Error::new(ConfigError::Invalid {
-                    key: "webhook.callback_url".into(),
-                    problem: "is not set".into(),
-                    fix: "set the public https URL Oura should call".into(),
-                })
-            })
+            .ok_or_else(|| config::missing_callback_url("is not set"))
     };
     match cmd {
         WebhookCommand::Subscribe { types } => {
             let url = callback()?;
-            let token = config.webhook.verification_token.clone().ok_or_else(|| {
-                anyhow::Error::new(ConfigError::Invalid {
-                    key: "webhook.verification_token".into(),
-                    problem: "is not set".into(),
-                    fix: "set a long random string (or OURA_WEBHOOK_VERIFICATION_TOKEN)".into(),
-                })
-            })?;
+            let token = config
+                .webhook
+                .verification_token()
+                .ok_or_else(|| config::missing_verification_token("is not set"))?;
             let want: Vec<Wanted> = webhook::wanted(&select(config, &types)?);
             // Only creates: renewing is `renew`'s (and the daemon's) job.
             let r = webhook::reconcile(
                 &api,
                 &url,
-                &token,
+                token,
                 &want,
                 Timestamp::now(),
                 Default::default(),
@@ -109,7 +100,7 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
             let url = callback()?;
             let mut failed = 0;
             let mut renewed = 0;
-            for s in api.list().await?.iter().filter(|s| s.callback_url == url) {
+            for s in &api.list_for(&url).await? {
                 match api.renew(&s.id).await {
                     Ok(_) => renewed += 1,
                     Err(e) => {
@@ -118,7 +109,7 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
                     }
                 }
             }
-            let ours = subscriptions_for(&api, &url).await?;
+            let ours = api.list_for(&url).await?;
             println!("{renewed} renewed, {failed} failed");
             print_table(&ours);
             save(config, &url, &ours);
@@ -136,10 +127,8 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
                 .collect();
             let mut deleted = 0;
             let mut failed = 0;
-            for s in api.list().await?.iter().filter(|s| {
-                s.callback_url == url
-                    && (types.is_empty()
-                        || only.iter().any(|d| d.eq_ignore_ascii_case(&s.data_type)))
+            for s in api.list_for(&url).await?.iter().filter(|s| {
+                types.is_empty() || only.iter().any(|d| d.eq_ignore_ascii_case(&s.data_type))
             }) {
                 match api.delete(&s.id).await {
                     Ok(()) => deleted += 1,
@@ -149,7 +138,7 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
                     }
                 }
             }
-            let ours = subscriptions_for(&api, &url).await?;
+            let ours = api.list_for(&url).await?;
             println!("{deleted} deleted, {failed} failed");
             save(config, &url, &ours);
             Ok(if failed == 0 {
@@ -218,12 +207,60 @@ fn save(config: &Config, url: &str, subs: &[Subscription]) {
     }
 }
 
-/// The subscriptions that point at our callback URL.
-async fn subscriptions_for(api: &WebhookApi, url: &str) -> anyhow::Result<Vec<Subscription>> {
-    Ok(api
-        .list()
-        .await?
-        .into_iter()
-        .filter(|s| s.callback_url == url)
-        .collect())
+/// The webhook part of `ouradb status`: `None` when webhooks are off and
+/// nothing was ever recorded.
+pub fn status_section(
+    config: &Config,
+    store: &Store,
+    now: Timestamp,
+) -> Result<Option<String>, StoreError> {
+    let day_ago = now - jiff::SignedDuration::from_hours(24);
+    let health = store.webhook_health(day_ago)?;
+    let enabled = config.webhook.enabled();
+    if enabled.is_none() && health.last_event.is_none() && health.subscriptions.is_empty() {
+        return Ok(None);
+    }
+    let mut out = String::new();
+    let state = match enabled {
+        Some(s) => format!("enabled, listening on {}", s.listen),
+        None => "disabled".to_owned(),
+    };
+    out.push_str(&format!("webhooks: {state}\n"));
+    if let Some(url) = config.webhook.callback_url() {
+        out.push_str(&format!("callback: {url}\n"));
+    }
+    match &health.last_event {
+        None => out.push_str("last event: never\n"),
+        Some(ev) => out.push_str(&format!(
+            "last event: {} ({} {} {}: {}); {} in the last 24 h\n",
+            ev.received_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+            ev.event_type,
+            ev.data_type,
+            ev.object_id,
+            ev.outcome,
+            health.recent_events
+        )),
+    }
+    if health.subscriptions.is_empty() {
+        out.push_str("subscriptions: none recorded (run `ouradb webhook list`)\n");
+        return Ok(Some(out));
+    }
+    let mut t = comfy_table::Table::new();
+    t.set_header(["data type", "event", "expires", "state", "checked"]);
+    for s in &health.subscriptions {
+        let state = match Renewal::of(s.expiration_time, now) {
+            Renewal::Expired => "expired",
+            Renewal::Due => "renewal due",
+            Renewal::Current => "ok",
+        };
+        t.add_row([
+            s.data_type.clone(),
+            s.event_type.clone(),
+            s.expiration_time.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+            state.to_owned(),
+            s.checked_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        ]);
+    }
+    out.push_str(&format!("{t}\n"));
+    Ok(Some(out))
 }

@@ -53,9 +53,7 @@ pub async fn run_with(
     let tracker = TaskTracker::new();
     let types = engine.config().types.clone();
 
-    if engine.config().webhook.enabled {
-        crate::webhook::start_in_daemon(engine.clone(), cancel.clone(), &tracker).await?;
-    }
+    crate::webhook::start_in_daemon(engine.clone(), cancel.clone(), &tracker).await?;
 
     // Catch up at start: whatever the schedule says, a daemon that was
     // down for a week should not wait an hour to fill the gap.

@@ -28,8 +28,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::WebhookError;
-use super::worker::{self, Job, Op};
-use crate::config::{Config, Secret};
+use super::worker::{self, Job};
+use crate::api::Operation;
+use crate::api::subscriptions::AppCredentials;
+use crate::config::{Config, Secret, WebhookSettings};
 use crate::registry;
 use crate::sync::{Clock, SyncEngine};
 
@@ -70,29 +72,23 @@ impl std::fmt::Debug for ReceiverOptions {
 }
 
 impl ReceiverOptions {
-    pub fn from_config(config: &Config, clock: Clock) -> Result<ReceiverOptions, WebhookError> {
-        let w = &config.webhook;
-        let callback = w
-            .callback_url
-            .as_ref()
-            .ok_or_else(|| WebhookError::Config("webhook.callback_url".into()))?;
-        let verification_token = w
-            .verification_token
-            .clone()
-            .ok_or_else(|| WebhookError::Config("webhook.verification_token".into()))?;
-        let client_secret = config
-            .oauth
-            .client_secret
-            .clone()
-            .ok_or_else(|| WebhookError::Config("auth.client_secret".into()))?;
-        Ok(ReceiverOptions {
-            listen: w.listen,
-            path: callback_path(callback),
-            verification_token,
+    /// The receiver of `settings`, checking signatures with `client_secret`.
+    pub fn new(settings: &WebhookSettings, client_secret: Secret, clock: Clock) -> ReceiverOptions {
+        ReceiverOptions {
+            listen: settings.listen,
+            path: callback_path(&settings.callback_url),
+            verification_token: settings.verification_token.clone(),
             client_secret,
             clock,
             queue_per_worker: QUEUE_PER_WORKER,
-        })
+        }
+    }
+
+    /// The receiver of `config`, which must have webhooks enabled.
+    pub fn from_config(config: &Config, clock: Clock) -> Result<ReceiverOptions, WebhookError> {
+        let settings = config.webhook.enabled().ok_or(WebhookError::Disabled)?;
+        let app = AppCredentials::from_config(config)?;
+        Ok(ReceiverOptions::new(settings, app.client_secret, clock))
     }
 }
 
@@ -387,11 +383,8 @@ fn handle_event(st: &Recv, headers: &HeaderMap, body: &[u8]) -> Response {
             return reply(StatusCode::BAD_REQUEST, "body is not an Oura webhook event");
         }
     };
-    let op = match ev.event_type.as_str() {
-        "create" => Op::Create,
-        "update" => Op::Update,
-        "delete" => Op::Delete,
-        _ => return reply(StatusCode::BAD_REQUEST, "unknown event_type"),
+    let Some(op) = Operation::parse(&ev.event_type) else {
+        return reply(StatusCode::BAD_REQUEST, "unknown event_type");
     };
     if ev.object_id.is_empty() || ev.object_id.contains('/') {
         return reply(StatusCode::BAD_REQUEST, "bad object_id");

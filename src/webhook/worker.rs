@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::receiver::WebhookStats;
+use crate::api::Operation;
 use crate::registry::DataType;
 use crate::store::{CursorAdvance, PageCommit, WEBHOOK_PENDING, WebhookEventRecord};
 use crate::sync::{Clock, SyncEngine};
@@ -17,28 +18,43 @@ use crate::sync::{Clock, SyncEngine};
 /// How long accepted events stay in `webhook_event`.
 const KEEP_EVENTS: jiff::SignedDuration = jiff::SignedDuration::from_hours(7 * 24);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Create,
-    Update,
-    Delete,
+/// What applying one event came to; stored as `webhook_event.outcome`
+/// (its [`Display`](std::fmt::Display) text, which dashboards read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The fetched document was written (`stored`).
+    Stored,
+    /// The fetched document could not be keyed or stored (`quarantined`).
+    Quarantined,
+    /// The announced document is gone at Oura (`not_found`).
+    NotFound,
+    /// A delete removed the stored document (`deleted`).
+    Deleted,
+    /// A delete of a document that was not stored (`deleted (was not stored)`).
+    DeletedNotStored,
+    /// Acknowledged but not applied (shutdown): applied at the next start
+    /// ([`WEBHOOK_PENDING`]).
+    Pending,
+    /// The fetch or the write failed (`failed: <reason>`).
+    Failed(String),
 }
 
-impl Op {
-    pub fn parse(s: &str) -> Option<Op> {
-        match s {
-            "create" => Some(Op::Create),
-            "update" => Some(Op::Update),
-            "delete" => Some(Op::Delete),
-            _ => None,
-        }
+impl Outcome {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Outcome::Failed(_))
     }
+}
 
-    pub fn as_str(self) -> &'static str {
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Op::Create => "create",
-            Op::Update => "update",
-            Op::Delete => "delete",
+            Outcome::Stored => f.write_str("stored"),
+            Outcome::Quarantined => f.write_str("quarantined"),
+            Outcome::NotFound => f.write_str("not_found"),
+            Outcome::Deleted => f.write_str("deleted"),
+            Outcome::DeletedNotStored => f.write_str("deleted (was not stored)"),
+            Outcome::Pending => f.write_str(WEBHOOK_PENDING),
+            Outcome::Failed(reason) => write!(f, "failed: {reason}"),
         }
     }
 }
@@ -46,7 +62,7 @@ impl Op {
 /// One accepted event.
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub op: Op,
+    pub op: Operation,
     pub dt: &'static DataType,
     pub object_id: String,
     pub event_time: Option<String>,
@@ -77,10 +93,10 @@ pub async fn run(
             },
         };
         let outcome = apply(&engine, &job, &clock).await;
-        if outcome.starts_with("failed") {
+        if outcome.is_failure() {
             stats.failed.fetch_add(1, Ordering::Relaxed);
         }
-        let record = record_of(&job, outcome);
+        let record = record_of(&job, &outcome);
         let keep_since = clock() - KEEP_EVENTS;
         let recorded = engine
             .store()
@@ -94,7 +110,7 @@ pub async fn run(
     rx.close();
     let mut records = Vec::new();
     while let Ok(job) = rx.try_recv() {
-        records.push(record_of(&job, WEBHOOK_PENDING.to_owned()));
+        records.push(record_of(&job, &Outcome::Pending));
     }
     let keep_since = clock() - KEEP_EVENTS;
     let saved = engine
@@ -118,7 +134,8 @@ pub async fn run(
     }
 }
 
-fn record_of(job: &Job, outcome: String) -> WebhookEventRecord {
+/// The store's row of `job`: the operation and the outcome as text.
+fn record_of(job: &Job, outcome: &Outcome) -> WebhookEventRecord {
     WebhookEventRecord {
         signature: job.signature.clone(),
         received_at: job.received_at,
@@ -126,7 +143,7 @@ fn record_of(job: &Job, outcome: String) -> WebhookEventRecord {
         data_type: job.dt.webhook.unwrap_or(job.dt.name).to_owned(),
         object_id: job.object_id.clone(),
         event_time: job.event_time.clone(),
-        outcome,
+        outcome: outcome.to_string(),
     }
 }
 
@@ -141,7 +158,7 @@ pub fn pending_jobs(
         .filter_map(|ev| {
             let dt = super::webhook_type(&ev.data_type).filter(|d| types.contains(d.name))?;
             Some(Job {
-                op: Op::parse(&ev.event_type)?,
+                op: Operation::parse(&ev.event_type)?,
                 dt,
                 object_id: ev.object_id,
                 event_time: ev.event_time,
@@ -153,14 +170,14 @@ pub fn pending_jobs(
 }
 
 /// Applies one event; returns the outcome recorded for `status`.
-async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> String {
+async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
     let dt = job.dt;
     let id = job.object_id.as_str();
     // A run of this type in progress could sweep out (or overwrite) what
     // this writes: wait for it, and keep the next one out until done.
     let _writes = engine.lock_writes(dt).await;
     match job.op {
-        Op::Delete => {
+        Operation::Delete => {
             let owned = id.to_owned();
             match engine
                 .store()
@@ -169,16 +186,17 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> String {
             {
                 Ok(true) => {
                     tracing::debug!(data_type = dt.name, id, "webhook delete applied");
-                    "deleted".to_owned()
+                    Outcome::Deleted
                 }
-                Ok(false) => "deleted (was not stored)".to_owned(),
+                Ok(false) => Outcome::DeletedNotStored,
                 Err(e) => {
                     tracing::warn!(data_type = dt.name, id, error = %e, "webhook delete failed");
-                    format!("failed: {e}")
+                    Outcome::Failed(e.to_string())
                 }
             }
         }
-        Op::Create | Op::Update => match engine.client().fetch_document(dt, id).await {
+        Operation::Create | Operation::Update => match engine.client().fetch_document(dt, id).await
+        {
             Ok((None, _)) => {
                 // Usually deleted again before we got to it; its delete
                 // event or the next poll settles it.
@@ -187,7 +205,7 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> String {
                     id,
                     "document announced by a webhook is gone (404); ignored"
                 );
-                "not_found".to_owned()
+                Outcome::NotFound
             }
             Ok((Some(doc), requests)) => {
                 let at = clock();
@@ -208,23 +226,23 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> String {
                 match stored {
                     Ok(c) if c.quarantined > 0 => {
                         tracing::warn!(data_type = dt.name, id, "webhook document quarantined");
-                        "quarantined".to_owned()
+                        Outcome::Quarantined
                     }
                     Ok(_) => {
                         tracing::debug!(data_type = dt.name, id, "webhook document stored");
-                        "stored".to_owned()
+                        Outcome::Stored
                     }
                     Err(e) => {
                         tracing::warn!(data_type = dt.name, id, error = %e, "webhook document not stored");
-                        format!("failed: {e}")
+                        Outcome::Failed(e.to_string())
                     }
                 }
             }
             // Shutdown cut the fetch short: keep the event for the next start.
-            Err(crate::api::ApiError::Cancelled) => WEBHOOK_PENDING.to_owned(),
+            Err(crate::api::ApiError::Cancelled) => Outcome::Pending,
             Err(e) => {
                 tracing::warn!(data_type = dt.name, id, error = %e, "webhook fetch failed; polling will catch up");
-                format!("failed: {}", e.kind())
+                Outcome::Failed(e.kind().to_owned())
             }
         },
     }

@@ -6,12 +6,13 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
 use jiff::Timestamp;
-use ouradb::config::{Config, RateLimitConfig, Secret};
+use ouradb::api::{Operation, WebhookApi};
+use ouradb::config::{Config, RateLimitConfig, Secret, WebhookConfig, WebhookSettings};
 use ouradb::registry;
 use ouradb::store::Store;
 use ouradb::sync::{self, SyncEngine};
 use ouradb::webhook::{
-    self, RENEW_BEFORE, ReceiverOptions, WebhookApi, WebhookHandle, receiver, reconcile, wanted,
+    self, RENEW_BEFORE, ReceiverOptions, WebhookHandle, receiver, reconcile, wanted,
 };
 use ouradb_sim::{Change, SimConfig};
 use serde_json::{Value, json};
@@ -37,11 +38,20 @@ fn webhook_config(env: &Env, callback: &str) -> Config {
     c.oauth.client_secret = Some(Secret::new(SECRET));
     // Never pick up tokens of whoever runs the tests.
     c.oauth.token_file = env.dir.path().join("tokens.json");
-    c.webhook.enabled = true;
-    c.webhook.listen = "127.0.0.1:0".parse().unwrap();
-    c.webhook.callback_url = Some(callback.parse().unwrap());
-    c.webhook.verification_token = Some(Secret::new(VT));
+    c.webhook = WebhookConfig::Enabled(WebhookSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        callback_url: callback.parse().unwrap(),
+        verification_token: Secret::new(VT),
+    });
     c
+}
+
+/// The enabled webhook settings of a config from [`webhook_config`].
+fn settings(c: &mut Config) -> &mut WebhookSettings {
+    match &mut c.webhook {
+        WebhookConfig::Enabled(s) => s,
+        WebhookConfig::Disabled { .. } => panic!("webhooks enabled"),
+    }
 }
 
 /// A receiver on a free port plus what the tests need around it.
@@ -73,7 +83,7 @@ impl Hook {
             .await
             .expect("receiver starts");
         let callback = format!("http://{}{PATH}", handle.addr);
-        config.webhook.callback_url = Some(callback.parse().unwrap());
+        settings(&mut config).callback_url = callback.parse().unwrap();
         let api = WebhookApi::new(&config).unwrap();
         Hook {
             env,
@@ -266,7 +276,7 @@ async fn signed_create_update_delete_land_within_a_second() {
             })
             .unwrap();
         let ro = Store::open_read_only(&h.config.database).unwrap();
-        let section = webhook::status_section(&h.config, &ro, Timestamp::now())
+        let section = ouradb::cli::webhook::status_section(&h.config, &ro, Timestamp::now())
             .unwrap()
             .expect("webhooks enabled");
         assert!(section.contains("last event: "), "{section}");
@@ -419,7 +429,12 @@ async fn a_burst_of_1000_events_respects_the_rate_limit_and_loses_nothing() {
         .await;
         let created = h
             .api
-            .create(&h.callback, &Secret::new(VT), "create", "daily_sleep")
+            .create(
+                &h.callback,
+                &Secret::new(VT),
+                Operation::Create,
+                "daily_sleep",
+            )
             .await
             .unwrap();
         assert!(created.is_some());
@@ -593,7 +608,12 @@ async fn subscriptions_near_expiry_are_renewed_and_deleted_ones_recreated() {
         // Errors never carry the secrets the request did.
         let err = h
             .api
-            .create(&h.callback, &Secret::new(VT), "update", "not_a_type")
+            .create(
+                &h.callback,
+                &Secret::new(VT),
+                Operation::Update,
+                "not_a_type",
+            )
             .await
             .unwrap_err()
             .to_string();
@@ -602,7 +622,7 @@ async fn subscriptions_near_expiry_are_renewed_and_deleted_ones_recreated() {
         // 409 on create counts as already subscribed.
         assert!(
             h.api
-                .create(&h.callback, &Secret::new(VT), "update", "vo2_max")
+                .create(&h.callback, &Secret::new(VT), Operation::Update, "vo2_max")
                 .await
                 .unwrap()
                 .is_none()
@@ -624,7 +644,7 @@ async fn the_daemon_runs_the_receiver_and_keeps_subscriptions() {
             .port();
         let callback = format!("http://127.0.0.1:{port}{PATH}");
         let mut config = webhook_config(&env, &callback);
-        config.webhook.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        settings(&mut config).listen = format!("127.0.0.1:{port}").parse().unwrap();
         config.types = vec![registry::find("daily_sleep").unwrap()];
         let engine = Arc::new(env.engine(config.clone()));
         let cancel = CancellationToken::new();
@@ -696,7 +716,7 @@ async fn the_daemon_runs_the_receiver_and_keeps_subscriptions() {
 async fn the_receiver_binds_loopback_unless_configured_otherwise() {
     bounded(async {
         let c = Config::from_toml("", std::path::Path::new("t.toml"), |_| None).unwrap();
-        assert_eq!(c.webhook.listen, "127.0.0.1:8788".parse().unwrap());
+        assert_eq!(c.webhook.listen(), "127.0.0.1:8788".parse().unwrap());
         let env = Env::start(3, |_| {}).await;
         for (listen, loopback) in [("127.0.0.1:0", true), ("0.0.0.0:0", false)] {
             let mut config = webhook_config(&env, &format!("http://127.0.0.1:1{PATH}"));

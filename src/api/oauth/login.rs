@@ -416,9 +416,7 @@ async fn fetch_user_id(
     config: &Config,
     t: &StoredTokens,
 ) -> Option<String> {
-    let mut u = config.base_url.clone();
-    let base = u.path().trim_end_matches('/').to_owned();
-    u.set_path(&format!("{base}/v2/usercollection/personal_info"));
+    let u = crate::api::http::join(&config.base_url, "v2/usercollection/personal_info");
     let resp = http
         .get(u)
         .bearer_auth(t.access_token.expose())

@@ -953,6 +953,12 @@ mod tests {
         assert_eq!(c.backfill_start, jiff::civil::date(2015, 1, 1));
         assert_eq!(c.types.len(), 19);
         assert_eq!(c.schedules["heartrate"], "0 */15 * * * *");
+        for dt in registry::DATA_TYPES {
+            assert_eq!(c.schedules[dt.name], dt.schedule, "{}", dt.name);
+        }
+        let c = parse("[schedule]\ndefault = \"0 0 * * * *\"\nsleep = \"0 1 * * * *\"").unwrap();
+        assert_eq!(c.schedules["heartrate"], "0 0 * * * *");
+        assert_eq!(c.schedules["sleep"], "0 1 * * * *");
         assert_eq!(c.lookback_days, 3);
         assert!(c.token.is_none());
     }

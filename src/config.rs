@@ -12,7 +12,17 @@ use serde::Deserialize;
 
 use crate::registry::{self, DataType};
 
+// Defaults of the keys `daemon.toml` may leave out, in one place (the OAuth
+// endpoints' are beside `OAuthConfig`, the webhook's beside `WebhookConfig`,
+// rate limit and retry in their `Default`s, schedules in the registry).
+
 pub const DEFAULT_BASE_URL: &str = "https://api.ouraring.com";
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
+/// Before the first Oura ring; the ring's set-up date raises it.
+pub const DEFAULT_BACKFILL_START: Date = jiff::civil::date(2015, 1, 1);
+pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
+pub const DEFAULT_STALE_AFTER_HOURS: u64 = 26;
+pub const DEFAULT_LOG_LEVEL: &str = "info";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -379,12 +389,19 @@ pub struct OAuthConfig {
 }
 
 pub fn default_token_file() -> PathBuf {
+    data_dir().join("tokens.json")
+}
+
+/// `~/.local/share/ouradb` (or the platform's data folder): the database
+/// and the token file live here by default.
+fn data_dir() -> PathBuf {
     dirs::data_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("ouradb")
-        .join("tokens.json")
 }
 
+/// `text` as an http(s) URL with a host, or an error naming `key` and
+/// showing `example`.
 fn http_url(key: &str, text: &str, example: &str) -> Result<url::Url, ConfigError> {
     url::Url::parse(text)
         .ok()
@@ -396,6 +413,12 @@ fn http_url(key: &str, text: &str, example: &str) -> Result<url::Url, ConfigErro
                 format!("use e.g. \"{example}\""),
             )
         })
+}
+
+/// The URL at `key`, or `default` when the key is absent; either must be an
+/// http(s) URL (the default is shown as the example).
+fn url_or_default(key: &str, value: Option<&str>, default: &str) -> Result<url::Url, ConfigError> {
+    http_url(key, value.unwrap_or(default), default)
 }
 
 fn oauth_config(
@@ -414,9 +437,9 @@ fn oauth_config(
         .filter(|s| !s.trim().is_empty())
         .or_else(|| env("OURA_CLIENT_SECRET").filter(|s| !s.trim().is_empty()))
         .map(|s| Secret::new(s.trim()));
-    let redirect_uri = http_url(
+    let redirect_uri = url_or_default(
         "auth.redirect_uri",
-        raw.redirect_uri.as_deref().unwrap_or(DEFAULT_REDIRECT_URI),
+        raw.redirect_uri.as_deref(),
         DEFAULT_REDIRECT_URI,
     )?;
     if redirect_uri.port_or_known_default().is_none() {
@@ -440,16 +463,14 @@ fn oauth_config(
             format!("list space-separated scopes, e.g. \"{DEFAULT_SCOPES}\""),
         ));
     }
-    let authorize_url = http_url(
+    let authorize_url = url_or_default(
         "auth.authorize_url",
-        raw.authorize_url
-            .as_deref()
-            .unwrap_or(DEFAULT_AUTHORIZE_URL),
+        raw.authorize_url.as_deref(),
         DEFAULT_AUTHORIZE_URL,
     )?;
-    let token_url = http_url(
+    let token_url = url_or_default(
         "auth.token_url",
-        raw.token_url.as_deref().unwrap_or(DEFAULT_TOKEN_URL),
+        raw.token_url.as_deref(),
         DEFAULT_TOKEN_URL,
     )?;
     let fallback_token_url = match raw
@@ -465,9 +486,9 @@ fn oauth_config(
             DEFAULT_FALLBACK_TOKEN_URL,
         )?),
     };
-    let revoke_url = http_url(
+    let revoke_url = url_or_default(
         "auth.revoke_url",
-        raw.revoke_url.as_deref().unwrap_or(DEFAULT_REVOKE_URL),
+        raw.revoke_url.as_deref(),
         DEFAULT_REVOKE_URL,
     )?;
     let token_file = raw
@@ -551,16 +572,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Default cron per data type: time series often, daily documents hourly,
-/// slow-changing metadata once a day.
-pub fn default_schedule(dt: &DataType) -> &'static str {
-    match dt.name {
-        "heartrate" | "ring_battery_level" => "0 */15 * * * *",
-        "ring_configuration" | "personal_info" => "0 30 3 * * *",
-        _ => "0 5 * * * *",
-    }
-}
-
 pub fn default_config_path() -> PathBuf {
     dirs::config_dir()
         .unwrap_or_else(|| PathBuf::from("."))
@@ -569,10 +580,7 @@ pub fn default_config_path() -> PathBuf {
 }
 
 pub fn default_database_path() -> PathBuf {
-    dirs::data_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("ouradb")
-        .join("ouradb.sqlite")
+    data_dir().join("ouradb.sqlite")
 }
 
 impl Config {
@@ -630,18 +638,12 @@ impl Config {
         raw: RawConfig,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
-        let base_url_text = raw.api.base_url.unwrap_or_else(|| DEFAULT_BASE_URL.into());
-        let base_url = url::Url::parse(&base_url_text)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    "api.base_url",
-                    format!("`{base_url_text}` is not an http(s) URL"),
-                    format!("use e.g. \"{DEFAULT_BASE_URL}\""),
-                )
-            })?;
-        let timeout = raw.api.timeout_seconds.unwrap_or(30);
+        let base_url = url_or_default(
+            "api.base_url",
+            raw.api.base_url.as_deref(),
+            DEFAULT_BASE_URL,
+        )?;
+        let timeout = raw.api.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
         if timeout == 0 {
             return Err(ConfigError::invalid(
                 "api.timeout_seconds",
@@ -701,7 +703,7 @@ impl Config {
         }
 
         let backfill_start = match raw.sync.backfill_start {
-            None => jiff::civil::date(2015, 1, 1),
+            None => DEFAULT_BACKFILL_START,
             Some(s) => s.parse::<Date>().map_err(|_| {
                 ConfigError::invalid(
                     "sync.backfill_start",
@@ -740,9 +742,16 @@ impl Config {
             }
         }
 
-        let requests = raw.rate_limit.requests.unwrap_or(5000);
-        let window_seconds = raw.rate_limit.window_seconds.unwrap_or(300);
-        let margin_percent = raw.rate_limit.margin_percent.unwrap_or(2);
+        let rate_default = RateLimitConfig::default();
+        let requests = raw.rate_limit.requests.unwrap_or(rate_default.requests);
+        let window_seconds = raw
+            .rate_limit
+            .window_seconds
+            .unwrap_or(rate_default.window.as_secs());
+        let margin_percent = raw
+            .rate_limit
+            .margin_percent
+            .unwrap_or(rate_default.margin_percent);
         if requests < 3 {
             return Err(ConfigError::invalid(
                 "rate_limit.requests",
@@ -805,7 +814,7 @@ impl Config {
                 .get(dt.name)
                 .cloned()
                 .or_else(|| fallback.clone())
-                .unwrap_or_else(|| default_schedule(dt).to_owned());
+                .unwrap_or_else(|| dt.schedule.to_owned());
             schedules.insert(dt.name, expr);
         }
 
@@ -822,7 +831,7 @@ impl Config {
                 ));
             }
         };
-        let log_level = raw.log.level.unwrap_or_else(|| "info".into());
+        let log_level = raw.log.level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.into());
         if !valid_log_filter(&log_level) {
             return Err(ConfigError::invalid(
                 "log.level",
@@ -839,10 +848,15 @@ impl Config {
             oauth,
             database,
             backfill_start,
-            lookback_days: raw.sync.lookback_days.unwrap_or(3),
+            lookback_days: raw.sync.lookback_days.unwrap_or(DEFAULT_LOOKBACK_DAYS),
             lookback_overrides: raw.sync.lookback,
             types,
-            stale_after: Duration::from_secs(3600 * raw.sync.stale_after_hours.unwrap_or(26)),
+            stale_after: Duration::from_secs(
+                3600 * raw
+                    .sync
+                    .stale_after_hours
+                    .unwrap_or(DEFAULT_STALE_AFTER_HOURS),
+            ),
             rate_limit: RateLimitConfig {
                 requests,
                 window: Duration::from_secs(window_seconds),
@@ -1003,6 +1017,12 @@ mod tests {
         assert_eq!(c.backfill_start, jiff::civil::date(2015, 1, 1));
         assert_eq!(c.types.len(), 19);
         assert_eq!(c.schedules["heartrate"], "0 */15 * * * *");
+        for dt in registry::DATA_TYPES {
+            assert_eq!(c.schedules[dt.name], dt.schedule, "{}", dt.name);
+        }
+        let c = parse("[schedule]\ndefault = \"0 0 * * * *\"\nsleep = \"0 1 * * * *\"").unwrap();
+        assert_eq!(c.schedules["heartrate"], "0 0 * * * *");
+        assert_eq!(c.schedules["sleep"], "0 1 * * * *");
         assert_eq!(c.lookback_days, 3);
         assert!(c.token.is_none());
     }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod error_kind;
 pub mod registry;
 pub mod store;
 pub mod sync;

@@ -1,4 +1,4 @@
-//! The `ouradb` binary: anyhow lives only here, at the edge.
+//! The `ouradb` binary. Its edge is `cli`, the only place anyhow is used.
 
 fn main() -> std::process::ExitCode {
     ouradb::cli::main()

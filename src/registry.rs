@@ -100,7 +100,23 @@ pub struct DataType {
     /// order.
     pub day_from: &'static [&'static str],
     pub vanishing: Vanishing,
+    /// Default cron (6 fields, seconds first) of the type's job when
+    /// `[schedule]` names neither the type nor `default`.
+    pub schedule: &'static str,
+    /// A date-time field whose value in this type's documents dates the
+    /// start of the user's history (the ring's set-up time): every backfill
+    /// starts at most a week before the earliest one, when every document
+    /// has one (see `sync::engine::backfill_start_from_history`). Types
+    /// with such a field run before the others.
+    pub history_start: Option<&'static str>,
 }
+
+/// Time series change all day: every 15 minutes.
+pub const SCHEDULE_FREQUENT: &str = "0 */15 * * * *";
+/// Daily documents: hourly, at :05.
+pub const SCHEDULE_HOURLY: &str = "0 5 * * * *";
+/// Slow-changing metadata (profile, rings): once a day, at 03:30.
+pub const SCHEDULE_DAILY: &str = "0 30 3 * * *";
 
 impl DataType {
     pub fn is_time_series(&self) -> bool {
@@ -139,6 +155,8 @@ const fn daily(
         // at local midnight of their day.
         day_from: &["timestamp"],
         vanishing: Vanishing::Ignored,
+        schedule: SCHEDULE_HOURLY,
+        history_start: None,
     }
 }
 
@@ -193,6 +211,8 @@ pub static DATA_TYPES: &[DataType] = &[
         natural_key: NaturalKey::Single,
         day_from: &[],
         vanishing: Vanishing::Ignored,
+        schedule: SCHEDULE_DAILY,
+        history_start: None,
     },
     DataType {
         day_field: Some("start_day"),
@@ -213,6 +233,8 @@ pub static DATA_TYPES: &[DataType] = &[
         day_field: None,
         natural_key: NaturalKey::None,
         day_from: &[],
+        schedule: SCHEDULE_DAILY,
+        history_start: Some("set_up_at"),
         ..daily("ring_configuration", "daily", &[])
     },
     DataType {
@@ -302,6 +324,8 @@ const HEARTRATE: DataType = DataType {
     natural_key: NaturalKey::Fields(&["timestamp"]),
     day_from: &[],
     vanishing: Vanishing::Ignored,
+    schedule: SCHEDULE_FREQUENT,
+    history_start: None,
 };
 
 /// The prefix of ids ouradb makes up for documents served without one; no
@@ -446,6 +470,18 @@ mod tests {
         assert_eq!(find_by_webhook("vo2_max").unwrap().path, "vO2_max");
         assert!(find("personal_info").unwrap().webhook.is_none());
         assert!(find("heartrate").unwrap().webhook.is_none());
+        assert_eq!(
+            find("ring_battery_level").unwrap().schedule,
+            SCHEDULE_FREQUENT
+        );
+        assert_eq!(find("personal_info").unwrap().schedule, SCHEDULE_DAILY);
+        assert_eq!(find("daily_sleep").unwrap().schedule, SCHEDULE_HOURLY);
+        let dating: Vec<_> = DATA_TYPES
+            .iter()
+            .filter(|d| d.history_start.is_some())
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(dating, ["ring_configuration"]);
     }
 
     #[test]

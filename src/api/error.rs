@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::error_kind::ErrorKind;
+
 /// An API request that did not produce data. Messages name the data type,
 /// the HTTP status and what the user can do; they never contain a token.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -100,22 +102,22 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    /// Short machine-readable kind stored in `sync_state.last_error_kind`.
-    pub fn kind(&self) -> &'static str {
+    /// What kind of failure this is (stored in `sync_state.last_error_kind`).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            ApiError::Unauthorized { .. } => "unauthorized",
-            ApiError::ScopeNotGranted { .. } => "scope_not_granted",
-            ApiError::Forbidden { .. } => "forbidden",
-            ApiError::Rejected { .. } => "rejected",
-            ApiError::NotFound { .. } => "not_found",
-            ApiError::Auth { .. } => "auth",
-            ApiError::RateLimited { .. } | ApiError::RateLimitWait { .. } => "rate_limited",
-            ApiError::Server { .. } => "server_error",
-            ApiError::Network { .. } => "network",
-            ApiError::BadResponse { .. } => "bad_response",
-            ApiError::PagingLoop { .. } => "paging_loop",
-            ApiError::ReauthRequired(_) => "reauth_required",
-            ApiError::Cancelled => "cancelled",
+            ApiError::Unauthorized { .. } => ErrorKind::Unauthorized,
+            ApiError::ScopeNotGranted { .. } => ErrorKind::ScopeNotGranted,
+            ApiError::Forbidden { .. } => ErrorKind::Forbidden,
+            ApiError::Rejected { .. } => ErrorKind::Rejected,
+            ApiError::NotFound { .. } => ErrorKind::NotFound,
+            ApiError::Auth { .. } => ErrorKind::Auth,
+            ApiError::RateLimited { .. } | ApiError::RateLimitWait { .. } => ErrorKind::RateLimited,
+            ApiError::Server { .. } => ErrorKind::ServerError,
+            ApiError::Network { .. } => ErrorKind::Network,
+            ApiError::BadResponse { .. } => ErrorKind::BadResponse,
+            ApiError::PagingLoop { .. } => ErrorKind::PagingLoop,
+            ApiError::ReauthRequired(_) => ErrorKind::ReauthRequired,
+            ApiError::Cancelled => ErrorKind::Cancelled,
         }
     }
 

@@ -18,6 +18,7 @@ use jiff::civil::Date;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, LogFormat};
+use crate::error_kind::ErrorKind;
 use crate::registry::{self, DataType};
 use crate::store::{Store, SyncState};
 use crate::sync::{self, Observer, RunOptions, TypeReport};
@@ -156,7 +157,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Daemon => {
             require_credentials(&config)?;
-            block_on(crate::daemon::run(Arc::new(config)))?
+            Ok(block_on(crate::daemon::run(Arc::new(config)))??)
         }
         Command::Auth { cmd } => block_on(auth::run(&config, cmd))?,
         Command::Webhook { cmd } => block_on(webhook::run(&config, cmd))?,
@@ -300,12 +301,12 @@ async fn sync_once(
 fn summarize(reports: &[TypeReport], interrupted: bool) -> ExitCode {
     let skipped: Vec<&str> = reports
         .iter()
-        .filter(|r| r.error_kind == Some("scope_not_granted"))
+        .filter(|r| r.error_kind == Some(ErrorKind::ScopeNotGranted))
         .map(|r| r.data_type)
         .collect();
     let failed: Vec<&TypeReport> = reports
         .iter()
-        .filter(|r| r.error.is_some() && r.error_kind != Some("scope_not_granted"))
+        .filter(|r| r.error.is_some() && r.error_kind != Some(ErrorKind::ScopeNotGranted))
         .collect();
     if !skipped.is_empty() {
         eprintln!(
@@ -316,7 +317,7 @@ fn summarize(reports: &[TypeReport], interrupted: bool) -> ExitCode {
     if interrupted {
         let unfinished = failed
             .iter()
-            .filter(|r| r.error_kind == Some("cancelled"))
+            .filter(|r| r.error_kind == Some(ErrorKind::Cancelled))
             .count();
         eprintln!(
             "ouradb: interrupted; {unfinished} data type(s) not finished, every committed page is kept: run `ouradb sync` again to continue"
@@ -325,7 +326,7 @@ fn summarize(reports: &[TypeReport], interrupted: bool) -> ExitCode {
     }
     let rate_limited: Vec<&str> = failed
         .iter()
-        .filter(|r| r.error_kind == Some("rate_limited"))
+        .filter(|r| r.error_kind == Some(ErrorKind::RateLimited))
         .map(|r| r.data_type)
         .collect();
     if !rate_limited.is_empty() {
@@ -439,7 +440,7 @@ impl Observer for Bars {
                 None => b.finish_with_message("done"),
                 Some(_) => b.abandon_with_message(format!(
                     "failed: {}",
-                    report.error_kind.unwrap_or("error")
+                    report.error_kind.map_or("error", ErrorKind::as_str)
                 )),
             }
         }
@@ -465,7 +466,7 @@ pub fn freshness(s: &SyncState, now: Timestamp, stale_after: std::time::Duration
         _ => false,
     };
     if failing {
-        if s.last_error_kind.as_deref() == Some("scope_not_granted") {
+        if s.error_kind() == Some(ErrorKind::ScopeNotGranted) {
             return Freshness::Skipped;
         }
         return Freshness::Failing;
@@ -670,9 +671,10 @@ pub fn status_table_width(
             };
             let error = match (&s.last_error_kind, &s.last_error) {
                 (Some(k), Some(m)) if f == Freshness::Failing => format!("{k}: {m}"),
+                // The row names the type; its message need not again.
                 (Some(_), Some(m)) if f == Freshness::Skipped => m
-                    .split_once(": ")
-                    .map(|(_, rest)| rest)
+                    .strip_prefix(s.data_type.as_str())
+                    .and_then(|rest| rest.strip_prefix(": "))
                     .unwrap_or(m)
                     .to_owned(),
                 _ => String::new(),

@@ -20,6 +20,7 @@ use crate::sync::{self, NoObserver, RunOptions, SyncEngine};
 /// systemd waits `TimeoutStopSec`; we promise to be gone well before.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 
+/// What stops the daemon from starting or running; the cli prints it.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
@@ -32,7 +33,7 @@ pub enum DaemonError {
     Webhook(#[from] crate::webhook::WebhookError),
 }
 
-pub async fn run(config: Arc<Config>) -> anyhow::Result<ExitCode> {
+pub async fn run(config: Arc<Config>) -> Result<ExitCode, DaemonError> {
     let cancel = CancellationToken::new();
     spawn_signal_listener(cancel.clone()).map_err(DaemonError::Signals)?;
     let engine = Arc::new(sync::engine_from_config(

@@ -9,7 +9,8 @@ use rusqlite::ErrorCode;
 
 use super::StoreError;
 
-/// What kind of trouble a store error is.
+/// What kind of trouble a store error is (stored as
+/// `crate::error_kind::ErrorKind::Store`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
@@ -30,21 +31,6 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    /// Short machine-readable name, stored in `sync_state.last_error_kind`
-    /// as `store_<name>`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorClass::Busy => "busy",
-            ErrorClass::DiskFull => "disk_full",
-            ErrorClass::ReadOnly => "read_only",
-            ErrorClass::Corrupt => "corrupt",
-            ErrorClass::Constraint => "constraint",
-            ErrorClass::BadDocument => "bad_document",
-            ErrorClass::Refused => "refused",
-            ErrorClass::Other => "other",
-        }
-    }
-
     /// Whether a later run may succeed without the user doing anything.
     pub fn is_transient(self) -> bool {
         matches!(self, ErrorClass::Busy | ErrorClass::BadDocument)

@@ -32,6 +32,7 @@ use sha2::{Digest, Sha256};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
+use crate::error_kind::ErrorKind;
 use crate::registry::{DataType, SYNTHETIC_ID_PREFIX, Vanishing};
 
 #[derive(Debug, thiserror::Error)]
@@ -95,12 +96,20 @@ pub struct SyncState {
     pub backfill_complete: bool,
     pub last_attempt: Option<Timestamp>,
     pub last_success: Option<Timestamp>,
+    /// The [`ErrorKind`] name as stored (see [`SyncState::error_kind`]).
     pub last_error_kind: Option<String>,
     pub last_error: Option<String>,
     pub last_error_at: Option<Timestamp>,
     pub documents: i64,
     pub requests: i64,
     pub next_run: Option<Timestamp>,
+}
+
+impl SyncState {
+    /// The kind of the last error, when it names one this build knows.
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        self.last_error_kind.as_deref().and_then(ErrorKind::parse)
+    }
 }
 
 /// Cursor movement committed with a page. Fields left `None` are unchanged.
@@ -514,12 +523,12 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed job: the error (kind such as `rate_limited`,
-    /// `http_403`, `network`) and the requests it spent.
+    /// Records a failed job: the error (its kind's name, such as
+    /// `rate_limited` or `network`, and its message) and the requests it spent.
     pub fn record_failure(
         &mut self,
         dt: &DataType,
-        kind: &str,
+        kind: ErrorKind,
         message: &str,
         requests: u32,
         at: Timestamp,
@@ -534,7 +543,13 @@ impl Store {
                     last_error_at = excluded.last_error_at,
                     requests = requests + excluded.requests",
             )?
-            .execute(params![dt.name, kind, message, text_time(at), requests])?;
+            .execute(params![
+                dt.name,
+                kind.as_str(),
+                message,
+                text_time(at),
+                requests
+            ])?;
         Ok(())
     }
 
@@ -597,14 +612,21 @@ impl Store {
         Ok(removed > 0)
     }
 
-    /// `set_up_at` of every stored ring configuration (None where null).
-    pub fn ring_set_up_times(&self) -> Result<Vec<Option<String>>, StoreError> {
+    /// The [`DataType::history_start`] field of every stored document of
+    /// `dt` (None where null); nothing when the type has no such field.
+    pub fn history_start_times(&self, dt: &DataType) -> Result<Vec<Option<String>>, StoreError> {
+        let Some(field) = dt.history_start else {
+            return Ok(Vec::new());
+        };
         if self.version == 0 {
             return Ok(Vec::new());
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT set_up_at FROM ring_configuration")?;
+        let sql = format!(
+            "SELECT {} FROM {}",
+            mapping::quote(field),
+            mapping::quote(dt.table)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -11,6 +11,7 @@ use jiff::civil::Date;
 use super::plan::{self, Window};
 use crate::api::{ApiError, Client, DocumentsPage, PageQuery};
 use crate::config::Config;
+use crate::error_kind::ErrorKind;
 use crate::registry::{self, DataType, QueryStyle};
 use crate::store::{
     CursorAdvance, PageCommit, Store, StoreError, StoreHandle, SyncState, Vanished, WriteCounts,
@@ -35,20 +36,10 @@ pub enum SyncError {
 }
 
 impl SyncError {
-    pub fn kind(&self) -> &'static str {
-        use crate::store::error::ErrorClass;
+    pub fn kind(&self) -> ErrorKind {
         match self {
             SyncError::Api(e) => e.kind(),
-            SyncError::Store { source, .. } => match source.class() {
-                ErrorClass::Busy => "store_busy",
-                ErrorClass::DiskFull => "store_disk_full",
-                ErrorClass::ReadOnly => "store_read_only",
-                ErrorClass::Corrupt => "store_corrupt",
-                ErrorClass::Constraint => "store_constraint",
-                ErrorClass::BadDocument => "store_bad_document",
-                ErrorClass::Refused => "store_refused",
-                ErrorClass::Other => "store",
-            },
+            SyncError::Store { source, .. } => ErrorKind::Store(source.class()),
         }
     }
 
@@ -89,7 +80,7 @@ pub struct TypeReport {
     #[serde(skip)]
     pub uncommitted_requests: u32,
     pub error: Option<String>,
-    pub error_kind: Option<&'static str>,
+    pub error_kind: Option<ErrorKind>,
     /// Another run of this type was in progress, so this one did nothing.
     pub skipped_busy: bool,
 }
@@ -170,9 +161,13 @@ impl SyncEngine {
         opts: RunOptions,
         observer: &dyn Observer,
     ) -> Vec<TypeReport> {
-        let (meta, rest): (Vec<_>, Vec<_>) = types.iter().copied().partition(|d| !d.has_history());
+        let (meta, rest): (Vec<_>, Vec<_>) = types
+            .iter()
+            .copied()
+            .partition(|d| !d.has_history() || d.history_start.is_some());
         let mut reports = Vec::with_capacity(types.len());
-        // Metadata first: the ring's set-up date bounds every backfill.
+        // Metadata first: the start of history its documents date (registry
+        // `history_start`, the ring's set-up) bounds every backfill.
         for dt in meta {
             reports.push(self.run_type(dt, opts, observer).await);
         }
@@ -418,18 +413,22 @@ impl SyncEngine {
     }
 
     /// The oldest day worth asking for: the configured start, raised to the
-    /// first ring's set-up day when that is known (placeholder dates such as
-    /// 1970-01-01 are ignored by the store).
+    /// start of history the stored documents date (registry
+    /// `history_start`: the first ring's set-up day) when that is known.
     async fn backfill_start(&self) -> Result<Date, SyncError> {
-        let rings = self
-            .with_store(
-                registry::find("ring_configuration").expect("registered"),
-                |s| s.ring_set_up_times(),
-            )
-            .await?;
-        Ok(backfill_start_from_rings(
+        let mut dated = Vec::new();
+        for dt in registry::DATA_TYPES
+            .iter()
+            .filter(|d| d.history_start.is_some())
+        {
+            dated.extend(
+                self.with_store(dt, move |s| s.history_start_times(dt))
+                    .await?,
+            );
+        }
+        Ok(backfill_start_from_history(
             self.config.backfill_start,
-            &rings,
+            &dated,
         ))
     }
 
@@ -625,11 +624,12 @@ fn window_text(w: Window) -> String {
 /// recorded before the app stamped the set-up time.
 const SET_UP_SLACK_DAYS: i64 = 7;
 
-/// Raises `configured` to a week before the first ring's set-up when every
-/// ring's set-up time is known. A placeholder (1970-01-01, seen on real
-/// accounts) or missing time means a ring of unknown age, so the configured
-/// start stands: skipping its history would lose data.
-pub fn backfill_start_from_rings(configured: Date, set_up_at: &[Option<String>]) -> Date {
+/// Raises `configured` to a week before the earliest start of history
+/// (registry `history_start`: a ring's set-up time) when every document
+/// dates it. A placeholder (1970-01-01, seen on real accounts) or missing
+/// time means a ring of unknown age, so the configured start stands:
+/// skipping its history would lose data.
+pub fn backfill_start_from_history(configured: Date, set_up_at: &[Option<String>]) -> Date {
     let mut earliest: Option<Date> = None;
     for s in set_up_at {
         let Some(day) = s
@@ -675,7 +675,7 @@ mod tests {
         let cfg = date(2015, 1, 1);
         let s = |v: &str| Some(v.to_owned());
         assert_eq!(
-            backfill_start_from_rings(
+            backfill_start_from_history(
                 cfg,
                 &[
                     s("2021-03-10T10:00:00+00:00"),
@@ -686,7 +686,7 @@ mod tests {
         );
         // The 1970 placeholder and a null both mean "unknown": keep the config.
         assert_eq!(
-            backfill_start_from_rings(
+            backfill_start_from_history(
                 cfg,
                 &[
                     s("1970-01-01T00:00:00+00:00"),
@@ -696,13 +696,13 @@ mod tests {
             cfg
         );
         assert_eq!(
-            backfill_start_from_rings(cfg, &[None, s("2021-03-10T10:00:00+00:00")]),
+            backfill_start_from_history(cfg, &[None, s("2021-03-10T10:00:00+00:00")]),
             cfg
         );
-        assert_eq!(backfill_start_from_rings(cfg, &[]), cfg);
+        assert_eq!(backfill_start_from_history(cfg, &[]), cfg);
         // Never lower than configured.
         assert_eq!(
-            backfill_start_from_rings(date(2022, 1, 1), &[s("2021-03-10T10:00:00+00:00")]),
+            backfill_start_from_history(date(2022, 1, 1), &[s("2021-03-10T10:00:00+00:00")]),
             date(2022, 1, 1)
         );
     }

@@ -242,7 +242,7 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
             Err(crate::api::ApiError::Cancelled) => Outcome::Pending,
             Err(e) => {
                 tracing::warn!(data_type = dt.name, id, error = %e, "webhook fetch failed; polling will catch up");
-                Outcome::Failed(e.kind().to_owned())
+                Outcome::Failed(e.kind().as_str().to_owned())
             }
         },
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use jiff::civil::{Date, date};
+use ouradb::error_kind::ErrorKind;
 use ouradb::registry::{self, DATA_TYPES, DataType};
 use ouradb::store::{
     CursorAdvance, PageCommit, SCHEMA_VERSION, Store, StoreError, Vanished, WriteCounts,
@@ -715,7 +716,7 @@ fn cursor_and_counters_follow_pages_and_failures() {
     store
         .record_failure(
             d,
-            "http_403",
+            ErrorKind::Forbidden,
             "forbidden: missing scope",
             2,
             t("2024-03-05T10:00:01Z"),
@@ -723,7 +724,7 @@ fn cursor_and_counters_follow_pages_and_failures() {
         .unwrap();
     let s = store.sync_state(d).unwrap();
     assert_eq!(s.last_attempt, Some(attempt));
-    assert_eq!(s.last_error_kind.as_deref(), Some("http_403"));
+    assert_eq!(s.last_error_kind.as_deref(), Some("forbidden"));
     assert_eq!(s.requests, 2);
 
     let docs = vec![json!({"id": "s1", "day": "2024-03-04", "stress_high": 60})];
@@ -744,7 +745,7 @@ fn cursor_and_counters_follow_pages_and_failures() {
     assert_eq!(s.documents, 1);
     assert_eq!(
         s.last_error_kind.as_deref(),
-        Some("http_403"),
+        Some("forbidden"),
         "window not done yet"
     );
     assert_eq!(s.last_success, None);

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use ouradb::error_kind::ErrorKind;
 use ouradb::registry::{self, DATA_TYPES, QueryStyle};
 use ouradb_sim::Faults;
 use serde_json::Value;
@@ -564,7 +565,10 @@ async fn an_unreachable_server_is_a_network_error() {
         e.contains("cannot reach") && e.contains("api.base_url"),
         "{e}"
     );
-    assert_eq!(reports[0].error_kind, Some("network"));
+    assert_eq!(
+        reports[0].error_kind.map(ErrorKind::as_str),
+        Some("network")
+    );
     env.sim.stop().await;
 }
 
@@ -632,7 +636,10 @@ async fn a_missing_scope_is_skipped_and_not_retried_under_the_same_grant() {
     for _ in 0..3 {
         let reports = engine.run(&types, opts, &ouradb::sync::NoObserver).await;
         let w = reports.iter().find(|r| r.data_type == "workout").unwrap();
-        assert_eq!(w.error_kind, Some("scope_not_granted"));
+        assert_eq!(
+            w.error_kind.map(ErrorKind::as_str),
+            Some("scope_not_granted")
+        );
         assert!(
             w.error
                 .as_deref()

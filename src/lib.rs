@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod registry;
+pub mod secret;
 pub mod store;
 pub mod sync;
 pub mod webhook;

@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use jiff::Timestamp;
 
 use crate::config::{Config, ConfigError};
 use crate::registry::DataType;
@@ -68,7 +67,7 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
                 &url,
                 &token,
                 &want,
-                Timestamp::now(),
+                crate::clock::now(),
                 Default::default(),
             )
             .await?;
@@ -210,7 +209,7 @@ fn save(config: &Config, url: &str, subs: &[Subscription]) {
     let saved = Store::open(&config.database)
         .context("cannot open the database")
         .and_then(|mut store| {
-            webhook::save_subscriptions(&mut store, url, subs, Timestamp::now())
+            webhook::save_subscriptions(&mut store, url, subs, crate::clock::now())
                 .context("cannot record subscriptions")
         });
     if let Err(e) = saved {

@@ -107,7 +107,7 @@ async fn upkeep(
 ) {
     let want = wanted(&engine.config().types);
     loop {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         match reconcile(&api, &callback, &token, &want, now, RENEW_BEFORE).await {
             Ok(r) => {
                 tracing::info!(

@@ -13,6 +13,7 @@
 mod cli;
 mod daemon;
 mod dashboards;
+mod db;
 mod hostile;
 mod oauth;
 mod real_accounts;

@@ -11,6 +11,7 @@ use jiff::civil::Date;
 use serde::Deserialize;
 
 use crate::registry::{self, DataType};
+pub use crate::secret::Secret;
 
 // Defaults of the keys `daemon.toml` may leave out, in one place (the OAuth
 // endpoints' are beside `OAuthConfig`, the webhook's beside `WebhookConfig`,
@@ -147,25 +148,6 @@ struct RawWebhook {
     listen: Option<String>,
     callback_url: Option<String>,
     verification_token: Option<String>,
-}
-
-/// Where the personal access token came from; it never appears in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -585,6 +567,7 @@ pub fn default_database_path() -> PathBuf {
 
 impl Config {
     /// Loads `path`; a missing file at the default location means "all defaults".
+    #[allow(clippy::disallowed_methods, reason = "config reads the environment")]
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let (path, explicit) = match path {
             Some(p) => (p.to_path_buf(), true),

@@ -3,10 +3,12 @@
 
 pub mod api;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod error_kind;
 pub mod registry;
+pub mod secret;
 pub mod store;
 pub mod sync;
 pub mod webhook;

@@ -1,6 +1,10 @@
 //! Shared by the benchmarks: measured child processes, the simulator as its
 //! own runtime, configs, and the machine description printed with results.
 #![allow(dead_code)]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "benchmarks date results by the real time"
+)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

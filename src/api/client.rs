@@ -93,6 +93,7 @@ pub struct Client {
     retry: RetryConfig,
     cancel: CancellationToken,
     wait_policy: std::sync::RwLock<WaitPolicy>,
+    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
     waits: std::sync::Mutex<WaitLedger>,
 }
 
@@ -118,6 +119,7 @@ impl Client {
             retry: config.retry,
             cancel,
             wait_policy: std::sync::RwLock::default(),
+            #[allow(clippy::disallowed_types, reason = "never held across an .await")]
             waits: std::sync::Mutex::default(),
         })
     }
@@ -554,7 +556,7 @@ fn auth_error(dt: &DataType, e: AuthError) -> ApiError {
 
 /// The wall-clock instant `wait` from now.
 fn wall_at(wait: Duration) -> jiff::Timestamp {
-    jiff::Timestamp::now()
+    crate::clock::now()
         .checked_add(jiff::SignedDuration::try_from(wait).unwrap_or(jiff::SignedDuration::MAX))
         .unwrap_or(jiff::Timestamp::MAX)
 }

@@ -27,6 +27,7 @@
 //! they leave here.
 
 use std::num::NonZeroU32;
+#[allow(clippy::disallowed_types, reason = "never held across an .await")]
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,7 +85,7 @@ impl AccountClock {
 }
 
 fn wall_us() -> i64 {
-    jiff::Timestamp::now().as_microsecond()
+    crate::clock::now().as_microsecond()
 }
 
 /// Added to every window: sends recorded by limiters on slightly different
@@ -145,7 +146,9 @@ pub struct Limiter {
     clock: AccountClock,
     configured: WindowLimit,
     margin_percent: u32,
+    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
     server: Mutex<ServerState>,
+    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
     lease: Mutex<Option<Lease>>,
     /// Held while a batch is being taken, so callers queue behind one
     /// database round trip instead of each starting their own.
@@ -181,7 +184,9 @@ impl Limiter {
             clock,
             configured: window_limit(cfg.window, usable),
             margin_percent: cfg.margin_percent,
+            #[allow(clippy::disallowed_types, reason = "never held across an .await")]
             server: Mutex::new(ServerState::default()),
+            #[allow(clippy::disallowed_types, reason = "never held across an .await")]
             lease: Mutex::new(None),
             refill: tokio::sync::Mutex::new(()),
             lease_len: (cfg.window / 200).clamp(LEASE_FLOOR, Duration::from_secs(2)),
@@ -355,7 +360,7 @@ impl Limiter {
             headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok()
         };
         let reset_in = num("x-ratelimit-reset").map(|epoch| {
-            Duration::from_secs((epoch as i64 - jiff::Timestamp::now().as_second()).max(0) as u64)
+            Duration::from_secs((epoch as i64 - crate::clock::now().as_second()).max(0) as u64)
         });
         let server_window = num("x-ratelimit-window")
             .filter(|w| (1..=86_400).contains(w))
@@ -602,7 +607,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_429_holds_requests_for_the_longer_of_retry_after_and_reset() {
         let limiter = Limiter::new(&RateLimitConfig::default());
-        let reset = jiff::Timestamp::now().as_second() + 30;
+        let reset = crate::clock::now().as_second() + 30;
         let h = headers(&[
             ("retry-after", "7".into()),
             ("x-ratelimit-reset", reset.to_string()),
@@ -663,7 +668,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn no_remaining_requests_hold_until_the_reset() {
         let limiter = Limiter::new(&RateLimitConfig::default());
-        let reset = jiff::Timestamp::now().as_second() + 20;
+        let reset = crate::clock::now().as_second() + 20;
         let h = headers(&[
             ("x-ratelimit-remaining", "2".into()),
             ("x-ratelimit-reset", reset.to_string()),

@@ -160,13 +160,25 @@ pub fn token_source(config: &Config) -> Arc<dyn TokenSource> {
 }
 
 /// Aborts the process when the named failpoint is armed, to prove that
-/// what was persisted before it is enough to carry on.
+/// what was persisted before it is enough to carry on. Compiled only into
+/// test builds (feature `failpoints`, which the package's dev-dependency on
+/// itself turns on); elsewhere it is a no-op.
+#[cfg(feature = "failpoints")]
 pub(crate) fn failpoint(name: &str) {
-    if std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == name) {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a test-only switch, not configuration; absent from release builds"
+    )]
+    let armed = std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == name);
+    if armed {
         eprintln!("ouradb: failpoint {name} hit; aborting");
         std::process::abort();
     }
 }
+
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub(crate) fn failpoint(_name: &str) {}
 
 /// A successful token-endpoint answer. Deliberately not `Debug`.
 #[derive(Deserialize)]
@@ -397,7 +409,7 @@ pub(crate) fn tokens_from_response(
             .map(|p| p.scopes.clone())
             .unwrap_or_else(|| requested_scopes.to_vec()),
     };
-    let now = Timestamp::now();
+    let now = crate::clock::now();
     let lifetime = resp.expires_in.unwrap_or(86_400).min(10 * 365 * 86_400);
     Ok(StoredTokens {
         version: store::TOKEN_FILE_VERSION,

@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use jiff::Timestamp;
 
 use crate::api::auth::TokenSource;
 use crate::api::oauth::{self, LoginOptions, OAuthSource};
@@ -147,7 +146,7 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         println!("not granted: {}", missing.join(" "));
     }
     if let Some(at) = st.access_expires_at {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         let when = at.strftime("%Y-%m-%d %H:%M:%S UTC");
         if at > now {
             println!("access token expires: {when} (refreshed automatically)");

@@ -515,6 +515,8 @@ pub fn instructions(installed: &Installed, port: u16) -> String {
 
 /// Finds an executable on PATH.
 fn which(program: &str) -> Option<PathBuf> {
+    // why: finding an installed program on PATH is not configuration.
+    #[allow(clippy::disallowed_methods, reason = "the search PATH, not a setting")]
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(program))

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+#[allow(clippy::disallowed_types, reason = "never held across an .await")]
 use std::sync::{Arc, Mutex};
 
 mod auth;
@@ -234,6 +235,8 @@ fn select_types(config: &Config, names: &[String]) -> anyhow::Result<Vec<&'stati
 pub fn init_logging(level: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OURADB_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // why: whether systemd runs us is not configuration; only its journal sets this.
+    #[allow(clippy::disallowed_methods, reason = "set by systemd, not a setting")]
     let journald = std::env::var_os("JOURNAL_STREAM").is_some();
     let tty = std::io::stderr().is_terminal();
     let builder = tracing_subscriber::fmt()
@@ -386,6 +389,7 @@ fn print_reports(reports: &[TypeReport]) {
 /// One progress bar per data type, drawn only on a terminal.
 pub struct Bars {
     multi: Option<MultiProgress>,
+    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
     bars: Mutex<std::collections::HashMap<&'static str, ProgressBar>>,
 }
 
@@ -393,6 +397,7 @@ impl Bars {
     pub fn new(enabled: bool) -> Self {
         Bars {
             multi: enabled.then(MultiProgress::new),
+            #[allow(clippy::disallowed_types, reason = "never held across an .await")]
             bars: Mutex::default(),
         }
     }
@@ -511,7 +516,7 @@ fn store_error_with_path(e: crate::store::StoreError, path: &std::path::Path) ->
 fn status_inner(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let store = Store::open_read_only(&config.database)?;
     let states = store.all_sync_states()?;
-    let now = Timestamp::now();
+    let now = crate::clock::now();
     let quarantine = store.quarantine_summary()?;
     let pending = store.pending_removals()?;
     if json {
@@ -574,6 +579,8 @@ fn status_inner(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
 const TABLE_ERROR_CHARS: usize = 160;
 
 /// Width for the status table when stdout is not a terminal.
+// why: the terminal's width, set by the shell, is not configuration.
+#[allow(clippy::disallowed_methods, reason = "terminal width, not a setting")]
 fn fallback_width() -> u16 {
     std::env::var("COLUMNS")
         .ok()
@@ -730,7 +737,7 @@ fn ago(now: Timestamp, then: Timestamp) -> String {
 
 async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
     use ouradb_sim::{SimConfig, SimServer};
-    let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
+    let today = crate::clock::now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let token = "demo-token";
     let mut sim_cfg = SimConfig::new(7, days, today);
     sim_cfg.tokens = vec![token.to_owned()];
@@ -767,7 +774,7 @@ async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
     let states = engine.states().await?;
     println!(
         "{}",
-        status_table(&states, Timestamp::now(), config.stale_after)
+        status_table(&states, crate::clock::now(), config.stale_after)
     );
     let failed = reports.iter().any(|r| r.error.is_some());
     println!(

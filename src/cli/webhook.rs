@@ -4,7 +4,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use jiff::Timestamp;
 
 use crate::api::{Subscription, WebhookApi};
 use crate::config::{self, Config, ConfigError};
@@ -59,7 +58,7 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
                 &url,
                 token,
                 &want,
-                Timestamp::now(),
+                crate::clock::now(),
                 Default::default(),
             )
             .await?;
@@ -199,7 +198,7 @@ fn save(config: &Config, url: &str, subs: &[Subscription]) {
     let saved = Store::open(&config.database)
         .context("cannot open the database")
         .and_then(|mut store| {
-            webhook::save_subscriptions(&mut store, url, subs, Timestamp::now())
+            webhook::save_subscriptions(&mut store, url, subs, crate::clock::now())
                 .context("cannot record subscriptions")
         });
     if let Err(e) = saved {
@@ -212,7 +211,7 @@ fn save(config: &Config, url: &str, subs: &[Subscription]) {
 pub fn status_section(
     config: &Config,
     store: &Store,
-    now: Timestamp,
+    now: jiff::Timestamp,
 ) -> Result<Option<String>, StoreError> {
     let day_ago = now - jiff::SignedDuration::from_hours(24);
     let health = store.webhook_health(day_ago)?;

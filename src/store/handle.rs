@@ -4,18 +4,21 @@
 //! webhook receiver or shutdown on the async runtime. The mutex that
 //! serialises calls is only ever locked on that blocking thread.
 
+#[allow(clippy::disallowed_types, reason = "locked only on blocking threads")]
 use std::sync::{Arc, Mutex};
 
 use super::Store;
 
 #[derive(Clone)]
 pub struct StoreHandle {
+    #[allow(clippy::disallowed_types, reason = "locked only on blocking threads")]
     store: Arc<Mutex<Store>>,
 }
 
 impl StoreHandle {
     pub fn new(store: Store) -> StoreHandle {
         StoreHandle {
+            #[allow(clippy::disallowed_types, reason = "locked only on blocking threads")]
             store: Arc::new(Mutex::new(store)),
         }
     }

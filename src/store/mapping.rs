@@ -75,7 +75,6 @@ pub(super) struct DocTable {
     pub sql_select_by_natural_key: Option<String>,
     /// Gives the row with rowid ?1 the id ?2.
     pub sql_rekey: String,
-    pub sql_select_raw: String,
     /// The rowid (the `pk` of tables with sample arrays) and `raw_json`.
     pub sql_select_key_raw: String,
     pub sql_insert: String,
@@ -292,7 +291,6 @@ fn build_document(
         day_column,
         sql_select_by_natural_key,
         sql_rekey: format!("UPDATE {t} SET id = ?2 WHERE rowid = ?1"),
-        sql_select_raw: format!("SELECT raw_json FROM {t} WHERE id = ?1"),
         sql_select_key_raw: format!("SELECT rowid, raw_json FROM {t} WHERE id = ?1"),
         sql_insert,
         sql_update,

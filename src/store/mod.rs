@@ -22,10 +22,9 @@ mod tests;
 mod webhook;
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::path::Path;
 
-use rusqlite::types::{Value as Sql, ValueRef};
+use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 
@@ -196,9 +195,6 @@ pub struct AddedColumn {
     pub json_path: String,
 }
 
-/// One child row: (offset, unix seconds, value).
-pub type ChildRow = (i64, Option<i64>, Option<f64>);
-
 pub struct Store {
     conn: Connection,
     /// Schema version found at open (always [`SCHEMA_VERSION`] for writers).
@@ -210,16 +206,6 @@ pub struct Store {
 /// Prepared statements stay cached across pages; the cache must hold every
 /// statement of every table so a 2M-row backfill never re-prepares.
 const STATEMENT_CACHE: usize = 256;
-
-/// Columns of `sync_state` that describe where the data stands, as opposed
-/// to when things happened or how much it cost; the fingerprint uses these.
-const SYNC_STATE_FINGERPRINT: &[&str] = &[
-    "data_type",
-    "high_water",
-    "backfill_floor",
-    "backfill_complete",
-    "documents",
-];
 
 fn text_time(t: Timestamp) -> String {
     t.to_string()
@@ -239,16 +225,6 @@ fn parse_date(s: Option<String>, col: &str) -> Result<Option<Date>, StoreError> 
             .map_err(|e| StoreError::Schema(format!("sync_state.{col} holds {s:?}: {e}")))
     })
     .transpose()
-}
-
-fn json_of(v: ValueRef<'_>) -> serde_json::Value {
-    match v {
-        ValueRef::Null => serde_json::Value::Null,
-        ValueRef::Integer(i) => i.into(),
-        ValueRef::Real(f) => f.into(),
-        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-        ValueRef::Blob(b) => hex::encode(b).into(),
-    }
 }
 
 /// Makes sure `sync_state` has a row for the type, so updates can assume it.
@@ -629,219 +605,6 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Rows in the type's main table (documents, or samples for time series).
-    pub fn count(&self, dt: &DataType) -> Result<i64, StoreError> {
-        if self.version == 0 {
-            return Ok(0);
-        }
-        let sql = format!("SELECT COUNT(*) FROM {}", mapping::quote(dt.table));
-        Ok(self.conn.query_row(&sql, [], |r| r.get(0))?)
-    }
-
-    /// The stored `raw_json` of a document.
-    pub fn document_json(&self, dt: &DataType, id: &str) -> Result<Option<String>, StoreError> {
-        let t = self.doc_table(dt)?;
-        Ok(self
-            .conn
-            .prepare_cached(&t.sql_select_raw)?
-            .query_row([id], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// Every column of a stored document (bookkeeping included) as JSON
-    /// values: integers, reals, text or null.
-    pub fn document_row(
-        &self,
-        dt: &DataType,
-        id: &str,
-    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
-        self.doc_table(dt)?;
-        let sql = format!("SELECT * FROM {} WHERE id = ?1", mapping::quote(dt.table));
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-        Ok(stmt
-            .query_row([id], |r| {
-                let mut m = serde_json::Map::new();
-                for (i, n) in names.iter().enumerate() {
-                    m.insert(n.clone(), json_of(r.get_ref(i)?));
-                }
-                Ok(m)
-            })
-            .optional()?)
-    }
-
-    /// Child rows of a document in one of the type's sample or interval
-    /// tables, ordered by offset: (offset, unix seconds, value). Interval
-    /// codes come back as reals.
-    pub fn child_rows(
-        &self,
-        dt: &DataType,
-        child_table: &str,
-        document_id: &str,
-    ) -> Result<Vec<ChildRow>, StoreError> {
-        // Sample tables are keyed by the parent's integer key; the interval
-        // views already name the document by its id.
-        let sql = if let Some(s) = dt.samples.iter().find(|s| s.table == child_table) {
-            format!(
-                "SELECT c.\"offset\", c.timestamp, c.value FROM {} c JOIN {} p ON p.pk = c.document_pk WHERE p.id = ?1 ORDER BY c.\"offset\"",
-                mapping::quote(s.table),
-                mapping::quote(dt.table)
-            )
-        } else if let Some(s) = dt.interval_strings.iter().find(|s| s.table == child_table) {
-            format!(
-                "SELECT \"offset\", timestamp, value FROM {} WHERE document_id = ?1 ORDER BY \"offset\"",
-                mapping::quote(s.table)
-            )
-        } else {
-            return Err(StoreError::Invalid(format!(
-                "{child_table} is not a child table of {}",
-                dt.name
-            )));
-        };
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt
-            .query_map([document_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    /// Time-series rows with `from <= ts < to` (unix seconds), ordered by
-    /// key, every column as a JSON value.
-    pub fn series_rows(
-        &self,
-        dt: &DataType,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, StoreError> {
-        if !matches!(self.shape(dt)?, mapping::Shape::Series(_)) {
-            return Err(StoreError::Invalid(format!(
-                "{} is not a time series",
-                dt.name
-            )));
-        }
-        let sql = format!(
-            "SELECT * FROM {} WHERE ts >= ?1 AND ts < ?2 ORDER BY 1, 2",
-            mapping::quote(dt.table)
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-        let rows = stmt
-            .query_map([from, to], |r| {
-                let mut m = serde_json::Map::new();
-                for (i, n) in names.iter().enumerate() {
-                    m.insert(n.clone(), json_of(r.get_ref(i)?));
-                }
-                Ok(m)
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    }
-
-    /// A deterministic digest of everything stored: one line per table,
-    /// `name rows sha256`, over all columns except the times ouradb records
-    /// (`first_seen`, `last_seen`, `last_changed`) and, for `sync_state`,
-    /// only where each type stands (cursors, backfill state, document count)
-    /// — not when it ran, its errors or the requests it spent. Two databases
-    /// holding the same data and cursors have equal fingerprints.
-    pub fn table_fingerprint(&self) -> Result<String, StoreError> {
-        let tables: Vec<String> = self
-            .conn
-            // `_`-prefixed tables are bookkeeping (the request log), not data.
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let mut out = String::new();
-        for table in tables {
-            let info: Vec<(String, i64)> = self
-                .conn
-                .prepare(&format!("PRAGMA table_info({})", mapping::quote(&table)))?
-                .query_map([], |r| Ok((r.get(1)?, r.get(5)?)))?
-                .collect::<Result<_, _>>()?;
-            // The integer keys SQLite assigns depend on insertion order, so
-            // they are left out and references to them read as the parent's id.
-            let parents: HashMap<String, String> = self
-                .conn
-                .prepare(
-                    "SELECT \"from\", \"table\" FROM pragma_foreign_key_list(?1) WHERE \"to\" = ?2",
-                )?
-                .query_map([table.as_str(), mapping::SURROGATE_KEY], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            let expr = |name: &str| match parents.get(name) {
-                Some(parent) => format!(
-                    "(SELECT id FROM {} WHERE {} = t.{})",
-                    mapping::quote(parent),
-                    mapping::SURROGATE_KEY,
-                    mapping::quote(name)
-                ),
-                None => format!("t.{}", mapping::quote(name)),
-            };
-            let cols: Vec<&(String, i64)> = info
-                .iter()
-                .filter(|(name, _)| {
-                    if table == "sync_state" {
-                        SYNC_STATE_FINGERPRINT.contains(&name.as_str())
-                    } else {
-                        ![
-                            "first_seen",
-                            "last_seen",
-                            "last_changed",
-                            mapping::SURROGATE_KEY,
-                        ]
-                        .contains(&name.as_str())
-                    }
-                })
-                .collect();
-            let mut key: Vec<&(String, i64)> = info
-                .iter()
-                .filter(|(name, pk)| *pk > 0 && name != mapping::SURROGATE_KEY)
-                .collect();
-            key.sort_by_key(|(_, pk)| *pk);
-            let order: Vec<String> = if key.is_empty() {
-                cols.iter().map(|(n, _)| expr(n)).collect()
-            } else {
-                key.iter().map(|(n, _)| expr(n)).collect()
-            };
-            let sql = format!(
-                "SELECT {} FROM {} t ORDER BY {}",
-                cols.iter()
-                    .map(|(n, _)| expr(n))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                mapping::quote(&table),
-                order.join(", ")
-            );
-            let mut hash = Sha256::new();
-            let mut rows = 0u64;
-            let mut stmt = self.conn.prepare(&sql)?;
-            let mut q = stmt.query([])?;
-            while let Some(r) = q.next()? {
-                rows += 1;
-                for i in 0..cols.len() {
-                    match r.get_ref(i)? {
-                        ValueRef::Null => hash.update(b"N"),
-                        ValueRef::Integer(v) => {
-                            hash.update(b"I");
-                            hash.update(v.to_le_bytes());
-                        }
-                        ValueRef::Real(v) => {
-                            hash.update(b"R");
-                            hash.update(v.to_bits().to_le_bytes());
-                        }
-                        ValueRef::Text(t) | ValueRef::Blob(t) => {
-                            hash.update(b"T");
-                            hash.update((t.len() as u64).to_le_bytes());
-                            hash.update(t);
-                        }
-                    }
-                }
-            }
-            let _ = writeln!(out, "{table} {rows} {}", hex::encode(hash.finalize()));
-        }
-        Ok(out)
     }
 }
 

@@ -7,6 +7,7 @@
 //! thread (`api::Limiter` does).
 
 use std::path::Path;
+#[allow(clippy::disallowed_types, reason = "locked only on blocking threads")]
 use std::sync::Mutex;
 
 use rusqlite::{Connection, TransactionBehavior};
@@ -46,6 +47,7 @@ const FUTURE_TOLERANCE_US: i64 = 1_000_000;
 
 pub struct RequestLog {
     /// Only ever locked inside a synchronous call, never across an await.
+    #[allow(clippy::disallowed_types, reason = "locked only on blocking threads")]
     conn: Mutex<Connection>,
 }
 
@@ -55,6 +57,7 @@ impl RequestLog {
     pub fn open(path: &Path) -> Result<RequestLog, StoreError> {
         let conn = schema::open_read_write(path)?;
         Ok(RequestLog {
+            #[allow(clippy::disallowed_types, reason = "locked only on blocking threads")]
             conn: Mutex::new(conn),
         })
     }
@@ -64,6 +67,7 @@ impl RequestLog {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(include_str!("../../schema_limiter.sql"))?;
         Ok(RequestLog {
+            #[allow(clippy::disallowed_types, reason = "locked only on blocking threads")]
             conn: Mutex::new(conn),
         })
     }

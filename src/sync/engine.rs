@@ -2,10 +2,10 @@
 //! driven by the registry, committing every page with its cursor.
 
 use std::collections::{HashMap, HashSet};
+#[allow(clippy::disallowed_types, reason = "never held across an .await")]
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::plan::{self, Window};
@@ -95,7 +95,7 @@ pub trait Observer: Send + Sync {
 pub struct NoObserver;
 impl Observer for NoObserver {}
 
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+pub use crate::clock::Clock;
 
 pub struct SyncEngine {
     client: Arc<Client>,
@@ -110,6 +110,7 @@ pub struct SyncEngine {
     writes: HashMap<&'static str, tokio::sync::Mutex<()>>,
     /// Types refused for a missing scope, with the grant that refused them:
     /// they are not asked again until the grant changes (no retry storm).
+    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
     scope_skips: Mutex<HashMap<&'static str, Option<String>>>,
 }
 
@@ -128,6 +129,7 @@ impl SyncEngine {
             clock,
             running: locks(),
             writes: locks(),
+            #[allow(clippy::disallowed_types, reason = "never held across an .await")]
             scope_skips: Mutex::default(),
         }
     }

@@ -54,5 +54,5 @@ pub fn engine_from_config(
 
 /// The real clock.
 pub fn system_clock() -> Clock {
-    Arc::new(jiff::Timestamp::now)
+    crate::clock::system()
 }

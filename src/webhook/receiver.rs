@@ -9,6 +9,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+#[allow(clippy::disallowed_types, reason = "never held across an .await")]
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -170,6 +171,7 @@ impl Seen {
 struct Recv {
     opts: ReceiverOptions,
     queues: Vec<mpsc::Sender<Job>>,
+    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
     seen: Mutex<Seen>,
     stats: Arc<WebhookStats>,
     types: HashSet<&'static str>,
@@ -248,6 +250,7 @@ pub async fn start(
         types,
         opts: opts.clone(),
         queues,
+        #[allow(clippy::disallowed_types, reason = "never held across an .await")]
         seen: Mutex::new(seen),
         stats: stats.clone(),
     });

@@ -142,7 +142,7 @@ pub(super) async fn run(
 ) {
     let want = wanted(&engine.config().types);
     loop {
-        let now = Timestamp::now();
+        let now = crate::clock::now();
         match reconcile(&api, &callback, &token, &want, now, RENEW_BEFORE).await {
             Ok(r) => {
                 tracing::info!(

@@ -10,7 +10,8 @@ use ouradb_sim::Faults;
 use serde_json::{Value, json};
 
 use crate::cli::{ouradb_at, write_config};
-use crate::util::{self, Env, assert_no_errors, fingerprint, reader};
+use crate::db;
+use crate::util::{self, Env, assert_no_errors, reader};
 
 fn stored(env: &Env, table: &str, id: &str) -> Option<Value> {
     reader(&env.db())
@@ -27,7 +28,7 @@ fn stored(env: &Env, table: &str, id: &str) -> Option<Value> {
 async fn an_outage_of_empty_pages_after_a_full_sync_changes_nothing() {
     let env = Env::start(120, |_| {}).await;
     assert_no_errors(&env.sync().await);
-    let before = fingerprint(&env.db());
+    let before = db::data_fingerprint(&env.db());
     let tags_before = util::count(&env.db(), "tag") + util::count(&env.db(), "enhanced_tag");
     assert!(tags_before > 0);
 
@@ -38,7 +39,7 @@ async fn an_outage_of_empty_pages_after_a_full_sync_changes_nothing() {
     // Incremental runs, a day apart (long enough for any removal rule).
     for _ in 0..2 {
         assert_no_errors(&env.sync().await);
-        assert_eq!(fingerprint(&env.db()), before, "incremental run");
+        assert_eq!(db::data_fingerprint(&env.db()), before, "incremental run");
         env.advance_days(1);
     }
     // A re-fetch of the whole history, twice, a day apart.
@@ -51,7 +52,7 @@ async fn an_outage_of_empty_pages_after_a_full_sync_changes_nothing() {
     for _ in 0..2 {
         let reports = engine.run(&types, since, &NoObserver).await;
         assert_no_errors(&reports);
-        assert_eq!(fingerprint(&env.db()), before, "--since run");
+        assert_eq!(db::data_fingerprint(&env.db()), before, "--since run");
         env.advance_days(1);
     }
     let store = Store::open_read_only(&env.db()).unwrap();

@@ -14,6 +14,8 @@ use ouradb::store::{
 };
 use serde_json::{Value, json};
 
+use crate::db;
+
 fn dt(name: &str) -> &'static DataType {
     registry::find(name).unwrap()
 }
@@ -255,11 +257,11 @@ fn opens_fresh_database_private_and_reopens_idempotently() {
     assert_eq!(store.schema_version(), SCHEMA_VERSION);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "health data must be owner-only");
-    let before = store.table_fingerprint().unwrap();
+    let before = db::fingerprint(&path);
     assert!(before.contains("sync_state 0 "));
     drop(store);
-    let again = Store::open(&path).unwrap();
-    assert_eq!(again.table_fingerprint().unwrap(), before);
+    let _again = Store::open(&path).unwrap();
+    assert_eq!(db::fingerprint(&path), before);
     let version: i64 = rusqlite::Connection::open(&path)
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -310,14 +312,14 @@ fn every_scalar_field_of_every_type_lands_in_its_column() {
         assert_eq!(c, counts(1, 0, 0, 0), "{name}");
         let row = if d.is_time_series() {
             let ts = t(doc["timestamp"].as_str().unwrap()).as_second();
-            let rows = store.series_rows(d, ts, ts + 1).unwrap();
+            let rows = db::series_rows(&path, d, ts, ts + 1).unwrap();
             assert_eq!(rows.len(), 1, "{name}");
             assert_eq!(rows[0]["ts"], json!(ts));
             assert_eq!(rows[0]["extra"], Value::Null, "{name}: known fields only");
             rows[0].clone()
         } else {
             let id = doc["id"].as_str().unwrap();
-            let row = store.document_row(d, id).unwrap().unwrap();
+            let row = db::document_row(&path, d, id).unwrap().unwrap();
             let raw: Value = serde_json::from_str(row["raw_json"].as_str().unwrap()).unwrap();
             assert_eq!(&raw, doc, "{name}: raw_json");
             assert_eq!(row["first_seen"], json!("2024-03-02T08:00:00Z"));
@@ -350,9 +352,7 @@ fn sample_arrays_and_interval_strings_become_child_rows() {
         commit(&mut store, name, &[doc]);
     }
     let sleep = dt("sleep");
-    let hr = store
-        .child_rows(sleep, "sleep_heart_rate", "slp-1")
-        .unwrap();
+    let hr = db::child_rows(&path, sleep, "sleep_heart_rate", "slp-1").unwrap();
     let start = t("2024-02-29T22:00:00Z").as_second();
     assert_eq!(
         hr,
@@ -364,27 +364,26 @@ fn sample_arrays_and_interval_strings_become_child_rows() {
         ]
     );
     assert_eq!(
-        store.child_rows(sleep, "sleep_hrv", "slp-1").unwrap().len(),
+        db::child_rows(&path, sleep, "sleep_hrv", "slp-1")
+            .unwrap()
+            .len(),
         3
     );
-    let phases = store.child_rows(sleep, "sleep_phase", "slp-1").unwrap();
+    let phases = db::child_rows(&path, sleep, "sleep_phase", "slp-1").unwrap();
     let codes: Vec<f64> = phases.iter().map(|r| r.2.unwrap()).collect();
     assert_eq!(codes, vec![4.0, 2.0, 2.0, 1.0, 1.0, 3.0, 4.0]);
     assert_eq!(phases[6].1, Some(start + 6 * 300));
-    let movement = store.child_rows(sleep, "sleep_movement", "slp-1").unwrap();
+    let movement = db::child_rows(&path, sleep, "sleep_movement", "slp-1").unwrap();
     assert_eq!(movement.len(), 7);
     assert_eq!(movement[1].1, Some(start + 30));
     let act = dt("daily_activity");
     assert_eq!(
-        store
-            .child_rows(act, "daily_activity_met", "act-1")
+        db::child_rows(&path, act, "daily_activity_met", "act-1")
             .unwrap()
             .len(),
         4
     );
-    let classes = store
-        .child_rows(act, "daily_activity_class", "act-1")
-        .unwrap();
+    let classes = db::child_rows(&path, act, "daily_activity_class", "act-1").unwrap();
     assert_eq!(classes.len(), 7);
     assert_eq!(classes[6].2, Some(5.0));
     let ses = dt("session");
@@ -394,14 +393,14 @@ fn sample_arrays_and_interval_strings_become_child_rows() {
         ("session_motion_count", 4),
     ] {
         assert_eq!(
-            store.child_rows(ses, table, "ses-1").unwrap().len(),
+            db::child_rows(&path, ses, table, "ses-1").unwrap().len(),
             n,
             "{table}"
         );
     }
     assert!(matches!(
-        store.child_rows(ses, "sleep_heart_rate", "ses-1"),
-        Err(StoreError::Invalid(_))
+        db::child_rows(&path, ses, "sleep_heart_rate", "ses-1"),
+        Err(e) if e == "sleep_heart_rate is not a child table of session"
     ));
 }
 
@@ -432,7 +431,7 @@ fn unchanged_documents_are_not_rewritten_and_changed_ones_are() {
             .unwrap(),
         counts(0, 0, 1, 0)
     );
-    let row = store.document_row(sleep, "slp-1").unwrap().unwrap();
+    let row = db::document_row(&path, sleep, "slp-1").unwrap().unwrap();
     assert_eq!(row["last_changed"], json!("2024-03-02T08:00:00Z"));
     assert_eq!(row["first_seen"], json!("2024-03-02T08:00:00Z"));
     assert_eq!(row["last_seen"], json!("2024-03-03T08:00:00Z"));
@@ -446,26 +445,25 @@ fn unchanged_documents_are_not_rewritten_and_changed_ones_are() {
         store.commit_page(sleep, &page(&[revised], third)).unwrap(),
         counts(0, 1, 0, 0)
     );
-    let row = store.document_row(sleep, "slp-1").unwrap().unwrap();
+    let row = db::document_row(&path, sleep, "slp-1").unwrap().unwrap();
     assert_eq!(row["efficiency"], json!(91));
     assert_eq!(row["last_changed"], json!("2024-03-04T08:00:00Z"));
     assert_eq!(row["first_seen"], json!("2024-03-02T08:00:00Z"));
-    let hr = store
-        .child_rows(sleep, "sleep_heart_rate", "slp-1")
-        .unwrap();
+    let hr = db::child_rows(&path, sleep, "sleep_heart_rate", "slp-1").unwrap();
     assert_eq!(
         hr.iter().map(|r| r.2).collect::<Vec<_>>(),
         vec![Some(50.0), Some(49.0)]
     );
     assert_eq!(
-        store
-            .child_rows(sleep, "sleep_phase", "slp-1")
+        db::child_rows(&path, sleep, "sleep_phase", "slp-1")
             .unwrap()
             .len(),
         2
     );
     assert_eq!(
-        store.child_rows(sleep, "sleep_hrv", "slp-1").unwrap().len(),
+        db::child_rows(&path, sleep, "sleep_hrv", "slp-1")
+            .unwrap()
+            .len(),
         3
     );
     assert_eq!(store.sync_state(sleep).unwrap().documents, 1);
@@ -493,9 +491,9 @@ fn time_series_rows_are_upserted_by_key() {
         commit(&mut store, "heartrate", &changed),
         counts(1, 1, 0, 0)
     );
-    assert_eq!(store.count(hr).unwrap(), 4);
+    assert_eq!(db::count(&path, hr.table), 4);
     assert_eq!(store.sync_state(hr).unwrap().documents, 4);
-    let stored = store.series_rows(hr, base, base + 1).unwrap();
+    let stored = db::series_rows(&path, hr, base, base + 1).unwrap();
     assert_eq!(stored.len(), 2);
     assert_eq!(stored[0]["bpm"], json!(62));
     assert_eq!(stored[0]["source"], json!("awake"));
@@ -510,9 +508,7 @@ fn time_series_rows_are_upserted_by_key() {
         commit(&mut store, "ring_battery_level", &[b]),
         counts(0, 0, 1, 0)
     );
-    let stored = store
-        .series_rows(bat, 1_709_287_500, 1_709_287_501)
-        .unwrap();
+    let stored = db::series_rows(&path, bat, 1_709_287_500, 1_709_287_501).unwrap();
     assert_eq!(stored[0]["charging"], json!(1));
     assert_eq!(stored[0]["in_charger"], Value::Null);
 }
@@ -524,8 +520,7 @@ fn unknown_fields_are_preserved() {
     let doc = json!({"id": "vo2-9", "day": "2024-03-01", "timestamp": "2024-03-01T12:00:00+01:00", "vo2_max": 44, "vo2_confidence": {"low": 40, "high": 47}});
     commit(&mut store, "vo2_max", std::slice::from_ref(&doc));
     let raw: Value = serde_json::from_str(
-        &store
-            .document_json(dt("vo2_max"), "vo2-9")
+        &db::document_json(&path, dt("vo2_max"), "vo2-9")
             .unwrap()
             .unwrap(),
     )
@@ -534,9 +529,7 @@ fn unknown_fields_are_preserved() {
 
     let hr = json!({"timestamp": "2024-03-01T10:00:00+00:00", "timestamp_unix": 1709287200000i64, "bpm": 64, "source": "awake", "quality": "good"});
     commit(&mut store, "heartrate", std::slice::from_ref(&hr));
-    let rows = store
-        .series_rows(dt("heartrate"), 1_709_287_200, 1_709_287_201)
-        .unwrap();
+    let rows = db::series_rows(&path, dt("heartrate"), 1_709_287_200, 1_709_287_201).unwrap();
     let extra: Value = serde_json::from_str(rows[0]["extra"].as_str().unwrap()).unwrap();
     assert_eq!(extra, hr);
     assert_eq!(rows[0]["bpm"], json!(64));
@@ -554,8 +547,7 @@ fn documents_marked_deleted_are_removed_with_their_samples() {
         .1;
     commit(&mut store, "sleep", std::slice::from_ref(&doc));
     assert_eq!(
-        store
-            .child_rows(sleep, "sleep_heart_rate", "slp-1")
+        db::child_rows(&path, sleep, "sleep_heart_rate", "slp-1")
             .unwrap()
             .len(),
         4
@@ -566,8 +558,8 @@ fn documents_marked_deleted_are_removed_with_their_samples() {
         commit(&mut store, "sleep", &[gone.clone()]),
         counts(0, 0, 0, 1)
     );
-    assert_eq!(store.count(sleep).unwrap(), 0);
-    assert!(store.document_json(sleep, "slp-1").unwrap().is_none());
+    assert_eq!(db::count(&path, sleep.table), 0);
+    assert!(db::document_json(&path, sleep, "slp-1").unwrap().is_none());
     for table in [
         "sleep_heart_rate",
         "sleep_hrv",
@@ -575,7 +567,9 @@ fn documents_marked_deleted_are_removed_with_their_samples() {
         "sleep_movement",
     ] {
         assert!(
-            store.child_rows(sleep, table, "slp-1").unwrap().is_empty(),
+            db::child_rows(&path, sleep, table, "slp-1")
+                .unwrap()
+                .is_empty(),
             "{table}"
         );
     }
@@ -615,7 +609,7 @@ fn vanished_documents_are_removed_only_when_still_missing_a_day_later() {
         refetch(&mut store, "2024-03-06T08:00:00Z", window(&seen, true)),
         counts(0, 0, 2, 0)
     );
-    assert!(store.document_json(tag, "b").unwrap().is_some());
+    assert!(db::document_json(&path, tag, "b").unwrap().is_some());
     assert_eq!(store.pending_removals().unwrap()["tag"], 1);
     // Missing again, but not yet 24 hours later.
     assert_eq!(
@@ -632,18 +626,18 @@ fn vanished_documents_are_removed_only_when_still_missing_a_day_later() {
     let mut p = page(&[], t("2024-03-09T08:00:00Z"));
     p.vanished = Some(window(&nothing, true));
     assert_eq!(store.commit_page(tag, &p).unwrap(), counts(0, 0, 0, 0));
-    assert_eq!(store.count(tag).unwrap(), 4);
+    assert_eq!(db::count(&path, tag.table), 4);
     // Complete, at least 24 hours after it was first missed: removed.
     assert_eq!(
         refetch(&mut store, "2024-03-09T08:00:00Z", window(&seen, true)),
         counts(0, 0, 2, 1)
     );
-    assert!(store.document_json(tag, "b").unwrap().is_none());
+    assert!(db::document_json(&path, tag, "b").unwrap().is_none());
     assert!(
-        store.document_json(tag, "d").unwrap().is_some(),
+        db::document_json(&path, tag, "d").unwrap().is_some(),
         "outside the window"
     );
-    assert_eq!(store.count(tag).unwrap(), 3);
+    assert_eq!(db::count(&path, tag.table), 3);
     assert_eq!(store.sync_state(tag).unwrap().documents, 3);
     assert!(store.pending_removals().unwrap().is_empty());
 
@@ -653,7 +647,7 @@ fn vanished_documents_are_removed_only_when_still_missing_a_day_later() {
     assert_eq!(store.pending_removals().unwrap()["tag"], 1, "c missed");
     refetch(&mut store, "2024-03-12T08:00:00Z", window(&seen, true));
     assert!(store.pending_removals().unwrap().is_empty(), "c is back");
-    assert!(store.document_json(tag, "c").unwrap().is_some());
+    assert!(db::document_json(&path, tag, "c").unwrap().is_some());
 
     // Types whose API marks deletions never lose a document by absence.
     let ds = dt("daily_sleep");
@@ -664,7 +658,7 @@ fn vanished_documents_are_removed_only_when_still_missing_a_day_later() {
         p.vanished = Some(window(&seen, true));
         store.commit_page(ds, &p).unwrap();
     }
-    assert!(store.document_json(ds, "s").unwrap().is_some());
+    assert!(db::document_json(&path, ds, "s").unwrap().is_some());
 }
 
 #[test]
@@ -680,8 +674,7 @@ fn delete_document_removes_one_and_reports_whether_it_existed() {
     assert!(store.delete_document(ses, "ses-1").unwrap());
     assert!(!store.delete_document(ses, "ses-1").unwrap());
     assert!(
-        store
-            .child_rows(ses, "session_heart_rate", "ses-1")
+        db::child_rows(&path, ses, "session_heart_rate", "ses-1")
             .unwrap()
             .is_empty()
     );
@@ -815,7 +808,7 @@ fn a_bad_document_is_quarantined_and_the_rest_of_the_page_commits_with_its_curso
     p.cursor.window_done = true;
     let c = store.commit_page(d, &p).unwrap();
     assert_eq!((c.inserted, c.quarantined), (1, 3));
-    assert_eq!(store.count(d).unwrap(), 1);
+    assert_eq!(db::count(&path, d.table), 1);
     let s = store.sync_state(d).unwrap();
     assert_eq!(s.high_water, Some(date(2024, 3, 2)), "the cursor moved");
     assert!(s.last_success.is_some());
@@ -860,7 +853,7 @@ fn a_bad_document_is_quarantined_and_the_rest_of_the_page_commits_with_its_curso
     p.cursor.high_water = Some(date(2024, 3, 1));
     let c = store.commit_page(hr, &p).unwrap();
     assert_eq!((c.inserted, c.quarantined), (1, 2));
-    assert_eq!(store.count(hr).unwrap(), 1);
+    assert_eq!(db::count(&path, hr.table), 1);
     assert_eq!(
         store.sync_state(hr).unwrap().high_water,
         Some(date(2024, 3, 1))
@@ -928,7 +921,9 @@ fn documents_without_id_are_keyed_by_their_natural_key_for_every_daily_type() {
             "{name}"
         );
         assert_eq!(row_ids(&store), vec!["key:2024-03-16"], "{name}");
-        let row = store.document_row(d, "key:2024-03-16").unwrap().unwrap();
+        let row = db::document_row(&path, d, "key:2024-03-16")
+            .unwrap()
+            .unwrap();
         assert_eq!(
             row["day"],
             json!("2024-03-16"),
@@ -973,7 +968,7 @@ fn documents_without_id_are_keyed_by_their_natural_key_for_every_daily_type() {
         );
         assert_eq!(row_ids(&store), vec!["r-2"], "{name}");
         assert!(store.delete_document(d, "r-2").unwrap(), "{name}");
-        assert_eq!(store.count(d).unwrap(), 0, "{name}");
+        assert_eq!(db::count(&path, d.table), 0, "{name}");
     }
 }
 
@@ -1011,14 +1006,18 @@ fn unknown_scalar_fields_become_typed_columns_filled_from_raw_json() {
             ("daily_cardiovascular_age", "wave_quality", "REAL"),
         ]
     );
-    let old_row = store.document_row(cva, "key:2024-03-15").unwrap().unwrap();
+    let old_row = db::document_row(&path, cva, "key:2024-03-15")
+        .unwrap()
+        .unwrap();
     assert_eq!(
         old_row["timestamp"],
         json!("2024-03-15T00:00:00+01:00"),
         "back-filled"
     );
     assert_eq!(old_row["wave_quality"], Value::Null);
-    let new_row = store.document_row(cva, "key:2024-03-16").unwrap().unwrap();
+    let new_row = db::document_row(&path, cva, "key:2024-03-16")
+        .unwrap()
+        .unwrap();
     assert_eq!(new_row["wave_quality"], json!(0.5));
     assert_eq!(new_row["calibrated"], json!(1));
     // A reader opened afterwards maps the new columns too.
@@ -1031,8 +1030,7 @@ fn unknown_scalar_fields_become_typed_columns_filled_from_raw_json() {
     let ds = json!({"id": "ds-1", "day": "2024-03-16", "score": 80, "timestamp": "2024-03-16T00:00:00+00:00",
                     "contributors": {"deep_sleep": 70, "regularity": 66}});
     commit(&mut store, "daily_sleep", &[ds]);
-    let row = store
-        .document_row(dt("daily_sleep"), "ds-1")
+    let row = db::document_row(&path, dt("daily_sleep"), "ds-1")
         .unwrap()
         .unwrap();
     assert_eq!(row["contributors_regularity"], json!(66));
@@ -1059,17 +1057,11 @@ fn fingerprint_ignores_timing_but_not_content() {
         b.record_attempt(dt(name), t("2025-01-01T00:00:00Z"))
             .unwrap();
     }
-    assert_eq!(
-        a.table_fingerprint().unwrap(),
-        b.table_fingerprint().unwrap()
-    );
+    assert_eq!(db::fingerprint(&path_a), db::fingerprint(&path_b));
     let mut changed = all[2].1.clone();
     changed["score"] = json!(1);
     commit(&mut b, all[2].0, &[changed]);
-    assert_ne!(
-        a.table_fingerprint().unwrap(),
-        b.table_fingerprint().unwrap()
-    );
+    assert_ne!(db::fingerprint(&path_a), db::fingerprint(&path_b));
 }
 
 #[test]
@@ -1082,12 +1074,12 @@ fn reader_during_writes_sees_only_whole_pages() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_r = stop.clone();
     let reader = std::thread::spawn(move || {
-        let ro = Store::open_read_only(&reader_path).unwrap();
+        let ro = db::reader(&reader_path);
         let act = dt("daily_activity");
         let mut reads = 0;
         let mut seen_max = 0;
         while !stop_r.load(std::sync::atomic::Ordering::Relaxed) || reads == 0 {
-            let n = ro.count(act).unwrap();
+            let n = db::count_on(&ro, act.table);
             assert_eq!(n as usize % PAGE, 0, "saw a partial page: {n} rows");
             assert!(n >= seen_max, "count went backwards");
             seen_max = n;
@@ -1121,7 +1113,7 @@ fn reader_during_writes_sees_only_whole_pages() {
     let reads = reader.join().unwrap();
     assert!(reads > 0);
     assert_eq!(
-        writer.count(dt("daily_activity")).unwrap(),
+        db::count(&path, dt("daily_activity").table),
         (PAGE * PAGES) as i64
     );
 }
@@ -1399,11 +1391,9 @@ fn full_batches_of_time_series_rows_count_inserts_updates_and_unchanged() {
         commit(&mut store, "heartrate", &mixed),
         counts(500, 3, 497, 0)
     );
-    assert_eq!(store.count(hr).unwrap(), 1500);
+    assert_eq!(db::count(&path, hr.table), 1500);
     assert_eq!(store.sync_state(hr).unwrap().documents, 1500);
-    let stored = store
-        .series_rows(hr, base + 500 * 60, base + 500 * 60 + 1)
-        .unwrap();
+    let stored = db::series_rows(&path, hr, base + 500 * 60, base + 500 * 60 + 1).unwrap();
     assert_eq!(stored[0]["bpm"], json!(150));
 }
 
@@ -1421,8 +1411,7 @@ fn added_columns_stop_at_64_per_table_and_the_rest_stays_in_raw_json() {
     );
     assert_eq!(store.added_columns().unwrap().len(), 64);
     let raw: Value = serde_json::from_str(
-        &store
-            .document_json(dt("daily_stress"), "w-1")
+        &db::document_json(&path, dt("daily_stress"), "w-1")
             .unwrap()
             .unwrap(),
     )

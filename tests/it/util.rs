@@ -14,6 +14,9 @@ use ouradb::sync::{self, NoObserver, RunOptions, SyncEngine, TypeReport};
 use ouradb_sim::{SimConfig, SimServer};
 use tokio_util::sync::CancellationToken;
 
+// The database readers live in `db`; tests have long imported them from here.
+pub use crate::db::{count, fingerprint, reader};
+
 pub const TOKEN: &str = "test-token";
 
 /// The Oura OpenAPI 1.37 spec vendored with the tests.
@@ -119,64 +122,6 @@ pub fn assert_no_errors(reports: &[TypeReport]) {
         .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.data_type)))
         .collect();
     assert!(errors.is_empty(), "sync errors: {errors:#?}");
-}
-
-/// Opens a database the way a dashboard would: read-only, separate connection.
-pub fn reader(db: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open read-only")
-}
-
-/// Columns that record when ouradb saw something, not what Oura served.
-const TIMING_COLUMNS: &[&str] = &["first_seen", "last_seen", "last_changed"];
-
-/// A dump of every data table (not `sync_state`), without timing columns,
-/// in key order: two databases holding the same data dump identically.
-pub fn fingerprint(db: &Path) -> String {
-    let conn = reader(db);
-    let mut tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'sync_state' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    tables.retain(|t| !t.starts_with('_'));
-    let mut out = String::new();
-    for t in tables {
-        let cols: Vec<String> = conn
-            .prepare(&format!("SELECT name FROM pragma_table_info('{t}')"))
-            .unwrap()
-            .query_map([], |r| r.get::<_, String>(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .filter(|c| !TIMING_COLUMNS.contains(&c.as_str()))
-            .collect();
-        let list = cols.join(", ");
-        let mut stmt = conn
-            .prepare(&format!("SELECT {list} FROM {t} ORDER BY {list}"))
-            .unwrap();
-        let n = cols.len();
-        let mut rows = stmt.query([]).unwrap();
-        let mut count = 0usize;
-        while let Some(row) = rows.next().unwrap() {
-            for i in 0..n {
-                let v: rusqlite::types::Value = row.get(i).unwrap();
-                out.push_str(&format!("{v:?}|"));
-            }
-            out.push('\n');
-            count += 1;
-        }
-        out.push_str(&format!("== {t}: {count} rows\n"));
-    }
-    out
-}
-
-/// Row count of a table.
-pub fn count(db: &Path, table: &str) -> i64 {
-    reader(db)
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
 }
 
 /// Requests the simulator saw per collection path, e.g. `daily_sleep`.

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::db;
 use crate::util::{self, Env};
 
 const CLIENT_ID: &str = "sim-client";
@@ -119,10 +120,14 @@ impl Hook {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The stored document, read while holding the engine's store handle as
+    /// the worker's calls do: a write seen here is one whose store call has
+    /// returned (the worker records the event in its next call).
     fn stored(&self, dt: &str, id: &str) -> Option<Value> {
+        let dt = registry::find(dt).unwrap();
         self.engine
             .store()
-            .blocking(|s| s.document_json(registry::find(dt).unwrap(), id))
+            .blocking(|_| db::document_json(&self.config.database, dt, id))
             .unwrap()
             .map(|s| serde_json::from_str(&s).unwrap())
     }
@@ -675,11 +680,12 @@ async fn the_daemon_runs_the_receiver_and_keeps_subscriptions() {
             .with_data(|d| vec![d.set_document("daily_sleep", doc).unwrap()]);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let have = engine
-                .store()
-                .run(|s| s.document_json(registry::find("daily_sleep").unwrap(), "daemon-1"))
-                .await
-                .unwrap();
+            let have = db::document_json(
+                &config.database,
+                registry::find("daily_sleep").unwrap(),
+                "daemon-1",
+            )
+            .unwrap();
             if have.is_some() {
                 break;
             }
@@ -1055,9 +1061,7 @@ async fn events_queued_at_shutdown_are_saved_and_applied_at_the_next_start() {
         );
         for id in &ids {
             assert!(
-                engine
-                    .store()
-                    .blocking(|s| s.document_json(registry::find("daily_sleep").unwrap(), id))
+                db::document_json(&config.database, registry::find("daily_sleep").unwrap(), id)
                     .unwrap()
                     .is_some(),
                 "{id} applied after the restart"

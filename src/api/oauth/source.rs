@@ -1,9 +1,10 @@
 //! The refreshing token source.
 
+#[allow(clippy::disallowed_types, reason = "never held across an .await")]
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 
 use super::store::{FileStamp, StoredTokens, TokenFile};
 use super::{
@@ -32,6 +33,7 @@ pub struct OAuthSource {
     /// The token endpoints (`auth.token_url`, `auth.fallback_token_url`).
     endpoints: OAuthConfig,
     http: reqwest::Client,
+    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
     cache: Mutex<Cache>,
     /// Single flight: one refresh at a time in this process.
     refresh: tokio::sync::Mutex<()>,
@@ -60,6 +62,7 @@ impl OAuthSource {
             client_auth: o.client_auth,
             endpoints: o.clone(),
             http: http_client(config.request_timeout),
+            #[allow(clippy::disallowed_types, reason = "never held across an .await")]
             cache: Mutex::new(Cache::default()),
             refresh: tokio::sync::Mutex::new(()),
             refreshes: AtomicU64::new(0),
@@ -245,11 +248,11 @@ fn margin(t: &StoredTokens) -> SignedDuration {
 }
 
 fn expiring(t: &StoredTokens) -> bool {
-    Timestamp::now() + margin(t) >= t.expires_at
+    crate::clock::now() + margin(t) >= t.expires_at
 }
 
 fn expired(t: &StoredTokens) -> bool {
-    Timestamp::now() >= t.expires_at
+    crate::clock::now() >= t.expires_at
 }
 
 #[async_trait::async_trait]

@@ -153,3 +153,23 @@ pub fn scopes_without(left_out: &str) -> Vec<String> {
         .map(|s| s.to_string())
         .collect()
 }
+
+/// Asks a webhook receiver at `callback` for Oura's verification challenge
+/// and asserts it answers correctly within a second: what a receiver must
+/// still do while the store waits for another process's lock.
+pub async fn assert_verification_answered_at_once(callback: &str, token: &str) {
+    let asked = std::time::Instant::now();
+    let r = reqwest::Client::new()
+        .get(callback)
+        .query(&[("verification_token", token), ("challenge", "abc")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "the receiver answers while the store waits: {:?}",
+        asked.elapsed()
+    );
+    assert!(r.text().await.unwrap().contains("abc"));
+}

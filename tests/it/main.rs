@@ -21,5 +21,6 @@ mod sim_http;
 mod sim_schema;
 mod store;
 mod sync;
+mod tidy;
 mod util;
 mod webhook;

@@ -20,14 +20,42 @@ pub struct Measured {
     pub ok: bool,
 }
 
-/// Runs `cmd` to completion; wall, CPU and peak RSS are the child's own
-/// (wait4), so the simulator's work is not counted.
+/// Runs `cmd` to completion; wall and CPU are the child's own (wait4), so
+/// the simulator's work is not counted. Peak RSS is the child's own
+/// high-water mark (`VmHWM`), polled until it exits: wait4's `ru_maxrss`
+/// would not do, because a child started from this process (which holds
+/// the simulator and its data) inherits this process's high-water mark
+/// when it execs, and reported ~88 MiB for every child of a 5-year bench.
 // The child is reaped with wait4 (for its rusage), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
 pub fn measure(mut cmd: Command) -> Measured {
     let started = Instant::now();
     let child = cmd.stdout(Stdio::piped()).spawn().expect("start child");
     let pid = child.id() as libc::pid_t;
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let poller = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let own = proc_name("/proc/self/status");
+            let path = format!("/proc/{pid}/status");
+            let mut peak = 0i64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(status) = std::fs::read_to_string(&path)
+                    // Until it has exec'd, the child still shares this
+                    // process's memory (posix_spawn): not its own figure.
+                    && proc_name_of(&status) != own
+                    && let Some(kib) = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<i64>().ok())
+                {
+                    peak = peak.max(kib);
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            peak
+        })
+    };
     let mut stdout = child.stdout.expect("stdout");
     let reader = std::thread::spawn(move || {
         let mut s = String::new();
@@ -41,6 +69,8 @@ pub fn measure(mut cmd: Command) -> Measured {
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(r, pid, "wait4");
     let wall = started.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak_rss_kib = poller.join().expect("rss poller");
     let stdout = reader.join().expect("reader");
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
@@ -48,10 +78,23 @@ pub fn measure(mut cmd: Command) -> Measured {
     Measured {
         wall,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-        peak_rss_kib: usage.ru_maxrss,
+        peak_rss_kib,
         stdout,
         ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
     }
+}
+
+fn proc_name(path: &str) -> String {
+    proc_name_of(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+fn proc_name_of(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Name:"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
 }
 
 /// The simulator, in this process on a runtime of its own (two workers, as

@@ -8,9 +8,11 @@
 
 use rusqlite::Connection;
 use rusqlite::types::Value as Sql;
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use serde_json::Value;
 
 use super::StoreError;
+use crate::api::client::{Field, RawRow};
 use crate::registry::{DataType, NaturalKey, SYNTHETIC_ID_PREFIX};
 
 /// Columns of document tables that ouradb fills itself, not from a JSON field.
@@ -444,12 +446,48 @@ pub(super) fn child_rows(child: &Child, doc: &Value) -> Vec<(i64, Option<i64>, S
         .collect()
 }
 
+/// A JSON value as bound to a typed column, borrowing strings from the
+/// document: the same values as [`to_sql`] without copying them.
+pub(super) fn to_sql_ref(v: Option<&Value>) -> ToSqlOutput<'_> {
+    match v {
+        None | Some(Value::Null) => ToSqlOutput::Borrowed(ValueRef::Null),
+        Some(Value::Bool(b)) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+        Some(Value::Number(n)) => ToSqlOutput::Borrowed(match n.as_i64() {
+            Some(i) => ValueRef::Integer(i),
+            None => ValueRef::Real(n.as_f64().unwrap_or_default()),
+        }),
+        Some(Value::String(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        Some(other) => ToSqlOutput::Owned(Sql::Text(other.to_string())),
+    }
+}
+
 /// The column values of one time-series row, in table order.
 pub(super) fn series_values(
     table: &SeriesTable,
     dt: &DataType,
     row: &Value,
 ) -> Result<Vec<Sql>, StoreError> {
+    let mut out = Vec::with_capacity(table.columns.len());
+    series_values_into(table, dt, row, &mut out)?;
+    Ok(out
+        .into_iter()
+        .map(|v| match v {
+            ToSqlOutput::Borrowed(v) => Sql::try_from(v).expect("valid UTF-8: it came from a str"),
+            ToSqlOutput::Owned(v) => v,
+            _ => unreachable!("series values are borrowed or owned"),
+        })
+        .collect())
+}
+
+/// Appends the column values of one time-series row to `out`, in table
+/// order, borrowing from the row (no per-row allocation unless the row
+/// needs an `extra` copy); on an error `out` is left as it was.
+pub(super) fn series_values_into<'a>(
+    table: &SeriesTable,
+    dt: &DataType,
+    row: &'a Value,
+    out: &mut Vec<ToSqlOutput<'a>>,
+) -> Result<(), StoreError> {
     let obj = row.as_object().ok_or_else(|| {
         StoreError::Invalid(format!("{}: a time-series row is not an object", dt.name))
     })?;
@@ -484,23 +522,25 @@ pub(super) fn series_values(
                         .any(|c| matches!(c, SeriesColumn::Field(f) if f == k)))
         });
     }
-    let values: Vec<Sql> = table
-        .columns
+    let start = out.len();
+    out.extend(table.columns.iter().map(|c| match c {
+        SeriesColumn::Ts => ToSqlOutput::Borrowed(ValueRef::Integer(ts)),
+        SeriesColumn::Extra if exact => ToSqlOutput::Borrowed(ValueRef::Null),
+        SeriesColumn::Extra => ToSqlOutput::Owned(Sql::Text(row.to_string())),
+        SeriesColumn::Field(f) => to_sql_ref(obj.get(f)),
+    }));
+    if let Some((_, name)) = table
+        .required
         .iter()
-        .map(|c| match c {
-            SeriesColumn::Ts => Sql::Integer(ts),
-            SeriesColumn::Extra if exact => Sql::Null,
-            SeriesColumn::Extra => Sql::Text(row.to_string()),
-            SeriesColumn::Field(f) => to_sql(obj.get(f)),
-        })
-        .collect();
-    if let Some((_, name)) = table.required.iter().find(|(i, _)| values[*i] == Sql::Null) {
+        .find(|(i, _)| matches!(out[start + *i], ToSqlOutput::Borrowed(ValueRef::Null)))
+    {
+        out.truncate(start);
         return Err(StoreError::Invalid(format!(
             "{}: row without `{name}`",
             dt.name
         )));
     }
-    Ok(values)
+    Ok(())
 }
 
 /// SQLite column type for a JSON scalar, the way sqlite-utils infers it.
@@ -569,4 +609,56 @@ pub(super) fn unknown_fields(
             );
         }
     }
+}
+
+/// The fast path of [`series_values_into`] for a row the client read field
+/// by field: appends its column values to `out`, borrowing from the page,
+/// when the row is a flat object the columns restore fully (the usual case)
+/// and its required columns are there. Returns `false`, appending nothing,
+/// for any other row (not a flat object, unknown fields, sub-second or
+/// inconsistent times, a missing value): those take the general path,
+/// which gives their `extra` copy or quarantines them.
+pub(super) fn series_values_raw<'a>(
+    table: &SeriesTable,
+    row: &RawRow<'a>,
+    out: &mut Vec<ToSqlOutput<'a>>,
+) -> bool {
+    let (Some(ts), Some(mut fields)) = (row.exact_ts, row.fields()) else {
+        return false;
+    };
+    let known = |k: &str| {
+        table
+            .columns
+            .iter()
+            .any(|c| matches!(c, SeriesColumn::Field(f) if f == k))
+    };
+    if !fields.all(|(k, _)| k == "timestamp" || k == "timestamp_unix" || known(k)) {
+        return false;
+    }
+    let present = |i: usize| match &table.columns[i] {
+        SeriesColumn::Field(f) => !matches!(row.get(f), None | Some(Field::Null)),
+        _ => false,
+    };
+    if !table.required.iter().all(|(i, _)| present(*i)) {
+        return false;
+    }
+    out.extend(table.columns.iter().map(|c| {
+        ToSqlOutput::Borrowed(match c {
+            SeriesColumn::Ts => ValueRef::Integer(ts),
+            SeriesColumn::Extra => ValueRef::Null,
+            SeriesColumn::Field(f) => match row.get(f) {
+                None | Some(Field::Null) => ValueRef::Null,
+                Some(Field::Bool(b)) => ValueRef::Integer(i64::from(b)),
+                // As `Value::as_i64`, else `as_f64`.
+                Some(Field::U64(n)) => match i64::try_from(n) {
+                    Ok(i) => ValueRef::Integer(i),
+                    Err(_) => ValueRef::Real(n as f64),
+                },
+                Some(Field::I64(n)) => ValueRef::Integer(n),
+                Some(Field::F64(n)) => ValueRef::Real(n),
+                Some(Field::Text(s)) => ValueRef::Text(s.as_bytes()),
+            },
+        })
+    }));
+    true
 }

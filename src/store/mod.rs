@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
+use crate::api::client::RawRows;
 use crate::error_kind::ErrorKind;
 use crate::registry::{DataType, SYNTHETIC_ID_PREFIX, Vanishing};
 
@@ -357,6 +358,18 @@ impl Store {
         dt: &DataType,
         page: &PageCommit<'_>,
     ) -> Result<WriteCounts, StoreError> {
+        self.commit_page_rows(dt, page, &RawRows::default())
+    }
+
+    /// [`Store::commit_page`] for a time series whose rows the client read
+    /// field by field (`rows`, after `page.documents`): the same result as
+    /// parsing them into `documents`, without building a `Value` per row.
+    pub fn commit_page_rows(
+        &mut self,
+        dt: &DataType,
+        page: &PageCommit<'_>,
+        rows: &RawRows,
+    ) -> Result<WriteCounts, StoreError> {
         let shape = self.shapes.get(dt.name).ok_or_else(|| {
             StoreError::Schema(format!("no table mapping for data type {}", dt.name))
         })?;
@@ -371,7 +384,7 @@ impl Store {
         let shape = widened.as_ref().unwrap_or(shape);
         let mut counts = match shape {
             mapping::Shape::Document(t) => upsert_documents(&tx, dt, t, page.documents, &at)?,
-            mapping::Shape::Series(t) => upsert_series(&tx, dt, t, page.documents, &at)?,
+            mapping::Shape::Series(t) => upsert_series(&tx, dt, t, page.documents, rows, &at)?,
         };
         if let (Some(v), mapping::Shape::Document(t)) = (&page.vanished, shape) {
             counts.deleted += apply_vanished(&tx, dt, t, v, page.at)?;
@@ -998,62 +1011,114 @@ fn upsert_series(
     dt: &DataType,
     t: &mapping::SeriesTable,
     rows: &[serde_json::Value],
+    raw_rows: &RawRows,
     at: &str,
 ) -> Result<WriteCounts, StoreError> {
     let mut counts = WriteCounts::default();
     let mut insert = tx.prepare_cached(&t.sql_insert)?;
     let mut update = tx.prepare_cached(&t.sql_update)?;
-    let mut values = Vec::with_capacity(rows.len());
-    for row in rows {
-        match mapping::series_values(t, dt, row) {
-            Ok(v) => values.push(v),
-            Err(StoreError::Invalid(reason)) => {
-                let key = row
-                    .get("timestamp")
-                    .and_then(serde_json::Value::as_str)
-                    .map(|ts| format!("timestamp:{ts}"));
-                let reason = reason
-                    .strip_prefix(&format!("{}: ", dt.name))
-                    .unwrap_or(&reason)
-                    .to_owned();
-                quarantine(tx, dt, key.as_deref(), row, &reason, at)?;
-                counts.quarantined += 1;
-            }
-            Err(e) => return Err(e),
+    let mut batch = tx.prepare_cached(&t.sql_insert_batch)?;
+    let width = t.columns.len();
+    // The column values of up to one batch of good rows, borrowed from the
+    // page and bound straight into the statements.
+    let mut values = Vec::with_capacity(width * mapping::SERIES_BATCH);
+    let mut flush = |values: &mut Vec<rusqlite::types::ToSqlOutput<'_>>,
+                     counts: &mut WriteCounts|
+     -> Result<(), StoreError> {
+        let n = values.len() / width;
+        if n == 0 {
+            return Ok(());
         }
-    }
-    for chunk in values.chunks(mapping::SERIES_BATCH) {
         // New rows go in with one statement per batch; `changes()` says how
         // many were new. Only when some already existed is each row of the
         // batch offered as an update, which rewrites only rows that differ
         // (the freshly inserted ones never do).
-        let inserted = if chunk.len() == mapping::SERIES_BATCH {
-            let flat: Vec<&Sql> = chunk.iter().flatten().collect();
-            tx.prepare_cached(&t.sql_insert_batch)?
-                .execute(rusqlite::params_from_iter(flat))?
-        } else {
-            let mut n = 0;
-            for v in chunk {
-                n += insert.execute(rusqlite::params_from_iter(v.iter()))?;
+        let inserted = if n == mapping::SERIES_BATCH {
+            for (i, v) in values.iter().enumerate() {
+                batch.raw_bind_parameter(i + 1, v)?;
             }
-            n
+            batch.raw_execute()?
+        } else {
+            let mut inserted = 0;
+            for row in values.chunks_exact(width) {
+                for (i, v) in row.iter().enumerate() {
+                    insert.raw_bind_parameter(i + 1, v)?;
+                }
+                inserted += insert.raw_execute()?;
+            }
+            inserted
         };
         counts.inserted += inserted as u64;
-        if inserted == chunk.len() {
-            continue;
+        if inserted < n {
+            let mut updated = 0;
+            for row in values.chunks_exact(width) {
+                for (i, v) in row.iter().enumerate() {
+                    update.raw_bind_parameter(i + 1, v)?;
+                }
+                updated += update.raw_execute()?;
+            }
+            counts.updated += updated as u64;
+            counts.unchanged += (n - inserted - updated) as u64;
         }
-        let mut updated = 0;
-        for v in chunk {
-            updated += update.execute(rusqlite::params_from_iter(v.iter()))?;
+        values.clear();
+        Ok(())
+    };
+    // A row that cannot be stored goes to quarantine; the page goes on.
+    let quarantine_row = |row: &serde_json::Value,
+                          reason: String,
+                          counts: &mut WriteCounts|
+     -> Result<(), StoreError> {
+        let key = row
+            .get("timestamp")
+            .and_then(serde_json::Value::as_str)
+            .map(|ts| format!("timestamp:{ts}"));
+        let reason = reason
+            .strip_prefix(&format!("{}: ", dt.name))
+            .unwrap_or(&reason)
+            .to_owned();
+        quarantine(tx, dt, key.as_deref(), row, &reason, at)?;
+        counts.quarantined += 1;
+        Ok(())
+    };
+    for row in rows {
+        match mapping::series_values_into(t, dt, row, &mut values) {
+            Ok(()) => {
+                if values.len() == width * mapping::SERIES_BATCH {
+                    flush(&mut values, &mut counts)?;
+                }
+            }
+            Err(StoreError::Invalid(reason)) => quarantine_row(row, reason, &mut counts)?,
+            Err(e) => return Err(e),
         }
-        counts.updated += updated as u64;
-        counts.unchanged += (chunk.len() - inserted - updated) as u64;
     }
+    for raw in raw_rows.iter() {
+        if !mapping::series_values_raw(t, &raw, &mut values) {
+            // Anything but a plain row takes the general path, as a `Value`.
+            let row: serde_json::Value = serde_json::from_str(raw.text)
+                .map_err(|e| StoreError::Invalid(format!("{}: a row is not JSON: {e}", dt.name)))?;
+            match mapping::series_values(t, dt, &row) {
+                Ok(v) => values.extend(v.into_iter().map(rusqlite::types::ToSqlOutput::Owned)),
+                Err(StoreError::Invalid(reason)) => {
+                    quarantine_row(&row, reason, &mut counts)?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if values.len() == width * mapping::SERIES_BATCH {
+            flush(&mut values, &mut counts)?;
+        }
+    }
+    flush(&mut values, &mut counts)?;
     if counts.inserted + counts.updated + counts.unchanged > 0 && has_quarantined(tx, dt)? {
         // A good copy of a quarantined row (same timestamp) replaces it.
         let mut stmt =
             tx.prepare_cached("DELETE FROM quarantine WHERE data_type = ?1 AND doc_key = ?2")?;
-        for row in rows {
+        let parsed: Vec<serde_json::Value> = raw_rows
+            .iter()
+            .filter_map(|raw| serde_json::from_str(raw.text).ok())
+            .collect();
+        for row in rows.iter().chain(&parsed) {
             if let Some(ts) = row.get("timestamp").and_then(serde_json::Value::as_str)
                 && mapping::series_values(t, dt, row).is_ok()
             {

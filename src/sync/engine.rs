@@ -475,7 +475,7 @@ impl SyncEngine {
                 }
             };
             pages += 1;
-            docs_total += page.data.len();
+            docs_total += page.len();
             let paging_loop = |pattern: String| ApiError::PagingLoop {
                 data_type: dt.name.into(),
                 window: window_text(w),
@@ -513,6 +513,8 @@ impl SyncEngine {
             let mut guard = AbortOnDrop(Some(pending.abort_handle()));
             report.requests += page.requests;
             let mut docs = page.data;
+            // Time-series rows, read field by field but not yet mapped.
+            let raw_rows = page.rows;
             if let (Some(_), QueryStyle::DateRange) = (dt.day_field, dt.query) {
                 // A document whose day cannot be read or derived is kept for
                 // the store, which quarantines it rather than dropping it.
@@ -552,7 +554,7 @@ impl SyncEngine {
                         requests,
                         at,
                     };
-                    s.commit_page(dt, &commit)
+                    s.commit_page_rows(dt, &commit, &raw_rows)
                 })
                 .await?;
             report.counts += counts;

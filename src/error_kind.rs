@@ -5,7 +5,34 @@
 //! ([`crate::api::ApiError::kind`], [`crate::store::StoreError::class`]);
 //! callers compare kinds, never message text.
 
-use crate::store::error::ErrorClass;
+/// What kind of trouble a store error is (`crate::store::StoreError::class`),
+/// here beside the kinds that carry it so the store depends on this module
+/// and not the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// Another connection held the lock longer than the busy timeout.
+    Busy,
+    DiskFull,
+    /// The file, its directory or the file system cannot be written.
+    ReadOnly,
+    /// The file is damaged or is not a database at all.
+    Corrupt,
+    /// A row broke a constraint: ouradb wrote something it should not have.
+    Constraint,
+    /// The API sent a document that cannot be stored.
+    BadDocument,
+    /// Refused before any write: not ouradb's file, or newer than this build.
+    Refused,
+    Other,
+}
+
+impl ErrorClass {
+    /// Whether a later run may succeed without the user doing anything.
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorClass::Busy | ErrorClass::BadDocument)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod error_kind;
 pub mod registry;
+pub mod rows;
 pub mod secret;
 pub mod store;
 pub mod sync;

@@ -9,33 +9,7 @@ use rusqlite::ErrorCode;
 
 use super::StoreError;
 
-/// What kind of trouble a store error is (stored as
-/// `crate::error_kind::ErrorKind::Store`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    /// Another connection held the lock longer than the busy timeout.
-    Busy,
-    DiskFull,
-    /// The file, its directory or the file system cannot be written.
-    ReadOnly,
-    /// The file is damaged or is not a database at all.
-    Corrupt,
-    /// A row broke a constraint: ouradb wrote something it should not have.
-    Constraint,
-    /// The API sent a document that cannot be stored.
-    BadDocument,
-    /// Refused before any write: not ouradb's file, or newer than this build.
-    Refused,
-    Other,
-}
-
-impl ErrorClass {
-    /// Whether a later run may succeed without the user doing anything.
-    pub fn is_transient(self) -> bool {
-        matches!(self, ErrorClass::Busy | ErrorClass::BadDocument)
-    }
-}
+pub use crate::error_kind::ErrorClass;
 
 /// The class of a SQLite error.
 pub fn classify_sqlite(e: &rusqlite::Error) -> ErrorClass {

@@ -12,8 +12,8 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use serde_json::Value;
 
 use super::StoreError;
-use crate::api::client::{Field, RawRow};
 use crate::registry::{DataType, NaturalKey, SYNTHETIC_ID_PREFIX};
+use crate::rows::{Field, RawRow};
 
 /// Columns of document tables that ouradb fills itself, not from a JSON field.
 pub(super) const BOOKKEEPING: &[&str] = &["raw_json", "first_seen", "last_seen", "last_changed"];

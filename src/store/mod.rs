@@ -31,9 +31,9 @@ use sha2::{Digest, Sha256};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use crate::api::client::RawRows;
 use crate::error_kind::ErrorKind;
 use crate::registry::{DataType, SYNTHETIC_ID_PREFIX, Vanishing};
+use crate::rows::RawRows;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -70,3 +70,55 @@ fn the_simulator_is_used_only_by_the_demo() {
         Vec::<String>::new()
     );
 }
+
+/// The layers of ARCHITECTURE.md's picture, lowest first: a module may name
+/// (`crate::x`) only modules of lower layers, so dependencies point down
+/// and no two modules depend on each other.
+const LAYERS: &[&[&str]] = &[
+    &["registry", "rows", "clock", "secret", "error_kind"],
+    &["config"],
+    &["store"],
+    &["api"],
+    &["sync"],
+    &["webhook"],
+    &["daemon"],
+    &["cli"],
+];
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&module))
+}
+
+#[test]
+fn dependencies_point_down_the_layers() {
+    let mut upward = Vec::new();
+    for (path, code) in sources() {
+        let Some(rest) = path.strip_prefix("src/") else {
+            continue;
+        };
+        let module = rest.split(['/', '.']).next().unwrap();
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let own =
+            layer_of(module).unwrap_or_else(|| panic!("{path}: module {module} has no layer"));
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for (i, _) in line.match_indices("crate::") {
+                let used: String = line[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if used == module {
+                    continue;
+                }
+                match layer_of(&used) {
+                    Some(l) if l < own => {}
+                    _ => upward.push(format!("{path}: {module} uses {used}")),
+                }
+            }
+        }
+    }
+    upward.sort();
+    upward.dedup();
+    assert_eq!(upward, Vec::<String>::new());
+}

@@ -1,0 +1,270 @@
+//! Time-series pages read without a `serde_json::Value` tree: each row's
+//! JSON text as received and, for a flat row, its fields as spans of that
+//! text. A backfill reads millions of such rows; building a map per row cost
+//! most of its allocations. Anything that is not a flat object of scalars
+//! keeps only its text, and the store maps it the general way. The client
+//! reads pages into it and the store writes from it; it knows neither.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+
+/// The time-series rows of one page: each row's JSON text and, for a flat
+/// object (scalar values, no escaped text, no repeated field), its fields
+/// read once here, off the store's thread, as spans of the text.
+#[derive(Debug, Default)]
+pub struct RawRows {
+    body: String,
+    rows: Vec<RowEntry>,
+    fields: Vec<SpanField>,
+}
+
+/// A field of a flat row: the spans of its name and (for text) its value.
+type SpanField = (Range<usize>, Field<Range<usize>>);
+
+#[derive(Debug)]
+struct RowEntry {
+    text: Range<usize>,
+    /// Into `RawRows::fields`; `None` when the row is not a flat object.
+    fields: Option<Range<usize>>,
+    ts: Option<i64>,
+}
+
+/// A scalar field value as read from JSON text (`T`: its text).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Field<T> {
+    Null,
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Text(T),
+}
+
+/// One row of [`RawRows`].
+#[derive(Debug, Clone, Copy)]
+pub struct RawRow<'a> {
+    /// The row's JSON text exactly as received.
+    pub text: &'a str,
+    body: &'a str,
+    fields: Option<&'a [SpanField]>,
+    /// Unix seconds of a flat row whose `timestamp` is a whole second that
+    /// `timestamp_unix` (milliseconds) agrees with; `None` otherwise.
+    pub exact_ts: Option<i64>,
+}
+
+impl<'a> RawRow<'a> {
+    /// The fields of a flat row (`None` for any other row).
+    pub fn fields(&self) -> Option<impl Iterator<Item = (&'a str, Field<&'a str>)> + 'a> {
+        let body = self.body;
+        self.fields.map(move |f| {
+            f.iter().map(move |(k, v)| {
+                let v = match v {
+                    Field::Null => Field::Null,
+                    Field::Bool(b) => Field::Bool(*b),
+                    Field::U64(n) => Field::U64(*n),
+                    Field::I64(n) => Field::I64(*n),
+                    Field::F64(n) => Field::F64(*n),
+                    Field::Text(r) => Field::Text(&body[r.clone()]),
+                };
+                (&body[k.clone()], v)
+            })
+        })
+    }
+
+    /// A field of a flat row.
+    pub fn get(&self, name: &str) -> Option<Field<&'a str>> {
+        self.fields()?.find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+}
+
+impl RawRows {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = RawRow<'_>> {
+        self.rows.iter().map(|r| RawRow {
+            text: &self.body[r.text.clone()],
+            body: &self.body,
+            fields: r.fields.clone().map(|f| &self.fields[f]),
+            exact_ts: r.ts,
+        })
+    }
+
+    /// Reads a page body whose `data` holds time-series rows; `None` when
+    /// the body is not UTF-8 throughout (it is then parsed as `Value`s).
+    pub(super) fn parse(
+        bytes: &[u8],
+    ) -> Option<Result<(RawRows, Option<String>), serde_json::Error>> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let page: RawPageBody<'_> = match serde_json::from_str(text) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        let base = text.as_ptr() as usize;
+        let span = |s: &str| {
+            let start = s.as_ptr() as usize - base;
+            start..start + s.len()
+        };
+        let mut out = RawRows {
+            body: String::new(),
+            rows: Vec::with_capacity(page.data.len()),
+            fields: Vec::with_capacity(page.data.len() * 4),
+        };
+        let mut scratch = Vec::new();
+        for raw in &page.data {
+            let raw = raw.get();
+            let first = out.fields.len();
+            let flat = read_flat(raw, &mut scratch);
+            let ts = if flat { exact_ts(&scratch) } else { None };
+            if flat {
+                out.fields.extend(scratch.iter().map(|(k, v)| {
+                    let v = match v {
+                        Field::Null => Field::Null,
+                        Field::Bool(b) => Field::Bool(*b),
+                        Field::U64(n) => Field::U64(*n),
+                        Field::I64(n) => Field::I64(*n),
+                        Field::F64(n) => Field::F64(*n),
+                        Field::Text(t) => Field::Text(span(t)),
+                    };
+                    (span(k), v)
+                }));
+            }
+            out.rows.push(RowEntry {
+                text: span(raw),
+                fields: flat.then_some(first..out.fields.len()),
+                ts,
+            });
+        }
+        out.body = text.to_owned();
+        Some(Ok((out, page.next_token)))
+    }
+}
+
+/// Reads a row's fields into `out` when it is a flat object: scalar values,
+/// no escapes in names or text (so each is a span of the row), each name
+/// once.
+fn read_flat<'a>(raw: &'a str, out: &mut Vec<(&'a str, Field<&'a str>)>) -> bool {
+    out.clear();
+    let mut de = serde_json::Deserializer::from_str(raw);
+    if serde::de::DeserializeSeed::deserialize(FlatSeed(out), &mut de).is_err() || de.end().is_err()
+    {
+        out.clear();
+        return false;
+    }
+    let fields = &*out;
+    !(1..fields.len()).any(|i| fields[..i].iter().any(|(k, _)| *k == fields[i].0))
+}
+
+/// Unix seconds of a row whose `timestamp` is a whole second that its
+/// `timestamp_unix` (milliseconds) agrees with.
+fn exact_ts(fields: &[(&str, Field<&str>)]) -> Option<i64> {
+    let get = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+    let Some(Field::Text(text)) = get("timestamp") else {
+        return None;
+    };
+    let parsed = text.parse::<jiff::Timestamp>().ok()?;
+    let ts = parsed.as_second();
+    let unix_ms = match get("timestamp_unix") {
+        Some(Field::U64(n)) => i64::try_from(n).ok(),
+        Some(Field::I64(n)) => Some(n),
+        _ => None,
+    };
+    (parsed.subsec_nanosecond() == 0 && unix_ms == Some(ts * 1000)).then_some(ts)
+}
+
+/// Fails on anything but a flat object (see [`read_flat`]).
+struct FlatSeed<'s, 'a>(&'s mut Vec<(&'a str, Field<&'a str>)>);
+
+/// A value of a flat object; errors on anything else.
+struct FlatValue<'a>(Field<&'a str>);
+
+impl<'de> Deserialize<'de> for FlatValue<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FlatValue<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a scalar without escapes")
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(FlatValue(Field::Null))
+            }
+            fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Self::Value, E> {
+                Ok(FlatValue(Field::Bool(b)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Self::Value, E> {
+                Ok(FlatValue(Field::U64(n)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Self::Value, E> {
+                Ok(FlatValue(Field::I64(n)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Self::Value, E> {
+                Ok(FlatValue(Field::F64(n)))
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                s: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(FlatValue(Field::Text(s)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// An object key without escapes; errors otherwise.
+struct FlatKey<'a>(&'a str);
+
+impl<'de> Deserialize<'de> for FlatKey<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FlatKey<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a name without escapes")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                s: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(FlatKey(s))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for FlatSeed<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FlatSeed<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<(), A::Error> {
+        while let Some(FlatKey(k)) = a.next_key()? {
+            let FlatValue(v) = a.next_value()?;
+            self.0.push((k, v));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct RawPageBody<'a> {
+    #[serde(borrow)]
+    data: Vec<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    next_token: Option<String>,
+}

@@ -41,6 +41,20 @@ pub enum Field<T> {
     Text(T),
 }
 
+impl<T> Field<T> {
+    /// The same value with its text (if any) mapped by `f`.
+    fn map_text<U>(self, f: impl FnOnce(T) -> U) -> Field<U> {
+        match self {
+            Field::Null => Field::Null,
+            Field::Bool(b) => Field::Bool(b),
+            Field::U64(n) => Field::U64(n),
+            Field::I64(n) => Field::I64(n),
+            Field::F64(n) => Field::F64(n),
+            Field::Text(t) => Field::Text(f(t)),
+        }
+    }
+}
+
 /// One row of [`RawRows`].
 #[derive(Debug, Clone, Copy)]
 pub struct RawRow<'a> {
@@ -58,17 +72,8 @@ impl<'a> RawRow<'a> {
     pub fn fields(&self) -> Option<impl Iterator<Item = (&'a str, Field<&'a str>)> + 'a> {
         let body = self.body;
         self.fields.map(move |f| {
-            f.iter().map(move |(k, v)| {
-                let v = match v {
-                    Field::Null => Field::Null,
-                    Field::Bool(b) => Field::Bool(*b),
-                    Field::U64(n) => Field::U64(*n),
-                    Field::I64(n) => Field::I64(*n),
-                    Field::F64(n) => Field::F64(*n),
-                    Field::Text(r) => Field::Text(&body[r.clone()]),
-                };
-                (&body[k.clone()], v)
-            })
+            f.iter()
+                .map(move |(k, v)| (&body[k.clone()], v.clone().map_text(|r| &body[r])))
         })
     }
 
@@ -123,17 +128,8 @@ impl RawRows {
             let flat = read_flat(raw, &mut scratch);
             let ts = if flat { exact_ts(&scratch) } else { None };
             if flat {
-                out.fields.extend(scratch.iter().map(|(k, v)| {
-                    let v = match v {
-                        Field::Null => Field::Null,
-                        Field::Bool(b) => Field::Bool(*b),
-                        Field::U64(n) => Field::U64(*n),
-                        Field::I64(n) => Field::I64(*n),
-                        Field::F64(n) => Field::F64(*n),
-                        Field::Text(t) => Field::Text(span(t)),
-                    };
-                    (span(k), v)
-                }));
+                out.fields
+                    .extend(scratch.iter().map(|(k, v)| (span(k), v.map_text(span))));
             }
             out.rows.push(RowEntry {
                 text: span(raw),

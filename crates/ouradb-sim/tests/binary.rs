@@ -18,6 +18,25 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// Starts the binary with `args`; returns it and the URL of its first line.
+async fn start(args: &[&str]) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ouradb-sim"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(out).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let url = first
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .to_owned();
+    (child, url)
+}
+
 fn util_today() -> Date {
     jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
@@ -27,23 +46,10 @@ fn util_today() -> Date {
 #[tokio::test]
 async fn binary_prints_listening_line_first() {
     bounded(async {
-        use tokio::io::AsyncBufReadExt;
-        let exe = env!("CARGO_BIN_EXE_ouradb-sim");
-        let mut child = tokio::process::Command::new(exe)
-            .args([
-                "--port", "0", "--days", "3", "--seed", "7", "--token", "T1", "--token", "T2",
-            ])
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let mut lines = tokio::io::BufReader::new(out).lines();
-        let first = lines.next_line().await.unwrap().unwrap();
-        let url = first
-            .strip_prefix("listening on ")
-            .expect(&first)
-            .to_owned();
+        let (mut child, url) = start(&[
+            "--port", "0", "--days", "3", "--seed", "7", "--token", "T1", "--token", "T2",
+        ])
+        .await;
         assert!(url.starts_with("http://127.0.0.1:"));
         for t in ["T1", "T2"] {
             let r = client()
@@ -74,24 +80,14 @@ async fn binary_prints_listening_line_first() {
 #[tokio::test]
 async fn binary_flags_switch_to_the_spec_form_and_to_an_empty_outage() {
     bounded(async {
-        use tokio::io::AsyncBufReadExt;
-        let exe = env!("CARGO_BIN_EXE_ouradb-sim");
         for (flags, has_id, empty) in [
             (&[][..], false, false),
             (&["--spec-form"][..], true, false),
             (&["--fault-empty-pages"][..], false, true),
         ] {
-            let mut child = tokio::process::Command::new(exe)
-                .args(["--port", "0", "--days", "60", "--token", "T1"])
-                .args(flags)
-                .stdout(std::process::Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap();
-            let out = child.stdout.take().unwrap();
-            let mut lines = tokio::io::BufReader::new(out).lines();
-            let first = lines.next_line().await.unwrap().unwrap();
-            let url = first.strip_prefix("listening on ").expect(&first).to_owned();
+            let mut args = vec!["--port", "0", "--days", "60", "--token", "T1"];
+            args.extend_from_slice(flags);
+            let (mut child, url) = start(&args).await;
             let today = util_today();
             let b: Value = client()
                 .get(format!(

@@ -86,6 +86,9 @@ pub(super) struct DocTable {
     /// Ids and raw_json stored for a range of days (or all of them when the
     /// type has no day).
     pub sql_ids_in_range: String,
+    /// Days of the documents waiting in `pending_removal` (none when the
+    /// type has no day).
+    pub sql_pending_days: Option<String>,
     pub children: Vec<Child>,
 }
 
@@ -257,6 +260,13 @@ fn build_document(
         ),
         None => format!("SELECT id, raw_json FROM {t}"),
     };
+    let sql_pending_days = dt.day_field.map(|day| {
+        format!(
+            "SELECT DISTINCT d.{day} FROM {t} d JOIN pending_removal p ON p.doc_id = d.id \
+             WHERE p.data_type = ?1 AND d.{day} IS NOT NULL ORDER BY 1",
+            day = quote(day)
+        )
+    });
     let has = |name: &str| info.iter().any(|c| c.name == name);
     let sql_select_by_natural_key = match dt.natural_key {
         NaturalKey::Fields(fields) if fields.iter().all(|f| has(f)) => {
@@ -299,6 +309,7 @@ fn build_document(
         sql_touch: format!("UPDATE {t} SET last_seen = ?2 WHERE id = ?1"),
         sql_delete: format!("DELETE FROM {t} WHERE id = ?1"),
         sql_ids_in_range,
+        sql_pending_days,
         children,
     })
 }

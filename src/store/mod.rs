@@ -473,6 +473,29 @@ impl Store {
         Ok(rows)
     }
 
+    /// Days (sorted) of the stored documents of `dt` that a complete
+    /// re-fetch lacked and that wait for a later one to confirm it; empty
+    /// for types without a day.
+    pub fn pending_removal_days(&self, dt: &DataType) -> Result<Vec<Date>, StoreError> {
+        let sql = match self.shape(dt)? {
+            mapping::Shape::Document(t) => match &t.sql_pending_days {
+                Some(sql) => sql,
+                None => return Ok(Vec::new()),
+            },
+            mapping::Shape::Series(_) => return Ok(Vec::new()),
+        };
+        if !self.has_table("pending_removal")? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let days = stmt
+            .query_map([dt.name], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        // ouradb writes the day column from a parsed date; a hand-edited
+        // value that is not one has no window to recheck.
+        Ok(days.iter().filter_map(|d| d.parse().ok()).collect())
+    }
+
     /// Columns ouradb added for fields outside the schema, by table.
     pub fn added_columns(&self) -> Result<Vec<AddedColumn>, StoreError> {
         if !self.has_table("added_column")? {

@@ -335,7 +335,25 @@ impl SyncEngine {
                 } else {
                     0
                 };
-                observer.started(dt, (inc.days() + backfill_days) as u64);
+                let pending = self
+                    .with_store(dt, move |s| s.pending_removal_days(dt))
+                    .await?;
+                let rechecks = plan::recheck_windows(&pending, inc.from, dt.window_days);
+                let recheck_days: i64 = rechecks.iter().map(Window::days).sum();
+                observer.started(dt, (inc.days() + backfill_days + recheck_days) as u64);
+                for w in rechecks {
+                    // Moves no cursor: these days are synced already.
+                    let before = report.counts;
+                    self.fetch_window(
+                        dt,
+                        w,
+                        plan::request_for(dt, w),
+                        CursorAdvance::default(),
+                        report,
+                    )
+                    .await?;
+                    observer.advanced(dt, w.days() as u64, docs_written(before, report.counts));
+                }
 
                 let windows = plan::split(inc.from, inc.to, dt.window_days);
                 let last = windows.len().saturating_sub(1);

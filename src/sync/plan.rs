@@ -105,11 +105,65 @@ pub fn next_backfill_window(floor: Date, start: Date, size: u32) -> Option<Windo
     Some(Window { from, to })
 }
 
+/// Windows that re-fetch the days of documents waiting for removal proof
+/// (`pending`, sorted) older than the incremental window starting at
+/// `incremental_from`: a deletion first seen near the lookback's edge is
+/// confirmed, or the document cleared, by the next run instead of staying
+/// pending once the lookback has moved past its day. Each window starts at
+/// a pending day and reaches forward (at most `size` days, never into the
+/// incremental window) so it usually holds other documents too: a window
+/// the API returns empty proves nothing.
+pub fn recheck_windows(pending: &[Date], incremental_from: Date, size: u32) -> Vec<Window> {
+    let last = incremental_from.saturating_sub(1.day());
+    let mut out: Vec<Window> = Vec::new();
+    for &day in pending.iter().filter(|d| **d <= last) {
+        if out.last().is_some_and(|w| w.contains(day)) {
+            continue;
+        }
+        let to = day
+            .saturating_add((size.max(1) as i64 - 1).days())
+            .min(last);
+        out.push(Window { from: day, to });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::registry;
     use jiff::civil::date;
+
+    #[test]
+    fn recheck_windows_cover_pending_days_before_the_incremental_window_only() {
+        let inc = date(2024, 3, 10);
+        let pending = [
+            date(2024, 1, 1),
+            date(2024, 1, 5),
+            date(2024, 2, 20),
+            date(2024, 3, 9),
+            date(2024, 3, 12),
+        ];
+        assert_eq!(
+            recheck_windows(&pending, inc, 10),
+            vec![
+                Window {
+                    from: date(2024, 1, 1),
+                    to: date(2024, 1, 10)
+                },
+                Window {
+                    from: date(2024, 2, 20),
+                    to: date(2024, 2, 29)
+                },
+                Window {
+                    from: date(2024, 3, 9),
+                    to: date(2024, 3, 9)
+                },
+            ]
+        );
+        assert!(recheck_windows(&[date(2024, 3, 10)], inc, 10).is_empty());
+        assert!(recheck_windows(&[], inc, 10).is_empty());
+    }
 
     #[test]
     fn split_covers_range_without_overlap() {

@@ -718,3 +718,66 @@ async fn since_refetches_days_older_than_the_lookback() {
     assert_eq!(stored_score(&env), 12);
     env.sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_first_seen_behind_the_lookback_is_confirmed_by_ordinary_runs() {
+    use jiff::ToSpan;
+    use ouradb::store::Store;
+    use ouradb::sync::{NoObserver, RunOptions};
+
+    let env = Env::start(60, |_| {}).await;
+    assert_no_errors(&env.sync().await);
+    // A tag well behind the lookback, and another one its day so the day's
+    // re-fetch is not empty (an empty answer proves nothing).
+    let old = util::today().saturating_sub(10.days());
+    let gone = env
+        .sim
+        .served_documents("tag")
+        .into_iter()
+        .rfind(|d| {
+            d["day"]
+                .as_str()
+                .is_some_and(|s| s <= old.to_string().as_str())
+        })
+        .expect("a tag 10 days back or older");
+    let gone_id = gone["id"].as_str().unwrap().to_owned();
+    let day: jiff::civil::Date = gone["day"].as_str().unwrap().parse().unwrap();
+    let mut other = gone.clone();
+    other["id"] = "kept-tag".into();
+    env.sim.with_data(|d| {
+        let mut c = vec![d.set_document("tag", other).unwrap()];
+        c.extend(d.remove_document("tag", &gone_id));
+        c
+    });
+    // `sync --since` re-fetches the day and misses the tag for the first time.
+    let engine = env.engine(env.config());
+    let types = engine.config().types.clone();
+    let since = RunOptions {
+        since: Some(day.saturating_sub(1.day())),
+        backfill: false,
+    };
+    assert_no_errors(&engine.run(&types, since, &NoObserver).await);
+    let stored = |id: &str| {
+        reader(&env.db())
+            .query_row("SELECT count(*) FROM tag WHERE id = ?1", [id], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+    };
+    assert_eq!(stored(&gone_id), 1, "kept on the first miss");
+    let pending = Store::open_read_only(&env.db())
+        .unwrap()
+        .pending_removals()
+        .unwrap();
+    assert_eq!(pending.get("tag"), Some(&1));
+
+    // Ordinary runs only look back a few days, yet a day later the tag's
+    // day is fetched again and the deletion confirmed.
+    env.advance_days(1);
+    assert_no_errors(&env.sync().await);
+    assert_eq!(stored(&gone_id), 0, "removed once the miss is confirmed");
+    assert_eq!(stored("kept-tag"), 1);
+    let store = Store::open_read_only(&env.db()).unwrap();
+    assert!(store.pending_removals().unwrap().is_empty());
+    env.sim.stop().await;
+}

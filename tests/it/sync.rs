@@ -781,3 +781,47 @@ async fn a_deletion_first_seen_behind_the_lookback_is_confirmed_by_ordinary_runs
     assert!(store.pending_removals().unwrap().is_empty());
     env.sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_types_with_the_most_windows_start_first() {
+    let env = Env::start(90, |_| {}).await;
+    assert_no_errors(&env.sync().await);
+    // Collections in the order of their first request.
+    let mut order: Vec<String> = Vec::new();
+    for e in env.sim.request_log() {
+        if let Some(rest) = e.path.strip_prefix("/v2/usercollection/") {
+            let coll = rest.split('/').next().unwrap_or("").to_owned();
+            if !order.contains(&coll) {
+                order.push(coll);
+            }
+        }
+    }
+    let position = |path: &str| order.iter().position(|c| c == path).unwrap();
+    let started_last_daily = DATA_TYPES
+        .iter()
+        .filter(|d| d.window_days == registry::DOCUMENT_WINDOW_DAYS)
+        .map(|d| position(d.path))
+        .max()
+        .unwrap();
+    for dt in DATA_TYPES.iter().filter(|d| d.is_time_series()) {
+        assert!(
+            position(dt.path) < started_last_daily,
+            "{} started after every daily type: {order:?}",
+            dt.name
+        );
+    }
+    // Time series are among the four types in flight right after the
+    // metadata that bounds every backfill.
+    let metadata = DATA_TYPES
+        .iter()
+        .filter(|d| !d.has_history() || d.history_start.is_some())
+        .count();
+    for dt in DATA_TYPES.iter().filter(|d| d.is_time_series()) {
+        assert!(
+            position(dt.path) < metadata + 4,
+            "{} waited for other types: {order:?}",
+            dt.name
+        );
+    }
+    env.sim.stop().await;
+}

@@ -53,6 +53,27 @@ impl DocumentsPage {
     }
 }
 
+/// A page as read from its body, in the form its data type needs.
+enum ReadPage {
+    /// A single-document endpoint's document.
+    Document(serde_json::Value),
+    /// Time-series rows and the next token.
+    Rows(RawRows, Option<String>),
+    Documents(PageBody),
+}
+
+fn read_page(dt: &DataType, body: &[u8]) -> Result<ReadPage, serde_json::Error> {
+    if dt.query == QueryStyle::Single {
+        return serde_json::from_slice(body).map(ReadPage::Document);
+    }
+    if dt.is_time_series()
+        && let Some(parsed) = RawRows::parse(body)
+    {
+        return parsed.map(|(rows, next_token)| ReadPage::Rows(rows, next_token));
+    }
+    serde_json::from_slice(body).map(ReadPage::Documents)
+}
+
 #[derive(Deserialize)]
 struct PageBody {
     data: Vec<serde_json::Value>,
@@ -273,45 +294,19 @@ impl Client {
             params.push(("next_token", t.to_owned()));
         }
         let url = self.collection_url(dt);
-        let (bytes, requests) = self.get(dt, &url, &params, false, attempts).await?;
-        let bytes = bytes.expect("404 is only tolerated for single documents");
-        if dt.query == QueryStyle::Single {
-            let doc: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| ApiError::BadResponse {
-                    data_type: dt.name.into(),
-                    cause: e.to_string(),
-                    attempts: requests,
-                })?;
-            return Ok(DocumentsPage {
-                data: vec![doc],
-                rows: RawRows::default(),
-                next_token: None,
-                requests,
-            });
-        }
-        let bad = |e: serde_json::Error| ApiError::BadResponse {
-            data_type: dt.name.into(),
-            cause: e.to_string(),
-            attempts: requests,
+        let (page, requests) = self
+            .get(dt, &url, &params, false, attempts, |b| read_page(dt, b))
+            .await?;
+        let page = page.expect("404 is only tolerated for single documents");
+        let (data, rows, next_token) = match page {
+            ReadPage::Document(doc) => (vec![doc], RawRows::default(), None),
+            ReadPage::Rows(rows, next_token) => (Vec::new(), rows, next_token),
+            ReadPage::Documents(body) => (body.data, RawRows::default(), body.next_token),
         };
-        if dt.is_time_series()
-            && let Some(parsed) = RawRows::parse(&bytes)
-        {
-            let (rows, next_token) = parsed.map_err(bad)?;
-            return Ok(DocumentsPage {
-                data: Vec::new(),
-                rows,
-                next_token: next_token.filter(|t| !t.is_empty()),
-                requests,
-            });
-        }
-        // Parse errors were already retried inside `get`; this cannot fail
-        // for a body that passed validation there.
-        let body: PageBody = serde_json::from_slice(&bytes).map_err(bad)?;
         Ok(DocumentsPage {
-            data: body.data,
-            rows: RawRows::default(),
-            next_token: body.next_token.filter(|t| !t.is_empty()),
+            data,
+            rows,
+            next_token: next_token.filter(|t| !t.is_empty()),
             requests,
         })
     }
@@ -331,30 +326,26 @@ impl Client {
             })?
             .push(id);
         let mut attempts = 0;
-        let (bytes, requests) = self.get(dt, &url, &[], true, &mut attempts).await?;
-        match bytes {
-            None => Ok((None, requests)),
-            Some(b) => serde_json::from_slice(&b)
-                .map(|v| (Some(v), requests))
-                .map_err(|e| ApiError::BadResponse {
-                    data_type: dt.name.into(),
-                    cause: e.to_string(),
-                    attempts: requests,
-                }),
-        }
+        self.get(dt, &url, &[], true, &mut attempts, |b| {
+            serde_json::from_slice::<serde_json::Value>(b)
+        })
+        .await
     }
 
-    /// GET with limiter, auth and retries. Returns the body (None on a
-    /// tolerated 404) and the number of requests it took; `attempts` counts
-    /// them as they go, so a failure still reports what it spent.
-    async fn get(
+    /// GET with limiter, auth and retries. Returns the body as `read`
+    /// reads it (None on a tolerated 404) and the number of requests it
+    /// took; `attempts` counts them as they go, so a failure still reports
+    /// what it spent. A body `read` finds truncated or malformed is retried
+    /// like a failed request; one that is JSON of the wrong shape is not.
+    async fn get<T>(
         &self,
         dt: &DataType,
         url: &url::Url,
         params: &[(&str, String)],
         allow_404: bool,
         attempts: &mut u32,
-    ) -> Result<(Option<bytes::Bytes>, u32), ApiError> {
+        read: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<(Option<T>, u32), ApiError> {
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
         let mut refreshed = false;
@@ -400,7 +391,7 @@ impl Client {
             let outcome = tokio::select! {
                 r = async {
                     match req.await {
-                        Ok(resp) => self.classify(dt, resp, allow_404).await,
+                        Ok(resp) => self.classify(dt, resp, allow_404, &read).await,
                         Err(e) => Err(Attempt::Retry { cause: describe_reqwest(&e), status: None }),
                     }
                 } => r,
@@ -410,6 +401,13 @@ impl Client {
             let (cause, status) = match outcome {
                 Ok(body) => return Ok((body, attempts)),
                 Err(Attempt::Fatal(e)) => return Err(e),
+                Err(Attempt::Unreadable(cause)) => {
+                    return Err(ApiError::BadResponse {
+                        data_type: dt.name.into(),
+                        cause,
+                        attempts,
+                    });
+                }
                 Err(Attempt::Unauthorized) => {
                     if !refreshed
                         && self
@@ -477,12 +475,13 @@ impl Client {
         }
     }
 
-    async fn classify(
+    async fn classify<T>(
         &self,
         dt: &DataType,
         resp: reqwest::Response,
         allow_404: bool,
-    ) -> Result<Option<bytes::Bytes>, Attempt> {
+        read: &impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<Option<T>, Attempt> {
         let status = resp.status();
         if let Some(limited) = self.limiter.observe(status.as_u16(), resp.headers()) {
             tracing::warn!(
@@ -551,27 +550,32 @@ impl Client {
             cause: format!("reading body: {}", describe_reqwest(&e)),
             status: None,
         })?;
-        // A truncated or malformed body is a transient fault: validate it
-        // here so the retry loop can try again.
-        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-            let looks_html = html
-                || body
-                    .iter()
-                    .find(|b| !b.is_ascii_whitespace())
-                    .is_some_and(|b| *b == b'<');
-            return Err(Attempt::Retry {
-                cause: if looks_html {
-                    format!(
-                        "HTTP {} with an HTML page instead of JSON: a captive portal, login page or proxy answered, or api.base_url is not the Oura API",
-                        status.as_u16()
-                    )
-                } else {
-                    format!("malformed JSON: {e}")
-                },
-                status: Some(status.as_u16()),
-            });
-        }
-        Ok(Some(body))
+        // A truncated or malformed body is a transient fault: it is read
+        // here, once, so the retry loop can try again. Well-formed JSON of
+        // the wrong shape would come back the same.
+        let e = match read(&body) {
+            Ok(v) => return Ok(Some(v)),
+            Err(e) if e.classify() == serde_json::error::Category::Data => {
+                return Err(Attempt::Unreadable(e.to_string()));
+            }
+            Err(e) => e,
+        };
+        let looks_html = html
+            || body
+                .iter()
+                .find(|b| !b.is_ascii_whitespace())
+                .is_some_and(|b| *b == b'<');
+        Err(Attempt::Retry {
+            cause: if looks_html {
+                format!(
+                    "HTTP {} with an HTML page instead of JSON: a captive portal, login page or proxy answered, or api.base_url is not the Oura API",
+                    status.as_u16()
+                )
+            } else {
+                format!("malformed JSON: {e}")
+            },
+            status: Some(status.as_u16()),
+        })
     }
 }
 

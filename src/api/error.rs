@@ -147,5 +147,8 @@ pub(crate) enum Attempt {
     RetryAfter(Duration),
     /// The token was rejected: refresh once, then give up.
     Unauthorized,
+    /// Well-formed JSON that is not what the endpoint serves: retrying
+    /// would get the same.
+    Unreadable(String),
     Fatal(ApiError),
 }

@@ -252,6 +252,52 @@ async fn html_with_200_names_a_portal_or_proxy_and_counts_every_attempt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_body_is_retried_and_json_of_the_wrong_shape_is_not() {
+    for (body, hits, cause) in [
+        // Cut off mid-page: the next attempt may get all of it.
+        (
+            r#"{"data": [{"id": "a", "day""#,
+            3,
+            "malformed JSON: EOF while parsing",
+        ),
+        // Well-formed, but not a page: asking again gets the same.
+        (
+            r#"{"data": 5}"#,
+            1,
+            "invalid type: integer `5`, expected a sequence",
+        ),
+    ] {
+        let fake = Fake::start(move |_| {
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db.sqlite");
+        let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
+        let (out, _) = run(
+            &cfg,
+            &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+        )
+        .await;
+        let errors = errors(&out);
+        assert_eq!(out.status.code(), Some(1), "{body}");
+        assert!(
+            errors.contains(&format!(
+                "daily_sleep: unreadable response after {hits} attempt"
+            )),
+            "{body}: {errors}"
+        );
+        assert!(errors.contains(cause), "{body}: {errors}");
+        assert_eq!(fake.hits(), hits, "{body}");
+        assert_eq!(
+            sync_state_requests(&db, "daily_sleep"),
+            hits as i64,
+            "{body}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_an_hour_ends_within_max_wait_and_says_why() {
     let fake = Fake::start(|_| {
         (

@@ -136,6 +136,21 @@ async fn run(cfg: &Path, args: &[&str]) -> (Output, Duration) {
     (out, started.elapsed())
 }
 
+/// `ouradb sync --json --type daily_sleep --no-backfill` against `fake`
+/// into a fresh database: the output, how long it took, the directory
+/// (removed when dropped) and the database's path.
+async fn sync_daily_sleep(fake: &Fake) -> (Output, Duration, tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
+    let (out, took) = run(
+        &cfg,
+        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+    )
+    .await;
+    (out, took, dir, db)
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -170,14 +185,7 @@ fn sync_state_requests(db: &Path, dt: &str) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_next_token_forever_ends_within_a_minute_naming_the_pattern() {
     let fake = Fake::start(|s| json_page(json!([]), Some(format!("fresh-{}", s.n)))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db.sqlite");
-    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
-    let (out, took) = run(
-        &cfg,
-        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
-    )
-    .await;
+    let (out, took, _dir, db) = sync_daily_sleep(&fake).await;
     let (_, stderr) = text(&out);
     let stdout = errors(&out);
     assert!(took < Duration::from_secs(60), "took {took:?}");
@@ -200,14 +208,7 @@ async fn a_fresh_next_token_forever_ends_within_a_minute_naming_the_pattern() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cycle_of_three_tokens_is_named_as_such() {
     let fake = Fake::start(|s| json_page(json!([]), Some(format!("cycle-{}", s.n % 3)))).await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db.sqlite");
-    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
-    let (out, _) = run(
-        &cfg,
-        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
-    )
-    .await;
+    let (out, _, _dir, _) = sync_daily_sleep(&fake).await;
     let stdout = errors(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -229,14 +230,7 @@ async fn html_with_200_names_a_portal_or_proxy_and_counts_every_attempt() {
             .into_response()
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db.sqlite");
-    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
-    let (out, _) = run(
-        &cfg,
-        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
-    )
-    .await;
+    let (out, _, _dir, db) = sync_daily_sleep(&fake).await;
     let stdout = errors(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -271,14 +265,7 @@ async fn a_cut_body_is_retried_and_json_of_the_wrong_shape_is_not() {
             ([(header::CONTENT_TYPE, "application/json")], body).into_response()
         })
         .await;
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("db.sqlite");
-        let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
-        let (out, _) = run(
-            &cfg,
-            &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
-        )
-        .await;
+        let (out, _, _dir, db) = sync_daily_sleep(&fake).await;
         let errors = errors(&out);
         assert_eq!(out.status.code(), Some(1), "{body}");
         assert!(
@@ -411,14 +398,7 @@ async fn a_422_is_not_called_a_bug_in_ouradb() {
             .into_response()
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("db.sqlite");
-    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
-    let (out, _) = run(
-        &cfg,
-        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
-    )
-    .await;
+    let (out, _, _dir, _) = sync_daily_sleep(&fake).await;
     let stdout = errors(&out);
     assert_eq!(out.status.code(), Some(1));
     assert!(

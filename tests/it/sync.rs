@@ -289,6 +289,19 @@ async fn second_run_with_nothing_new_is_one_request_per_type() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incremental_run_reflects_revisions_new_days_late_nights_and_deletions() {
     let env = Env::start(60, |_| {}).await;
+    // `delete_some` removes the newest tag. Generated tags can be weeks
+    // apart, so make the newest one today's: the runs below then look back
+    // far enough to see it go, whatever the date the suite runs on.
+    env.sim.with_data(|d| {
+        let newest = d.documents("tag").last().expect("a tag").clone();
+        let mut tag: Value = serde_json::from_str(&newest.json).unwrap();
+        let today = util::today().to_string();
+        let time = tag["timestamp"].as_str().unwrap()[10..].to_owned();
+        tag["id"] = "newest-tag".into();
+        tag["day"] = today.clone().into();
+        tag["timestamp"] = format!("{today}{time}").into();
+        vec![d.set_document("tag", tag).unwrap()]
+    });
     assert_no_errors(&env.sync().await);
 
     let changes = env.sim.with_data(|d| {
@@ -673,17 +686,16 @@ async fn a_missing_scope_is_skipped_and_not_retried_under_the_same_grant() {
 async fn since_refetches_days_older_than_the_lookback() {
     let env = Env::start(40, |_| {}).await;
     assert_no_errors(&env.sync().await);
-    // Oura revises a document three weeks back, far outside the lookback.
-    let old_day = util::today().saturating_sub(jiff::Span::new().days(21));
-    let mut doc = env.sim.read_data(|d| {
+    // Oura revises a document three weeks back or more, far outside the
+    // lookback (the newest such: the simulated ring is not worn every day).
+    let three_weeks = util::today().saturating_sub(jiff::Span::new().days(21));
+    let (old_day, mut doc) = env.sim.read_data(|d| {
         let doc = d
             .documents("daily_readiness")
             .iter()
-            .find(|x| x.day == old_day)
-            .expect("a readiness document three weeks back")
-            .json
-            .to_string();
-        serde_json::from_str::<Value>(&doc).unwrap()
+            .rfind(|x| x.day <= three_weeks)
+            .expect("a readiness document three weeks back or more");
+        (doc.day, serde_json::from_str::<Value>(&doc.json).unwrap())
     });
     doc["score"] = serde_json::json!(12);
     let id = doc["id"].as_str().unwrap().to_owned();

@@ -163,7 +163,7 @@ impl SyncEngine {
         opts: RunOptions,
         observer: &dyn Observer,
     ) -> Vec<TypeReport> {
-        let (meta, rest): (Vec<_>, Vec<_>) = types
+        let (meta, mut rest): (Vec<_>, Vec<_>) = types
             .iter()
             .copied()
             .partition(|d| !d.has_history() || d.history_start.is_some());
@@ -180,7 +180,6 @@ impl SyncEngine {
         // the end with the other slots idle (a 5-year backfill from the
         // simulator spent 2 of its 4.8 s on heartrate alone; against the
         // real API's latency, minutes).
-        let mut rest = rest;
         rest.sort_by_key(|d| match d.window_days {
             0 => u32::MAX,
             days => days,

@@ -801,11 +801,10 @@ async fn the_types_with_the_most_windows_start_first() {
     // Collections in the order of their first request.
     let mut order: Vec<String> = Vec::new();
     for e in env.sim.request_log() {
-        if let Some(rest) = e.path.strip_prefix("/v2/usercollection/") {
-            let coll = rest.split('/').next().unwrap_or("").to_owned();
-            if !order.contains(&coll) {
-                order.push(coll);
-            }
+        if let Some(coll) = util::collection_of(&e.path)
+            && !order.iter().any(|c| c == coll)
+        {
+            order.push(coll.to_owned());
         }
     }
     let position = |path: &str| order.iter().position(|c| c == path).unwrap();

@@ -124,13 +124,18 @@ pub fn assert_no_errors(reports: &[TypeReport]) {
     assert!(errors.is_empty(), "sync errors: {errors:#?}");
 }
 
+/// The collection path a data request asked for, e.g. `daily_sleep`.
+pub fn collection_of(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v2/usercollection/")?;
+    Some(rest.split('/').next().unwrap_or(""))
+}
+
 /// Requests the simulator saw per collection path, e.g. `daily_sleep`.
 pub fn requests_per_collection(sim: &SimServer) -> std::collections::BTreeMap<String, usize> {
     let mut m = std::collections::BTreeMap::new();
     for e in sim.request_log() {
-        if let Some(rest) = e.path.strip_prefix("/v2/usercollection/") {
-            let coll = rest.split('/').next().unwrap_or("").to_owned();
-            *m.entry(coll).or_default() += 1;
+        if let Some(coll) = collection_of(&e.path) {
+            *m.entry(coll.to_owned()).or_default() += 1;
         }
     }
     m

@@ -1,54 +1,103 @@
-//! The store as async code uses it: one handle whose every call runs on a
-//! blocking thread, so a commit waiting in SQLite's busy handler for another
-//! process's write lock (up to the busy timeout) never stalls timers, the
-//! webhook receiver or shutdown on the async runtime. The mutex that
-//! serialises calls is only ever locked on that blocking thread.
+//! The store as async code uses it: one handle whose every call runs on the
+//! store's own thread, fed by a channel, so a commit waiting in SQLite's
+//! busy handler for another process's write lock (up to the busy timeout)
+//! never stalls timers, the webhook receiver or shutdown on the async
+//! runtime. One thread keeps the connection and its page cache on one core
+//! and hands work over without waking a pool thread per call. The mutex
+//! that serialises calls is only ever locked on that thread, or by
+//! synchronous code outside the runtime ([`StoreHandle::blocking`]).
 
-#[allow(clippy::disallowed_types, reason = "locked only on blocking threads")]
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+#[allow(clippy::disallowed_types, reason = "locked only off the runtime")]
 use std::sync::{Arc, Mutex};
 
 use super::Store;
 
+type Job = Box<dyn FnOnce(&mut Store) + Send>;
+
 #[derive(Clone)]
 pub struct StoreHandle {
-    #[allow(clippy::disallowed_types, reason = "locked only on blocking threads")]
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    #[allow(clippy::disallowed_types, reason = "locked only off the runtime")]
     store: Arc<Mutex<Store>>,
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The last handle waits for the calls already queued and for the thread to
+/// let go of the store, so the connection closes (and checkpoints its WAL)
+/// before the handle is gone, as it did when the handle owned it.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.jobs.take();
+        if let Some(t) = self.thread.take()
+            && t.thread().id() != std::thread::current().id()
+        {
+            let _ = t.join();
+        }
+    }
 }
 
 impl StoreHandle {
+    /// Starts the store's thread; it ends when the last handle is dropped.
     pub fn new(store: Store) -> StoreHandle {
+        #[allow(clippy::disallowed_types, reason = "locked only off the runtime")]
+        let store = Arc::new(Mutex::new(store));
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let shared = store.clone();
+        let thread = std::thread::Builder::new()
+            .name("ouradb-store".into())
+            .spawn(move || {
+                for job in queue {
+                    let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    job(&mut guard);
+                }
+            })
+            .expect("cannot start the store's thread: the system is out of threads or memory");
         StoreHandle {
-            #[allow(clippy::disallowed_types, reason = "locked only on blocking threads")]
-            store: Arc::new(Mutex::new(store)),
+            inner: Arc::new(Inner {
+                store,
+                jobs: Some(jobs),
+                thread: Some(thread),
+            }),
         }
     }
 
-    /// Runs `f` with the store to itself on a blocking thread. A transaction
-    /// opened inside `f` ends inside it, so none spans an `.await`; if the
-    /// caller is cancelled, `f` still runs to completion (a page either
-    /// commits whole or not at all).
+    /// Runs `f` with the store to itself on the store's thread. A
+    /// transaction opened inside `f` ends inside it, so none spans an
+    /// `.await`; if the caller is cancelled, `f` still runs to completion (a
+    /// page either commits whole or not at all). A panic in `f` is raised
+    /// again in the caller.
     pub async fn run<T, F>(&self, f: F) -> T
     where
         F: FnOnce(&mut Store) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let store = self.store.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let mut guard = store.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |s| {
+            // A cancelled caller has dropped `rx`; the work is done anyway.
+            let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(|| f(s))));
         });
-        match task.await {
-            Ok(v) => v,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // Only a runtime that is shutting down drops a blocking task.
-            Err(e) => panic!("store call abandoned by a stopping runtime: {e}"),
+        self.inner
+            .jobs
+            .as_ref()
+            .and_then(|j| j.send(job).ok())
+            .unwrap_or_else(|| panic!("the store's thread has stopped"));
+        match rx.await {
+            Ok(Ok(v)) => v,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => panic!("the store's thread dropped a call"),
         }
     }
 
     /// Runs `f` on the calling thread: for synchronous code outside the
     /// runtime (CLI commands after a sync, tests).
     pub fn blocking<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
-        let mut guard = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.inner.store.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
 }

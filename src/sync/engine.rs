@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use jiff::civil::Date;
 
-use super::plan::{self, Window};
+use super::plan::{self, FloorLedger, Window};
 use crate::api::{ApiError, Client, DocumentsPage, PageQuery};
 use crate::config::Config;
 use crate::error_kind::ErrorKind;
@@ -20,6 +20,12 @@ use crate::store::{
 /// How many data types sync at the same time: enough to overlap network
 /// waits with SQLite writes, few enough that one writer is not swamped.
 const CONCURRENT_TYPES: usize = 4;
+
+/// How many backfill windows of one type are fetched at the same time. A
+/// window's pages follow each other's `next_token`, one round trip at a
+/// time; a time series needs twelve windows a year, so against Oura's
+/// latency a first sync waits on that chain unless several run at once.
+const BACKFILL_WINDOWS_IN_FLIGHT: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -83,6 +89,33 @@ pub struct TypeReport {
     pub error_kind: Option<ErrorKind>,
     /// Another run of this type was in progress, so this one did nothing.
     pub skipped_busy: bool,
+}
+
+/// What one window cost and wrote, added to its type's report.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    counts: WriteCounts,
+    requests: u32,
+    uncommitted_requests: u32,
+}
+
+impl TypeReport {
+    fn add(&mut self, t: Tally) {
+        self.counts += t.counts;
+        self.requests += t.requests;
+        self.uncommitted_requests += t.uncommitted_requests;
+    }
+}
+
+/// What a window's last page commits besides its documents.
+#[derive(Clone)]
+enum WindowCursor {
+    Fixed(CursorAdvance),
+    /// A backfill window among others of its type in flight: the floor
+    /// moves over it once every window above it is stored. Decided on the
+    /// store's thread, in the order commits happen.
+    #[allow(clippy::disallowed_types, reason = "locked only inside store calls")]
+    Backfill(Arc<Mutex<FloorLedger>>),
 }
 
 /// Progress notifications for bars and logs.
@@ -327,8 +360,18 @@ impl SyncEngine {
                     window_done: true,
                     ..Default::default()
                 };
-                self.fetch_window(dt, everything, PageQuery::All, cursor, report)
-                    .await?;
+                let mut tally = Tally::default();
+                let r = self
+                    .fetch_window(
+                        dt,
+                        everything,
+                        PageQuery::All,
+                        WindowCursor::Fixed(cursor),
+                        &mut tally,
+                    )
+                    .await;
+                report.add(tally);
+                r?;
                 observer.advanced(dt, 1, report.counts.inserted + report.counts.updated);
                 Ok(())
             }
@@ -354,16 +397,8 @@ impl SyncEngine {
                 observer.started(dt, (inc.days() + backfill_days + recheck_days) as u64);
                 for w in rechecks {
                     // Moves no cursor: these days are synced already.
-                    let before = report.counts;
-                    self.fetch_window(
-                        dt,
-                        w,
-                        plan::request_for(dt, w),
-                        CursorAdvance::default(),
-                        report,
-                    )
-                    .await?;
-                    observer.advanced(dt, w.days() as u64, docs_written(before, report.counts));
+                    let cursor = WindowCursor::Fixed(CursorAdvance::default());
+                    self.window_into(dt, w, cursor, observer, report).await?;
                 }
 
                 let windows = plan::split(inc.from, inc.to, dt.window_days);
@@ -380,16 +415,14 @@ impl SyncEngine {
                         backfill_complete: false,
                         window_done: i == last,
                     };
-                    let before = report.counts;
-                    self.fetch_window(dt, w, plan::request_for(dt, w), cursor, report)
+                    self.window_into(dt, w, WindowCursor::Fixed(cursor), observer, report)
                         .await?;
-                    observer.advanced(dt, w.days() as u64, docs_written(before, report.counts));
                 }
 
                 if !opts.backfill || state.backfill_complete {
                     return Ok(());
                 }
-                let mut floor = self
+                let floor = self
                     .with_store(dt, move |s| s.sync_state(dt))
                     .await?
                     .backfill_floor
@@ -398,22 +431,51 @@ impl SyncEngine {
                     self.mark_backfill_complete(dt, floor).await?;
                     return Ok(());
                 }
-                while let Some(w) = plan::next_backfill_window(floor, start, dt.window_days) {
-                    let cursor = CursorAdvance {
-                        backfill_floor: Some(w.from),
-                        backfill_complete: w.from <= start,
-                        window_done: true,
-                        ..Default::default()
-                    };
-                    let before = report.counts;
-                    self.fetch_window(dt, w, plan::request_for(dt, w), cursor, report)
-                        .await?;
-                    observer.advanced(dt, w.days() as u64, docs_written(before, report.counts));
-                    floor = w.from;
+                #[allow(clippy::disallowed_types, reason = "locked only inside store calls")]
+                let ledger = Arc::new(Mutex::new(FloorLedger::new(floor, start)));
+                let windows = plan::backfill_windows(floor, start, dt.window_days);
+                let mut in_flight = futures::stream::iter(windows)
+                    .map(|w| {
+                        let cursor = WindowCursor::Backfill(ledger.clone());
+                        async move {
+                            let mut tally = Tally::default();
+                            let r = self
+                                .fetch_window(dt, w, plan::request_for(dt, w), cursor, &mut tally)
+                                .await;
+                            (w, tally, r)
+                        }
+                    })
+                    .buffer_unordered(BACKFILL_WINDOWS_IN_FLIGHT);
+                // The first error ends the job; dropping the stream cancels
+                // the other windows between pages (a page being committed
+                // commits whole), and the floor stays above any gap.
+                while let Some((w, tally, r)) = in_flight.next().await {
+                    report.add(tally);
+                    r?;
+                    observer.advanced(dt, w.days() as u64, tally.written());
                 }
                 Ok(())
             }
         }
+    }
+
+    /// One window, its tally added to `report` and its progress reported.
+    async fn window_into(
+        &self,
+        dt: &'static DataType,
+        w: Window,
+        cursor: WindowCursor,
+        observer: &dyn Observer,
+        report: &mut TypeReport,
+    ) -> Result<(), SyncError> {
+        let mut tally = Tally::default();
+        let r = self
+            .fetch_window(dt, w, plan::request_for(dt, w), cursor, &mut tally)
+            .await;
+        report.add(tally);
+        r?;
+        observer.advanced(dt, w.days() as u64, tally.written());
+        Ok(())
     }
 
     async fn mark_backfill_complete(
@@ -471,8 +533,8 @@ impl SyncEngine {
         dt: &'static DataType,
         w: Window,
         query: PageQuery,
-        cursor: CursorAdvance,
-        report: &mut TypeReport,
+        cursor: WindowCursor,
+        report: &mut Tally,
     ) -> Result<(), SyncError> {
         // Every token of the window with the page it led to: a cycle of any
         // length shows up as a token seen before.
@@ -562,15 +624,29 @@ impl SyncEngine {
             // The page, and on the last page the window's ids, move to the
             // store's thread; `seen_ids` is not needed after the last page.
             let vanished_ids = (last_page && track_vanished).then(|| std::mem::take(&mut seen_ids));
-            let page_cursor = if last_page {
-                cursor.clone()
-            } else {
-                CursorAdvance::default()
+            let page_cursor = match (&cursor, last_page) {
+                (WindowCursor::Fixed(c), true) => WindowCursor::Fixed(c.clone()),
+                (WindowCursor::Backfill(l), true) => WindowCursor::Backfill(l.clone()),
+                (_, false) => WindowCursor::Fixed(CursorAdvance::default()),
             };
             let requests = page.requests;
             let at = (self.clock)();
             let counts = self
                 .with_store(dt, move |s| {
+                    let (cursor, mut ledger) = match &page_cursor {
+                        WindowCursor::Fixed(c) => (c.clone(), None),
+                        WindowCursor::Backfill(l) => {
+                            let l = l.lock().unwrap_or_else(|p| p.into_inner());
+                            let floor = l.floor_after(w);
+                            let cursor = CursorAdvance {
+                                backfill_floor: floor,
+                                backfill_complete: floor.is_some_and(|f| l.reaches_start(f)),
+                                window_done: true,
+                                ..Default::default()
+                            };
+                            (cursor, Some(l))
+                        }
+                    };
                     let commit = PageCommit {
                         documents: &docs,
                         vanished: vanished_ids.as_ref().map(|seen_ids| Vanished {
@@ -579,11 +655,15 @@ impl SyncEngine {
                             seen_ids,
                             complete,
                         }),
-                        cursor: page_cursor,
+                        cursor,
                         requests,
                         at,
                     };
-                    s.commit_page_rows(dt, &commit, &raw_rows)
+                    let counts = s.commit_page_rows(dt, &commit, &raw_rows)?;
+                    if let Some(l) = ledger.as_mut() {
+                        l.finished(w);
+                    }
+                    Ok(counts)
                 })
                 .await?;
             report.counts += counts;
@@ -693,9 +773,10 @@ impl Drop for AbortOnDrop {
     }
 }
 
-fn docs_written(before: WriteCounts, after: WriteCounts) -> u64 {
-    (after.inserted + after.updated + after.unchanged)
-        - (before.inserted + before.updated + before.unchanged)
+impl Tally {
+    fn written(&self) -> u64 {
+        self.counts.inserted + self.counts.updated + self.counts.unchanged
+    }
 }
 
 #[cfg(test)]

@@ -105,6 +105,76 @@ pub fn next_backfill_window(floor: Date, start: Date, size: u32) -> Option<Windo
     Some(Window { from, to })
 }
 
+/// Every backfill window below `floor` down to `start`, newest first.
+pub fn backfill_windows(mut floor: Date, start: Date, size: u32) -> Vec<Window> {
+    let mut out = Vec::new();
+    while let Some(w) = next_backfill_window(floor, start, size) {
+        out.push(w);
+        floor = w.from;
+    }
+    out
+}
+
+/// The backfill floor while several windows of one type are in flight.
+/// Windows finish in any order, but the floor (everything from it up to the
+/// high water is stored) may only move down over windows that are complete
+/// and touch it: a window finished below a gap waits here until the gap's
+/// window finishes, and a crash before then re-fetches both, losing nothing.
+#[derive(Debug, Clone)]
+pub struct FloorLedger {
+    floor: Date,
+    start: Date,
+    /// Finished windows below a gap, by their last day.
+    waiting: std::collections::BTreeMap<Date, Date>,
+}
+
+impl FloorLedger {
+    pub fn new(floor: Date, start: Date) -> Self {
+        FloorLedger {
+            floor,
+            start,
+            waiting: Default::default(),
+        }
+    }
+
+    /// Where the floor would be if `w` finished now: lower than today's
+    /// floor when `w` touches it (taking with it the finished windows below
+    /// it), or None when a window above `w` is still missing.
+    pub fn floor_after(&self, w: Window) -> Option<Date> {
+        if w.to.checked_add(1.day()).ok()? != self.floor {
+            return None;
+        }
+        let mut floor = w.from;
+        while let Some(from) = floor
+            .checked_sub(1.day())
+            .ok()
+            .and_then(|d| self.waiting.get(&d))
+        {
+            floor = *from;
+        }
+        Some(floor)
+    }
+
+    /// Records `w` as stored (its last page committed with
+    /// [`FloorLedger::floor_after`]'s floor).
+    pub fn finished(&mut self, w: Window) {
+        match self.floor_after(w) {
+            Some(floor) => {
+                self.waiting.retain(|to, _| *to < floor);
+                self.floor = floor;
+            }
+            None => {
+                self.waiting.insert(w.to, w.from);
+            }
+        }
+    }
+
+    /// Whether a floor has reached the start of history.
+    pub fn reaches_start(&self, floor: Date) -> bool {
+        floor <= self.start
+    }
+}
+
 /// Windows that re-fetch the days of documents waiting for removal proof
 /// (`pending`, sorted) older than the incremental window starting at
 /// `incremental_from`: a deletion first seen near the lookback's edge is
@@ -229,5 +299,28 @@ mod tests {
         }
         assert_eq!(floor, start);
         assert_eq!(seen.len(), 3);
+    }
+
+    #[test]
+    fn the_floor_moves_only_over_contiguous_finished_windows() {
+        let start = date(2024, 1, 1);
+        let ws = backfill_windows(date(2024, 4, 1), start, 30);
+        assert_eq!(ws.len(), 4);
+        assert_eq!(ws[0].to, date(2024, 3, 31));
+        assert_eq!(ws[3].from, start);
+        let mut l = FloorLedger::new(date(2024, 4, 1), start);
+        // The third and second finish before the first: the floor stays.
+        assert_eq!(l.floor_after(ws[2]), None);
+        l.finished(ws[2]);
+        assert_eq!(l.floor_after(ws[1]), None);
+        l.finished(ws[1]);
+        // The first takes the two below it along.
+        assert_eq!(l.floor_after(ws[0]), Some(ws[2].from));
+        l.finished(ws[0]);
+        assert!(!l.reaches_start(ws[2].from));
+        assert_eq!(l.floor_after(ws[3]), Some(start));
+        assert!(l.reaches_start(start));
+        l.finished(ws[3]);
+        assert_eq!(l.floor_after(ws[3]), None);
     }
 }

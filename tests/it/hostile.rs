@@ -45,19 +45,30 @@ pub struct Fake {
 
 impl Fake {
     pub async fn start(handler: impl Fn(&Seen) -> Response + Send + Sync + 'static) -> Fake {
+        Fake::start_delayed(|_| Duration::ZERO, handler).await
+    }
+
+    /// [`Fake::start`], each answer sent `delay(request)` after the request.
+    pub async fn start_delayed(
+        delay: impl Fn(&Seen) -> Duration + Send + Sync + 'static,
+        handler: impl Fn(&Seen) -> Response + Send + Sync + 'static,
+    ) -> Fake {
         let handler: Handler = Arc::new(handler);
+        let delay = Arc::new(delay);
         let hits = Arc::new(AtomicUsize::new(0));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let counter = hits.clone();
         let app = axum::Router::new().fallback(move |uri: Uri| {
-            let handler = handler.clone();
+            let (handler, delay) = (handler.clone(), delay.clone());
             let n = counter.fetch_add(1, Ordering::SeqCst);
             async move {
                 let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
                     .map(|(k, v)| (k.into_owned(), v.into_owned()))
                     .collect();
-                handler(&Seen { query, n })
+                let seen = Seen { query, n };
+                tokio::time::sleep(delay(&seen)).await;
+                handler(&seen)
             }
         });
         let stop = CancellationToken::new();
@@ -793,4 +804,116 @@ fn the_daemon_without_credentials_stops_before_any_request() {
         "ouradb: config key `auth.personal_access_token`: no Oura credentials are configured (the token is empty or missing), so nothing was requested; set it (or OURA_TOKEN), or run `ouradb auth login` to sign in with OAuth2"
     );
     assert!(!db.exists(), "nothing was created");
+}
+
+/// Backfill windows of one type run side by side, and the floor moves only
+/// over windows that are stored and touch it. Here the newest backfill
+/// window fails a second after it started, while the older windows beside
+/// it finish: their samples are stored, but the floor stays above the
+/// failed window (a later run re-fetches from there), and the next run
+/// completes the backfill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_windows_run_side_by_side_and_the_floor_waits_for_a_failed_one() {
+    use ouradb::sync::plan;
+    let today = util::today();
+    let start = today.saturating_sub(jiff::Span::new().days(150));
+    let inc = plan::incremental_window(None, None, today, 3);
+    let windows = plan::backfill_windows(inc.from, start, 30);
+    assert!(windows.len() >= 5, "{windows:?}");
+    let newest = windows[0].from.to_string();
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (fail, wait, slow) = (failing.clone(), failing.clone(), newest.clone());
+    let is_newest_page_2 = move |s: &Seen| {
+        s.param("next_token").is_some()
+            && s.param("start_datetime")
+                .is_some_and(|d| d.starts_with(&slow))
+    };
+    let delayed = is_newest_page_2.clone();
+    // Two pages per window: one sample on its first day, one on its second.
+    let fake = Fake::start_delayed(
+        move |s| {
+            if delayed(s) && wait.load(Ordering::SeqCst) {
+                Duration::from_secs(1)
+            } else {
+                Duration::ZERO
+            }
+        },
+        move |s| {
+            if is_newest_page_2(s) && fail.load(Ordering::SeqCst) {
+                return (StatusCode::UNPROCESSABLE_ENTITY, "{\"detail\":\"no\"}").into_response();
+            }
+            let from: jiff::civil::Date = s.param("start_datetime").unwrap()[..10].parse().unwrap();
+            let (day, next) = match s.param("next_token") {
+                None => (from, Some("2".to_owned())),
+                Some(_) => (from.tomorrow().unwrap(), None),
+            };
+            json_page(
+                json!([{"bpm": 60, "source": "awake", "timestamp": format!("{day}T12:00:00+00:00")}]),
+                next,
+            )
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
+    let text_of = std::fs::read_to_string(&cfg).unwrap();
+    let line = text_of
+        .lines()
+        .find(|l| l.starts_with("backfill_start"))
+        .unwrap();
+    std::fs::write(
+        &cfg,
+        text_of.replace(
+            line,
+            &format!("backfill_start = \"{start}\"\nlookback_days = 3"),
+        ),
+    )
+    .unwrap();
+    let floor = |db: &Path| -> (Option<String>, bool) {
+        util::reader(db)
+            .query_row(
+                "SELECT backfill_floor, backfill_complete FROM sync_state WHERE data_type = 'heartrate'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let stored_days = |db: &Path| -> Vec<String> {
+        let conn = util::reader(db);
+        let mut stmt = conn
+            .prepare("SELECT date(ts, 'unixepoch') FROM heartrate ORDER BY ts")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+
+    let (out, _) = run(&cfg, &["sync", "--json", "--type", "heartrate"]).await;
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out).1);
+    let days = stored_days(&db);
+    for w in &windows[1..3] {
+        let first = w.from.to_string();
+        assert!(
+            days.contains(&first),
+            "window {}..{} finished beside the failing one: {days:?}",
+            w.from,
+            w.to
+        );
+    }
+    assert_eq!(
+        floor(&db),
+        (Some(inc.from.to_string()), false),
+        "the floor stays above the failed window"
+    );
+
+    failing.store(false, Ordering::SeqCst);
+    let (out, _) = run(&cfg, &["sync", "--json", "--type", "heartrate"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(floor(&db), (Some(start.to_string()), true));
+    let days = stored_days(&db);
+    for w in &windows {
+        assert!(days.contains(&w.from.to_string()), "{w:?} in {days:?}");
+    }
 }

@@ -17,13 +17,27 @@ pub enum QueryStyle {
     Single,
 }
 
-/// A `PublicSample` field (`{interval, items, timestamp}`) stored as child rows.
+/// A `PublicSample` field (`{interval, items, timestamp}`), one row per
+/// sample in its table or view.
 #[derive(Debug, Clone, Copy)]
 pub struct SampleArray {
     /// JSON field on the document, e.g. `heart_rate`.
     pub field: &'static str,
-    /// Child table, keyed by (`document_id`, `offset`).
+    /// Child table or view: `document_pk`, `offset`, `timestamp`, `value`.
     pub table: &'static str,
+    pub storage: SampleStorage,
+}
+
+/// How the samples of a [`SampleArray`] reach their rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleStorage {
+    /// Written row by row with their document.
+    Rows,
+    /// Decoded from the document's `raw_json` by a view on every read
+    /// (schema_met_view.sql): for arrays so long that writing them row by
+    /// row would dominate a backfill. The document's table keeps the
+    /// array's `<field>_timestamp` and `<field>_interval` for the view.
+    View,
 }
 
 /// A string where every character is one interval (hypnograms, activity classes),
@@ -169,9 +183,11 @@ pub const TIME_SERIES_WINDOW_DAYS: u32 = 30;
 
 pub static DATA_TYPES: &[DataType] = &[
     DataType {
+        // 1,440 one-minute samples a day: half the rows of a backfill.
         samples: &[SampleArray {
             field: "met",
             table: "daily_activity_met",
+            storage: SampleStorage::View,
         }],
         interval_strings: &[IntervalString {
             field: "class_5_min",
@@ -179,7 +195,7 @@ pub static DATA_TYPES: &[DataType] = &[
             interval_seconds: 300,
             table: "daily_activity_class",
         }],
-        ..daily("daily_activity", "daily", &["contributors"])
+        ..daily("daily_activity", "daily", &["contributors", "met"])
     },
     daily("daily_cardiovascular_age", "daily", &[]),
     daily("daily_readiness", "daily", &["contributors"]),
@@ -242,14 +258,17 @@ pub static DATA_TYPES: &[DataType] = &[
             SampleArray {
                 field: "heart_rate",
                 table: "session_heart_rate",
+                storage: SampleStorage::Rows,
             },
             SampleArray {
                 field: "heart_rate_variability",
                 table: "session_hrv",
+                storage: SampleStorage::Rows,
             },
             SampleArray {
                 field: "motion_count",
                 table: "session_motion_count",
+                storage: SampleStorage::Rows,
             },
         ],
         natural_key: NaturalKey::Fields(&["start_datetime", "type"]),
@@ -261,10 +280,12 @@ pub static DATA_TYPES: &[DataType] = &[
             SampleArray {
                 field: "heart_rate",
                 table: "sleep_heart_rate",
+                storage: SampleStorage::Rows,
             },
             SampleArray {
                 field: "hrv",
                 table: "sleep_hrv",
+                storage: SampleStorage::Rows,
             },
         ],
         interval_strings: &[

@@ -99,6 +99,14 @@ pub fn parse_schema_docs(
                 pending.push(text.trim().to_owned());
                 continue;
             }
+            if let (Some((table, col)), (_, Some(comment))) =
+                (added_column(trimmed), split_comment(line))
+            {
+                docs.entry(table)
+                    .or_default()
+                    .columns
+                    .insert(col, comment.to_owned());
+            }
             if let Some(name) = create_name(trimmed) {
                 let is_view = trimmed.to_ascii_uppercase().starts_with("CREATE VIEW");
                 let doc = docs.entry(name.clone()).or_default();
@@ -139,6 +147,17 @@ fn create_name(line: &str) -> Option<String> {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
     (!name.is_empty()).then_some(name)
+}
+
+/// `ALTER TABLE name ADD COLUMN column ...` → (name, column).
+fn added_column(line: &str) -> Option<(String, String)> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    if upper.len() < 6 || upper[..2] != ["ALTER", "TABLE"] || upper[3..5] != ["ADD", "COLUMN"] {
+        return None;
+    }
+    let col = words[5].trim_end_matches([',', ';']);
+    (is_ident(words[2]) && is_ident(col)).then(|| (words[2].to_owned(), col.to_owned()))
 }
 
 /// Splits a line at its first `--` outside a string literal.

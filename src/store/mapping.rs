@@ -12,7 +12,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use serde_json::Value;
 
 use super::StoreError;
-use crate::registry::{DataType, NaturalKey, SYNTHETIC_ID_PREFIX};
+use crate::registry::{DataType, NaturalKey, SYNTHETIC_ID_PREFIX, SampleStorage};
 use crate::rows::{Field, RawRow};
 
 /// Columns of document tables that ouradb fills itself, not from a JSON field.
@@ -293,7 +293,18 @@ fn build_document(
         require(dt.table, info, &[SURROGATE_KEY])?;
     }
     for s in dt.samples {
-        children.push(child(conn, s.field, s.table)?);
+        match s.storage {
+            SampleStorage::Rows => children.push(child(conn, s.field, s.table)?),
+            // Its view reads these two columns and raw_json, nothing more.
+            SampleStorage::View => require(
+                dt.table,
+                info,
+                &[
+                    &format!("{}_timestamp", s.field),
+                    &format!("{}_interval", s.field),
+                ],
+            )?,
+        }
     }
     // Interval strings are decoded by views over their column (schema.sql),
     // so they have no rows to write.

@@ -46,6 +46,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: include_str!("../../schema_views.sql"),
     },
+    Migration {
+        version: 6,
+        sql: include_str!("../../schema_met_view.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -1145,8 +1145,11 @@ const COMPONENTS: &[(&str, &str)] = &[
     ("workout", "PublicWorkout"),
 ];
 
+/// Every migration in order: the schema a new file gets.
 fn schema_sql() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.sql")).unwrap()
+    ouradb::store::migration_sources()
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Follows `$ref`, and `anyOf` alternatives that are not null, to the
@@ -1266,7 +1269,8 @@ fn schema_has_a_column_for_every_scalar_field_of_the_spec() {
 
 #[test]
 fn every_table_column_and_view_in_schema_sql_is_commented() {
-    let sql = schema_sql();
+    let sql =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.sql")).unwrap();
     let lines: Vec<&str> = sql.lines().collect();
     let mut in_table = false;
     let mut objects = 0;
@@ -1439,4 +1443,100 @@ fn the_readme_states_the_schema_version_new_files_get() {
             .contains(&said),
         "README.md must say \"{said}\""
     );
+}
+
+/// A version-5 file stored MET samples as rows; version 6 decodes them from
+/// raw_json. The migration shows the same rows through the view, and keeps
+/// in quarantine any stored sample the document does not hold the same,
+/// rather than dropping it with the table.
+#[test]
+fn met_rows_of_a_version_5_file_become_a_view_and_differences_are_kept() {
+    let (_dir, path) = temp();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in ouradb::store::migration_sources().take(5) {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = 5; PRAGMA application_id = {};",
+        0x4F55_5241
+    ))
+    .unwrap();
+    let doc = |id: &str, day: &str, items: Value| {
+        json!({"id": id, "day": day, "met": {"interval": 60.0, "items": items,
+               "timestamp": format!("{day}T04:00:00.000-05:00")}})
+    };
+    // 04:00 at -05:00 is 09:00 UTC.
+    let start = |day: &str| {
+        format!("{day}T09:00:00Z")
+            .parse::<Timestamp>()
+            .unwrap()
+            .as_second()
+    };
+    let docs = [
+        ("a-1", "2024-03-01", json!([1.5, null, 2])),
+        ("a-2", "2024-03-02", json!([0.9, 1.1])),
+    ];
+    for (pk, (id, day, items)) in docs.iter().enumerate() {
+        let pk = pk as i64 + 1;
+        conn.execute(
+            "INSERT INTO daily_activity (pk, id, day, raw_json, first_seen, last_seen, last_changed)
+             VALUES (?1, ?2, ?3, ?4, 't', 't', 't')",
+            rusqlite::params![pk, id, day, doc(id, day, items.clone()).to_string()],
+        )
+        .unwrap();
+        for (i, v) in items.as_array().unwrap().iter().enumerate() {
+            // a-2's second sample was stored differently from its raw_json.
+            let v = if *id == "a-2" && i == 1 {
+                Some(7.0)
+            } else {
+                v.as_f64()
+            };
+            conn.execute(
+                "INSERT INTO daily_activity_met (document_pk, offset, timestamp, value) VALUES (?1, ?2, ?3, ?4)",
+                rusqlite::params![pk, i as i64, start(day) + 60 * i as i64, v],
+            )
+            .unwrap();
+        }
+    }
+    drop(conn);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    drop(store);
+    let act = dt("daily_activity");
+    let rows = db::child_rows(&path, act, "daily_activity_met", "a-1").unwrap();
+    let t = start("2024-03-01");
+    assert_eq!(
+        rows,
+        vec![
+            (0, Some(t), Some(1.5)),
+            (1, Some(t + 60), None),
+            (2, Some(t + 120), Some(2.0)),
+        ]
+    );
+    let conn = db::reader(&path);
+    let kept: Vec<(String, String, String)> = conn
+        .prepare("SELECT data_type, doc_key, raw_json FROM quarantine ORDER BY doc_key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].0, "daily_activity");
+    assert_eq!(kept[0].1, "met-rows:a-2");
+    let raw: Value = serde_json::from_str(&kept[0].2).unwrap();
+    assert_eq!(
+        raw,
+        json!({"id": "a-2", "met_rows": [[1, start("2024-03-02") + 60, 7.0]]})
+    );
+    let kind: String = conn
+        .query_row(
+            "SELECT type FROM sqlite_master WHERE name = 'daily_activity_met'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kind, "view");
 }

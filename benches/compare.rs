@@ -4,7 +4,9 @@
 //! storing anything, both against one simulator, interleaved
 //! (the order alternates each round) so background load hits both alike.
 //!
-//! `cargo bench --bench compare -- [years] [rounds]` (default 5 years, 3 rounds).
+//! `cargo bench --bench compare -- [years] [rounds] [latency_ms]` (default
+//! 5 years, 3 rounds, no added latency). With `latency_ms`, the simulator
+//! holds every data request that long, as the real API's round trip does.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -57,13 +59,18 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let years: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let rounds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
+    let latency_ms: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
     let days = days_of(years);
     let dir = tempfile::tempdir().expect("tempdir");
     // Fetch-bound, not rate-bound: rounds follow each other within one
     // quota window, so the simulator's limit is lifted.
-    let sim = Sim::start(days, &["--rate-limit", "4294967295"]);
+    let latency = latency_ms.to_string();
+    let sim = Sim::start(
+        days,
+        &["--rate-limit", "4294967295", "--latency-ms", &latency],
+    );
     println!(
-        "cold sync of {years} simulated years ({days} days), all 19 types; {}; {}",
+        "cold sync of {years} simulated years ({days} days), all 19 types, {latency_ms} ms added to each request; {}; {}",
         common::machine(),
         common::date_now()
     );

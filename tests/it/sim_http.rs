@@ -1399,3 +1399,35 @@ async fn an_empty_page_outage_answers_200_with_nothing() {
     })
     .await;
 }
+
+/// `latency` holds every data request that long (the real API's round
+/// trip), so a bench can show what requests in flight side by side buy.
+#[tokio::test]
+async fn latency_holds_every_data_request() {
+    bounded(async {
+        let mut c = cfg(3);
+        c.latency = Duration::from_millis(300);
+        let srv = SimServer::start(c).await.unwrap();
+        for path in [
+            "/v2/usercollection/daily_sleep",
+            "/v2/usercollection/heartrate?start_datetime=2024-06-29T00:00:00%2B00:00",
+        ] {
+            let started = std::time::Instant::now();
+            let (st, _) = get_json(&srv, path).await;
+            assert_eq!(st, 200, "{path}");
+            assert!(started.elapsed() >= Duration::from_millis(300), "{path}");
+        }
+        let started = std::time::Instant::now();
+        let (st, _) = get_json(
+            &SimServer::start(cfg(3)).await.unwrap(),
+            "/v2/usercollection/daily_sleep",
+        )
+        .await;
+        assert_eq!(st, 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(300),
+            "no latency by default"
+        );
+    })
+    .await;
+}

@@ -71,6 +71,9 @@ pub struct Args {
     /// Probability that a burst of five 429s starts.
     #[arg(long, default_value_t = 0.0)]
     pub fault_429: f64,
+    /// Milliseconds added to every data request (the real API's round trip).
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
     /// Probability of a 2-second delay.
     #[arg(long, default_value_t = 0.0)]
     pub fault_slow: f64,
@@ -107,6 +110,7 @@ impl Args {
             cfg.tokens = a.tokens;
         }
         cfg.page_size = a.page_size;
+        cfg.latency = Duration::from_millis(a.latency_ms);
         cfg.rate_limit = a.rate_limit;
         cfg.rate_window = Duration::from_secs(a.rate_window);
         cfg.access_token_lifetime = Duration::from_secs(a.access_token_lifetime);

@@ -233,6 +233,9 @@ async fn route(
         );
     }
 
+    if !s.cfg.latency.is_zero() {
+        s.sleep(s.cfg.latency).await;
+    }
     let fault = faults::draw(s);
     *pending = Some((endpoint.clone(), fault));
     match fault {

@@ -127,6 +127,9 @@ pub struct SimConfig {
     /// Send `X-RateLimit-Limit/-Remaining/-Window/-Reset` on every data
     /// response, not only on 429s (Oura documents them for 429s only).
     pub rate_headers_always: bool,
+    /// Added to every data request before it is answered: the round trip
+    /// to Oura, which on the real service dominates a sync.
+    pub latency: Duration,
     /// Lifetime of OAuth-issued access tokens.
     pub access_token_lifetime: Duration,
     pub clients: Vec<OAuthClient>,
@@ -172,6 +175,7 @@ impl SimConfig {
             rate_window: Duration::from_secs(300),
             rate_tier: "standard".to_owned(),
             rate_headers_always: false,
+            latency: Duration::ZERO,
             access_token_lifetime: Duration::from_secs(86_400),
             clients: vec![
                 OAuthClient::legacy("sim-client", "sim-secret"),

@@ -90,6 +90,12 @@ pub struct DataType {
     pub query: QueryStyle,
     /// Largest window (days) one request chain may cover.
     pub window_days: u32,
+    /// Backfill windows fetched side by side. A window's pages follow each
+    /// other's `next_token`, one round trip at a time: a time series needs
+    /// twelve windows a year, the longest chain of a first sync, so several
+    /// run at once. A document type has a window a year whose pages are
+    /// large in memory (a day of activity holds 1,440 MET samples): one.
+    pub backfill_windows_in_flight: usize,
     /// OAuth scope the data type needs.
     pub scope: &'static str,
     /// Table holding one row per document (or sample for time series).
@@ -156,6 +162,7 @@ const fn daily(
         path: name,
         query: QueryStyle::DateRange,
         window_days: DOCUMENT_WINDOW_DAYS,
+        backfill_windows_in_flight: 1,
         scope,
         table: name,
         day_field: Some("day"),
@@ -216,6 +223,7 @@ pub static DATA_TYPES: &[DataType] = &[
         path: "personal_info",
         query: QueryStyle::Single,
         window_days: 0,
+        backfill_windows_in_flight: 1,
         scope: "personal",
         table: "personal_info",
         day_field: None,
@@ -334,6 +342,7 @@ const HEARTRATE: DataType = DataType {
     path: "heartrate",
     query: QueryStyle::DateTimeRange,
     window_days: TIME_SERIES_WINDOW_DAYS,
+    backfill_windows_in_flight: 3,
     scope: "heartrate",
     table: "heartrate",
     day_field: None,

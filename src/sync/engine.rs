@@ -21,12 +21,6 @@ use crate::store::{
 /// waits with SQLite writes, few enough that one writer is not swamped.
 const CONCURRENT_TYPES: usize = 4;
 
-/// How many backfill windows of one type are fetched at the same time. A
-/// window's pages follow each other's `next_token`, one round trip at a
-/// time; a time series needs twelve windows a year, so against Oura's
-/// latency a first sync waits on that chain unless several run at once.
-const BACKFILL_WINDOWS_IN_FLIGHT: usize = 3;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
@@ -445,7 +439,7 @@ impl SyncEngine {
                             (w, tally, r)
                         }
                     })
-                    .buffer_unordered(BACKFILL_WINDOWS_IN_FLIGHT);
+                    .buffer_unordered(dt.backfill_windows_in_flight.max(1));
                 // The first error ends the job; dropping the stream cancels
                 // the other windows between pages (a page being committed
                 // commits whole), and the floor stays above any gap.

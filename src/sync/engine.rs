@@ -528,7 +528,7 @@ impl SyncEngine {
         w: Window,
         query: PageQuery,
         cursor: WindowCursor,
-        report: &mut Tally,
+        tally: &mut Tally,
     ) -> Result<(), SyncError> {
         // Every token of the window with the page it led to: a cycle of any
         // length shows up as a token seen before.
@@ -546,8 +546,8 @@ impl SyncEngine {
             let page = match pending.await {
                 Ok((Ok(page), _)) => page,
                 Ok((Err(e), attempts)) => {
-                    report.requests += attempts;
-                    report.uncommitted_requests += attempts;
+                    tally.requests += attempts;
+                    tally.uncommitted_requests += attempts;
                     return Err(e.into());
                 }
                 Err(join) => {
@@ -570,8 +570,8 @@ impl SyncEngine {
                 None => true,
                 Some(t) => {
                     if let Some(first) = tokens_seen.insert(t.clone(), pages) {
-                        report.requests += page.requests;
-                        report.uncommitted_requests += page.requests;
+                        tally.requests += page.requests;
+                        tally.uncommitted_requests += page.requests;
                         return Err(paging_loop(format!(
                             "page {pages} returned a next_token already returned by page {first} (a cycle of {} page(s))",
                             pages - first
@@ -579,8 +579,8 @@ impl SyncEngine {
                         .into());
                     }
                     if pages >= cap {
-                        report.requests += page.requests;
-                        report.uncommitted_requests += page.requests;
+                        tally.requests += page.requests;
+                        tally.uncommitted_requests += page.requests;
                         return Err(paging_loop(format!(
                             "the API returned a new next_token on each of {pages} pages ({docs_total} documents in all), the most this window can need is far fewer"
                         ))
@@ -596,7 +596,7 @@ impl SyncEngine {
                 None => tokio::spawn(async { (Ok(DocumentsPage::default()), 0) }),
             };
             let mut guard = AbortOnDrop(Some(pending.abort_handle()));
-            report.requests += page.requests;
+            tally.requests += page.requests;
             let mut docs = page.data;
             // Time-series rows, read field by field but not yet mapped.
             let raw_rows = page.rows;
@@ -660,7 +660,7 @@ impl SyncEngine {
                     Ok(counts)
                 })
                 .await?;
-            report.counts += counts;
+            tally.counts += counts;
             if last_page {
                 return Ok(());
             }

@@ -17,31 +17,8 @@ UPDATE daily_activity
 SET met_interval = json_extract(raw_json, '$.met.interval'),
     met_timestamp = json_extract(raw_json, '$.met.timestamp');
 
--- Nothing stored is dropped without proof: a stored sample the view would
--- not show the same (offset, timestamp, value) is kept in quarantine with
--- its document's id before the table goes. Built from one SQLite, always
--- empty in practice; the check is what makes dropping the table safe.
-INSERT OR REPLACE INTO quarantine (data_type, doc_key, reason, raw_json, first_seen, last_seen)
-SELECT 'daily_activity',
-       'met-rows:' || d.id,
-       'MET samples stored before schema version 6 that the document''s raw_json does not hold the same; kept here when daily_activity_met became a view over raw_json',
-       json_object('id', d.id, 'met_rows', json_group_array(json_array(x.offset, x.timestamp, x.value))),
-       strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
-       strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
-FROM (
-    SELECT document_pk, offset, timestamp, value FROM daily_activity_met
-    EXCEPT
-    SELECT d.pk,
-           CAST(j.key AS INTEGER),
-           CAST(strftime('%s', d.met_timestamp) AS INTEGER) + CAST(round(j.key * d.met_interval) AS INTEGER),
-           CASE WHEN j.type IN ('integer', 'real') THEN CAST(j.value AS REAL) END
-    FROM daily_activity d, json_each(d.raw_json, '$.met.items') j
-) x
-JOIN daily_activity d ON d.pk = x.document_pk
-GROUP BY d.id;
-
 DROP VIEW daily_activity_met_by_id;
-DROP TABLE daily_activity_met;
+ALTER TABLE daily_activity_met RENAME TO daily_activity_met_v5;
 
 -- MET samples of a daily activity document (its `met` sample array), one
 -- row per sample, decoded from raw_json on every read.
@@ -53,6 +30,27 @@ SELECT d.pk AS document_pk,                                     -- daily_activit
        CASE WHEN j.type IN ('integer', 'real')
             THEN CAST(j.value AS REAL) END AS value             -- metabolic equivalent, MET; NULL where the API sent null
 FROM daily_activity d, json_each(d.raw_json, '$.met.items') j;
+
+-- Nothing stored is dropped without proof: a stored sample the view does
+-- not show the same (offset, timestamp, value) is kept in quarantine with
+-- its document's id before the old table goes. Built from one document,
+-- always empty in practice; the check is what makes dropping it safe.
+INSERT OR REPLACE INTO quarantine (data_type, doc_key, reason, raw_json, first_seen, last_seen)
+SELECT 'daily_activity',
+       'met-rows:' || d.id,
+       'MET samples stored before schema version 6 that the document''s raw_json does not hold the same; kept here when daily_activity_met became a view over raw_json',
+       json_object('id', d.id, 'met_rows', json_group_array(json_array(x.offset, x.timestamp, x.value))),
+       strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+       strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+FROM (
+    SELECT document_pk, offset, timestamp, value FROM daily_activity_met_v5
+    EXCEPT
+    SELECT document_pk, offset, timestamp, value FROM daily_activity_met
+) x
+JOIN daily_activity d ON d.pk = x.document_pk
+GROUP BY d.id;
+
+DROP TABLE daily_activity_met_v5;
 
 -- daily_activity_met by Oura document id: document_id (daily_activity.id), offset,
 -- timestamp (unix seconds), value (MET); WHERE document_id = ? reads one document.

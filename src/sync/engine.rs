@@ -618,10 +618,10 @@ impl SyncEngine {
             // The page, and on the last page the window's ids, move to the
             // store's thread; `seen_ids` is not needed after the last page.
             let vanished_ids = (last_page && track_vanished).then(|| std::mem::take(&mut seen_ids));
-            let page_cursor = match (&cursor, last_page) {
-                (WindowCursor::Fixed(c), true) => WindowCursor::Fixed(c.clone()),
-                (WindowCursor::Backfill(l), true) => WindowCursor::Backfill(l.clone()),
-                (_, false) => WindowCursor::Fixed(CursorAdvance::default()),
+            let page_cursor = if last_page {
+                cursor.clone()
+            } else {
+                WindowCursor::Fixed(CursorAdvance::default())
             };
             let requests = page.requests;
             let at = (self.clock)();

@@ -466,12 +466,16 @@ pub const KNOWN_SCOPES: &[&str] = &[
 /// name still covers the data types of the current one.
 pub const SCOPE_ALIASES: &[(&str, &str)] = &[("spo2Daily", "spo2")];
 
-/// The current name of a scope (`spo2Daily` is `spo2`).
+/// The current name of a scope as a grant may list it: without a
+/// namespace prefix (Oura has answered `extapi:daily` for `daily` since
+/// September 2026; any `prefix:` is dropped) and renamed (`spo2Daily` is
+/// `spo2`). Grants are stored as received and compared through this.
 pub fn canonical_scope(scope: &str) -> &str {
+    let bare = scope.rsplit_once(':').map_or(scope, |(_, name)| name);
     SCOPE_ALIASES
         .iter()
-        .find(|(old, _)| *old == scope)
-        .map_or(scope, |(_, new)| new)
+        .find(|(old, _)| *old == bare)
+        .map_or(bare, |(_, new)| new)
 }
 
 /// Whether a grant listing `granted` covers `needed`, old names included.
@@ -611,5 +615,19 @@ mod tests {
         for dt in DATA_TYPES {
             assert!(KNOWN_SCOPES.contains(&dt.scope), "{}", dt.name);
         }
+    }
+
+    #[test]
+    fn prefixed_scope_names_cover_their_types() {
+        let granted: Vec<String> = ["extapi:daily", "extapi:spo2Daily", "other:ns:heartrate"]
+            .map(String::from)
+            .into();
+        assert!(grant_covers(&granted, "daily"));
+        assert!(grant_covers(&granted, "spo2"));
+        assert!(grant_covers(&granted, "heartrate"));
+        assert!(grant_covers(&granted, "extapi:daily"));
+        assert!(!grant_covers(&granted, "workout"));
+        assert!(!grant_covers(&["extapi:".into()], "daily"));
+        assert_eq!(canonical_scope("extapi:spo2Daily"), "spo2");
     }
 }

@@ -317,6 +317,13 @@ fn summarize(reports: &[TypeReport], interrupted: bool) -> ExitCode {
             skipped.join(", ")
         );
     }
+    if let Some(scopes) = sync::scopes_missing_for_every_type(reports) {
+        eprintln!(
+            "ouradb: nothing synced: every data type was skipped because the grant lacks its scope (not granted: {}); run `ouradb auth login` granting them (auth.scopes in the config file lists what is asked for)",
+            scopes.join(" ")
+        );
+        return ExitCode::FAILURE;
+    }
     if interrupted {
         let unfinished = failed
             .iter()

@@ -52,6 +52,28 @@ pub fn engine_from_config(
     ))
 }
 
+/// The scopes missing when a run skipped every one of its data types for a
+/// scope not granted: such a run stored nothing and will store nothing
+/// until the user signs in again, so it is a failure, not a quiet success.
+/// `None` when any type did anything else (synced, failed, was busy).
+pub fn scopes_missing_for_every_type(reports: &[TypeReport]) -> Option<Vec<&'static str>> {
+    let all_skipped = !reports.is_empty()
+        && reports
+            .iter()
+            .all(|r| r.error_kind == Some(crate::error_kind::ErrorKind::ScopeNotGranted));
+    if !all_skipped {
+        return None;
+    }
+    let mut scopes: Vec<&'static str> = reports
+        .iter()
+        .filter_map(|r| crate::registry::find(r.data_type))
+        .map(|dt| dt.scope)
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    Some(scopes)
+}
+
 /// The real clock.
 pub fn system_clock() -> Clock {
     crate::clock::system()

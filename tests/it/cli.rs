@@ -304,3 +304,37 @@ fn status_lists_quarantined_documents_and_pending_removals() {
     assert!(text.contains("removed if still missing 24 h later") && text.contains("tag: 3"));
     assert!(ouradb::cli::quarantine_section(&[], &Default::default()).is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_refused_every_type_for_scopes_exits_non_zero_naming_them() {
+    // A personal access token carries no scope list: each type's refusal
+    // (403/401 naming the scope) is how the run learns it.
+    let env = Env::start(10, |c| {
+        c.token_scopes.insert(
+            util::TOKEN.to_owned(),
+            vec!["email".to_owned(), "daily".to_owned()],
+        );
+    })
+    .await;
+    let db = env.db();
+    let cfg = write_config(&env, env.dir.path(), &db);
+    let out = ouradb_at(&cfg)
+        .args(["sync", "--type", "workout", "--type", "heartrate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ouradb: nothing synced: every data type was skipped because the grant lacks its scope (not granted: heartrate workout); run `ouradb auth login` granting them"),
+        "{stderr}"
+    );
+
+    // Types skipped beside synced ones are reported, not a failure.
+    let out = ouradb_at(&cfg).arg("sync").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("ouradb: skipped "), "{stderr}");
+    assert!(!stderr.contains("nothing synced"), "{stderr}");
+    assert!(util::count(&db, "daily_sleep") > 0);
+    env.sim.stop().await;
+}

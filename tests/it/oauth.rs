@@ -842,7 +842,14 @@ async fn a_grant_listing_spo2daily_still_covers_daily_spo2() {
     let mut env = setup_with(cfg, None).await;
     env.config.oauth.scopes = vec!["personal".into(), "daily".into(), "spo2Daily".into()];
     let out = drive_login(&env.config, |u| u).await.unwrap();
-    assert!(out.scopes.iter().any(|s| s == "spo2Daily"));
+    // As Oura lists it today (`extapi:spo2Daily`), stored as received.
+    assert!(
+        out.scopes
+            .iter()
+            .any(|s| s.rsplit(':').next() == Some("spo2Daily")),
+        "{:?}",
+        out.scopes
+    );
     assert!(out.missing_scopes.is_empty(), "{:?}", out.missing_scopes);
     let st = oauth::auth_state(&env.config.oauth).unwrap();
     assert!(st.has_scope("spo2"), "the registry's daily_spo2 scope");
@@ -911,5 +918,78 @@ async fn a_stored_token_with_a_line_break_is_not_blamed_on_the_network() {
     );
     assert!(!err.contains("network"), "{err}");
     assert!(env.sim.request_log().is_empty(), "nothing was sent");
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scopes_listed_with_a_prefix_are_granted_shown_and_synced() {
+    let env = setup(Duration::from_secs(3600)).await;
+    assert_eq!(
+        env.sim.config().quirks.scope_prefix.as_deref(),
+        Some("extapi:"),
+        "the live API's form is the simulator's default"
+    );
+    with_recent_backfill(&env);
+    let (stdout, _) = login_with_binary(&env, &[]).await;
+    assert!(stdout.contains("granted scopes: extapi:"), "{stdout}");
+    assert!(!stdout.contains("not granted"), "{stdout}");
+    // Kept as received; the user id came from personal_info, so `personal`
+    // was recognised too.
+    let t = stored(&env.config);
+    assert_eq!(t.scopes.len(), 9, "{:?}", t.scopes);
+    assert!(
+        t.scopes.iter().all(|s| s.starts_with("extapi:")),
+        "{:?}",
+        t.scopes
+    );
+    assert!(t.user_id.is_some());
+
+    let out = run_bin(ouradb_cmd(&env, &["auth", "status"])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("scopes: extapi:"), "{stdout}");
+    assert!(!stdout.contains("not granted"), "{stdout}");
+    assert!(!stdout.contains("user id: unknown"), "{stdout}");
+    assert!(stdout.contains("state: active"), "{stdout}");
+
+    let out = run_bin(ouradb_cmd(&env, &["sync"])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("skipped"), "{stderr}");
+    let db = env.dir.path().join("db.sqlite");
+    for table in ["daily_sleep", "heartrate", "workout", "personal_info"] {
+        assert!(crate::util::count(&db, table) > 0, "{table} stored");
+    }
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_skips_every_type_for_scopes_fails_naming_them() {
+    let mut cfg = sim_config(Duration::from_secs(3600));
+    cfg.oauth_granted_scopes = Some(vec!["email".into()]);
+    let env = setup_with(cfg, None).await;
+    with_recent_backfill(&env);
+    let outcome = drive_login(&env.config, |u| u).await.unwrap();
+    assert_eq!(outcome.scopes, vec!["extapi:email".to_owned()]);
+
+    let out = run_bin(ouradb_cmd(&env, &["sync"])).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "ouradb: nothing synced: every data type was skipped because the grant lacks its scope (not granted: daily heartrate personal session spo2 tag workout); run `ouradb auth login` granting them"
+        ),
+        "{stderr}"
+    );
+    let data_requests = env
+        .sim
+        .request_log()
+        .iter()
+        .filter(|e| e.path.starts_with("/v2/"))
+        .count();
+    assert_eq!(
+        data_requests, 0,
+        "the grant's list decided, nothing was asked"
+    );
     env.sim.stop().await;
 }

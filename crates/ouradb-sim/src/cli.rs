@@ -90,7 +90,8 @@ pub struct Args {
     #[arg(long)]
     pub fault_empty_pages: bool,
     /// Serve spec 1.37 exactly instead of the live API's deviations
-    /// (id-less daily_cardiovascular_age, undocumented fields, 1.41 values).
+    /// (id-less daily_cardiovascular_age, undocumented fields, 1.41 values,
+    /// `extapi:`-prefixed granted scopes).
     #[arg(long)]
     pub spec_form: bool,
 }

@@ -184,7 +184,7 @@ fn issue(s: &Shared, grant: u64, scopes: &[String]) -> Response {
         "token_type": "bearer",
         "expires_in": lifetime.as_secs(),
         "refresh_token": refresh,
-        "scope": scopes.join(" "),
+        "scope": s.cfg.quirks.granted_scope_list(scopes),
     });
     (
         StatusCode::OK,

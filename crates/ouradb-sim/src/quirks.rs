@@ -26,6 +26,11 @@ pub struct Quirks {
     /// `live_third_party_heart_rate` and `live_oura_heart_rate`, and sleep
     /// `ring_id` null (deprecated).
     pub spec_1_41: bool,
+    /// The token endpoint lists the granted scopes with this namespace
+    /// prefix: Oura has answered `extapi:daily extapi:heartrate ...` since
+    /// September 2026, while authorization requests still name the plain
+    /// scopes (a prefixed name there is refused as unknown).
+    pub scope_prefix: Option<String>,
 }
 
 impl Default for Quirks {
@@ -35,6 +40,7 @@ impl Default for Quirks {
             idless: vec!["daily_cardiovascular_age".to_owned()],
             extra_fields: true,
             spec_1_41: true,
+            scope_prefix: Some("extapi:".to_owned()),
         }
     }
 }
@@ -46,6 +52,7 @@ impl Quirks {
             idless: Vec::new(),
             extra_fields: false,
             spec_1_41: false,
+            scope_prefix: None,
         }
     }
 
@@ -55,6 +62,17 @@ impl Quirks {
 
     pub fn is_idless(&self, collection: &str) -> bool {
         self.idless.iter().any(|c| c == collection)
+    }
+
+    /// Granted scopes as the live API lists them: space-separated, each
+    /// with the [`Quirks::scope_prefix`] when there is one.
+    pub fn granted_scope_list(&self, scopes: &[String]) -> String {
+        let prefix = self.scope_prefix.as_deref().unwrap_or("");
+        scopes
+            .iter()
+            .map(|s| format!("{prefix}{s}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 

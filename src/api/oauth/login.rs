@@ -347,7 +347,7 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
     let mut tokens = tokens_from_response(resp, None, &client_id, &o.scopes, random_hex(8))
         .map_err(|e| OAuthError::Exchange(e.to_string()))?;
     tokens.token_url = Some(used.to_string());
-    if tokens.scopes.iter().any(|s| s == "personal") {
+    if crate::registry::grant_covers(&tokens.scopes, "personal") {
         tokens.user_id = fetch_user_id(&http, config, &tokens).await;
     }
     let file = TokenFile::new(&o.token_file);

@@ -535,6 +535,16 @@ impl Store {
         Ok(())
     }
 
+    /// Marks `dt`'s backfill unfinished again (the floor stays where it
+    /// is): the start of history moved below it, so the days between are
+    /// still to be fetched. The only way `backfill_complete` goes back.
+    pub fn reopen_backfill(&mut self, dt: &DataType) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("UPDATE sync_state SET backfill_complete = 0 WHERE data_type = ?1")?
+            .execute([dt.name])?;
+        Ok(())
+    }
+
     /// Records a failed job: the error (its kind's name, such as
     /// `rate_limited` or `network`, and its message) and the requests it spent.
     pub fn record_failure(

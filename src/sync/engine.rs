@@ -339,7 +339,7 @@ impl SyncEngine {
         observer: &dyn Observer,
         report: &mut TypeReport,
     ) -> Result<(), SyncError> {
-        let state = self.with_store(dt, move |s| s.sync_state(dt)).await?;
+        let mut state = self.with_store(dt, move |s| s.sync_state(dt)).await?;
         let today = self.today();
         match dt.query {
             QueryStyle::Single | QueryStyle::List => {
@@ -373,6 +373,9 @@ impl SyncEngine {
                 let lookback = self.config.lookback_days(dt);
                 let inc = plan::incremental_window(state.high_water, opts.since, today, lookback);
                 let start = self.backfill_start().await?;
+                if state.backfill_complete && state.backfill_floor.is_some_and(|f| start < f) {
+                    self.reopen_backfill(dt, start, &mut state).await?;
+                }
                 let floor = state.backfill_floor.unwrap_or(inc.from);
                 let backfill_days = if opts.backfill && !state.backfill_complete && floor > start {
                     Window {
@@ -472,6 +475,27 @@ impl SyncEngine {
         Ok(())
     }
 
+    /// The start of history moved below where a finished backfill stopped
+    /// (a ring's set-up corrected, an earlier ring or `backfill_start`
+    /// appeared): the days between were never fetched, so the backfill
+    /// runs again from its floor down to the new start.
+    async fn reopen_backfill(
+        &self,
+        dt: &'static DataType,
+        start: Date,
+        state: &mut SyncState,
+    ) -> Result<(), SyncError> {
+        tracing::info!(
+            data_type = dt.name,
+            floor = ?state.backfill_floor,
+            %start,
+            "history starts earlier than the finished backfill reached: backfilling again"
+        );
+        self.with_store(dt, move |s| s.reopen_backfill(dt)).await?;
+        state.backfill_complete = false;
+        Ok(())
+    }
+
     async fn mark_backfill_complete(
         &self,
         dt: &'static DataType,
@@ -516,6 +540,7 @@ impl SyncEngine {
         Ok(backfill_start_from_history(
             self.config.backfill_start,
             &dated,
+            (self.clock)(),
         ))
     }
 
@@ -733,18 +758,18 @@ const SET_UP_SLACK_DAYS: i64 = 7;
 
 /// Raises `configured` to a week before the earliest start of history
 /// (registry `history_start`: a ring's set-up time) when every document
-/// dates it. A placeholder (1970-01-01, seen on real accounts) or missing
-/// time means a ring of unknown age, so the configured start stands:
-/// skipping its history would lose data.
-pub fn backfill_start_from_history(configured: Date, set_up_at: &[Option<String>]) -> Date {
+/// dates it. A placeholder (1970-01-01, seen on real accounts), a missing
+/// time or one after `now` (`9999-12-31`, a bad clock) means a ring of
+/// unknown age, so the configured start stands: skipping its history would
+/// lose data.
+pub fn backfill_start_from_history(
+    configured: Date,
+    set_up_at: &[Option<String>],
+    now: jiff::Timestamp,
+) -> Date {
     let mut earliest: Option<Date> = None;
     for s in set_up_at {
-        let Some(day) = s
-            .as_deref()
-            .and_then(|s| s.get(..10))
-            .and_then(|d| d.parse::<Date>().ok())
-            .filter(|d| d.year() >= 2013)
-        else {
+        let Some(day) = s.as_deref().and_then(|s| history_day(s, now)) else {
             return configured;
         };
         earliest = Some(earliest.map_or(day, |e| e.min(day)));
@@ -753,6 +778,28 @@ pub fn backfill_start_from_history(configured: Date, set_up_at: &[Option<String>
         Some(e) => configured.max(e.saturating_sub(jiff::Span::new().days(SET_UP_SLACK_DAYS))),
         None => configured,
     }
+}
+
+/// The local day of a start of history that is plausible: after the first
+/// ring (2013) and not after `now`. Instants are compared, so a set-up at
+/// `+14:00` whose local day is already tomorrow in UTC still counts once it
+/// has happened. A bare date, which names no instant, counts once it has
+/// begun everywhere (at 12:00 UTC, midnight at UTC-12).
+fn history_day(s: &str, now: jiff::Timestamp) -> Option<Date> {
+    let day = s.get(..10)?.parse::<Date>().ok()?;
+    if day.year() < 2013 {
+        return None;
+    }
+    let at = match s.parse::<jiff::Timestamp>() {
+        Ok(t) => t,
+        Err(_) => day
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()?
+            .timestamp()
+            .checked_add(jiff::SignedDuration::from_hours(12))
+            .ok()?,
+    };
+    (at <= now).then_some(day)
 }
 
 /// Aborts a prefetch that is no longer wanted (an error or cancellation
@@ -781,37 +828,49 @@ mod tests {
     #[test]
     fn ring_set_up_raises_the_backfill_start_only_when_every_ring_is_dated() {
         let cfg = date(2015, 1, 1);
+        let now: jiff::Timestamp = "2024-06-01T12:00:00Z".parse().unwrap();
+        let start = |set_up: &[Option<String>]| backfill_start_from_history(cfg, set_up, now);
         let s = |v: &str| Some(v.to_owned());
         assert_eq!(
-            backfill_start_from_history(
-                cfg,
-                &[
-                    s("2021-03-10T10:00:00+00:00"),
-                    s("2023-01-01T00:00:00+00:00")
-                ]
-            ),
+            start(&[
+                s("2021-03-10T10:00:00+00:00"),
+                s("2023-01-01T00:00:00+00:00")
+            ]),
             date(2021, 3, 3)
         );
         // The 1970 placeholder and a null both mean "unknown": keep the config.
         assert_eq!(
-            backfill_start_from_history(
-                cfg,
-                &[
-                    s("1970-01-01T00:00:00+00:00"),
-                    s("2021-03-10T10:00:00+00:00")
-                ]
-            ),
+            start(&[
+                s("1970-01-01T00:00:00+00:00"),
+                s("2021-03-10T10:00:00+00:00")
+            ]),
             cfg
         );
-        assert_eq!(
-            backfill_start_from_history(cfg, &[None, s("2021-03-10T10:00:00+00:00")]),
-            cfg
-        );
-        assert_eq!(backfill_start_from_history(cfg, &[]), cfg);
+        assert_eq!(start(&[None, s("2021-03-10T10:00:00+00:00")]), cfg);
+        assert_eq!(start(&[]), cfg);
         // Never lower than configured.
         assert_eq!(
-            backfill_start_from_history(date(2022, 1, 1), &[s("2021-03-10T10:00:00+00:00")]),
+            backfill_start_from_history(date(2022, 1, 1), &[s("2021-03-10T10:00:00+00:00")], now),
             date(2022, 1, 1)
         );
+    }
+
+    #[test]
+    fn a_start_of_history_after_now_means_unknown() {
+        let cfg = date(2015, 1, 1);
+        let now: jiff::Timestamp = "2024-06-01T12:00:00Z".parse().unwrap();
+        let start = |v: &str| backfill_start_from_history(cfg, &[Some(v.to_owned())], now);
+        assert_eq!(start("9999-12-31T00:00:00+00:00"), cfg);
+        assert_eq!(start("9999-12-31"), cfg);
+        // Tomorrow in Kiribati, an hour from now: not yet.
+        assert_eq!(start("2024-06-02T03:00:00+14:00"), cfg);
+        // Tomorrow in Kiribati, an hour ago: it happened.
+        assert_eq!(start("2024-06-02T00:00:00+14:00"), date(2024, 5, 26));
+        assert_eq!(start("2024-06-01T11:59:59Z"), date(2024, 5, 25));
+        // A bare date counts once it has begun everywhere.
+        assert_eq!(start("2024-06-02"), cfg);
+        assert_eq!(start("2024-06-01"), date(2024, 5, 25));
+        // Unreadable: unknown, as before.
+        assert_eq!(start("soon"), cfg);
     }
 }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use jiff::ToSpan;
 use ouradb::error_kind::ErrorKind;
 use ouradb::registry::{self, DATA_TYPES, QueryStyle};
 use ouradb_sim::Faults;
@@ -834,5 +835,116 @@ async fn the_types_with_the_most_windows_start_first() {
             dt.name
         );
     }
+    env.sim.stop().await;
+}
+
+/// Gives every simulated ring the set-up time `at` (the epoch placeholder
+/// ring too, which would otherwise leave the start of history unknown),
+/// exactly as written: `9999-12-31T00:00:00+00:00` is past the last instant
+/// jiff (and the simulator's own indexing) can represent.
+fn set_every_ring_set_up_at(env: &Env, at: &str) {
+    let rings = env.sim.served_documents("ring_configuration");
+    assert!(rings.len() >= 3, "{rings:?}");
+    env.sim.with_data(|d| {
+        rings
+            .into_iter()
+            .map(|mut r| {
+                r["set_up_at"] = Value::from(at);
+                let id = r["id"].as_str().unwrap().to_owned();
+                d.put_document("ring_configuration", &id, util::today(), r)
+                    .unwrap()
+            })
+            .collect()
+    });
+}
+
+/// Days of `table` stored before `day`.
+fn days_before(env: &Env, table: &str, day: jiff::civil::Date) -> i64 {
+    reader(&env.db())
+        .query_row(
+            &format!("SELECT count(*) FROM {table} WHERE day < ?1"),
+            [day.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// Every date-ranged type's backfill is complete with its floor at `start`.
+fn assert_backfilled_to(env: &Env, start: jiff::civil::Date) {
+    let store = ouradb::store::Store::open_read_only(&env.db()).unwrap();
+    for dt in DATA_TYPES.iter().filter(|d| d.has_history()) {
+        let s = store.sync_state(dt).unwrap();
+        assert!(s.backfill_complete, "{}: {s:?}", dt.name);
+        assert_eq!(s.backfill_floor, Some(start), "{}", dt.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ring_set_up_in_the_future_does_not_end_the_backfill() {
+    for future in [
+        "9999-12-31T00:00:00+00:00".to_owned(),
+        // Three hours from now at +14:00: its local day is tomorrow or the
+        // day after, and the instant has not happened yet.
+        (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(3))
+            .to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(14)))
+            .strftime("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string(),
+    ] {
+        let env = Env::start(60, |_| {}).await;
+        set_every_ring_set_up_at(&env, &future);
+        assert_no_errors(&env.sync().await);
+        let config = env.config();
+        assert_backfilled_to(&env, config.backfill_start);
+        let sleep = registry::find("daily_sleep").unwrap();
+        assert_eq!(
+            db_documents(&env.db(), sleep.table).len(),
+            sim_documents(&env, sleep).len(),
+            "{future}: the whole history is stored"
+        );
+        assert!(days_before(&env, "daily_sleep", util::today() - 50.days()) > 0);
+        env.sim.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_of_history_moved_earlier_reopens_a_finished_backfill() {
+    let env = Env::start(60, |_| {}).await;
+    let set_up = |days_ago: i64| {
+        (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * days_ago))
+            .strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            .to_string()
+    };
+    // A ring set up 20 days ago: history starts a week before.
+    set_every_ring_set_up_at(&env, &set_up(20));
+    assert_no_errors(&env.sync().await);
+    let first_start = util::today() - 27.days();
+    assert_backfilled_to(&env, first_start);
+    assert_eq!(days_before(&env, "daily_sleep", first_start), 0);
+
+    // The set-up time is corrected to 40 days ago: the 20 days between
+    // were never fetched, so the finished backfill goes on down to them.
+    set_every_ring_set_up_at(&env, &set_up(40));
+    assert_no_errors(&env.sync().await);
+    let second_start = util::today() - 47.days();
+    assert_backfilled_to(&env, second_start);
+    let sleep = registry::find("daily_sleep").unwrap();
+    let reopened = sim_documents(&env, sleep)
+        .values()
+        .filter(|d| {
+            let day: jiff::civil::Date = d["day"].as_str().unwrap().parse().unwrap();
+            second_start <= day && day < first_start
+        })
+        .count();
+    assert!(reopened >= 10, "{reopened}");
+    assert_eq!(
+        days_before(&env, "daily_sleep", first_start),
+        reopened as i64,
+        "the reopened days are stored"
+    );
+    assert_eq!(days_before(&env, "daily_sleep", second_start), 0);
+    // Moving it later again changes nothing: nothing stored is dropped.
+    set_every_ring_set_up_at(&env, &set_up(10));
+    assert_no_errors(&env.sync().await);
+    assert_backfilled_to(&env, second_start);
     env.sim.stop().await;
 }

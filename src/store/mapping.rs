@@ -456,9 +456,11 @@ pub(super) fn child_rows(child: &Child, doc: &Value) -> Vec<(i64, Option<i64>, S
         .enumerate()
         .map(|(i, item)| {
             let offset = i as i64;
+            // The interval is the server's number: one of 1e300 (cast to
+            // i64::MAX) must give no time rather than an overflow.
             let ts = start
                 .zip(interval)
-                .map(|(s, iv)| s + (offset as f64 * iv).round() as i64);
+                .and_then(|(s, iv)| s.checked_add((offset as f64 * iv).round() as i64));
             let value = match item.as_f64() {
                 Some(f) => Sql::Real(f),
                 None => Sql::Null,

@@ -917,3 +917,44 @@ async fn backfill_windows_run_side_by_side_and_the_floor_waits_for_a_failed_one(
         assert!(days.contains(&w.from.to_string()), "{w:?} in {days:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sample_interval_of_1e300_stores_the_samples_without_times() {
+    let day = util::today();
+    let start = format!("{day}T00:00:00+00:00");
+    let doc = json!({"id": "s-1", "day": day.to_string(), "type": "long_sleep",
+        "bedtime_start": start, "bedtime_end": format!("{day}T07:00:00+00:00"),
+        "heart_rate": {"interval": 1e300, "items": [50, 51, null], "timestamp": start},
+        "hrv": {"interval": 300.0, "items": [40, 41], "timestamp": start}});
+    let fake = Fake::start(move |_| json_page(json!([doc.clone()]), None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
+    let (out, _) = run(&cfg, &["sync", "--type", "sleep", "--no-backfill"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let rows = |table: &str| -> Vec<(i64, Option<i64>)> {
+        let conn = util::reader(&db);
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT offset, timestamp FROM {table} ORDER BY offset"
+            ))
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let t0 = day
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_second();
+    // The first sample is at the start; the others have no time to give.
+    assert_eq!(
+        rows("sleep_heart_rate"),
+        vec![(0, Some(t0)), (1, None), (2, None)]
+    );
+    assert_eq!(rows("sleep_hrv"), vec![(0, Some(t0)), (1, Some(t0 + 300))]);
+}

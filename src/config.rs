@@ -76,6 +76,16 @@ struct RawConfig {
     webhook: RawWebhook,
 }
 
+impl RawConfig {
+    /// Whether the file itself holds a token or secret.
+    fn holds_credential(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        set(&self.auth.personal_access_token)
+            || set(&self.auth.client_secret)
+            || set(&self.webhook.verification_token)
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawApi {
@@ -584,9 +594,13 @@ impl Config {
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
         let mut config = Self::from_toml(&text, &path, |k| std::env::var(k).ok())?;
-        config
-            .warnings
-            .splice(0..0, exposed_file("config file", &path));
+        // Parsed once more (it parsed above): only a file holding a
+        // credential needs to be private.
+        if toml::from_str::<RawConfig>(&text).is_ok_and(|r| r.holds_credential()) {
+            config
+                .warnings
+                .splice(0..0, exposed_file("config file", &path));
+        }
         Ok(config)
     }
 
@@ -953,7 +967,7 @@ fn exposed_file(what: &str, path: &Path) -> Option<String> {
         format!("'{}'", shown.replace('\'', r"'\''"))
     };
     Some(format!(
-        "{what} {shown} is open to other users (mode {mode:04o}: they can read or change it) and may hold a credential; run `chmod 600 {quoted}`"
+        "{what} {shown} holds a credential and is open to other users (mode {mode:04o}: they can read or change it); run `chmod 600 {quoted}`"
     ))
 }
 

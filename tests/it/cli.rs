@@ -304,3 +304,128 @@ fn status_lists_quarantined_documents_and_pending_removals() {
     assert!(text.contains("removed if still missing 24 h later") && text.contains("tag: 3"));
     assert!(ouradb::cli::quarantine_section(&[], &Default::default()).is_none());
 }
+
+#[test]
+fn plain_http_to_another_machine_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daemon.toml");
+    let db = dir.path().join("db.sqlite");
+    for (api, key) in [
+        ("base_url = \"http://oura.example\"", "api.base_url"),
+        ("", "auth.token_url"),
+    ] {
+        let auth = if api.is_empty() {
+            "token_url = \"http://oura.example/oauth/token\""
+        } else {
+            ""
+        };
+        std::fs::write(
+            &path,
+            format!("[api]\n{api}\n[auth]\n{auth}\n[storage]\ndatabase = \"{}\"\n", db.display()),
+        )
+        .unwrap();
+        let out = ouradb_at(&path).args(["auth", "status"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(&format!("config key `{key}`"))
+                && err.contains("unencrypted (plain http) to oura.example")
+                && err.contains("https://oura.example")
+                && err.contains("allow_insecure_http = true in [api]"),
+            "{err}"
+        );
+    }
+    // The opt-in, and loopback http (the simulator), load.
+    for api in [
+        "allow_insecure_http = true\nbase_url = \"http://oura.example\"",
+        "base_url = \"http://127.0.0.1:9\"",
+        "base_url = \"http://localhost:9\"",
+        "base_url = \"http://[::1]:9\"",
+    ] {
+        std::fs::write(
+            &path,
+            format!("[api]\n{api}\n[storage]\ndatabase = \"{}\"\n", db.display()),
+        )
+        .unwrap();
+        let out = ouradb_at(&path).args(["auth", "status"]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{api}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn credential_files_open_to_other_users_are_named_with_the_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A space makes the printed command quote the path.
+    let home = dir.path().join("my ouradb");
+    std::fs::create_dir(&home).unwrap();
+    let cfg = home.join("daemon.toml");
+    let pat = home.join("token");
+    let tokens = home.join("tokens.json");
+    std::fs::write(&pat, "pat-from-file\n").unwrap();
+    std::fs::write(&tokens, "{}").unwrap();
+    let write_cfg = |secret: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[auth]\npersonal_access_token_file = \"{}\"\ntoken_file = \"{}\"\n{secret}\n[storage]\ndatabase = \"{}\"\n",
+                pat.display(),
+                tokens.display(),
+                home.join("db.sqlite").display()
+            ),
+        )
+        .unwrap();
+    };
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let warnings = || {
+        let out = ouradb_at(&cfg).args(["status"]).output().unwrap();
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("ouradb: warning: "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let quoted = |p: &Path| format!("`chmod 600 '{}'`", p.display());
+
+    write_cfg("client_secret = \"cs-in-the-config\"");
+    chmod(&cfg, 0o666);
+    chmod(&pat, 0o644);
+    chmod(&tokens, 0o640);
+    let w = warnings();
+    assert_eq!(w.len(), 3, "{w:#?}");
+    assert!(
+        w[0].contains(&format!("config file {}", cfg.display()))
+            && w[0].contains("mode 0666")
+            && w[0].ends_with(&quoted(&cfg)),
+        "{w:#?}"
+    );
+    for (file, mode) in [(&tokens, "0640"), (&pat, "0644")] {
+        assert!(
+            w.iter().any(|l| l.contains(&format!("token file {}", file.display()))
+                && l.contains(mode)
+                && l.ends_with(&quoted(file))),
+            "{file:?}: {w:#?}"
+        );
+    }
+
+    // A config without a credential in it may be readable.
+    write_cfg("");
+    let w = warnings();
+    assert_eq!(w.len(), 2, "{w:#?}");
+    assert!(w.iter().all(|l| !l.contains("config file")), "{w:#?}");
+
+    for p in [&cfg, &pat, &tokens] {
+        chmod(p, 0o600);
+    }
+    write_cfg("client_secret = \"cs-in-the-config\"");
+    chmod(&cfg, 0o600);
+    assert_eq!(warnings(), Vec::<String>::new());
+}

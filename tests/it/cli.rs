@@ -429,3 +429,50 @@ fn credential_files_open_to_other_users_are_named_with_the_chmod() {
     chmod(&cfg, 0o600);
     assert_eq!(warnings(), Vec::<String>::new());
 }
+
+#[test]
+fn grafana_provisioning_keeps_any_database_path_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "Oura #1",
+        "a: b",
+        "it's \"quoted\"",
+        "- dash",
+        "{braces} & *star [x]",
+        " lead and trail ",
+        "yes",
+        "ünïcode ✓",
+    ] {
+        let folder = dir.path().join(name);
+        let db = folder.join("ouradb.sqlite");
+        let out_dir = folder.join("dash");
+        let out = ouradb()
+            .args(["dashboards", "--database"])
+            .arg(&db)
+            .arg("--dir")
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let read = |rel: &str| -> yaml_serde::Value {
+            let text = std::fs::read_to_string(out_dir.join(rel)).unwrap();
+            assert!(text.starts_with("# Grafana"), "the comment is kept: {text}");
+            yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"))
+        };
+        let ds = read("grafana/provisioning/datasources/ouradb.yaml");
+        assert_eq!(
+            ds["datasources"][0]["jsonData"]["path"].as_str(),
+            Some(db.to_str().unwrap()),
+            "{name}"
+        );
+        assert_eq!(ds["datasources"][0]["jsonData"]["pathOptions"].as_str(), Some("mode=ro"));
+        assert_eq!(ds["datasources"][0]["type"].as_str(), Some("frser-sqlite-datasource"));
+        let prov = read("grafana/provisioning/dashboards/ouradb.yaml");
+        assert_eq!(
+            prov["providers"][0]["options"]["path"].as_str(),
+            Some(out_dir.join("grafana/dashboards").to_str().unwrap()),
+            "{name}"
+        );
+        assert!(out_dir.join("grafana/dashboards/ouradb.json").is_file());
+    }
+}

@@ -1270,12 +1270,18 @@ mod tests {
         for (text, key) in [
             ("[api]\nbase_url = \"http://oura.example\"", "api.base_url"),
             ("[api]\nbase_url = \"http://10.0.0.5:8080\"", "api.base_url"),
-            ("[auth]\ntoken_url = \"http://oura.example/t\"", "auth.token_url"),
+            (
+                "[auth]\ntoken_url = \"http://oura.example/t\"",
+                "auth.token_url",
+            ),
             (
                 "[auth]\nfallback_token_url = \"http://oura.example/t\"",
                 "auth.fallback_token_url",
             ),
-            ("[auth]\nrevoke_url = \"http://oura.example/r\"", "auth.revoke_url"),
+            (
+                "[auth]\nrevoke_url = \"http://oura.example/r\"",
+                "auth.revoke_url",
+            ),
             (
                 "[api]\nallow_insecure_http = false\nbase_url = \"http://127.0.0.1.example\"",
                 "api.base_url",

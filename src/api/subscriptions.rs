@@ -190,7 +190,10 @@ impl WebhookApi {
         let text = String::from_utf8_lossy(body);
         let detail = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
-            .and_then(|v| v.get("detail").map(|d| d.to_string()))
+            .and_then(|v| {
+                v.get("detail")
+                    .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned))
+            })
             .unwrap_or_else(|| text.chars().take(200).collect());
         // Stripped before masking: a control character inside an echoed
         // secret must not hide it from the mask.

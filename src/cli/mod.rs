@@ -566,7 +566,9 @@ fn status_inner(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 ),
                 None => println!(
                     "auth: OAuth{}, scopes: {}",
-                    a.user_id.map(|u| format!(" as {}", text::one_line(&u))).unwrap_or_default(),
+                    a.user_id
+                        .map(|u| format!(" as {}", text::one_line(&u)))
+                        .unwrap_or_default(),
                     text::one_line(&a.scopes.join(" "))
                 ),
             },

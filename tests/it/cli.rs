@@ -321,7 +321,10 @@ fn plain_http_to_another_machine_is_refused_unless_allowed() {
         };
         std::fs::write(
             &path,
-            format!("[api]\n{api}\n[auth]\n{auth}\n[storage]\ndatabase = \"{}\"\n", db.display()),
+            format!(
+                "[api]\n{api}\n[auth]\n{auth}\n[storage]\ndatabase = \"{}\"\n",
+                db.display()
+            ),
         )
         .unwrap();
         let out = ouradb_at(&path).args(["auth", "status"]).output().unwrap();
@@ -409,9 +412,10 @@ fn credential_files_open_to_other_users_are_named_with_the_chmod() {
     );
     for (file, mode) in [(&tokens, "0640"), (&pat, "0644")] {
         assert!(
-            w.iter().any(|l| l.contains(&format!("token file {}", file.display()))
-                && l.contains(mode)
-                && l.ends_with(&quoted(file))),
+            w.iter()
+                .any(|l| l.contains(&format!("token file {}", file.display()))
+                    && l.contains(mode)
+                    && l.ends_with(&quoted(file))),
             "{file:?}: {w:#?}"
         );
     }
@@ -453,7 +457,11 @@ fn grafana_provisioning_keeps_any_database_path_as_written() {
             .arg(&out_dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let read = |rel: &str| -> yaml_serde::Value {
             let text = std::fs::read_to_string(out_dir.join(rel)).unwrap();
             assert!(text.starts_with("# Grafana"), "the comment is kept: {text}");
@@ -465,8 +473,14 @@ fn grafana_provisioning_keeps_any_database_path_as_written() {
             Some(db.to_str().unwrap()),
             "{name}"
         );
-        assert_eq!(ds["datasources"][0]["jsonData"]["pathOptions"].as_str(), Some("mode=ro"));
-        assert_eq!(ds["datasources"][0]["type"].as_str(), Some("frser-sqlite-datasource"));
+        assert_eq!(
+            ds["datasources"][0]["jsonData"]["pathOptions"].as_str(),
+            Some("mode=ro")
+        );
+        assert_eq!(
+            ds["datasources"][0]["type"].as_str(),
+            Some("frser-sqlite-datasource")
+        );
         let prov = read("grafana/provisioning/dashboards/ouradb.yaml");
         assert_eq!(
             prov["providers"][0]["options"]["path"].as_str(),

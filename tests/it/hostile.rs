@@ -968,7 +968,9 @@ impl Recorder {
             let (handler, log) = (handler.clone(), log.clone());
             async move {
                 let (parts, body) = req.into_parts();
-                let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+                let body = axum::body::to_bytes(body, 1 << 20)
+                    .await
+                    .unwrap_or_default();
                 let h = Heard {
                     method: parts.method.to_string(),
                     path: parts.uri.path().to_owned(),
@@ -1064,10 +1066,9 @@ base_delay_ms = 10
 async fn redirects_to_another_origin_carry_no_secret_there() {
     use ouradb::api::{ApiError, Client, Limiter, PageQuery, WebhookApi};
     // Another port on 127.0.0.1 is another origin.
-    let thief = Recorder::start(|_| {
-        json_page(json!([{"access_token": "x", "refresh_token": "y"}]), None)
-    })
-    .await;
+    let thief =
+        Recorder::start(|_| json_page(json!([{"access_token": "x", "refresh_token": "y"}]), None))
+            .await;
     let to = thief.base.clone();
     let redirector = Recorder::start(move |h| {
         let status = if h.method == "POST" {
@@ -1088,12 +1089,17 @@ async fn redirects_to_another_origin_carry_no_secret_there() {
         let source = ouradb::api::oauth::OAuthSource::new(&config);
         let e = source.refresh_now().await.unwrap_err().to_string();
         assert!(
-            e.contains(&format!("token endpoint {} redirected (HTTP 307) to {thief_origin}", redirector.base))
-                && e.contains("check auth.token_url"),
+            e.contains(&format!(
+                "token endpoint {} redirected (HTTP 307) to {thief_origin}",
+                redirector.base
+            )) && e.contains("check auth.token_url"),
             "{e}"
         );
         assert!(!e.contains("query-secret-9"), "no query string: {e}");
-        assert!(!e.contains(CLIENT_SECRET) && !e.contains(REFRESH_TOKEN), "{e}");
+        assert!(
+            !e.contains(CLIENT_SECRET) && !e.contains(REFRESH_TOKEN),
+            "{e}"
+        );
     }
 
     // The webhook subscription API (x-client-secret header).
@@ -1105,7 +1111,8 @@ async fn redirects_to_another_origin_carry_no_secret_there() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains(&format!("redirected (HTTP 302) to {thief_origin}")) && e.contains("check api.base_url"),
+        e.contains(&format!("redirected (HTTP 302) to {thief_origin}"))
+            && e.contains("check api.base_url"),
         "{e}"
     );
 
@@ -1124,11 +1131,17 @@ async fn redirects_to_another_origin_carry_no_secret_there() {
     let dt = ouradb::registry::find("daily_sleep").unwrap();
     let before = redirector.heard().len();
     let today = util::today();
-    let q = PageQuery::Dates { start: today, end: today };
+    let q = PageQuery::Dates {
+        start: today,
+        end: today,
+    };
     match client.fetch_page(dt, &q, None).await {
         Err(e @ ApiError::Redirected { .. }) => {
             let e = e.to_string();
-            assert!(e.contains(&thief_origin) && e.contains("check api.base_url"), "{e}");
+            assert!(
+                e.contains(&thief_origin) && e.contains("check api.base_url"),
+                "{e}"
+            );
         }
         other => panic!("expected a refused redirect, got {other:?}"),
     }
@@ -1155,14 +1168,22 @@ async fn a_redirect_within_the_origin_is_still_followed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
-    let (out, _) = run(&cfg, &["sync", "--json", "--type", "daily_sleep", "--no-backfill"]).await;
+    let (out, _) = run(
+        &cfg,
+        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", errors(&out));
     let heard = fake.heard();
-    assert!(heard.iter().any(|h| h.path.ends_with("/moved")), "{heard:#?}");
     assert!(
-        heard
+        heard.iter().any(|h| h.path.ends_with("/moved")),
+        "{heard:#?}"
+    );
+    assert!(
+        heard.iter().all(|h| h
+            .headers
             .iter()
-            .all(|h| h.headers.iter().any(|(k, v)| k == "authorization" && v.ends_with("hostile-test-token"))),
+            .any(|(k, v)| k == "authorization" && v.ends_with("hostile-test-token"))),
         "the token went along to the same origin"
     );
 }
@@ -1170,14 +1191,9 @@ async fn a_redirect_within_the_origin_is_still_followed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_escapes_in_a_400_body_never_reach_the_screen() {
     const HOSTILE: &str = "before \u{1b}]0;pwned\u{7} \u{1b}[2J\u{9b}31m\u{202e}after";
-    for body in [
-        json!({"detail": HOSTILE}).to_string(),
-        HOSTILE.to_owned(),
-    ] {
-        let fake = Fake::start(move |_| {
-            (StatusCode::BAD_REQUEST, body.clone()).into_response()
-        })
-        .await;
+    for body in [json!({"detail": HOSTILE}).to_string(), HOSTILE.to_owned()] {
+        let fake =
+            Fake::start(move |_| (StatusCode::BAD_REQUEST, body.clone()).into_response()).await;
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("db.sqlite");
         let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
@@ -1198,4 +1214,50 @@ async fn terminal_escapes_in_a_400_body_never_reach_the_screen() {
             "the rest of the text is kept: {stdout}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_and_subscription_errors_carry_no_control_characters() {
+    const HOSTILE: &str = "bad \u{1b}]0;pwned\u{7}\u{1b}[2J\u{85}\u{2066}client";
+    let fake = Recorder::start(|h| {
+        let body = if h.path.starts_with("/oauth/") {
+            json!({"error": "invalid_client\u{1b}[31m", "error_description": HOSTILE})
+        } else {
+            json!({"detail": HOSTILE})
+        };
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = redirect_config(dir.path(), &fake.base, "form");
+    let refresh = ouradb::api::oauth::OAuthSource::new(&config)
+        .refresh_now()
+        .await
+        .unwrap_err()
+        .to_string();
+    let list = ouradb::api::WebhookApi::new(&config)
+        .unwrap()
+        .list()
+        .await
+        .unwrap_err()
+        .to_string();
+    for e in [&refresh, &list] {
+        assert!(
+            !e.contains(['\u{1b}', '\u{7}', '\u{85}', '\u{2066}']),
+            "{e:?}"
+        );
+    }
+    assert!(
+        refresh.contains("invalid_client[31m: bad ]0;pwned[2Jclient"),
+        "{refresh}"
+    );
+    assert!(
+        list.contains("HTTP 401") && list.contains("]0;pwned[2Jclient"),
+        "{list}"
+    );
 }

@@ -919,7 +919,11 @@ fn with_param(mut u: url::Url, key: &str, value: &str) -> url::Url {
     let pairs: Vec<(String, String)> = u
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k == key { value.to_owned() } else { v.into_owned() };
+            let v = if k == key {
+                value.to_owned()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();
@@ -956,9 +960,11 @@ async fn login_uses_pkce_s256_and_a_code_without_its_verifier_is_refused() {
     // Another challenge than ours: the code is issued for it, and our
     // verifier does not match it.
     let forged = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-    let err = drive_login(&env.config, move |u| with_param(u, "code_challenge", forged))
-        .await
-        .unwrap_err();
+    let err = drive_login(&env.config, move |u| {
+        with_param(u, "code_challenge", forged)
+    })
+    .await
+    .unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("exchanging the authorization code failed") && msg.contains("invalid_grant"),
@@ -1016,7 +1022,11 @@ async fn the_simulator_exchanges_a_pkce_code_only_with_its_verifier() {
                 .unwrap();
             assert_eq!(r.status(), 302);
             let to = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-            let get = |k: &str| to.query_pairs().find(|(key, _)| key == k).map(|(_, v)| v.into_owned());
+            let get = |k: &str| {
+                to.query_pairs()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.into_owned())
+            };
             (get("code"), get("error"))
         }
     };
@@ -1048,7 +1058,11 @@ async fn the_simulator_exchanges_a_pkce_code_only_with_its_verifier() {
     for verifier in [Some(wrong), None, Some("short")] {
         let (c, _) = code(Some("S256"), challenge).await;
         let (status, error) = exchange(c.unwrap(), verifier).await;
-        assert_eq!((status, error.as_str()), (400, "invalid_grant"), "{verifier:?}");
+        assert_eq!(
+            (status, error.as_str()),
+            (400, "invalid_grant"),
+            "{verifier:?}"
+        );
     }
     let (c, _) = code(Some("S256"), challenge).await;
     let c = c.unwrap();
@@ -1064,7 +1078,11 @@ async fn the_simulator_exchanges_a_pkce_code_only_with_its_verifier() {
     // Unknown methods and malformed challenges are refused at authorization.
     for (method, value) in [(Some("S512"), challenge), (Some("S256"), "too-short")] {
         let (c, e) = code(method, value).await;
-        assert_eq!((c, e.as_deref()), (None, Some("invalid_request")), "{method:?} {value}");
+        assert_eq!(
+            (c, e.as_deref()),
+            (None, Some("invalid_request")),
+            "{method:?} {value}"
+        );
     }
     // Without a challenge the verifier is not asked for.
     let r = http
@@ -1079,7 +1097,12 @@ async fn the_simulator_exchanges_a_pkce_code_only_with_its_verifier() {
         .await
         .unwrap();
     let to = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
-    let c = to.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let c = to
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
     assert_eq!(exchange(c, None).await.0, 200);
     env.sim.stop().await;
 }

@@ -1156,7 +1156,10 @@ async fn object_ids_that_name_no_document_are_rejected_and_never_fetched() {
         let section = ouradb::cli::webhook::status_section(&h.config, &ro, Timestamp::now())
             .unwrap()
             .expect("webhooks enabled");
-        assert!(!section.contains(['\u{1b}', '\u{7}', '\u{202e}']), "{section:?}");
+        assert!(
+            !section.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+            "{section:?}"
+        );
         h.stop().await;
     })
     .await;

@@ -78,8 +78,7 @@ impl Challenge {
 /// 43 to 128 characters of `A-Z a-z 0-9 - . _ ~` (RFC 7636 4.1).
 fn verifier_shaped(s: &str) -> bool {
     (43..=128).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
@@ -325,8 +324,7 @@ pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8], new_path: bool
                                 .get("redirect_uri")
                                 .is_none_or(|r| *r == c.redirect_uri)
                             && c.challenge.as_ref().is_none_or(|ch| {
-                                form.get("code_verifier")
-                                    .is_some_and(|v| ch.verified_by(v))
+                                form.get("code_verifier").is_some_and(|v| ch.verified_by(v))
                             }) =>
                     {
                         let g = a.next_grant;

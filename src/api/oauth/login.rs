@@ -94,9 +94,7 @@ impl CallbackParams {
             Some(e) => {
                 return Err(OAuthError::Authorization {
                     error: text::one_line_cut(e, 100),
-                    description: self
-                        .error_description
-                        .map(|d| text::one_line_cut(&d, 300)),
+                    description: self.error_description.map(|d| text::one_line_cut(&d, 300)),
                 });
             }
             None => {}
@@ -384,8 +382,7 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
 }
 
 /// The characters RFC 7636 allows in a code verifier ("unreserved").
-const PKCE_CHARS: &[u8] =
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+const PKCE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
 
 /// A fresh code verifier: 64 random unreserved characters (RFC 7636 asks
 /// for 43 to 128; 64 of 66 symbols carry about 386 bits).

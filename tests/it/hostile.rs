@@ -127,6 +127,8 @@ max_delay_seconds = 1
         ),
     )
     .unwrap();
+    // As README asks: it holds a token (else every command warns).
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     path
 }
 

@@ -76,12 +76,23 @@ struct RawConfig {
     webhook: RawWebhook,
 }
 
+impl RawConfig {
+    /// Whether the file itself holds a token or secret.
+    fn holds_credential(&self) -> bool {
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        set(&self.auth.personal_access_token)
+            || set(&self.auth.client_secret)
+            || set(&self.webhook.verification_token)
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawApi {
     base_url: Option<String>,
     sandbox: Option<bool>,
     timeout_seconds: Option<u64>,
+    allow_insecure_http: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -173,6 +184,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Oura webhooks (`[webhook]`).
     pub webhook: WebhookConfig,
+    /// Problems worth a warning that do not stop anything (files holding
+    /// credentials that other users can read); the CLI prints them, the
+    /// daemon logs them.
+    pub warnings: Vec<String>,
 }
 
 /// Where the webhook receiver listens by default: loopback only, since users
@@ -578,7 +593,15 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => String::new(),
             Err(source) => return Err(ConfigError::Read { path, source }),
         };
-        Self::from_toml(&text, &path, |k| std::env::var(k).ok())
+        let mut config = Self::from_toml(&text, &path, |k| std::env::var(k).ok())?;
+        // Parsed once more (it parsed above): only a file holding a
+        // credential needs to be private.
+        if toml::from_str::<RawConfig>(&text).is_ok_and(|r| r.holds_credential()) {
+            config
+                .warnings
+                .splice(0..0, exposed_file("config file", &path));
+        }
+        Ok(config)
     }
 
     /// Parses config text; `env` supplies environment variables so tests can
@@ -636,6 +659,20 @@ impl Config {
         }
 
         let oauth = oauth_config(&raw.auth, &env)?;
+        let insecure_ok = raw.api.allow_insecure_http.unwrap_or(false);
+        for (key, url) in [
+            ("api.base_url", Some(&base_url)),
+            ("auth.token_url", Some(&oauth.token_url)),
+            ("auth.fallback_token_url", oauth.fallback_token_url.as_ref()),
+            ("auth.revoke_url", Some(&oauth.revoke_url)),
+        ] {
+            if let Some(url) = url {
+                refuse_plain_http(key, url, insecure_ok)?;
+            }
+        }
+        let mut warnings: Vec<String> = exposed_file("token file", &oauth.token_file)
+            .into_iter()
+            .collect();
         let webhook = webhook_config(raw.webhook, &oauth, &env)?;
         let token = match (
             raw.auth
@@ -649,6 +686,7 @@ impl Config {
             }
             (None, Some(file)) => {
                 let file = expand_home(&file);
+                warnings.extend(exposed_file("token file", &file));
                 let t = std::fs::read_to_string(&file).map_err(|e| {
                     ConfigError::invalid(
                         "auth.personal_access_token_file",
@@ -850,6 +888,7 @@ impl Config {
             log_level,
             log_format,
             webhook,
+            warnings,
         })
     }
 
@@ -861,6 +900,9 @@ impl Config {
         // Keep OAuth tokens beside the database so a test or the demo never
         // picks up the user's real sign-in.
         c.oauth.token_file = database.with_file_name("tokens.json");
+        // What the defaults said about the user's own token file is no
+        // concern of a test or the demo.
+        c.warnings.clear();
         c.database = database;
         c
     }
@@ -871,6 +913,62 @@ impl Config {
             .copied()
             .unwrap_or(self.lookback_days)
     }
+}
+
+/// Whether `url` names this machine: `localhost`, 127.0.0.0/8 or ::1
+/// (where the simulator and local proxies run).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
+    }
+}
+
+/// `url` carries a credential (a token, the client secret): plain http is
+/// refused unless it stays on this machine or `api.allow_insecure_http`
+/// says a network in between is trusted.
+fn refuse_plain_http(key: &str, url: &url::Url, allowed: bool) -> Result<(), ConfigError> {
+    if url.scheme() != "http" || is_loopback(url) || allowed {
+        return Ok(());
+    }
+    let mut https = url.clone();
+    let _ = https.set_scheme("https");
+    Err(ConfigError::invalid(
+        key,
+        format!(
+            "`{url}` would send credentials unencrypted (plain http) to {}, which is not this machine",
+            url.host_str().unwrap_or("")
+        ),
+        format!(
+            "use \"{https}\", or set allow_insecure_http = true in [api] if the network in between is trusted"
+        ),
+    ))
+}
+
+/// A warning when `path` (holding credentials) exists and other users may
+/// read or change it, naming the `chmod` that fixes it.
+fn exposed_file(what: &str, path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return None;
+    }
+    let shown = path.display().to_string();
+    let quoted = if shown
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_-./=:@%+,".contains(c))
+    {
+        shown.clone()
+    } else {
+        format!("'{}'", shown.replace('\'', r"'\''"))
+    };
+    Some(format!(
+        "{what} {shown} holds a credential and is open to other users (mode {mode:04o}: they can read or change it); run `chmod 600 {quoted}`"
+    ))
 }
 
 const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
@@ -1153,6 +1251,48 @@ mod tests {
         ] {
             let msg = parse(text).unwrap_err().to_string();
             assert!(msg.contains(key), "{msg}");
+        }
+    }
+
+    #[test]
+    fn plain_http_only_to_this_machine_unless_allowed() {
+        for ok in [
+            "[api]\nbase_url = \"http://127.0.0.1:9000\"",
+            "[api]\nbase_url = \"http://127.8.0.1\"",
+            "[api]\nbase_url = \"http://[::1]:9\"",
+            "[api]\nbase_url = \"http://LOCALHOST:9/oura\"",
+            "[auth]\ntoken_url = \"http://localhost:9/oauth/token\"",
+            "[api]\nbase_url = \"https://oura.example\"",
+            "[api]\nallow_insecure_http = true\nbase_url = \"http://oura.example\"",
+        ] {
+            assert!(parse(ok).is_ok(), "{ok}");
+        }
+        for (text, key) in [
+            ("[api]\nbase_url = \"http://oura.example\"", "api.base_url"),
+            ("[api]\nbase_url = \"http://10.0.0.5:8080\"", "api.base_url"),
+            (
+                "[auth]\ntoken_url = \"http://oura.example/t\"",
+                "auth.token_url",
+            ),
+            (
+                "[auth]\nfallback_token_url = \"http://oura.example/t\"",
+                "auth.fallback_token_url",
+            ),
+            (
+                "[auth]\nrevoke_url = \"http://oura.example/r\"",
+                "auth.revoke_url",
+            ),
+            (
+                "[api]\nallow_insecure_http = false\nbase_url = \"http://127.0.0.1.example\"",
+                "api.base_url",
+            ),
+        ] {
+            let msg = parse(text).unwrap_err().to_string();
+            assert!(msg.contains(key), "{msg}");
+            assert!(
+                msg.contains("unencrypted") && msg.contains("allow_insecure_http = true"),
+                "{msg}"
+            );
         }
     }
 

@@ -317,6 +317,15 @@ impl Client {
         dt: &DataType,
         id: &str,
     ) -> Result<(Option<serde_json::Value>, u32), ApiError> {
+        // The URL parser drops a `.` or `..` segment, which would make this
+        // a request for the whole collection.
+        if matches!(id, "" | "." | "..") {
+            return Err(ApiError::Rejected {
+                data_type: dt.name.into(),
+                status: 0,
+                detail: format!("document id `{id}` cannot be requested; nothing was sent"),
+            });
+        }
         let mut url = self.collection_url(dt);
         url.path_segments_mut()
             .map_err(|_| ApiError::Rejected {
@@ -392,7 +401,11 @@ impl Client {
                 r = async {
                     match req.await {
                         Ok(resp) => self.classify(dt, resp, allow_404, &read).await,
-                        Err(e) => Err(Attempt::Retry { cause: describe_reqwest(&e), status: None }),
+                        Err(e) => Err(match super::http::refused_redirect(&e) {
+                            // Retrying would meet the same redirect.
+                            Some(detail) => Attempt::Fatal(ApiError::Redirected { data_type: dt.name.into(), detail }),
+                            None => Attempt::Retry { cause: describe_reqwest(&e), status: None },
+                        }),
                     }
                 } => r,
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
@@ -623,10 +636,15 @@ pub(crate) fn backoff(cfg: &RetryConfig, failures: u32) -> Duration {
     capped.mul_f64(jitter)
 }
 
-/// The human part of an error body (RFC 7807 `detail`, or HTTPValidationError).
+/// The human part of an error body (RFC 7807 `detail`, or HTTPValidationError),
+/// on one line and free of control characters: it is printed and logged.
 async fn error_detail(resp: reqwest::Response) -> String {
     let text = resp.text().await.unwrap_or_default();
-    let v: serde_json::Value = match serde_json::from_str(&text) {
+    super::text::one_line(&detail_of(&text))
+}
+
+fn detail_of(text: &str) -> String {
+    let v: serde_json::Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(_) => return text.chars().take(200).collect(),
     };

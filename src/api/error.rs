@@ -43,6 +43,14 @@ pub enum ApiError {
         /// Extra advice when the configured base URL has a path.
         hint: String,
     },
+    #[error(
+        "{data_type}: {detail}; check api.base_url: it must be the Oura API itself, e.g. \"https://api.ouraring.com\", not an address that forwards elsewhere"
+    )]
+    Redirected {
+        data_type: String,
+        /// Which origin redirected where (never a path or query).
+        detail: String,
+    },
     /// No usable credentials: nothing was sent.
     #[error("{data_type}: {message}")]
     Auth { data_type: String, message: String },
@@ -108,7 +116,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => ErrorKind::Unauthorized,
             ApiError::ScopeNotGranted { .. } => ErrorKind::ScopeNotGranted,
             ApiError::Forbidden { .. } => ErrorKind::Forbidden,
-            ApiError::Rejected { .. } => ErrorKind::Rejected,
+            ApiError::Rejected { .. } | ApiError::Redirected { .. } => ErrorKind::Rejected,
             ApiError::NotFound { .. } => ErrorKind::NotFound,
             ApiError::Auth { .. } => ErrorKind::Auth,
             ApiError::RateLimited { .. } | ApiError::RateLimitWait { .. } => ErrorKind::RateLimited,

@@ -10,6 +10,7 @@ pub mod http;
 pub mod limiter;
 pub mod oauth;
 pub mod subscriptions;
+pub mod text;
 
 pub use client::{Client, DocumentsPage, PageQuery, RateLimitWait, WaitPolicy};
 pub use error::ApiError;

@@ -236,10 +236,16 @@ pub(crate) struct ClientCredentials {
     pub method: ClientAuth,
 }
 
-/// The client for token calls ([`super::http::client`]); a plain one if that
-/// cannot be built.
+/// The client for token calls ([`super::http::client`]); one without the
+/// timeouts if that cannot be built, still never following a redirect to
+/// another origin.
 pub(crate) fn http_client(timeout: Duration) -> reqwest::Client {
-    super::http::client(timeout).unwrap_or_else(|_| reqwest::Client::new())
+    super::http::client(timeout).unwrap_or_else(|_| {
+        reqwest::Client::builder()
+            .redirect(super::http::redirect_policy())
+            .build()
+            .unwrap_or_default()
+    })
 }
 
 /// POSTs one grant to the token endpoint. Nothing here logs a value from
@@ -266,8 +272,13 @@ pub(crate) async fn token_call(
         .form(&form)
         .send()
         .await
-        .map_err(|e| {
-            TokenCallError::Transient(format!(
+        .map_err(|e| match super::http::refused_redirect(&e) {
+            // Following it would hand the client secret and the grant to
+            // whoever the redirect names.
+            Some(why) => TokenCallError::Permanent(format!(
+                "the token endpoint {why}; check auth.token_url and auth.fallback_token_url: each must be the token endpoint itself, not an address that forwards elsewhere"
+            )),
+            None => TokenCallError::Transient(format!(
                 "cannot reach {}: {}",
                 token_url.host_str().unwrap_or(""),
                 if e.is_timeout() {
@@ -275,7 +286,7 @@ pub(crate) async fn token_call(
                 } else {
                     "connection failed"
                 }
-            ))
+            )),
         })?;
     let status = resp.status();
     let body = resp
@@ -291,11 +302,16 @@ pub(crate) async fn token_call(
         });
     }
     let err = serde_json::from_slice::<TokenErrorBody>(&body).ok();
+    // Both fields are the server's text: no control characters pass.
     let describe = |e: &TokenErrorBody| {
-        let mut m = format!("HTTP {}: {}", status.as_u16(), e.error);
+        let mut m = format!(
+            "HTTP {}: {}",
+            status.as_u16(),
+            super::text::one_line_cut(&e.error, 100)
+        );
         if let Some(d) = &e.error_description {
             m.push_str(": ");
-            m.extend(d.chars().take(200));
+            m.push_str(&super::text::one_line_cut(d, 200));
         }
         m
     };

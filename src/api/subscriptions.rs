@@ -57,6 +57,12 @@ pub enum SubscriptionError {
     },
     #[error("webhook subscription API unreachable on {action}: {cause}")]
     Network { action: String, cause: String },
+    /// The API redirected to another origin; the request, which carries
+    /// the client secret, was not repeated there.
+    #[error(
+        "webhook subscription API on {action}: {detail}; check api.base_url: it must be the Oura API itself (\"https://api.ouraring.com\"), not an address that forwards elsewhere"
+    )]
+    Redirected { action: String, detail: String },
 }
 
 /// One subscription as Oura reports it.
@@ -153,9 +159,15 @@ impl WebhookApi {
             .header("x-client-secret", self.app.client_secret.expose())
             .send()
             .await
-            .map_err(|e| SubscriptionError::Network {
-                action: action.to_owned(),
-                cause: e.without_url().to_string(),
+            .map_err(|e| match super::http::refused_redirect(&e) {
+                Some(detail) => SubscriptionError::Redirected {
+                    action: action.to_owned(),
+                    detail,
+                },
+                None => SubscriptionError::Network {
+                    action: action.to_owned(),
+                    cause: e.without_url().to_string(),
+                },
             })?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map_err(|e| SubscriptionError::Network {
@@ -166,7 +178,8 @@ impl WebhookApi {
     }
 
     /// An error from an answer; validation errors echo the request, so
-    /// the secrets it carried are masked.
+    /// the secrets it carried are masked, and the server's text is kept
+    /// free of control characters.
     fn failed(
         &self,
         action: &str,
@@ -175,17 +188,23 @@ impl WebhookApi {
         token: Option<&Secret>,
     ) -> SubscriptionError {
         let text = String::from_utf8_lossy(body);
-        let mut detail = serde_json::from_slice::<serde_json::Value>(body)
+        let detail = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
-            .and_then(|v| v.get("detail").map(|d| d.to_string()))
+            .and_then(|v| {
+                v.get("detail")
+                    .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned))
+            })
             .unwrap_or_else(|| text.chars().take(200).collect());
+        // Stripped before masking: a control character inside an echoed
+        // secret must not hide it from the mask.
+        let mut detail = super::text::one_line(&detail);
         for secret in std::iter::once(&self.app.client_secret).chain(token) {
             if !secret.expose().is_empty() {
                 detail = detail.replace(secret.expose(), "***");
             }
         }
         SubscriptionError::Http {
-            action: action.to_owned(),
+            action: super::text::one_line(action),
             status,
             detail,
         }
@@ -196,9 +215,9 @@ impl WebhookApi {
         body: &[u8],
     ) -> Result<T, SubscriptionError> {
         serde_json::from_slice(body).map_err(|e| SubscriptionError::Http {
-            action: action.to_owned(),
+            action: super::text::one_line(action),
             status: 200,
-            detail: format!("unreadable answer: {e}"),
+            detail: super::text::one_line(&format!("unreadable answer: {e}")),
         })
     }
 

@@ -6,6 +6,7 @@ use clap::Subcommand;
 
 use crate::api::auth::TokenSource;
 use crate::api::oauth::{self, LoginOptions, OAuthSource};
+use crate::api::text::one_line;
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
@@ -82,10 +83,11 @@ async fn login(config: &Config, open_browser: bool) -> anyhow::Result<ExitCode> 
     });
     let out = oauth::login(config, opts).await?;
     println!("Signed in. Tokens stored in {}", out.token_file.display());
+    // The user id and the scopes are the server's words.
     if let Some(id) = &out.user_id {
-        println!("user id: {id}");
+        println!("user id: {}", one_line(id));
     }
-    println!("granted scopes: {}", out.scopes.join(" "));
+    println!("granted scopes: {}", one_line(&out.scopes.join(" ")));
     if !out.missing_scopes.is_empty() {
         println!(
             "not granted: {} (data types needing these are skipped)",
@@ -128,8 +130,11 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("token file: {}", st.token_file.display());
-    println!("user id: {}", st.user_id.as_deref().unwrap_or("unknown"));
-    println!("scopes: {}", st.scopes.join(" "));
+    println!(
+        "user id: {}",
+        one_line(st.user_id.as_deref().unwrap_or("unknown"))
+    );
+    println!("scopes: {}", one_line(&st.scopes.join(" ")));
     let portal = match &config.oauth.fallback_token_url {
         Some(f) if f.as_str() == endpoint => " (fallback: Oura's newer developer portal)",
         _ => "",
@@ -156,7 +161,7 @@ fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     }
     match &st.reauth_required {
         Some(reason) => {
-            println!("state: re-authorization required: {reason}");
+            println!("state: re-authorization required: {}", one_line(reason));
             println!(
                 "run `ouradb auth login` to sign in again; a running daemon resumes by itself"
             );

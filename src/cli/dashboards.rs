@@ -452,14 +452,19 @@ pub fn install(db: &Path, dir: &Path) -> anyhow::Result<Installed> {
     let dashboards = dir.join("grafana/dashboards");
     write(
         &provisioning.join("datasources/ouradb.yaml"),
-        &GRAFANA_DATASOURCE.replace(GRAFANA_DB_PLACEHOLDER, &db.display().to_string()),
+        &yaml_with(
+            GRAFANA_DATASOURCE,
+            &["datasources", "0", "jsonData", "path"],
+            &db.display().to_string(),
+        )?,
     )?;
     write(
         &provisioning.join("dashboards/ouradb.yaml"),
-        &GRAFANA_PROVIDER.replace(
-            GRAFANA_DASHBOARDS_PLACEHOLDER,
+        &yaml_with(
+            GRAFANA_PROVIDER,
+            &["providers", "0", "options", "path"],
             &dashboards.display().to_string(),
-        ),
+        )?,
     )?;
     write(&dashboards.join("ouradb.json"), GRAFANA_DASHBOARD)?;
     Ok(Installed {
@@ -470,6 +475,31 @@ pub fn install(db: &Path, dir: &Path) -> anyhow::Result<Installed> {
         grafana_provisioning: provisioning,
         grafana_dashboards: dashboards,
     })
+}
+
+/// `template` (a shipped YAML file) with the string at `keys` (mapping keys,
+/// or sequence indexes as digits) set to `value` by a YAML serializer, so
+/// every path reads back as written: `/x/Oura #1/db` pasted into the text
+/// would be cut at ` #` (a comment), and `: ` or quotes would break it. The
+/// template's opening comment is kept.
+fn yaml_with(template: &str, keys: &[&str], value: &str) -> anyhow::Result<String> {
+    let mut doc: yaml_serde::Value =
+        yaml_serde::from_str(template).context("the shipped YAML file is not valid")?;
+    let mut at = &mut doc;
+    for key in keys {
+        at = match key.parse::<usize>() {
+            Ok(i) => at.get_mut(i),
+            Err(_) => at.get_mut(*key),
+        }
+        .with_context(|| format!("the shipped YAML file has no {}", keys.join(".")))?;
+    }
+    *at = yaml_serde::Value::String(value.to_owned());
+    let header: String = template
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    Ok(header + &yaml_serde::to_string(&doc).context("cannot write YAML")?)
 }
 
 /// Quotes a word for a POSIX shell when it needs it.

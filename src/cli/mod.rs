@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::text;
 use crate::config::{Config, ConfigError, LogFormat};
 use crate::error_kind::ErrorKind;
 use crate::registry::{self, DataType};
@@ -116,7 +117,9 @@ pub fn main() -> ExitCode {
                 eprintln!("ouradb: {ce}");
                 return ExitCode::from(EXIT_CONFIG);
             }
-            eprintln!("ouradb: {e:#}");
+            // An error may carry a server's words (older ones from the
+            // database too): nothing in it may drive the terminal.
+            eprintln!("ouradb: {}", text::multi_line(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -139,6 +142,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config.log_level, config.log_format);
+    for w in &config.warnings {
+        // The daemon's stderr is its log; a command's is the user's screen.
+        if matches!(cli.command, Command::Daemon) {
+            tracing::warn!("{w}");
+        } else {
+            eprintln!("ouradb: warning: {w}");
+        }
+    }
     match cli.command {
         Command::Status { json } => status(&config, json),
         Command::Sync {
@@ -389,7 +400,7 @@ fn print_reports(reports: &[TypeReport]) {
     // The table cuts errors to fit; the advice is often at the end of the
     // message, so each failure is repeated in full below it.
     for e in reports.iter().filter_map(|r| r.error.as_deref()) {
-        println!("{e}");
+        println!("{}", text::one_line(e));
     }
 }
 
@@ -557,12 +568,15 @@ fn status_inner(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         match crate::api::oauth::auth_state(&config.oauth) {
             Ok(a) => match &a.reauth_required {
                 Some(why) => println!(
-                    "auth: RE-AUTHORIZATION REQUIRED ({why}); run `ouradb auth login` - syncing resumes by itself afterwards"
+                    "auth: RE-AUTHORIZATION REQUIRED ({}); run `ouradb auth login` - syncing resumes by itself afterwards",
+                    text::one_line(why)
                 ),
                 None => println!(
                     "auth: OAuth{}, scopes: {}",
-                    a.user_id.map(|u| format!(" as {u}")).unwrap_or_default(),
-                    a.scopes.join(" ")
+                    a.user_id
+                        .map(|u| format!(" as {}", text::one_line(&u)))
+                        .unwrap_or_default(),
+                    text::one_line(&a.scopes.join(" "))
                 ),
             },
             Err(e) => println!("auth: {e}"),
@@ -596,9 +610,11 @@ fn fallback_width() -> u16 {
         .unwrap_or(120)
 }
 
-/// The first line of `msg`, cut to `max` characters.
+/// The first line of `msg`, cut to `max` characters, without control
+/// characters (errors and reasons may quote a server).
 fn cut(msg: &str, max: usize) -> String {
-    let line = msg.lines().next().unwrap_or("");
+    let line = text::one_line(msg.lines().next().unwrap_or(""));
+    let line = line.as_str();
     if line.chars().count() <= max && !msg.contains('\n') {
         return line.to_owned();
     }

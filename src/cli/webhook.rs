@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
+use crate::api::text::{one_line, one_line_cut};
 use crate::api::{Subscription, WebhookApi};
 use crate::config::{self, Config, ConfigError};
 use crate::registry::DataType;
@@ -182,12 +183,13 @@ fn print_table(subs: &[Subscription]) {
     let mut t = comfy_table::Table::new();
     t.set_header(["id", "data type", "event", "expires", "callback"]);
     for s in subs {
+        // Every field but the time is the server's text.
         t.add_row([
-            s.id.clone(),
-            s.data_type.clone(),
-            s.event_type.clone(),
+            one_line(&s.id),
+            one_line(&s.data_type),
+            one_line(&s.event_type),
             s.expiration_time.strftime("%Y-%m-%d %H:%M UTC").to_string(),
-            s.callback_url.clone(),
+            one_line(&s.callback_url),
         ]);
     }
     println!("{t}");
@@ -233,10 +235,10 @@ pub fn status_section(
         Some(ev) => out.push_str(&format!(
             "last event: {} ({} {} {}: {}); {} in the last 24 h\n",
             ev.received_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
-            ev.event_type,
-            ev.data_type,
-            ev.object_id,
-            ev.outcome,
+            one_line(&ev.event_type),
+            one_line(&ev.data_type),
+            one_line_cut(&ev.object_id, 80),
+            one_line(&ev.outcome),
             health.recent_events
         )),
     }
@@ -253,8 +255,8 @@ pub fn status_section(
             Renewal::Current => "ok",
         };
         t.add_row([
-            s.data_type.clone(),
-            s.event_type.clone(),
+            one_line(&s.data_type),
+            one_line(&s.event_type),
             s.expiration_time.strftime("%Y-%m-%d %H:%M UTC").to_string(),
             state.to_owned(),
             s.checked_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),

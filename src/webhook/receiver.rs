@@ -32,6 +32,7 @@ use super::WebhookError;
 use super::worker::{self, Job};
 use crate::api::Operation;
 use crate::api::subscriptions::AppCredentials;
+use crate::api::text::one_line_cut;
 use crate::config::{Config, Secret, WebhookSettings};
 use crate::registry;
 use crate::sync::{Clock, SyncEngine};
@@ -389,9 +390,8 @@ fn handle_event(st: &Recv, headers: &HeaderMap, body: &[u8]) -> Response {
     let Some(op) = Operation::parse(&ev.event_type) else {
         return reply(StatusCode::BAD_REQUEST, "unknown event_type");
     };
-    if ev.object_id.is_empty() || ev.object_id.contains('/') {
-        return reply(StatusCode::BAD_REQUEST, "bad object_id");
-    }
+    // An `object_id` that names no document is Oura's (signed) event all
+    // the same: the worker records it as rejected without fetching.
     let key: EventKey = (
         ev.event_type.clone(),
         ev.data_type.clone(),
@@ -402,13 +402,13 @@ fn handle_event(st: &Recv, headers: &HeaderMap, body: &[u8]) -> Response {
         let mut seen = st.seen.lock().unwrap_or_else(|p| p.into_inner());
         seen.prune(now);
         if seen.signatures.contains(&sig) {
-            tracing::warn!(object_id = %ev.object_id, "replayed webhook event refused");
+            tracing::warn!(object_id = %one_line_cut(&ev.object_id, 80), "replayed webhook event refused");
             return reply(StatusCode::CONFLICT, "event already received");
         }
         if seen.events.contains(&key) {
             // A new signature over the same event is Oura re-delivering
             // (our earlier answer got lost): acknowledge, do not redo it.
-            tracing::debug!(object_id = %ev.object_id, "duplicate webhook delivery acknowledged");
+            tracing::debug!(object_id = %one_line_cut(&ev.object_id, 80), "duplicate webhook delivery acknowledged");
             return axum::Json(json!({"status": "duplicate"})).into_response();
         }
         seen.signatures.insert(sig.clone());
@@ -417,7 +417,7 @@ fn handle_event(st: &Recv, headers: &HeaderMap, body: &[u8]) -> Response {
     }
     let Some(dt) = registry::find_by_webhook(&ev.data_type).filter(|d| st.types.contains(d.name))
     else {
-        tracing::debug!(data_type = %ev.data_type, "webhook event for a type not synced ignored");
+        tracing::debug!(data_type = %one_line_cut(&ev.data_type, 80), "webhook event for a type not synced ignored");
         return axum::Json(json!({"status": "ignored"})).into_response();
     };
     let job = Job {

@@ -37,6 +37,9 @@ pub enum Outcome {
     Pending,
     /// The fetch or the write failed (`failed: <reason>`).
     Failed(String),
+    /// The event's `object_id` cannot name a document, so nothing was
+    /// fetched or removed (`rejected: <reason>`).
+    Rejected(&'static str),
 }
 
 impl Outcome {
@@ -55,6 +58,7 @@ impl std::fmt::Display for Outcome {
             Outcome::DeletedNotStored => f.write_str("deleted (was not stored)"),
             Outcome::Pending => f.write_str(WEBHOOK_PENDING),
             Outcome::Failed(reason) => write!(f, "failed: {reason}"),
+            Outcome::Rejected(reason) => write!(f, "rejected: {reason}"),
         }
     }
 }
@@ -169,10 +173,45 @@ pub fn pending_jobs(
         .collect())
 }
 
+/// Longest `object_id` accepted; Oura's ids are UUIDs (36 characters).
+pub const MAX_OBJECT_ID: usize = 256;
+
+/// Why `id` cannot name one document, if it cannot. It becomes a path
+/// segment of the fetch: `..` or `.` would be dropped by URL parsing (a
+/// request for the whole collection), `/ ? # %` would change the path or
+/// its meaning, and whitespace or control characters are no id of Oura's.
+pub fn object_id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        return Some("empty object_id");
+    }
+    if id == "." || id == ".." {
+        return Some("object_id is a relative path segment (`.` or `..`)");
+    }
+    if id.len() > MAX_OBJECT_ID {
+        return Some("object_id longer than 256 bytes");
+    }
+    let odd = |c: char| matches!(c, '/' | '?' | '#' | '%' | '\\') || c.is_whitespace();
+    if id.chars().any(odd) || crate::api::text::one_line(id) != id {
+        return Some(
+            "object_id contains / ? # % \\, whitespace or a control character, which no document id has",
+        );
+    }
+    None
+}
+
 /// Applies one event; returns the outcome recorded for `status`.
 async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
     let dt = job.dt;
     let id = job.object_id.as_str();
+    if let Some(why) = object_id_problem(id) {
+        tracing::warn!(
+            data_type = dt.name,
+            object_id = %crate::api::text::one_line_cut(id, 80),
+            reason = why,
+            "webhook event rejected: nothing fetched or removed"
+        );
+        return Outcome::Rejected(why);
+    }
     // A run of this type in progress could sweep out (or overwrite) what
     // this writes: wait for it, and keep the next one out until done.
     let _writes = engine.lock_writes(dt).await;

@@ -338,3 +338,189 @@ async fn a_sync_refused_every_type_for_scopes_exits_non_zero_naming_them() {
     assert!(util::count(&db, "daily_sleep") > 0);
     env.sim.stop().await;
 }
+
+#[test]
+fn plain_http_to_another_machine_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("daemon.toml");
+    let db = dir.path().join("db.sqlite");
+    for (api, key) in [
+        ("base_url = \"http://oura.example\"", "api.base_url"),
+        ("", "auth.token_url"),
+    ] {
+        let auth = if api.is_empty() {
+            "token_url = \"http://oura.example/oauth/token\""
+        } else {
+            ""
+        };
+        std::fs::write(
+            &path,
+            format!(
+                "[api]\n{api}\n[auth]\n{auth}\n[storage]\ndatabase = \"{}\"\n",
+                db.display()
+            ),
+        )
+        .unwrap();
+        let out = ouradb_at(&path).args(["auth", "status"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(&format!("config key `{key}`"))
+                && err.contains("unencrypted (plain http) to oura.example")
+                && err.contains("https://oura.example")
+                && err.contains("allow_insecure_http = true in [api]"),
+            "{err}"
+        );
+    }
+    // The opt-in, and loopback http (the simulator), load.
+    for api in [
+        "allow_insecure_http = true\nbase_url = \"http://oura.example\"",
+        "base_url = \"http://127.0.0.1:9\"",
+        "base_url = \"http://localhost:9\"",
+        "base_url = \"http://[::1]:9\"",
+    ] {
+        std::fs::write(
+            &path,
+            format!("[api]\n{api}\n[storage]\ndatabase = \"{}\"\n", db.display()),
+        )
+        .unwrap();
+        let out = ouradb_at(&path).args(["auth", "status"]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{api}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn credential_files_open_to_other_users_are_named_with_the_chmod() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // A space makes the printed command quote the path.
+    let home = dir.path().join("my ouradb");
+    std::fs::create_dir(&home).unwrap();
+    let cfg = home.join("daemon.toml");
+    let pat = home.join("token");
+    let tokens = home.join("tokens.json");
+    std::fs::write(&pat, "pat-from-file\n").unwrap();
+    std::fs::write(&tokens, "{}").unwrap();
+    let write_cfg = |secret: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[auth]\npersonal_access_token_file = \"{}\"\ntoken_file = \"{}\"\n{secret}\n[storage]\ndatabase = \"{}\"\n",
+                pat.display(),
+                tokens.display(),
+                home.join("db.sqlite").display()
+            ),
+        )
+        .unwrap();
+    };
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let warnings = || {
+        let out = ouradb_at(&cfg).args(["status"]).output().unwrap();
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("ouradb: warning: "))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let quoted = |p: &Path| format!("`chmod 600 '{}'`", p.display());
+
+    write_cfg("client_secret = \"cs-in-the-config\"");
+    chmod(&cfg, 0o666);
+    chmod(&pat, 0o644);
+    chmod(&tokens, 0o640);
+    let w = warnings();
+    assert_eq!(w.len(), 3, "{w:#?}");
+    assert!(
+        w[0].contains(&format!("config file {}", cfg.display()))
+            && w[0].contains("mode 0666")
+            && w[0].ends_with(&quoted(&cfg)),
+        "{w:#?}"
+    );
+    for (file, mode) in [(&tokens, "0640"), (&pat, "0644")] {
+        assert!(
+            w.iter()
+                .any(|l| l.contains(&format!("token file {}", file.display()))
+                    && l.contains(mode)
+                    && l.ends_with(&quoted(file))),
+            "{file:?}: {w:#?}"
+        );
+    }
+
+    // A config without a credential in it may be readable.
+    write_cfg("");
+    let w = warnings();
+    assert_eq!(w.len(), 2, "{w:#?}");
+    assert!(w.iter().all(|l| !l.contains("config file")), "{w:#?}");
+
+    for p in [&cfg, &pat, &tokens] {
+        chmod(p, 0o600);
+    }
+    write_cfg("client_secret = \"cs-in-the-config\"");
+    chmod(&cfg, 0o600);
+    assert_eq!(warnings(), Vec::<String>::new());
+}
+
+#[test]
+fn grafana_provisioning_keeps_any_database_path_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "Oura #1",
+        "a: b",
+        "it's \"quoted\"",
+        "- dash",
+        "{braces} & *star [x]",
+        " lead and trail ",
+        "yes",
+        "ünïcode ✓",
+    ] {
+        let folder = dir.path().join(name);
+        let db = folder.join("ouradb.sqlite");
+        let out_dir = folder.join("dash");
+        let out = ouradb()
+            .args(["dashboards", "--database"])
+            .arg(&db)
+            .arg("--dir")
+            .arg(&out_dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read = |rel: &str| -> yaml_serde::Value {
+            let text = std::fs::read_to_string(out_dir.join(rel)).unwrap();
+            assert!(text.starts_with("# Grafana"), "the comment is kept: {text}");
+            yaml_serde::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"))
+        };
+        let ds = read("grafana/provisioning/datasources/ouradb.yaml");
+        assert_eq!(
+            ds["datasources"][0]["jsonData"]["path"].as_str(),
+            Some(db.to_str().unwrap()),
+            "{name}"
+        );
+        assert_eq!(
+            ds["datasources"][0]["jsonData"]["pathOptions"].as_str(),
+            Some("mode=ro")
+        );
+        assert_eq!(
+            ds["datasources"][0]["type"].as_str(),
+            Some("frser-sqlite-datasource")
+        );
+        let prov = read("grafana/provisioning/dashboards/ouradb.yaml");
+        assert_eq!(
+            prov["providers"][0]["options"]["path"].as_str(),
+            Some(out_dir.join("grafana/dashboards").to_str().unwrap()),
+            "{name}"
+        );
+        assert!(out_dir.join("grafana/dashboards/ouradb.json").is_file());
+    }
+}

@@ -127,6 +127,8 @@ max_delay_seconds = 1
         ),
     )
     .unwrap();
+    // As README asks: it holds a token (else every command warns).
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     path
 }
 
@@ -957,4 +959,348 @@ async fn a_sample_interval_of_1e300_stores_the_samples_without_times() {
         vec![(0, Some(t0)), (1, None), (2, None)]
     );
     assert_eq!(rows("sleep_hrv"), vec![(0, Some(t0)), (1, Some(t0 + 300))]);
+}
+
+/// One request as a [`Recorder`] heard it, whole.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Heard {
+    /// Everything the request carried, as one text to search for secrets.
+    pub fn everything(&self) -> String {
+        let headers: Vec<String> = self
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        format!(
+            "{} {}?{}\n{}\n{}",
+            self.method,
+            self.path,
+            self.query,
+            headers.join("\n"),
+            self.body
+        )
+    }
+}
+
+/// A fake server on 127.0.0.1 that keeps every request it hears (method,
+/// path, query, headers, body) and answers with `handler`.
+pub struct Recorder {
+    pub base: String,
+    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
+    heard: Arc<std::sync::Mutex<Vec<Heard>>>,
+    stop: CancellationToken,
+}
+
+impl Recorder {
+    pub async fn start(handler: impl Fn(&Heard) -> Response + Send + Sync + 'static) -> Recorder {
+        let handler = Arc::new(handler);
+        #[allow(clippy::disallowed_types, reason = "never held across an .await")]
+        let heard: Arc<std::sync::Mutex<Vec<Heard>>> = Arc::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let log = heard.clone();
+        let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+            let (handler, log) = (handler.clone(), log.clone());
+            async move {
+                let (parts, body) = req.into_parts();
+                let body = axum::body::to_bytes(body, 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                let h = Heard {
+                    method: parts.method.to_string(),
+                    path: parts.uri.path().to_owned(),
+                    query: parts.uri.query().unwrap_or("").to_owned(),
+                    headers: parts
+                        .headers
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into()))
+                        .collect(),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                };
+                log.lock().unwrap().push(h.clone());
+                handler(&h)
+            }
+        });
+        let stop = CancellationToken::new();
+        let s = stop.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { s.cancelled().await })
+                .await
+        });
+        Recorder { base, heard, stop }
+    }
+
+    pub fn heard(&self) -> Vec<Heard> {
+        self.heard.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// An answer redirecting (with `status`) to `to`.
+fn redirect(status: StatusCode, to: &str) -> Response {
+    (status, [(header::LOCATION, to.to_owned())], "").into_response()
+}
+
+const CLIENT_SECRET: &str = "cs-hostile-7f3a91d2e6b0-secret";
+const REFRESH_TOKEN: &str = "rt-hostile-5c1e2f7a9b3d";
+const ACCESS_TOKEN: &str = "at-hostile-0d9e8f7a6b5c";
+
+/// A config whose API and token endpoints are `base`, signed in with
+/// tokens about to expire (so the first use refreshes).
+fn redirect_config(dir: &Path, base: &str, client_auth: &str) -> ouradb::config::Config {
+    let text = format!(
+        r#"[api]
+base_url = "{base}"
+timeout_seconds = 5
+[auth]
+client_id = "hostile-app"
+client_secret = "{CLIENT_SECRET}"
+client_auth = "{client_auth}"
+token_url = "{base}/oauth/token"
+fallback_token_url = ""
+revoke_url = "{base}/oauth/revoke"
+token_file = "{tokens}"
+[storage]
+database = "{db}"
+[retry]
+max_attempts = 2
+base_delay_ms = 10
+"#,
+        tokens = dir.join("tokens.json").display(),
+        db = dir.join("db.sqlite").display(),
+    );
+    let config =
+        ouradb::config::Config::from_toml(&text, &dir.join("daemon.toml"), |_| None).unwrap();
+    let now = jiff::Timestamp::now();
+    let tokens = ouradb::api::oauth::StoredTokens {
+        version: ouradb::api::oauth::store::TOKEN_FILE_VERSION,
+        client_id: "hostile-app".into(),
+        access_token: ouradb::config::Secret::new(ACCESS_TOKEN),
+        refresh_token: ouradb::config::Secret::new(REFRESH_TOKEN),
+        expires_at: now + jiff::SignedDuration::from_secs(5),
+        obtained_at: now - jiff::SignedDuration::from_hours(1),
+        scopes: vec!["daily".into(), "personal".into()],
+        user_id: None,
+        grant_id: "g1".into(),
+        reauth_required: None,
+        token_url: None,
+    };
+    ouradb::api::oauth::TokenFile::new(&config.oauth.token_file)
+        .save(&tokens)
+        .unwrap();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_to_another_origin_carry_no_secret_there() {
+    use ouradb::api::{ApiError, Client, Limiter, PageQuery, WebhookApi};
+    // Another port on 127.0.0.1 is another origin.
+    let thief =
+        Recorder::start(|_| json_page(json!([{"access_token": "x", "refresh_token": "y"}]), None))
+            .await;
+    let to = thief.base.clone();
+    let redirector = Recorder::start(move |h| {
+        let status = if h.method == "POST" {
+            // 307 keeps the method and the body: the form with the secret.
+            StatusCode::TEMPORARY_REDIRECT
+        } else {
+            StatusCode::FOUND
+        };
+        redirect(status, &format!("{to}{}?hint=query-secret-9", h.path))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let thief_origin = thief.base.clone();
+
+    // Token refresh, with the secret in the form and in Basic auth.
+    for client_auth in ["form", "basic"] {
+        let config = redirect_config(dir.path(), &redirector.base, client_auth);
+        let source = ouradb::api::oauth::OAuthSource::new(&config);
+        let e = source.refresh_now().await.unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "token endpoint {} redirected (HTTP 307) to {thief_origin}",
+                redirector.base
+            )) && e.contains("check auth.token_url"),
+            "{e}"
+        );
+        assert!(!e.contains("query-secret-9"), "no query string: {e}");
+        assert!(
+            !e.contains(CLIENT_SECRET) && !e.contains(REFRESH_TOKEN),
+            "{e}"
+        );
+    }
+
+    // The webhook subscription API (x-client-secret header).
+    let config = redirect_config(dir.path(), &redirector.base, "form");
+    let e = WebhookApi::new(&config)
+        .unwrap()
+        .list()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("redirected (HTTP 302) to {thief_origin}"))
+            && e.contains("check api.base_url"),
+        "{e}"
+    );
+
+    // A data call with the bearer token: refused at once, not retried.
+    let mut config = redirect_config(dir.path(), &redirector.base, "form");
+    std::fs::remove_file(&config.oauth.token_file).unwrap();
+    config.oauth.client_id = None;
+    config.token = Some(ouradb::config::Secret::new(ACCESS_TOKEN));
+    let client = Client::new(
+        &config,
+        ouradb::api::oauth::token_source(&config),
+        Arc::new(Limiter::new(&config.rate_limit)),
+        CancellationToken::new(),
+    )
+    .unwrap();
+    let dt = ouradb::registry::find("daily_sleep").unwrap();
+    let before = redirector.heard().len();
+    let today = util::today();
+    let q = PageQuery::Dates {
+        start: today,
+        end: today,
+    };
+    match client.fetch_page(dt, &q, None).await {
+        Err(e @ ApiError::Redirected { .. }) => {
+            let e = e.to_string();
+            assert!(
+                e.contains(&thief_origin) && e.contains("check api.base_url"),
+                "{e}"
+            );
+        }
+        other => panic!("expected a refused redirect, got {other:?}"),
+    }
+    assert_eq!(redirector.heard().len(), before + 1, "not retried");
+
+    let heard = thief.heard();
+    assert!(
+        heard.is_empty(),
+        "the other origin received requests: {:#?}",
+        heard.iter().map(Heard::everything).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_within_the_origin_is_still_followed() {
+    let fake = Recorder::start(|h| {
+        if h.path.ends_with("/moved") {
+            json_page(json!([]), None)
+        } else {
+            redirect(StatusCode::FOUND, &format!("{}/moved", h.path))
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
+    let (out, _) = run(
+        &cfg,
+        &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", errors(&out));
+    let heard = fake.heard();
+    assert!(
+        heard.iter().any(|h| h.path.ends_with("/moved")),
+        "{heard:#?}"
+    );
+    assert!(
+        heard.iter().all(|h| h
+            .headers
+            .iter()
+            .any(|(k, v)| k == "authorization" && v.ends_with("hostile-test-token"))),
+        "the token went along to the same origin"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminal_escapes_in_a_400_body_never_reach_the_screen() {
+    const HOSTILE: &str = "before \u{1b}]0;pwned\u{7} \u{1b}[2J\u{9b}31m\u{202e}after";
+    for body in [json!({"detail": HOSTILE}).to_string(), HOSTILE.to_owned()] {
+        let fake =
+            Fake::start(move |_| (StatusCode::BAD_REQUEST, body.clone()).into_response()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db.sqlite");
+        let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
+        let (sync, _) = run(&cfg, &["sync", "--type", "daily_sleep", "--no-backfill"]).await;
+        let (status, _) = run(&cfg, &["status"]).await;
+        for out in [&sync, &status] {
+            let (stdout, stderr) = text(out);
+            let all = format!("{stdout}{stderr}");
+            assert!(
+                !all.contains(['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}']),
+                "control characters printed: {all:?}"
+            );
+        }
+        let (stdout, _) = text(&sync);
+        assert_eq!(sync.status.code(), Some(1));
+        assert!(
+            stdout.contains("HTTP 400: before ]0;pwned [2J31mafter"),
+            "the rest of the text is kept: {stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_and_subscription_errors_carry_no_control_characters() {
+    const HOSTILE: &str = "bad \u{1b}]0;pwned\u{7}\u{1b}[2J\u{85}\u{2066}client";
+    let fake = Recorder::start(|h| {
+        let body = if h.path.starts_with("/oauth/") {
+            json!({"error": "invalid_client\u{1b}[31m", "error_description": HOSTILE})
+        } else {
+            json!({"detail": HOSTILE})
+        };
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = redirect_config(dir.path(), &fake.base, "form");
+    let refresh = ouradb::api::oauth::OAuthSource::new(&config)
+        .refresh_now()
+        .await
+        .unwrap_err()
+        .to_string();
+    let list = ouradb::api::WebhookApi::new(&config)
+        .unwrap()
+        .list()
+        .await
+        .unwrap_err()
+        .to_string();
+    for e in [&refresh, &list] {
+        assert!(
+            !e.contains(['\u{1b}', '\u{7}', '\u{85}', '\u{2066}']),
+            "{e:?}"
+        );
+    }
+    assert!(
+        refresh.contains("invalid_client[31m: bad ]0;pwned[2Jclient"),
+        "{refresh}"
+    );
+    assert!(
+        list.contains("HTTP 401") && list.contains("]0;pwned[2Jclient"),
+        "{list}"
+    );
 }

@@ -963,6 +963,80 @@ async fn scopes_listed_with_a_prefix_are_granted_shown_and_synced() {
     env.sim.stop().await;
 }
 
+/// `u` with the query parameter `key` set to `value`.
+fn with_param(mut u: url::Url, key: &str, value: &str) -> url::Url {
+    let pairs: Vec<(String, String)> = u
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == key {
+                value.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    u.query_pairs_mut().clear().extend_pairs(pairs);
+    u
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_uses_pkce_s256_and_a_code_without_its_verifier_is_refused() {
+    let env = setup(Duration::from_secs(3600)).await;
+    let (tx, rx) = std::sync::mpsc::channel();
+    drive_login(&env.config, move |u| {
+        tx.send(u.clone()).unwrap();
+        u
+    })
+    .await
+    .unwrap();
+    let u = rx.recv().unwrap();
+    let param = |k: &str| {
+        u.query_pairs()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(param("code_challenge_method").as_deref(), Some("S256"));
+    let challenge = param("code_challenge").expect("code_challenge");
+    assert_eq!(challenge.len(), 43, "BASE64URL of a SHA-256, unpadded");
+    assert!(
+        challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{challenge}"
+    );
+
+    // Another challenge than ours: the code is issued for it, and our
+    // verifier does not match it.
+    let forged = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let err = drive_login(&env.config, move |u| {
+        with_param(u, "code_challenge", forged)
+    })
+    .await
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("exchanging the authorization code failed") && msg.contains("invalid_grant"),
+        "{msg}"
+    );
+    // A second login takes a fresh verifier (and so a fresh challenge).
+    let (tx, rx) = std::sync::mpsc::channel();
+    drive_login(&env.config, move |u| {
+        tx.send(u.clone()).unwrap();
+        u
+    })
+    .await
+    .unwrap();
+    let again = rx.recv().unwrap();
+    assert!(
+        again
+            .query_pairs()
+            .any(|(k, v)| k == "code_challenge" && v != challenge.as_str()),
+        "{again}"
+    );
+    env.sim.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_that_skips_every_type_for_scopes_fails_naming_them() {
     let mut cfg = sim_config(Duration::from_secs(3600));
@@ -991,5 +1065,123 @@ async fn a_sync_that_skips_every_type_for_scopes_fails_naming_them() {
         data_requests, 0,
         "the grant's list decided, nothing was asked"
     );
+    env.sim.stop().await;
+}
+
+async fn the_simulator_exchanges_a_pkce_code_only_with_its_verifier() {
+    let env = setup(Duration::from_secs(3600)).await;
+    let base = env.sim.base_url();
+    let redirect = env.config.oauth.redirect_uri.to_string();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // RFC 7636 appendix B's pair.
+    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let code = |method: Option<&'static str>, value: &'static str| {
+        let (http, base, redirect) = (http.clone(), base.clone(), redirect.clone());
+        async move {
+            let mut q = vec![
+                ("response_type", "code"),
+                ("client_id", CLIENT_ID),
+                ("redirect_uri", redirect.as_str()),
+                ("scope", "daily"),
+                ("state", "s"),
+                ("code_challenge", value),
+            ];
+            if let Some(m) = method {
+                q.push(("code_challenge_method", m));
+            }
+            let r = http
+                .get(format!("{base}/oauth/authorize"))
+                .query(&q)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 302);
+            let to = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+            let get = |k: &str| {
+                to.query_pairs()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.into_owned())
+            };
+            (get("code"), get("error"))
+        }
+    };
+    let exchange = |code: String, verifier: Option<&'static str>| {
+        let (http, base, redirect) = (http.clone(), base.clone(), redirect.clone());
+        async move {
+            let mut form = vec![
+                ("grant_type", "authorization_code".to_owned()),
+                ("code", code),
+                ("redirect_uri", redirect),
+                ("client_id", CLIENT_ID.to_owned()),
+                ("client_secret", CLIENT_SECRET.to_owned()),
+            ];
+            if let Some(v) = verifier {
+                form.push(("code_verifier", v.to_owned()));
+            }
+            let r = http
+                .post(format!("{base}/oauth/token"))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap();
+            (status, body["error"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    let wrong = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX";
+    for verifier in [Some(wrong), None, Some("short")] {
+        let (c, _) = code(Some("S256"), challenge).await;
+        let (status, error) = exchange(c.unwrap(), verifier).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (400, "invalid_grant"),
+            "{verifier:?}"
+        );
+    }
+    let (c, _) = code(Some("S256"), challenge).await;
+    let c = c.unwrap();
+    assert_eq!(exchange(c.clone(), Some(verifier)).await.0, 200);
+    assert_eq!(
+        exchange(c, Some(verifier)).await,
+        (400, "invalid_grant".to_owned()),
+        "single use"
+    );
+    // `plain` (the default method) compares the verifier itself.
+    let (c, _) = code(None, verifier).await;
+    assert_eq!(exchange(c.unwrap(), Some(verifier)).await.0, 200);
+    // Unknown methods and malformed challenges are refused at authorization.
+    for (method, value) in [(Some("S512"), challenge), (Some("S256"), "too-short")] {
+        let (c, e) = code(method, value).await;
+        assert_eq!(
+            (c, e.as_deref()),
+            (None, Some("invalid_request")),
+            "{method:?} {value}"
+        );
+    }
+    // Without a challenge the verifier is not asked for.
+    let r = http
+        .get(format!("{base}/oauth/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", CLIENT_ID),
+            ("redirect_uri", redirect.as_str()),
+            ("scope", "daily"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let to = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let c = to
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(exchange(c, None).await.0, 200);
     env.sim.stop().await;
 }

@@ -1084,3 +1084,83 @@ async fn events_queued_at_shutdown_are_saved_and_applied_at_the_next_start() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn object_ids_that_name_no_document_are_rejected_and_never_fetched() {
+    bounded(async {
+        let h = Hook::start(|_| {}, |_| {}).await;
+        let url = h.callback.clone();
+        let ts = now_ts();
+        let long = "a".repeat(300);
+        let bad = [
+            "..",
+            ".",
+            "",
+            "a/b",
+            "../daily_sleep",
+            "x?start_date=2020-01-01",
+            "x#y",
+            "x%2e",
+            "%2e%2e",
+            "a b",
+            "x\t",
+            "x\\..",
+            "x\u{1b}]0;pwned\u{7}",
+            "x\u{202e}y",
+            long.as_str(),
+        ];
+        // Characters a path segment must escape, in an id that is usable.
+        let odd_but_valid = "wh\"q<1>";
+        let before = h.env.sim.request_log().len();
+        for id in bad.iter().chain([&odd_but_valid]) {
+            let body = event_body("update", "daily_sleep", id);
+            let sig = sign(SECRET, &ts, body.as_bytes());
+            assert_eq!(post(&url, &ts, Some(&sig), body).await, 200, "{id:?}");
+        }
+        let n = bad.len() as u64 + 1;
+        assert!(h.handle.wait_processed(n, Duration::from_secs(5)).await);
+
+        let requests: Vec<String> = h.env.sim.request_log()[before..]
+            .iter()
+            .map(|e| format!("{} {}?{}", e.method, e.path, e.query))
+            .collect();
+        assert_eq!(
+            requests,
+            vec!["GET /v2/usercollection/daily_sleep/wh%22q%3C1%3E?".to_owned()],
+            "only the usable id is fetched, as one escaped path segment"
+        );
+        let outcomes: std::collections::HashMap<String, String> = {
+            let reader = db::reader(&h.config.database);
+            let mut st = reader
+                .prepare("SELECT object_id, outcome FROM webhook_event")
+                .unwrap();
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        for id in bad {
+            let outcome = outcomes.get(id).map(String::as_str).unwrap_or("missing");
+            assert!(outcome.starts_with("rejected: "), "{id:?}: {outcome}");
+        }
+        assert_eq!(outcomes[odd_but_valid], "not_found");
+        assert_eq!(
+            h.handle
+                .stats
+                .failed
+                .load(std::sync::atomic::Ordering::SeqCst),
+            0
+        );
+        // `status` shows the last event without its control characters.
+        let ro = Store::open_read_only(&h.config.database).unwrap();
+        let section = ouradb::cli::webhook::status_section(&h.config, &ro, Timestamp::now())
+            .unwrap()
+            .expect("webhooks enabled");
+        assert!(
+            !section.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+            "{section:?}"
+        );
+        h.stop().await;
+    })
+    .await;
+}

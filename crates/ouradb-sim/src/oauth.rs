@@ -1,5 +1,7 @@
 //! OAuth2 authorization-code flow as Oura runs it: auto-approving consent
-//! screen, single-use 10-minute codes, rotating refresh tokens.
+//! screen, single-use 10-minute codes, rotating refresh tokens, and PKCE
+//! (RFC 7636): a code issued for a `code_challenge` is exchanged only with
+//! its `code_verifier`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -23,6 +25,61 @@ pub(crate) struct AuthCode {
     redirect_uri: String,
     scopes: Vec<String>,
     expires: Instant,
+    /// The PKCE challenge given at authorization, if any.
+    challenge: Option<Challenge>,
+}
+
+/// A PKCE `code_challenge` and how it was derived from the verifier.
+#[derive(Clone)]
+struct Challenge {
+    value: String,
+    /// `S256` (BASE64URL(SHA256(verifier))) or `plain` (the verifier itself).
+    s256: bool,
+}
+
+impl Challenge {
+    /// The challenge of an authorization request; `Err` names what is wrong.
+    fn from_query(q: &HashMap<String, String>) -> Result<Option<Challenge>, &'static str> {
+        let Some(value) = q.get("code_challenge") else {
+            if q.contains_key("code_challenge_method") {
+                return Err("code_challenge_method without code_challenge");
+            }
+            return Ok(None);
+        };
+        // RFC 7636 4.3: `plain` when the method is left out.
+        let s256 = match q.get("code_challenge_method").map(String::as_str) {
+            Some("S256") => true,
+            None | Some("plain") => false,
+            Some(_) => return Err("transform algorithm not supported"),
+        };
+        if !verifier_shaped(value) {
+            return Err("code_challenge must be 43 to 128 unreserved characters");
+        }
+        Ok(Some(Challenge {
+            value: value.clone(),
+            s256,
+        }))
+    }
+
+    fn verified_by(&self, verifier: &str) -> bool {
+        if !verifier_shaped(verifier) {
+            return false;
+        }
+        if self.s256 {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(verifier.as_bytes());
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest) == self.value
+        } else {
+            verifier == self.value
+        }
+    }
+}
+
+/// 43 to 128 characters of `A-Z a-z 0-9 - . _ ~` (RFC 7636 4.1).
+fn verifier_shaped(s: &str) -> bool {
+    (43..=128).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 fn random_token(prefix: &str) -> String {
@@ -81,6 +138,7 @@ pub(crate) fn authorize(s: &Shared, query: &str) -> Response {
             "redirect_uri is not a URL",
         );
     };
+    let challenge = Challenge::from_query(&q);
     {
         let mut pairs = target.query_pairs_mut();
         let requested: Vec<String> = match q.get("scope") {
@@ -99,6 +157,9 @@ pub(crate) fn authorize(s: &Shared, query: &str) -> Response {
             .collect();
         if q.get("response_type").map(String::as_str) != Some("code") {
             pairs.append_pair("error", "unsupported_response_type");
+        } else if let Err(why) = &challenge {
+            pairs.append_pair("error", "invalid_request");
+            pairs.append_pair("error_description", why);
         } else if !unknown.is_empty() {
             pairs.append_pair("error", "invalid_scope");
             pairs.append_pair(
@@ -125,6 +186,7 @@ pub(crate) fn authorize(s: &Shared, query: &str) -> Response {
                     redirect_uri: redirect.clone(),
                     scopes: scopes.clone(),
                     expires: s.now() + CODE_LIFETIME,
+                    challenge: challenge.clone().ok().flatten(),
                 },
             );
             pairs.append_pair("code", &code);
@@ -260,7 +322,10 @@ pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8], new_path: bool
                             && c.expires > now
                             && form
                                 .get("redirect_uri")
-                                .is_none_or(|r| *r == c.redirect_uri) =>
+                                .is_none_or(|r| *r == c.redirect_uri)
+                            && c.challenge.as_ref().is_none_or(|ch| {
+                                form.get("code_verifier").is_some_and(|v| ch.verified_by(v))
+                            }) =>
                     {
                         let g = a.next_grant;
                         a.next_grant += 1;
@@ -281,7 +346,7 @@ pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8], new_path: bool
                 None => oauth_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_grant",
-                    "authorization code is invalid, expired or already used",
+                    "authorization code is invalid, expired or already used, or the code_verifier does not match its code_challenge",
                 ),
             }
         }

@@ -16,6 +16,7 @@ use super::{
     ClientCredentials, OAuthError, http_client, token_call_any, token_endpoints,
     tokens_from_response,
 };
+use crate::api::text;
 use crate::config::Config;
 
 /// How to run a login.
@@ -89,10 +90,11 @@ impl CallbackParams {
         }
         match self.error.as_deref() {
             Some("access_denied") => return Err(OAuthError::Denied),
+            // The authorization server's words, shown to the user.
             Some(e) => {
                 return Err(OAuthError::Authorization {
-                    error: e.to_owned(),
-                    description: self.error_description,
+                    error: text::one_line_cut(e, 100),
+                    description: self.error_description.map(|d| text::one_line_cut(&d, 300)),
                 });
             }
             None => {}
@@ -276,6 +278,10 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
     let client_id = o.client_id.clone().ok_or(OAuthError::NoClientId)?;
     let secret = o.client_secret.clone().ok_or(OAuthError::NoClientSecret)?;
     let state = random_hex(16);
+    // PKCE (RFC 7636): a code intercepted on its way back (another program
+    // on the loopback port, a pasted URL in a shell history) is useless
+    // without the verifier, which never leaves this process.
+    let verifier = pkce_verifier();
     let mut auth_url = o.authorize_url.clone();
     auth_url
         .query_pairs_mut()
@@ -283,7 +289,9 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
         .append_pair("client_id", &client_id)
         .append_pair("redirect_uri", o.redirect_uri.as_str())
         .append_pair("scope", &o.scopes.join(" "))
-        .append_pair("state", &state);
+        .append_pair("state", &state)
+        .append_pair("code_challenge", &pkce_challenge(&verifier))
+        .append_pair("code_challenge_method", "S256");
 
     let addrs = listen_addrs(&o.redirect_uri);
     let code = async {
@@ -340,6 +348,7 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", o.redirect_uri.as_str()),
+            ("code_verifier", &verifier),
         ],
     )
     .await
@@ -370,6 +379,26 @@ pub async fn login(config: &Config, opts: LoginOptions) -> Result<LoginOutcome, 
         expires_at: tokens.expires_at,
         token_file: o.token_file.clone(),
     })
+}
+
+/// The characters RFC 7636 allows in a code verifier ("unreserved").
+const PKCE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~";
+
+/// A fresh code verifier: 64 random unreserved characters (RFC 7636 asks
+/// for 43 to 128; 64 of 66 symbols carry about 386 bits).
+fn pkce_verifier() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..64)
+        .map(|_| char::from(PKCE_CHARS[rng.random_range(0..PKCE_CHARS.len())]))
+        .collect()
+}
+
+/// The S256 challenge of `verifier`: BASE64URL(SHA256(verifier)), unpadded.
+fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
 }
 
 /// Turns an `invalid_scope` answer into an error naming the refused scopes:
@@ -453,10 +482,10 @@ pub async fn logout(config: &Config, force: bool) -> Result<bool, OAuthError> {
     let revoked = match result {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-        Err(e) => Err(if e.is_timeout() {
-            "timed out".to_owned()
-        } else {
-            "connection failed".to_owned()
+        Err(e) => Err(match crate::api::http::refused_redirect(&e) {
+            Some(why) => format!("the revocation endpoint {why}; check auth.revoke_url"),
+            None if e.is_timeout() => "timed out".to_owned(),
+            None => "connection failed".to_owned(),
         }),
     };
     let ok = revoked.is_ok();
@@ -499,6 +528,19 @@ mod tests {
             parse_pasted("https://example.com/cb?x=1"),
             Err(OAuthError::MissingCode)
         ));
+    }
+
+    #[test]
+    fn pkce_matches_rfc_7636() {
+        // RFC 7636 appendix B.
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        let v = pkce_verifier();
+        assert_eq!(v.len(), 64);
+        assert!(v.bytes().all(|b| PKCE_CHARS.contains(&b)), "{v}");
+        assert_ne!(v, pkce_verifier(), "fresh every time");
     }
 
     #[test]

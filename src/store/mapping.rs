@@ -352,8 +352,10 @@ fn document_columns(
     columns.extend(
         info.iter()
             .filter(|c| {
+                // `pk` is ouradb's own only in tables with sample rows.
+                let own_pk = c.name == SURROGATE_KEY && !dt.samples.is_empty();
                 c.name != "id"
-                    && !(c.name == SURROGATE_KEY && !dt.samples.is_empty())
+                    && !own_pk
                     && !BOOKKEEPING.contains(&c.name.as_str())
                     && !is_seconds(&c.name)
             })

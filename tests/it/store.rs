@@ -1750,7 +1750,7 @@ fn a_daily_document_with_a_new_id_for_a_stored_day_replaces_the_old_one() {
     let mut store = Store::open(&path).unwrap();
     let old = json!({"id": "a-old", "day": "2024-03-01", "score": 50});
     let new = json!({"id": "b-new", "day": "2024-03-01", "score": 80});
-    commit(&mut store, "daily_sleep", &[old.clone()]);
+    commit(&mut store, "daily_sleep", std::slice::from_ref(&old));
     // One document, as a webhook apply commits it.
     assert_eq!(
         commit(&mut store, "daily_sleep", &[new]),

@@ -1211,16 +1211,7 @@ fn upsert_documents(
     let mut children = t
         .children
         .iter()
-        .map(|c| {
-            Ok((
-                c,
-                (
-                    tx.prepare_cached(&c.sql_insert)?,
-                    tx.prepare_cached(&c.sql_insert_batch)?,
-                ),
-                tx.prepare_cached(&c.sql_clear)?,
-            ))
-        })
+        .map(|c| ChildStatements::prepare(tx, c))
         .collect::<Result<Vec<_>, StoreError>>()?;
     let quarantined_before = has_quarantined(tx, dt)?;
     let pending_before = dt.vanishing == Vanishing::Deletes
@@ -1318,30 +1309,13 @@ fn upsert_documents(
         } else {
             counts.inserted += 1;
         }
-        let Some(pk) = pk else { continue };
-        if stored.is_some() {
-            for (_, _, clear) in &mut children {
-                clear.execute([pk])?;
-            }
-        }
-        for (child, (single, batch), _) in &mut children {
-            let rows = mapping::child_rows(child, doc);
-            let mut chunks = rows.chunks_exact(mapping::CHILD_BATCH);
-            for chunk in &mut chunks {
-                for (i, (offset, ts, value)) in chunk.iter().enumerate() {
-                    let p = i * 4;
-                    batch.raw_bind_parameter(p + 1, pk)?;
-                    batch.raw_bind_parameter(p + 2, offset)?;
-                    batch.raw_bind_parameter(p + 3, ts)?;
-                    batch.raw_bind_parameter(p + 4, value)?;
-                }
-                batch.raw_execute()?;
-            }
-            for (offset, ts, value) in chunks.remainder() {
-                single.execute(params![pk, offset, ts, value])?;
+        if let Some(pk) = pk {
+            for c in &mut children {
+                c.write(pk, doc, stored.is_some())?;
             }
         }
     }
+    // Seen and kept (in history), not written to the table: unchanged.
     for (doc, id, day, by) in superseded {
         let raw = serde_json::to_string(doc)
             .map_err(|e| StoreError::Invalid(format!("{} document {id}: {e}", dt.name)))?;
@@ -1349,6 +1323,49 @@ fn upsert_documents(
         counts.unchanged += 1;
     }
     Ok(counts)
+}
+
+/// The prepared statements of one sample table for a page.
+struct ChildStatements<'c> {
+    child: &'c mapping::Child,
+    single: rusqlite::CachedStatement<'c>,
+    batch: rusqlite::CachedStatement<'c>,
+    clear: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> ChildStatements<'c> {
+    fn prepare(tx: &'c Connection, child: &'c mapping::Child) -> Result<Self, StoreError> {
+        Ok(ChildStatements {
+            child,
+            single: tx.prepare_cached(&child.sql_insert)?,
+            batch: tx.prepare_cached(&child.sql_insert_batch)?,
+            clear: tx.prepare_cached(&child.sql_clear)?,
+        })
+    }
+
+    /// Writes the sample rows of `doc` for its document `pk`, replacing
+    /// the rows it had when `replace`.
+    fn write(&mut self, pk: i64, doc: &serde_json::Value, replace: bool) -> Result<(), StoreError> {
+        if replace {
+            self.clear.execute([pk])?;
+        }
+        let rows = mapping::child_rows(self.child, doc);
+        let mut chunks = rows.chunks_exact(mapping::CHILD_BATCH);
+        for chunk in &mut chunks {
+            for (i, (offset, ts, value)) in chunk.iter().enumerate() {
+                let p = i * 4;
+                self.batch.raw_bind_parameter(p + 1, pk)?;
+                self.batch.raw_bind_parameter(p + 2, offset)?;
+                self.batch.raw_bind_parameter(p + 3, ts)?;
+                self.batch.raw_bind_parameter(p + 4, value)?;
+            }
+            self.batch.raw_execute()?;
+        }
+        for (offset, ts, value) in chunks.remainder() {
+            self.single.execute(params![pk, offset, ts, value])?;
+        }
+        Ok(())
+    }
 }
 
 /// Keeps the JSON of a one-per-day document another one replaced (the

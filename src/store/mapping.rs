@@ -34,6 +34,11 @@ const ROWID_ALIASES: &[&str] = &["rowid", "oid", "_rowid_"];
 
 /// Suffix of a column whose decoded date-time column it follows:
 /// `<source>_ts` holds the unix seconds of the date-time in `<source>`.
+/// Whether SQLite reads `name` as the rowid when no column takes it.
+pub(super) fn is_rowid_alias(name: &str) -> bool {
+    ROWID_ALIASES.contains(&name.to_lowercase().as_str())
+}
+
 pub(super) const SECONDS_SUFFIX: &str = "_ts";
 
 /// Where one table column's value comes from.
@@ -153,6 +158,7 @@ pub(super) const CHILD_BATCH: usize = 64;
 #[derive(Debug)]
 pub(super) struct Child {
     pub field: &'static str,
+    pub table: &'static str,
     /// Parameters: document key (the parent's `pk`), offset, timestamp, value.
     pub sql_insert: String,
     /// [`CHILD_BATCH`] rows in one statement, parameters as in `sql_insert`
@@ -535,6 +541,7 @@ fn child(conn: &Connection, field: &'static str, table: &'static str) -> Result<
         .collect();
     Ok(Child {
         field,
+        table,
         sql_insert: format!("{head}(?1, ?2, ?3, ?4)"),
         sql_insert_batch: format!("{head}{}", rows.join(", ")),
         sql_clear: format!("DELETE FROM {t} WHERE document_pk = ?1"),
@@ -858,7 +865,7 @@ pub(super) fn column_names(
         .into_iter()
         .map(|(path, w)| {
             let mut base = w.column.clone();
-            if ROWID_ALIASES.contains(&base.to_lowercase().as_str()) {
+            if is_rowid_alias(&base) {
                 base.push('_');
             }
             let mut name = base.clone();

@@ -796,6 +796,94 @@ fn keep_one_per_day(tx: &Connection) -> Result<usize, StoreError> {
     Ok(moved)
 }
 
+/// Renames the columns an older ouradb added for fields named like the
+/// rowid (`rowid`, `oid`, `_rowid_`) to the names [`mapping::column_names`]
+/// gives them now, and rebuilds the sample rows of their tables from
+/// `raw_json`: the store read such a column back as the row's key, so
+/// sample rows may hang on the wrong document. Returns the columns renamed.
+fn rename_rowid_columns(tx: &Connection) -> Result<usize, StoreError> {
+    let mut renamed = 0;
+    for dt in crate::registry::DATA_TYPES
+        .iter()
+        .filter(|d| !d.is_time_series())
+    {
+        let present: HashSet<String> = mapping::table_info(tx, dt.table)?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let shadows: Vec<&String> = present
+            .iter()
+            .filter(|c| mapping::is_rowid_alias(c))
+            .collect();
+        if shadows.is_empty() {
+            continue;
+        }
+        let mut taken: HashSet<String> = present.iter().map(|c| c.to_lowercase()).collect();
+        for old in shadows {
+            let wanted = std::collections::BTreeMap::from([(
+                format!("$.{old}"),
+                mapping::Wanted {
+                    column: old.clone(),
+                    sql_type: "TEXT",
+                },
+            )]);
+            let (_, new, _) = mapping::column_names(&wanted, &taken).remove(0);
+            tx.execute_batch(&format!(
+                "ALTER TABLE {} RENAME COLUMN {} TO {}",
+                mapping::quote(dt.table),
+                mapping::quote(old),
+                mapping::quote(&new)
+            ))?;
+            tx.execute(
+                "UPDATE added_column SET column_name = ?3 WHERE table_name = ?1 AND column_name = ?2",
+                params![dt.table, old, new],
+            )?;
+            taken.insert(new.to_lowercase());
+            renamed += 1;
+        }
+        rebuild_sample_rows(tx, dt)?;
+    }
+    Ok(renamed)
+}
+
+/// Writes the sample rows of every stored document of `dt` afresh from
+/// its `raw_json`.
+fn rebuild_sample_rows(tx: &Connection, dt: &DataType) -> Result<(), StoreError> {
+    let mapping::Shape::Document(t) = mapping::build(tx, dt)? else {
+        return Ok(());
+    };
+    if t.children.is_empty() {
+        return Ok(());
+    }
+    let docs: Vec<(i64, String)> = tx
+        .prepare(&format!(
+            "SELECT {}, raw_json FROM {}",
+            mapping::SURROGATE_KEY,
+            mapping::quote(dt.table)
+        ))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut children = t
+        .children
+        .iter()
+        .map(|c| ChildStatements::prepare(tx, c))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    for c in &mut children {
+        tx.execute_batch(&format!("DELETE FROM {}", mapping::quote(c.child.table)))?;
+    }
+    for (pk, raw) in docs {
+        // ouradb wrote raw_json itself; one it cannot read keeps no samples
+        // here, and its JSON stays in the row.
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(&raw) else {
+            continue;
+        };
+        for c in &mut children {
+            c.write(pk, &doc, false)?;
+        }
+    }
+    Ok(())
+}
+
 /// What a page put in quarantine, for its one log line.
 #[derive(Debug, Default)]
 struct QuarantineLog {

@@ -64,6 +64,7 @@ fn after_migration(conn: &Connection, version: i64) -> Result<(), StoreError> {
         // stored too; days stored twice keep their newest document.
         super::mapping::fill_seconds_columns(conn)?;
         super::keep_one_per_day(conn)?;
+        super::rename_rowid_columns(conn)?;
     }
     Ok(())
 }

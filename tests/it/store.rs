@@ -1959,3 +1959,68 @@ fn a_version_6_file_keeps_one_document_per_day_and_decodes_stored_start_times() 
     let class = db::child_rows(&path, a, "daily_activity_class", "act-1").unwrap();
     assert_eq!(class[1].1, Some(secs(day_start) + 300));
 }
+
+/// A version-6 file where an older ouradb gave a `rowid` field a column of
+/// that name and hung sample rows on the wrong document: the migration
+/// renames the column (`rowid_`, recorded in added_column) and writes the
+/// sample rows afresh from each document's raw_json.
+#[test]
+fn a_version_6_file_with_a_rowid_column_gets_it_renamed_and_its_samples_rebuilt() {
+    let (_dir, path) = temp();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in ouradb::store::migration_sources().take(6) {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = 6; PRAGMA application_id = {};
+         ALTER TABLE sleep ADD COLUMN \"rowid\" INTEGER;
+         INSERT INTO added_column VALUES ('sleep', 'rowid', 'INTEGER', '$.rowid', 't');",
+        0x4F55_5241
+    ))
+    .unwrap();
+    let mut a = sleep_example();
+    a["rowid"] = json!(2);
+    let mut b = sleep_example();
+    b["id"] = json!("slp-2");
+    b["heart_rate"] = sample("2024-03-01T23:00:00.000+01:00", 300.0, json!([70.0]));
+    for (pk, doc) in [(1, &a), (2, &b)] {
+        conn.execute(
+            "INSERT INTO sleep (pk, id, day, \"rowid\", raw_json, first_seen, last_seen, last_changed)
+             VALUES (?1, ?2, '2024-03-01', ?3, ?4, 't', 't', 't')",
+            rusqlite::params![pk, doc["id"].as_str().unwrap(), doc["rowid"].as_i64(), doc.to_string()],
+        )
+        .unwrap();
+    }
+    // slp-1's samples stored under slp-2 (its `rowid` column), as the bug did.
+    conn.execute_batch(
+        "INSERT INTO sleep_heart_rate (document_pk, offset, timestamp, value) VALUES (2, 0, 0, 58.0), (2, 1, 0, 55.0);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Store::open(&path).unwrap();
+    let added: Vec<(String, String)> = store
+        .added_columns()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.column, c.json_path))
+        .collect();
+    assert_eq!(added, vec![("rowid_".to_owned(), "$.rowid".to_owned())]);
+    drop(store);
+    let s = dt("sleep");
+    let values = |id: &str| -> Vec<Option<f64>> {
+        db::child_rows(&path, s, "sleep_heart_rate", id)
+            .unwrap()
+            .into_iter()
+            .map(|(_, _, v)| v)
+            .collect()
+    };
+    assert_eq!(
+        values("slp-1"),
+        vec![Some(58.0), Some(55.0), None, Some(52.0)]
+    );
+    assert_eq!(values("slp-2"), vec![Some(70.0)]);
+    let row = db::document_row(&path, s, "slp-1").unwrap().unwrap();
+    assert_eq!(row["rowid_"], json!(2));
+}

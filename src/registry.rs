@@ -381,6 +381,14 @@ impl DataType {
         })
     }
 
+    /// Whether the type holds one document per day: its natural key is its
+    /// day alone. A document with a new id for a day stored under another
+    /// id replaces that one (the store keeps the replaced one's JSON in
+    /// `document_history`).
+    pub fn one_per_day(&self) -> bool {
+        matches!(self.natural_key, NaturalKey::Fields([field]) if Some(*field) == self.day_field)
+    }
+
     /// The id ouradb stores for `doc`: its own `id`, else one made from its
     /// natural key (`key:` followed by the key's values, `|`-separated).
     /// `None` when neither exists.

@@ -6,6 +6,8 @@
 //! The SQL for every statement is built once here and then reused through
 //! rusqlite's prepared-statement cache.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use rusqlite::Connection;
 use rusqlite::types::Value as Sql;
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -19,30 +21,135 @@ use crate::rows::{Field, RawRow};
 pub(super) const BOOKKEEPING: &[&str] = &["raw_json", "first_seen", "last_seen", "last_changed"];
 
 /// The integer key of document tables with sample arrays; SQLite assigns it
-/// (it aliases the rowid) and the sample tables reference it.
+/// (it aliases the rowid) and the sample tables reference it. The store
+/// addresses rows by this column or by `id`, never by the implicit rowid: a
+/// table's columns follow the API's fields, and a column named `rowid`
+/// would silently take the rowid's place in SQL.
 pub(super) const SURROGATE_KEY: &str = "pk";
+
+/// Names SQLite resolves to a table's rowid unless a column takes them
+/// (compared without case). A field so named gets a column with `_`
+/// appended (`rowid` is stored as `rowid_`; see [`column_names`]).
+const ROWID_ALIASES: &[&str] = &["rowid", "oid", "_rowid_"];
+
+/// Suffix of a column whose decoded date-time column it follows:
+/// `<source>_ts` holds the unix seconds of the date-time in `<source>`.
+/// Whether SQLite reads `name` as the rowid when no column takes it.
+pub(super) fn is_rowid_alias(name: &str) -> bool {
+    ROWID_ALIASES.contains(&name.to_lowercase().as_str())
+}
+
+pub(super) const SECONDS_SUFFIX: &str = "_ts";
+
+/// Where one table column's value comes from.
+#[derive(Debug)]
+pub(super) enum Fill {
+    /// The JSON field of the column's own name; else, inside a flattened
+    /// object, `nested` (`readiness_score` is `/readiness/score`, but
+    /// `readiness_score_delta` is a top-level field).
+    Field { nested: Option<Vec<String>> },
+    /// Exactly this JSON path: a column ouradb added, as recorded in
+    /// `added_column` (its name may differ from the field's, see
+    /// [`column_names`]).
+    Path(Vec<String>),
+    /// Unix seconds of the date-time text in column `.0` (an index into
+    /// [`DocTable::columns`]), decoded as sample timestamps are
+    /// ([`unix_seconds`]): the decoding views read it instead of parsing
+    /// offsets in SQL, which knows `+05:45` but not `+0545` or `+05:45:30`.
+    Seconds(usize),
+}
 
 /// One table column filled from the document.
 #[derive(Debug)]
 pub(super) struct Column {
     pub name: String,
-    /// Path inside a flattened object, used when the document has no
-    /// top-level field of the column's own name (`readiness_score` is
-    /// `/readiness/score`, but `readiness_score_delta` is a top-level field).
-    pub nested: Option<Vec<String>>,
+    pub fill: Fill,
 }
 
 impl Column {
     pub fn lookup<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
-        if let Some(v) = doc.get(&self.name) {
-            return Some(v);
-        }
-        let mut cur = doc;
-        for seg in self.nested.as_ref()? {
-            cur = cur.get(seg)?;
-        }
-        Some(cur)
+        let path = match &self.fill {
+            Fill::Field { nested } => {
+                if let Some(v) = doc.get(&self.name) {
+                    return Some(v);
+                }
+                nested.as_ref()?
+            }
+            Fill::Path(path) => path,
+            Fill::Seconds(_) => return None,
+        };
+        path.iter().try_fold(doc, |cur, seg| cur.get(seg))
     }
+}
+
+/// The column values of `doc` in column order (`id` first): each column's
+/// JSON value, and for [`Fill::Seconds`] columns the decoded time of their
+/// source column.
+pub(super) fn column_values(columns: &[Column], doc: &Value) -> Vec<Sql> {
+    let mut values: Vec<Sql> = columns.iter().map(|c| to_sql(c.lookup(doc))).collect();
+    for (i, c) in columns.iter().enumerate() {
+        if let Fill::Seconds(source) = c.fill {
+            values[i] = match &values[source] {
+                Sql::Text(s) => unix_seconds(s).map_or(Sql::Null, Sql::Integer),
+                _ => Sql::Null,
+            };
+        }
+    }
+    values
+}
+
+/// Unix seconds of an RFC 3339 date-time with any UTC offset jiff reads
+/// (`Z`, `+05:45`, `+0545`, `+05:45:30`, ...): the one decoding of
+/// date-times into sample times, for sample rows and decoding views alike.
+pub(super) fn unix_seconds(s: &str) -> Option<i64> {
+    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
+/// The decoded-time columns of a document table, as (source column, its
+/// `<source>_ts` column): the start of each sample array the table's views
+/// decode from raw_json and of each interval string.
+pub(super) fn seconds_columns(dt: &DataType) -> Vec<(String, String)> {
+    let mut sources: Vec<String> = dt
+        .samples
+        .iter()
+        .filter(|s| s.storage == SampleStorage::View)
+        .map(|s| format!("{}_timestamp", s.field))
+        .chain(dt.interval_strings.iter().map(|s| s.start_field.to_owned()))
+        .collect();
+    sources.dedup();
+    sources
+        .into_iter()
+        .map(|s| {
+            let ts = format!("{s}{SECONDS_SUFFIX}");
+            (s, ts)
+        })
+        .collect()
+}
+
+/// Fills every empty decoded-time column from its source column, for rows
+/// written before the column existed (run by the migration that adds them,
+/// in its transaction). Returns the rows filled.
+pub(super) fn fill_seconds_columns(conn: &Connection) -> Result<usize, StoreError> {
+    let mut filled = 0;
+    for dt in crate::registry::DATA_TYPES {
+        let t = quote(dt.table);
+        for (source, ts) in seconds_columns(dt) {
+            let (source, ts) = (quote(&source), quote(&ts));
+            let mut read = conn.prepare(&format!(
+                "SELECT id, {source} FROM {t} WHERE {ts} IS NULL AND {source} IS NOT NULL"
+            ))?;
+            let rows = read
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut write = conn.prepare(&format!("UPDATE {t} SET {ts} = ?2 WHERE id = ?1"))?;
+            for (id, text) in rows {
+                if let Some(secs) = unix_seconds(&text) {
+                    filled += write.execute(rusqlite::params![id, secs])?;
+                }
+            }
+        }
+    }
+    Ok(filled)
 }
 
 /// Rows per multi-row sample insert (4 parameters each).
@@ -51,7 +158,8 @@ pub(super) const CHILD_BATCH: usize = 64;
 #[derive(Debug)]
 pub(super) struct Child {
     pub field: &'static str,
-    /// Parameters: document key (the parent's rowid), offset, timestamp, value.
+    pub table: &'static str,
+    /// Parameters: document key (the parent's `pk`), offset, timestamp, value.
     pub sql_insert: String,
     /// [`CHILD_BATCH`] rows in one statement, parameters as in `sql_insert`
     /// repeated per row: a sample array has hundreds of rows, and one
@@ -66,19 +174,21 @@ pub(super) struct Child {
 pub(super) struct DocTable {
     /// Mapped columns; `id` first.
     pub columns: Vec<Column>,
-    /// Every column of the table (bookkeeping included), lower-cased:
-    /// SQLite compares column names without case.
-    pub all_columns: std::collections::HashSet<String>,
+    /// JSON paths (`$.a.b`) a column already holds: fields outside them are
+    /// candidates for a new column.
+    pub known_paths: HashSet<String>,
     /// Index in `columns` of the day column, filled with the normalised day.
     pub day_column: Option<usize>,
-    /// The rowid, `raw_json` and `id` of stored documents with the natural
-    /// key's values (parameters in key order) and an Oura id; `None` when a
-    /// key field has no column.
+    /// The `pk` (NULL for tables without sample rows), `raw_json` and `id`
+    /// of the stored document with the natural key's values (parameters in
+    /// key order) and an Oura id; `None` when a key field has no column.
     pub sql_select_by_natural_key: Option<String>,
-    /// Gives the row with rowid ?1 the id ?2.
+    /// Gives the document with id ?1 the id ?2.
     pub sql_rekey: String,
-    /// The rowid (the `pk` of tables with sample arrays) and `raw_json`.
+    /// The `pk` (NULL for tables without sample rows) and `raw_json` of the
+    /// document with id ?1.
     pub sql_select_key_raw: String,
+    /// Inserts a document; returns its `pk` (NULL for tables without one).
     pub sql_insert: String,
     pub sql_update: String,
     pub sql_touch: String,
@@ -208,6 +318,103 @@ pub(super) fn build(conn: &Connection, dt: &DataType) -> Result<Shape, StoreErro
     Ok(shape)
 }
 
+/// The JSON path of each column ouradb added to `table`, from `added_column`.
+fn added_paths(conn: &Connection, table: &str) -> Result<HashMap<String, String>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT column_name, json_path FROM added_column WHERE table_name = ?1")?;
+    let rows = stmt
+        .query_map([table], |r| {
+            Ok((r.get::<_, String>(0)?.to_lowercase(), r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// `$.a.b` as its segments; `None` for anything else (ouradb records only
+/// paths of plain identifiers).
+fn path_segments(path: &str) -> Option<Vec<String>> {
+    let segs: Vec<String> = path
+        .strip_prefix("$.")?
+        .split('.')
+        .map(str::to_owned)
+        .collect();
+    segs.iter().all(|s| plain_identifier(s)).then_some(segs)
+}
+
+/// The mapped columns of a document table, `id` first: JSON fields by name
+/// (or their recorded path for added columns), then decoded times.
+fn document_columns(
+    conn: &Connection,
+    dt: &DataType,
+    info: &[ColumnInfo],
+) -> Result<Vec<Column>, StoreError> {
+    let added = added_paths(conn, dt.table)?;
+    let seconds = seconds_columns(dt);
+    let is_seconds = |name: &str| seconds.iter().any(|(_, ts)| ts == name);
+    let mut columns = vec![Column {
+        name: "id".to_owned(),
+        fill: Fill::Field { nested: None },
+    }];
+    columns.extend(
+        info.iter()
+            .filter(|c| {
+                // `pk` is ouradb's own only in tables with sample rows.
+                let own_pk = c.name == SURROGATE_KEY && !dt.samples.is_empty();
+                c.name != "id"
+                    && !own_pk
+                    && !BOOKKEEPING.contains(&c.name.as_str())
+                    && !is_seconds(&c.name)
+            })
+            .map(|c| Column {
+                name: c.name.clone(),
+                fill: match added
+                    .get(&c.name.to_lowercase())
+                    .and_then(|p| path_segments(p))
+                {
+                    Some(path) => Fill::Path(path),
+                    None => Fill::Field {
+                        nested: nested_path(dt.flatten, &c.name),
+                    },
+                },
+            }),
+    );
+    for (source, ts) in &seconds {
+        require(dt.table, info, &[source, ts])?;
+        let i = columns
+            .iter()
+            .position(|c| c.name == *source)
+            .ok_or_else(|| {
+                StoreError::Schema(format!("table {} has no column {source}", dt.table))
+            })?;
+        columns.push(Column {
+            name: ts.clone(),
+            fill: Fill::Seconds(i),
+        });
+    }
+    Ok(columns)
+}
+
+/// The JSON paths the columns hold (`$.field`, and `$.prefix.field` for a
+/// flattened one).
+fn known_paths(columns: &[Column]) -> HashSet<String> {
+    let mut known = HashSet::new();
+    for c in columns {
+        match &c.fill {
+            Fill::Field { nested } => {
+                known.insert(format!("$.{}", c.name));
+                if let Some(n) = nested {
+                    known.insert(format!("$.{}", n.join(".")));
+                }
+            }
+            Fill::Path(p) => {
+                known.insert(format!("$.{}", p.join(".")));
+            }
+            Fill::Seconds(_) => {}
+        }
+    }
+    known
+}
+
 fn build_document(
     conn: &Connection,
     dt: &DataType,
@@ -219,26 +426,22 @@ fn build_document(
     if let Some(day) = dt.day_field {
         require(dt.table, info, &[day])?;
     }
-    let mut columns = vec![Column {
-        name: "id".to_owned(),
-        nested: None,
-    }];
-    columns.extend(
-        info.iter()
-            .filter(|c| {
-                c.name != "id" && c.name != SURROGATE_KEY && !BOOKKEEPING.contains(&c.name.as_str())
-            })
-            .map(|c| Column {
-                name: c.name.clone(),
-                nested: nested_path(dt.flatten, &c.name),
-            }),
-    );
+    if !dt.samples.is_empty() {
+        require(dt.table, info, &[SURROGATE_KEY])?;
+    }
+    let columns = document_columns(conn, dt, info)?;
+    // Sample rows reference their document by `pk`; other tables have none.
+    let pk = if dt.samples.is_empty() {
+        "NULL"
+    } else {
+        SURROGATE_KEY
+    };
     let n = columns.len();
     let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
     // Parameters: ?1..?n the columns (id first), ?n+1 raw_json, ?n+2 the time.
     let (raw, at) = (n + 1, n + 2);
     let sql_insert = format!(
-        "INSERT INTO {t} ({}, raw_json, first_seen, last_seen, last_changed) VALUES ({}, ?{raw}, ?{at}, ?{at}, ?{at})",
+        "INSERT INTO {t} ({}, raw_json, first_seen, last_seen, last_changed) VALUES ({}, ?{raw}, ?{at}, ?{at}, ?{at}) RETURNING {pk}",
         names.join(", "),
         placeholders(1, n),
     );
@@ -268,6 +471,8 @@ fn build_document(
         )
     });
     let has = |name: &str| info.iter().any(|c| c.name == name);
+    // The oldest stored copy first, as the rowid order did before.
+    let oldest = "ORDER BY first_seen, id LIMIT 1";
     let sql_select_by_natural_key = match dt.natural_key {
         NaturalKey::Fields(fields) if fields.iter().all(|f| has(f)) => {
             let conds: Vec<String> = fields
@@ -276,12 +481,12 @@ fn build_document(
                 .map(|(i, f)| format!("{} = ?{}", quote(f), i + 1))
                 .collect();
             Some(format!(
-                "SELECT rowid, raw_json, id FROM {t} WHERE {} AND id NOT LIKE '{SYNTHETIC_ID_PREFIX}%' ORDER BY rowid LIMIT 1",
+                "SELECT {pk}, raw_json, id FROM {t} WHERE {} AND id NOT LIKE '{SYNTHETIC_ID_PREFIX}%' {oldest}",
                 conds.join(" AND ")
             ))
         }
         NaturalKey::Single => Some(format!(
-            "SELECT rowid, raw_json, id FROM {t} WHERE id NOT LIKE '{SYNTHETIC_ID_PREFIX}%' ORDER BY rowid LIMIT 1"
+            "SELECT {pk}, raw_json, id FROM {t} WHERE id NOT LIKE '{SYNTHETIC_ID_PREFIX}%' {oldest}"
         )),
         _ => None,
     };
@@ -289,9 +494,6 @@ fn build_document(
         .day_field
         .and_then(|d| columns.iter().position(|c| c.name == d));
     let mut children = Vec::new();
-    if !dt.samples.is_empty() {
-        require(dt.table, info, &[SURROGATE_KEY])?;
-    }
     for s in dt.samples {
         match s.storage {
             SampleStorage::Rows => children.push(child(conn, s.field, s.table)?),
@@ -309,12 +511,12 @@ fn build_document(
     // Interval strings are decoded by views over their column (schema.sql),
     // so they have no rows to write.
     Ok(DocTable {
+        known_paths: known_paths(&columns),
         columns,
-        all_columns: info.iter().map(|c| c.name.to_lowercase()).collect(),
         day_column,
         sql_select_by_natural_key,
-        sql_rekey: format!("UPDATE {t} SET id = ?2 WHERE rowid = ?1"),
-        sql_select_key_raw: format!("SELECT rowid, raw_json FROM {t} WHERE id = ?1"),
+        sql_rekey: format!("UPDATE {t} SET id = ?2 WHERE id = ?1"),
+        sql_select_key_raw: format!("SELECT {pk}, raw_json FROM {t} WHERE id = ?1"),
         sql_insert,
         sql_update,
         sql_touch: format!("UPDATE {t} SET last_seen = ?2 WHERE id = ?1"),
@@ -339,6 +541,7 @@ fn child(conn: &Connection, field: &'static str, table: &'static str) -> Result<
         .collect();
     Ok(Child {
         field,
+        table,
         sql_insert: format!("{head}(?1, ?2, ?3, ?4)"),
         sql_insert_batch: format!("{head}{}", rows.join(", ")),
         sql_clear: format!("DELETE FROM {t} WHERE document_pk = ?1"),
@@ -434,10 +637,7 @@ pub(super) fn to_sql(v: Option<&Value>) -> Sql {
 }
 
 fn parse_seconds(v: Option<&Value>) -> Option<i64> {
-    v?.as_str()?
-        .parse::<jiff::Timestamp>()
-        .ok()
-        .map(|t| t.as_second())
+    unix_seconds(v?.as_str()?)
 }
 
 /// Child rows of one document: (offset, timestamp, value).
@@ -589,24 +789,35 @@ pub(super) fn plain_identifier(name: &str) -> bool {
         && name.len() <= 64
 }
 
-/// Scalar fields of `doc` that `known` (lower-cased column names) lacks, as
-/// (column, JSON path, SQL type): top-level scalars, and the scalars of the
-/// registry's flattened objects as `<prefix>_<field>`.
+/// A scalar field of a page that no column holds yet: the column name it
+/// asks for and its SQL type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Wanted {
+    pub column: String,
+    pub sql_type: &'static str,
+}
+
+/// Scalar fields of `doc` whose JSON path no column holds (`known`), by
+/// path: top-level scalars, and the scalars of the registry's flattened
+/// objects as `<prefix>_<field>`.
 pub(super) fn unknown_fields(
     dt: &DataType,
-    known: &std::collections::HashSet<String>,
+    known: &HashSet<String>,
     doc: &Value,
-    out: &mut std::collections::BTreeMap<String, (String, &'static str)>,
+    out: &mut BTreeMap<String, Wanted>,
 ) {
     let mut offer = |column: String, path: String, v: &Value| {
         let Some(ty) = sql_type(v) else { return };
-        if !plain_identifier(&column) || known.contains(&column.to_lowercase()) {
+        if !plain_identifier(&column) || known.contains(&path) {
             return;
         }
-        let e = out.entry(column).or_insert((path, ty));
+        let e = out.entry(path).or_insert(Wanted {
+            column,
+            sql_type: ty,
+        });
         // An integer column that also sees fractions becomes REAL.
-        if e.1 == "INTEGER" && ty == "REAL" {
-            e.1 = "REAL";
+        if e.sql_type == "INTEGER" && ty == "REAL" {
+            e.sql_type = "REAL";
         }
     };
     let Some(obj) = doc.as_object() else { return };
@@ -626,13 +837,49 @@ pub(super) fn unknown_fields(
             continue;
         }
         for (k, v) in inner {
-            offer(
-                format!("{prefix}_{k}"),
-                format!("$.{}.{k}", path.join(".")),
-                v,
-            );
+            if plain_identifier(k) {
+                offer(
+                    format!("{prefix}_{k}"),
+                    format!("$.{}.{k}", path.join(".")),
+                    v,
+                );
+            }
         }
     }
+}
+
+/// The column each wanted field gets, decided once for the whole page:
+/// its own name, with `_` appended when SQLite would read it as the rowid
+/// (`rowid`, `oid`, `_rowid_`, any case); then, because SQLite compares
+/// column names without case, `_2`, `_3`, ... until no column of the table
+/// (`taken`, lower-cased) nor one chosen before has it. Fields are taken in
+/// the order of their names, then paths, so the same fields always get the
+/// same names whatever order the documents came in (`NewField` keeps its
+/// name, `newField` becomes `newField_2`). Returns (path, column, type).
+pub(super) fn column_names(
+    wanted: &BTreeMap<String, Wanted>,
+    taken: &HashSet<String>,
+) -> Vec<(String, String, &'static str)> {
+    let mut order: Vec<(&String, &Wanted)> = wanted.iter().collect();
+    order.sort_by(|a, b| (&a.1.column, a.0).cmp(&(&b.1.column, b.0)));
+    let mut taken = taken.clone();
+    order
+        .into_iter()
+        .map(|(path, w)| {
+            let mut base = w.column.clone();
+            if is_rowid_alias(&base) {
+                base.push('_');
+            }
+            let mut name = base.clone();
+            let mut n = 1;
+            while taken.contains(&name.to_lowercase()) {
+                n += 1;
+                name = format!("{base}_{n}");
+            }
+            taken.insert(name.to_lowercase());
+            (path.clone(), name, w.sql_type)
+        })
+        .collect()
 }
 
 /// The fast path of [`series_values_into`] for a row the client read field

@@ -377,15 +377,29 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let at = text_time(page.at);
-        let widened = match shape {
-            mapping::Shape::Document(t) => add_columns(&tx, dt, t, page.documents, &at)?,
-            mapping::Shape::Series(_) => None,
+        let mut log = QuarantineLog::default();
+        let (widened, mut counts) = match shape {
+            mapping::Shape::Document(t) => {
+                let fates = plan_page(dt, page.documents);
+                let stored = page.documents.iter().zip(&fates);
+                let stored = stored.filter(|(_, f)| f.stored()).map(|(d, _)| d);
+                let widened = add_columns(&tx, dt, t, stored, &at)?;
+                let t = match &widened {
+                    Some(mapping::Shape::Document(w)) => w,
+                    _ => t,
+                };
+                let counts = upsert_documents(&tx, dt, t, page.documents, fates, &at, &mut log)?;
+                (widened, counts)
+            }
+            mapping::Shape::Series(t) => (
+                None,
+                upsert_series(&tx, dt, t, page.documents, rows, &at, &mut log)?,
+            ),
         };
+        if log.unkeyed {
+            bound_unkeyed_quarantine(&tx, dt, &at)?;
+        }
         let shape = widened.as_ref().unwrap_or(shape);
-        let mut counts = match shape {
-            mapping::Shape::Document(t) => upsert_documents(&tx, dt, t, page.documents, &at)?,
-            mapping::Shape::Series(t) => upsert_series(&tx, dt, t, page.documents, rows, &at)?,
-        };
         if let (Some(v), mapping::Shape::Document(t)) = (&page.vanished, shape) {
             counts.deleted += apply_vanished(&tx, dt, t, v, page.at)?;
         }
@@ -415,6 +429,7 @@ impl Store {
             counts.inserted as i64 - counts.deleted as i64,
         ])?;
         tx.commit()?;
+        log.report(dt, counts.quarantined);
         if let Some(shape) = widened {
             self.shapes.insert(dt.name, shape);
         }
@@ -430,7 +445,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT data_type, COUNT(*),
                     (SELECT reason FROM quarantine q2 WHERE q2.data_type = q.data_type
-                     ORDER BY last_seen DESC, rowid DESC LIMIT 1),
+                     ORDER BY last_seen DESC, doc_key DESC LIMIT 1),
                     MAX(last_seen)
              FROM quarantine q GROUP BY data_type",
         )?;
@@ -667,25 +682,35 @@ fn by_key_field(dt: &DataType) -> Option<&'static str> {
 /// towards SQLite's column limit).
 const MAX_ADDED_COLUMNS: i64 = 64;
 
-/// Adds a typed column for every scalar field of `docs` that the table has
-/// no column for, records it in `added_column` and fills it for every
-/// stored document from `raw_json`. Returns the table's new mapping when
-/// it changed.
-fn add_columns(
+/// Adds a typed column for every scalar field of `docs` (the documents of
+/// the page that will be stored) that no column holds, named by
+/// [`mapping::column_names`] for the whole page at once, records it in
+/// `added_column` with its JSON path and fills it for every stored
+/// document from `raw_json`. Returns the table's new mapping when it
+/// changed.
+fn add_columns<'a>(
     tx: &Connection,
     dt: &DataType,
     t: &mapping::DocTable,
-    docs: &[serde_json::Value],
+    docs: impl Iterator<Item = &'a serde_json::Value>,
     at: &str,
 ) -> Result<Option<mapping::Shape>, StoreError> {
     let mut wanted = std::collections::BTreeMap::new();
     for doc in docs {
-        mapping::unknown_fields(dt, &t.all_columns, doc, &mut wanted);
+        mapping::unknown_fields(dt, &t.known_paths, doc, &mut wanted);
     }
     if wanted.is_empty() {
         return Ok(None);
     }
     // Another process may have added some since this mapping was built.
+    let recorded: HashSet<String> = tx
+        .prepare_cached("SELECT json_path FROM added_column WHERE table_name = ?1")?
+        .query_map([dt.table], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let before = wanted.len();
+    wanted.retain(|path, _| !recorded.contains(path));
+    // Only fields past the cap: the mapping stays as it is.
+    let mut changed = wanted.len() < before;
     let present: HashSet<String> = mapping::table_info(tx, dt.table)?
         .into_iter()
         .map(|c| c.name.to_lowercase())
@@ -695,19 +720,12 @@ fn add_columns(
         .query_row([dt.table], |r| r.get(0))?;
     let table = mapping::quote(dt.table);
     let mut over_limit = Vec::new();
-    // Only fields past the cap: the mapping stays as it is.
-    let mut changed = false;
-    for (column, (path, ty)) in &wanted {
-        if present.contains(&column.to_lowercase()) {
-            // Added by another process since this mapping was built.
-            changed = true;
-            continue;
-        }
+    for (path, column, ty) in mapping::column_names(&wanted, &present) {
         if added >= MAX_ADDED_COLUMNS {
-            over_limit.push(column.as_str());
+            over_limit.push(column);
             continue;
         }
-        let col = mapping::quote(column);
+        let col = mapping::quote(&column);
         tx.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {col} {ty}"))?;
         tx.prepare_cached(
             "INSERT OR REPLACE INTO added_column (table_name, column_name, sql_type, json_path, first_seen)
@@ -720,11 +738,12 @@ fn add_columns(
             &format!(
                 "UPDATE {table} SET {col} = json_extract(raw_json, ?1) WHERE json_type(raw_json, ?1) IS NOT NULL"
             ),
-            [path],
+            [&path],
         )?;
         tracing::info!(
             data_type = dt.name,
             column,
+            json_path = path,
             sql_type = ty,
             "added a column for a field outside the schema"
         );
@@ -744,8 +763,188 @@ fn add_columns(
     Ok(Some(mapping::build(tx, dt)?))
 }
 
+/// Makes every one-per-day collection hold one document per day, for files
+/// written before that rule (schema version 7): of the documents of one day,
+/// the one the API served last (`last_seen`, then `first_seen`, then id) stays;
+/// the others go to `document_history`, their child rows with them. Returns
+/// how many moved.
+fn keep_one_per_day(tx: &Connection) -> Result<usize, StoreError> {
+    let at = text_time(crate::clock::now());
+    let mut moved = 0;
+    for dt in crate::registry::DATA_TYPES
+        .iter()
+        .filter(|d| d.one_per_day())
+    {
+        let (Some(day), t) = (dt.day_field, mapping::quote(dt.table)) else {
+            continue;
+        };
+        let day = mapping::quote(day);
+        let older: Vec<(String, String, String, String)> = tx
+            .prepare(&format!(
+                "SELECT id, {day}, raw_json, newest FROM (
+                    SELECT id, {day}, raw_json, first_value(id) OVER (
+                        PARTITION BY {day} ORDER BY last_seen DESC, first_seen DESC, id DESC) AS newest
+                    FROM {t} WHERE {day} IN (
+                        SELECT {day} FROM {t} WHERE {day} IS NOT NULL GROUP BY {day} HAVING COUNT(*) > 1))
+                 WHERE id <> newest"
+            ))?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, day, raw, newest) in &older {
+            keep_in_history(tx, dt, id, day, raw, &at, newest)?;
+            tx.execute(&format!("DELETE FROM {t} WHERE id = ?1"), [id])?;
+            clear_pending(tx, dt, id)?;
+        }
+        if !older.is_empty() {
+            tx.execute(
+                "UPDATE sync_state SET documents = documents - ?2 WHERE data_type = ?1",
+                params![dt.name, older.len() as i64],
+            )?;
+        }
+        moved += older.len();
+    }
+    Ok(moved)
+}
+
+/// Renames the columns an older ouradb added for fields named like the
+/// rowid (`rowid`, `oid`, `_rowid_`) to the names [`mapping::column_names`]
+/// gives them now, and rebuilds the sample rows of their tables from
+/// `raw_json`: the store read such a column back as the row's key, so
+/// sample rows may hang on the wrong document. Returns the columns renamed.
+fn rename_rowid_columns(tx: &Connection) -> Result<usize, StoreError> {
+    let mut renamed = 0;
+    for dt in crate::registry::DATA_TYPES
+        .iter()
+        .filter(|d| !d.is_time_series())
+    {
+        let present: HashSet<String> = mapping::table_info(tx, dt.table)?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let shadows: Vec<&String> = present
+            .iter()
+            .filter(|c| mapping::is_rowid_alias(c))
+            .collect();
+        if shadows.is_empty() {
+            continue;
+        }
+        let mut taken: HashSet<String> = present.iter().map(|c| c.to_lowercase()).collect();
+        for old in shadows {
+            let wanted = std::collections::BTreeMap::from([(
+                format!("$.{old}"),
+                mapping::Wanted {
+                    column: old.clone(),
+                    sql_type: "TEXT",
+                },
+            )]);
+            let (_, new, _) = mapping::column_names(&wanted, &taken).remove(0);
+            tx.execute_batch(&format!(
+                "ALTER TABLE {} RENAME COLUMN {} TO {}",
+                mapping::quote(dt.table),
+                mapping::quote(old),
+                mapping::quote(&new)
+            ))?;
+            tx.execute(
+                "UPDATE added_column SET column_name = ?3 WHERE table_name = ?1 AND column_name = ?2",
+                params![dt.table, old, new],
+            )?;
+            taken.insert(new.to_lowercase());
+            renamed += 1;
+        }
+        rebuild_sample_rows(tx, dt)?;
+    }
+    Ok(renamed)
+}
+
+/// Writes the sample rows of every stored document of `dt` afresh from
+/// its `raw_json`.
+fn rebuild_sample_rows(tx: &Connection, dt: &DataType) -> Result<(), StoreError> {
+    let mapping::Shape::Document(t) = mapping::build(tx, dt)? else {
+        return Ok(());
+    };
+    if t.children.is_empty() {
+        return Ok(());
+    }
+    let docs: Vec<(i64, String)> = tx
+        .prepare(&format!(
+            "SELECT {}, raw_json FROM {}",
+            mapping::SURROGATE_KEY,
+            mapping::quote(dt.table)
+        ))?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut children = t
+        .children
+        .iter()
+        .map(|c| ChildStatements::prepare(tx, c))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    for c in &mut children {
+        tx.execute_batch(&format!("DELETE FROM {}", mapping::quote(c.child.table)))?;
+    }
+    for (pk, raw) in docs {
+        // ouradb wrote raw_json itself; one it cannot read keeps no samples
+        // here, and its JSON stays in the row.
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(&raw) else {
+            continue;
+        };
+        for c in &mut children {
+            c.write(pk, &doc, false)?;
+        }
+    }
+    Ok(())
+}
+
+/// What a page put in quarantine, for its one log line.
+#[derive(Debug, Default)]
+struct QuarantineLog {
+    /// The first few distinct reasons.
+    reasons: Vec<String>,
+    /// Whether an entry was keyed by its content (see [`MAX_UNKEYED_QUARANTINE`]).
+    unkeyed: bool,
+}
+
+impl QuarantineLog {
+    const REASONS: usize = 3;
+
+    fn note(&mut self, reason: &str) {
+        if self.reasons.len() < Self::REASONS && !self.reasons.iter().any(|r| r == reason) {
+            self.reasons.push(reason.to_owned());
+        }
+    }
+
+    /// One line for the page: how many and why (server text stripped of
+    /// control characters).
+    fn report(&self, dt: &DataType, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let reasons: Vec<String> = self
+            .reasons
+            .iter()
+            .map(|r| r.chars().filter(|c| !c.is_control()).collect())
+            .collect();
+        tracing::warn!(
+            data_type = dt.name,
+            quarantined = count,
+            reasons = reasons.join("; "),
+            "documents quarantined (kept in the quarantine table; `ouradb status` lists them)"
+        );
+    }
+}
+
+/// Entries per data type of documents with no identity at all (no id, no
+/// natural key: keyed by a hash of their content), or the latest page's
+/// when it alone has more (a page is always kept whole). Such a document
+/// cannot be told apart from another one, so a server that changes it on
+/// every fetch would otherwise add an entry per document and run; beyond
+/// this many, the entries received longest ago go (the server sent a newer
+/// copy since, or stopped sending them), with a warning.
+const MAX_UNKEYED_QUARANTINE: i64 = 1_000;
+
 /// Puts a document that cannot be stored into `quarantine` (or refreshes
-/// its entry), keyed so a later good copy can take it out again.
+/// its entry), keyed so a later good copy can take it out again and a
+/// later copy replaces it: by its id, else its natural key, else (nothing
+/// identifies it) a hash of its content.
 fn quarantine(
     tx: &Connection,
     dt: &DataType,
@@ -753,13 +952,20 @@ fn quarantine(
     doc: &serde_json::Value,
     reason: &str,
     at: &str,
+    log: &mut QuarantineLog,
 ) -> Result<(), StoreError> {
     let raw = doc.to_string();
     let key = match key {
         Some(k) => k.to_owned(),
-        None => format!("sha256:{}", hex::encode(Sha256::digest(raw.as_bytes()))),
+        None => {
+            log.unkeyed = true;
+            format!(
+                "{UNKEYED_PREFIX}{}",
+                hex::encode(Sha256::digest(raw.as_bytes()))
+            )
+        }
     };
-    tracing::warn!(data_type = dt.name, key, reason, "document quarantined");
+    log.note(reason);
     tx.prepare_cached(
         "INSERT INTO quarantine (data_type, doc_key, reason, raw_json, first_seen, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)
@@ -767,6 +973,41 @@ fn quarantine(
             reason = excluded.reason, raw_json = excluded.raw_json, last_seen = excluded.last_seen",
     )?
     .execute(params![dt.name, key, reason, raw, at])?;
+    Ok(())
+}
+
+/// `doc_key` prefix of quarantined documents keyed by their content.
+const UNKEYED_PREFIX: &str = "sha256:";
+
+/// Keeps the content-keyed entries of `dt` within [`MAX_UNKEYED_QUARANTINE`],
+/// never dropping those of the page written at `at`.
+fn bound_unkeyed_quarantine(tx: &Connection, dt: &DataType, at: &str) -> Result<(), StoreError> {
+    let current: i64 = tx
+        .prepare_cached(
+            "SELECT COUNT(*) FROM quarantine
+             WHERE data_type = ?1 AND substr(doc_key, 1, 7) = ?2 AND last_seen = ?3",
+        )?
+        .query_row(params![dt.name, UNKEYED_PREFIX, at], |r| r.get(0))?;
+    let evicted = tx
+        .prepare_cached(
+            "DELETE FROM quarantine WHERE data_type = ?1 AND doc_key IN (
+                SELECT doc_key FROM quarantine
+                WHERE data_type = ?1 AND substr(doc_key, 1, 7) = ?2 AND last_seen <> ?3
+                ORDER BY last_seen DESC, doc_key LIMIT -1 OFFSET ?4)",
+        )?
+        .execute(params![
+            dt.name,
+            UNKEYED_PREFIX,
+            at,
+            (MAX_UNKEYED_QUARANTINE - current).max(0)
+        ])?;
+    if evicted > 0 {
+        tracing::warn!(
+            data_type = dt.name,
+            evicted,
+            "quarantine keeps at most {MAX_UNKEYED_QUARANTINE} documents without id or key per type (or the latest page's); dropped the ones received longest ago"
+        );
+    }
     Ok(())
 }
 
@@ -806,9 +1047,13 @@ fn refused_content(e: &rusqlite::Error) -> bool {
 }
 
 /// The stored row a document is (or replaces): by its id; for a document
-/// with an id that is not stored yet, the row its id-less copy made; for a
-/// document without an id, the row of its natural key, whatever its id.
-/// Returns (rowid, raw_json, stored id).
+/// with an id that is not stored yet, the row its id-less copy made, else
+/// (for a one-per-day type) the row of another id for its day, which it
+/// replaces (see [`replace_daily`]); for a document without an id, the row
+/// of its natural key, whatever its id. `replace_at` is the time of the
+/// page, `None` for a deletion (which never takes over another document's
+/// row). Returns (pk, raw_json, stored id); the pk is `None` for tables
+/// without sample rows.
 fn resolve(
     tx: &Connection,
     t: &mapping::DocTable,
@@ -816,33 +1061,33 @@ fn resolve(
     id: Option<&str>,
     synthetic: Option<&str>,
     doc: &serde_json::Value,
-) -> Result<Option<(i64, String, String)>, StoreError> {
+    replace_at: Option<&str>,
+) -> Result<Option<(Option<i64>, String, String)>, StoreError> {
     let mut by_id = tx.prepare_cached(&t.sql_select_key_raw)?;
     if let Some(id) = id
-        && let Some((rowid, raw)) = by_id
+        && let Some((pk, raw)) = by_id
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
     {
-        return Ok(Some((rowid, raw, id.to_owned())));
+        return Ok(Some((pk, raw, id.to_owned())));
     }
     if let Some(s) = synthetic
-        && let Some((rowid, raw)) = by_id
+        && let Some((pk, raw)) = by_id
             .query_row([s], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
     {
-        // The id-less copy's row becomes the document's: same rowid, so
+        // The id-less copy's row becomes the document's: same pk, so
         // its sample rows stay attached until the update replaces them.
         return Ok(Some(match id {
             Some(id) => {
-                tx.prepare_cached(&t.sql_rekey)?
-                    .execute(params![rowid, id])?;
+                tx.prepare_cached(&t.sql_rekey)?.execute(params![s, id])?;
                 clear_pending(tx, dt, s)?;
-                (rowid, raw, id.to_owned())
+                (pk, raw, id.to_owned())
             }
-            None => (rowid, raw, s.to_owned()),
+            None => (pk, raw, s.to_owned()),
         }));
     }
-    if id.is_none()
+    if (id.is_none() || (dt.one_per_day() && replace_at.is_some()))
         && let Some(sql) = &t.sql_select_by_natural_key
         && let Some(values) = dt.natural_key_values(doc)
     {
@@ -850,14 +1095,197 @@ fn resolve(
             crate::registry::NaturalKey::Single => Vec::new(),
             _ => values,
         };
-        return Ok(tx
+        let found: Option<(Option<i64>, String, String)> = tx
             .prepare_cached(sql)?
             .query_row(rusqlite::params_from_iter(values.iter()), |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
-            .optional()?);
+            .optional()?;
+        return match (found, id, replace_at) {
+            (Some((pk, raw, old)), Some(id), Some(at)) => {
+                replace_daily(tx, t, dt, &old, &values.join("|"), &raw, id, at)?;
+                Ok(Some((pk, raw, id.to_owned())))
+            }
+            (found, _, _) => Ok(found),
+        };
     }
     Ok(None)
+}
+
+/// A one-per-day document with a new id arrived for a day stored under
+/// `old`: the arrival is newer (a later fetch than the one that stored
+/// `old`), so it takes over the row. The old document's JSON goes to
+/// `document_history`; the caller's update then rewrites the columns and
+/// replaces the child rows, all in the page's transaction.
+#[allow(clippy::too_many_arguments)]
+fn replace_daily(
+    tx: &Connection,
+    t: &mapping::DocTable,
+    dt: &DataType,
+    old: &str,
+    day: &str,
+    raw: &str,
+    id: &str,
+    at: &str,
+) -> Result<(), StoreError> {
+    keep_in_history(tx, dt, old, day, raw, at, id)?;
+    tx.prepare_cached(&t.sql_rekey)?.execute(params![old, id])?;
+    clear_pending(tx, dt, old)?;
+    Ok(())
+}
+
+/// The keys of a document that can be stored.
+struct Keys<'a> {
+    /// Its Oura id, when it has one.
+    id: Option<&'a str>,
+    /// The id made from its natural key, when it has one.
+    synthetic: Option<String>,
+    /// The id it is stored under unless a stored copy says otherwise.
+    key: String,
+    day: Option<Date>,
+}
+
+/// What becomes of one document of a page, decided for the whole page
+/// before anything is written: only documents that will be stored may add
+/// columns, and of two documents of one day only one is stored.
+enum Fate<'a> {
+    /// `{}` carries nothing to store or to replace a stored copy with.
+    Skip,
+    Quarantine {
+        key: Option<String>,
+        reason: String,
+    },
+    /// Marked deleted by the API (the registry's `deleted_marker`).
+    Delete(Keys<'a>),
+    Store(Keys<'a>),
+    /// A document of a one-per-day type (the registry's `one_per_day`)
+    /// that another document of the page replaces: kept in
+    /// `document_history` only.
+    Superseded {
+        id: &'a str,
+        day: Date,
+        by: String,
+    },
+}
+
+impl Fate<'_> {
+    fn stored(&self) -> bool {
+        matches!(self, Fate::Store(_))
+    }
+}
+
+/// The fate of one document, on its own.
+fn fate<'a>(dt: &DataType, doc: &'a serde_json::Value) -> Fate<'a> {
+    let Some(obj) = doc.as_object() else {
+        return Fate::Quarantine {
+            key: None,
+            reason: "not a JSON object".to_owned(),
+        };
+    };
+    if obj.is_empty() {
+        return Fate::Skip;
+    }
+    let id = doc
+        .get("id")
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty());
+    let synthetic = dt.synthetic_id(doc);
+    let key = id.map(str::to_owned).or_else(|| synthetic.clone());
+    let day = dt.document_day(doc);
+    if let (Some(field), None) = (dt.day_field, day) {
+        let reason = format!(
+            "no readable `{field}` (got {}){}",
+            doc.get(field)
+                .map_or("nothing".to_owned(), |v| v.to_string()),
+            if dt.day_from.is_empty() {
+                String::new()
+            } else {
+                format!(" and no `{}` to derive it from", dt.day_from.join("`/`"))
+            }
+        );
+        return Fate::Quarantine { key, reason };
+    }
+    let Some(key) = key else {
+        let reason = match dt.natural_key {
+            crate::registry::NaturalKey::Fields(f) => {
+                format!("no `id`, and no `{}` to key it by", f.join("`/`"))
+            }
+            _ => "no `id`, and the type has no other key".to_owned(),
+        };
+        return Fate::Quarantine { key: None, reason };
+    };
+    let keys = Keys {
+        id,
+        synthetic,
+        key,
+        day,
+    };
+    match dt.deleted_marker {
+        Some((field, marker))
+            if doc.get(field).and_then(serde_json::Value::as_str) == Some(marker) =>
+        {
+            Fate::Delete(keys)
+        }
+        _ => Fate::Store(keys),
+    }
+}
+
+/// The fates of a page's documents. Of documents of a one-per-day type
+/// that share a day under different ids, the newest is stored and the
+/// others are superseded. "Newest": the later date-time in the registry's
+/// `day_from` fields when both have one and they differ; otherwise the
+/// later in the page. (A daily document's `timestamp` is the start of its
+/// day, the same for every copy of that day, and the API gives no
+/// modification time, so the order it lists them in is all there is.
+/// Against a copy stored by an earlier fetch, any document of a later
+/// fetch is newer: see [`resolve`].)
+fn plan_page<'a>(dt: &DataType, docs: &'a [serde_json::Value]) -> Vec<Fate<'a>> {
+    let mut fates: Vec<Fate<'a>> = docs.iter().map(|d| fate(dt, d)).collect();
+    if !dt.one_per_day() {
+        return fates;
+    }
+    let time = |doc: &serde_json::Value| {
+        dt.day_from
+            .iter()
+            .find_map(|f| doc.get(*f)?.as_str()?.parse::<Timestamp>().ok())
+    };
+    // Per day, the index of the newest document with an Oura id.
+    let mut newest: HashMap<Date, usize> = HashMap::new();
+    for (i, f) in fates.iter().enumerate() {
+        if let Fate::Store(Keys {
+            id: Some(_),
+            day: Some(day),
+            ..
+        }) = f
+        {
+            let e = newest.entry(*day).or_insert(i);
+            if (time(&docs[i]), i) >= (time(&docs[*e]), *e) {
+                *e = i;
+            }
+        }
+    }
+    for i in 0..fates.len() {
+        let Fate::Store(Keys {
+            id: Some(id),
+            day: Some(day),
+            ..
+        }) = fates[i]
+        else {
+            continue;
+        };
+        let winner = newest[&day];
+        let Fate::Store(Keys { id: Some(by), .. }) = fates[winner] else {
+            continue;
+        };
+        if by != id {
+            fates[i] = Fate::Superseded {
+                id,
+                day,
+                by: by.to_owned(),
+            };
+        }
+    }
+    fates
 }
 
 /// Document upserts: a document is written only when its canonical JSON
@@ -869,7 +1297,9 @@ fn upsert_documents(
     dt: &DataType,
     t: &mapping::DocTable,
     docs: &[serde_json::Value],
+    fates: Vec<Fate<'_>>,
     at: &str,
+    log: &mut QuarantineLog,
 ) -> Result<WriteCounts, StoreError> {
     let mut counts = WriteCounts::default();
     let mut insert = tx.prepare_cached(&t.sql_insert)?;
@@ -879,84 +1309,49 @@ fn upsert_documents(
     let mut children = t
         .children
         .iter()
-        .map(|c| {
-            Ok((
-                c,
-                (
-                    tx.prepare_cached(&c.sql_insert)?,
-                    tx.prepare_cached(&c.sql_insert_batch)?,
-                ),
-                tx.prepare_cached(&c.sql_clear)?,
-            ))
-        })
+        .map(|c| ChildStatements::prepare(tx, c))
         .collect::<Result<Vec<_>, StoreError>>()?;
     let quarantined_before = has_quarantined(tx, dt)?;
     let pending_before = dt.vanishing == Vanishing::Deletes
         && tx
             .prepare_cached("SELECT 1 FROM pending_removal WHERE data_type = ?1 LIMIT 1")?
             .exists([dt.name])?;
-    for doc in docs {
-        let Some(obj) = doc.as_object() else {
-            quarantine(tx, dt, None, doc, "not a JSON object", at)?;
-            counts.quarantined += 1;
-            continue;
-        };
-        if obj.is_empty() {
-            // `{}` carries nothing to store or to replace a stored copy with.
-            continue;
-        }
-        let id = doc
-            .get("id")
-            .and_then(serde_json::Value::as_str)
-            .filter(|s| !s.is_empty());
-        let synthetic = dt.synthetic_id(doc);
-        let key = id.map(str::to_owned).or_else(|| synthetic.clone());
-        let day = dt.document_day(doc);
-        if let (Some(field), None) = (dt.day_field, day) {
-            let reason = format!(
-                "no readable `{field}` (got {}){}",
-                doc.get(field)
-                    .map_or("nothing".to_owned(), |v| v.to_string()),
-                if dt.day_from.is_empty() {
-                    String::new()
-                } else {
-                    format!(" and no `{}` to derive it from", dt.day_from.join("`/`"))
-                }
-            );
-            quarantine(tx, dt, key.as_deref(), doc, &reason, at)?;
-            counts.quarantined += 1;
-            continue;
-        }
-        if key.is_none() {
-            let reason = match dt.natural_key {
-                crate::registry::NaturalKey::Fields(f) => {
-                    format!("no `id`, and no `{}` to key it by", f.join("`/`"))
-                }
-                _ => "no `id`, and the type has no other key".to_owned(),
-            };
-            quarantine(tx, dt, None, doc, &reason, at)?;
-            counts.quarantined += 1;
-            continue;
-        }
-        if let Some((field, marker)) = dt.deleted_marker
-            && doc.get(field).and_then(serde_json::Value::as_str) == Some(marker)
-        {
-            let stored = resolve(tx, t, dt, id, synthetic.as_deref(), doc)?;
-            match stored {
-                Some((_, _, stored_id)) if delete.execute([&stored_id])? > 0 => {
-                    counts.deleted += 1;
-                    clear_pending(tx, dt, &stored_id)?;
-                }
-                _ => counts.unchanged += 1,
+    // Written after the page's stored documents, so that the copy this
+    // page brought is the one history keeps.
+    let mut superseded = Vec::new();
+    for (doc, fate) in docs.iter().zip(fates) {
+        let keys = match fate {
+            Fate::Skip => continue,
+            Fate::Quarantine { key, reason } => {
+                quarantine(tx, dt, key.as_deref(), doc, &reason, at, log)?;
+                counts.quarantined += 1;
+                continue;
             }
-            continue;
-        }
-        let stored = resolve(tx, t, dt, id, synthetic.as_deref(), doc)?;
-        let stored_id = stored
-            .as_ref()
-            .map(|(_, _, i)| i.clone())
-            .or(key)
-            .expect("checked above");
+            Fate::Superseded { id, day, by } => {
+                superseded.push((doc, id, day, by));
+                continue;
+            }
+            Fate::Delete(k) => {
+                let stored = resolve(tx, t, dt, k.id, k.synthetic.as_deref(), doc, None)?;
+                match stored {
+                    Some((_, _, stored_id)) if delete.execute([&stored_id])? > 0 => {
+                        counts.deleted += 1;
+                        clear_pending(tx, dt, &stored_id)?;
+                    }
+                    _ => counts.unchanged += 1,
+                }
+                continue;
+            }
+            Fate::Store(k) => k,
+        };
+        let Keys {
+            id,
+            synthetic,
+            key,
+            day,
+        } = keys;
+        let stored = resolve(tx, t, dt, id, synthetic.as_deref(), doc, Some(at))?;
+        let stored_id = stored.as_ref().map_or(key, |(_, _, i)| i.clone());
         if quarantined_before {
             unquarantine(tx, dt, &[Some(&stored_id), id, synthetic.as_deref()])?;
         }
@@ -972,30 +1367,26 @@ fn upsert_documents(
             counts.unchanged += 1;
             continue;
         }
-        let mut values: Vec<Sql> = t
-            .columns
-            .iter()
-            .map(|c| mapping::to_sql(c.lookup(doc)))
-            .collect();
+        let mut values = mapping::column_values(&t.columns, doc);
         values[0] = Sql::Text(stored_id.clone());
         if let (Some(i), Some(d)) = (t.day_column, day) {
             values[i] = Sql::Text(d.to_string());
         }
         values.push(Sql::Text(raw));
         values.push(Sql::Text(at.to_owned()));
-        // The rowid stays the same through an update, so sample rows keyed
+        // The pk stays the same through an update, so sample rows keyed
         // by it only need replacing.
-        let written = if let Some((key, _, _)) = stored {
+        let written = if let Some((pk, _, _)) = stored {
             update
                 .execute(rusqlite::params_from_iter(values.iter()))
-                .map(|_| key)
+                .map(|_| pk)
         } else {
-            insert
-                .execute(rusqlite::params_from_iter(values.iter()))
-                .map(|_| tx.last_insert_rowid())
+            insert.query_row(rusqlite::params_from_iter(values.iter()), |r| {
+                r.get::<_, Option<i64>>(0)
+            })
         };
-        let key = match written {
-            Ok(key) => key,
+        let pk = match written {
+            Ok(pk) => pk,
             Err(e) if refused_content(&e) => {
                 quarantine(
                     tx,
@@ -1004,6 +1395,7 @@ fn upsert_documents(
                     doc,
                     &format!("SQLite refused it: {e}"),
                     at,
+                    log,
                 )?;
                 counts.quarantined += 1;
                 continue;
@@ -1011,32 +1403,89 @@ fn upsert_documents(
             Err(e) => return Err(e.into()),
         };
         if stored.is_some() {
-            for (_, _, clear) in &mut children {
-                clear.execute([key])?;
-            }
             counts.updated += 1;
         } else {
             counts.inserted += 1;
         }
-        for (child, (single, batch), _) in &mut children {
-            let rows = mapping::child_rows(child, doc);
-            let mut chunks = rows.chunks_exact(mapping::CHILD_BATCH);
-            for chunk in &mut chunks {
-                for (i, (offset, ts, value)) in chunk.iter().enumerate() {
-                    let p = i * 4;
-                    batch.raw_bind_parameter(p + 1, key)?;
-                    batch.raw_bind_parameter(p + 2, offset)?;
-                    batch.raw_bind_parameter(p + 3, ts)?;
-                    batch.raw_bind_parameter(p + 4, value)?;
-                }
-                batch.raw_execute()?;
-            }
-            for (offset, ts, value) in chunks.remainder() {
-                single.execute(params![key, offset, ts, value])?;
+        if let Some(pk) = pk {
+            for c in &mut children {
+                c.write(pk, doc, stored.is_some())?;
             }
         }
     }
+    // Seen and kept (in history), not written to the table: unchanged.
+    for (doc, id, day, by) in superseded {
+        let raw = serde_json::to_string(doc)
+            .map_err(|e| StoreError::Invalid(format!("{} document {id}: {e}", dt.name)))?;
+        keep_in_history(tx, dt, id, &day.to_string(), &raw, at, &by)?;
+        counts.unchanged += 1;
+    }
     Ok(counts)
+}
+
+/// The prepared statements of one sample table for a page.
+struct ChildStatements<'c> {
+    child: &'c mapping::Child,
+    single: rusqlite::CachedStatement<'c>,
+    batch: rusqlite::CachedStatement<'c>,
+    clear: rusqlite::CachedStatement<'c>,
+}
+
+impl<'c> ChildStatements<'c> {
+    fn prepare(tx: &'c Connection, child: &'c mapping::Child) -> Result<Self, StoreError> {
+        Ok(ChildStatements {
+            child,
+            single: tx.prepare_cached(&child.sql_insert)?,
+            batch: tx.prepare_cached(&child.sql_insert_batch)?,
+            clear: tx.prepare_cached(&child.sql_clear)?,
+        })
+    }
+
+    /// Writes the sample rows of `doc` for its document `pk`, replacing
+    /// the rows it had when `replace`.
+    fn write(&mut self, pk: i64, doc: &serde_json::Value, replace: bool) -> Result<(), StoreError> {
+        if replace {
+            self.clear.execute([pk])?;
+        }
+        let rows = mapping::child_rows(self.child, doc);
+        let mut chunks = rows.chunks_exact(mapping::CHILD_BATCH);
+        for chunk in &mut chunks {
+            for (i, (offset, ts, value)) in chunk.iter().enumerate() {
+                let p = i * 4;
+                self.batch.raw_bind_parameter(p + 1, pk)?;
+                self.batch.raw_bind_parameter(p + 2, offset)?;
+                self.batch.raw_bind_parameter(p + 3, ts)?;
+                self.batch.raw_bind_parameter(p + 4, value)?;
+            }
+            self.batch.raw_execute()?;
+        }
+        for (offset, ts, value) in chunks.remainder() {
+            self.single.execute(params![pk, offset, ts, value])?;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the JSON of a one-per-day document another one replaced (the
+/// latest copy per id).
+fn keep_in_history(
+    tx: &Connection,
+    dt: &DataType,
+    id: &str,
+    day: &str,
+    raw: &str,
+    at: &str,
+    by: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO document_history (data_type, id, day, raw_json, replaced_at, replaced_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (data_type, id) DO UPDATE SET
+            day = excluded.day, raw_json = excluded.raw_json,
+            replaced_at = excluded.replaced_at, replaced_by = excluded.replaced_by",
+    )?
+    .execute(params![dt.name, id, day, raw, at, by])?;
+    Ok(())
 }
 
 fn upsert_series(
@@ -1046,6 +1495,7 @@ fn upsert_series(
     rows: &[serde_json::Value],
     raw_rows: &RawRows,
     at: &str,
+    log: &mut QuarantineLog,
 ) -> Result<WriteCounts, StoreError> {
     let mut counts = WriteCounts::default();
     let mut insert = tx.prepare_cached(&t.sql_insert)?;
@@ -1097,9 +1547,9 @@ fn upsert_series(
         Ok(())
     };
     // A row that cannot be stored goes to quarantine; the page goes on.
-    let quarantine_row = |row: &serde_json::Value,
-                          reason: String,
-                          counts: &mut WriteCounts|
+    let mut quarantine_row = |row: &serde_json::Value,
+                              reason: String,
+                              counts: &mut WriteCounts|
      -> Result<(), StoreError> {
         let key = row
             .get("timestamp")
@@ -1109,7 +1559,7 @@ fn upsert_series(
             .strip_prefix(&format!("{}: ", dt.name))
             .unwrap_or(&reason)
             .to_owned();
-        quarantine(tx, dt, key.as_deref(), row, &reason, at)?;
+        quarantine(tx, dt, key.as_deref(), row, &reason, at, log)?;
         counts.quarantined += 1;
         Ok(())
     };

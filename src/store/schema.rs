@@ -50,7 +50,24 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: include_str!("../../schema_met_view.sql"),
     },
+    Migration {
+        version: 7,
+        sql: include_str!("../../schema_v7_documents.sql"),
+    },
 ];
+
+/// What a migration needs beyond its SQL, run in its transaction right
+/// after it: steps that decode JSON or follow the registry.
+fn after_migration(conn: &Connection, version: i64) -> Result<(), StoreError> {
+    if version == 7 {
+        // The *_ts columns hold what ouradb decodes, for the rows already
+        // stored too; days stored twice keep their newest document.
+        super::mapping::fill_seconds_columns(conn)?;
+        super::keep_one_per_day(conn)?;
+        super::rename_rowid_columns(conn)?;
+    }
+    Ok(())
+}
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -383,6 +400,7 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     }
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
         tx.execute_batch(m.sql)?;
+        after_migration(&tx, m.version)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))?;
     }
     tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;

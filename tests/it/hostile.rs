@@ -1304,3 +1304,31 @@ async fn oauth_and_subscription_errors_carry_no_control_characters() {
         "{list}"
     );
 }
+
+/// A page of documents that cannot be stored logged one WARN line per
+/// document (a page of 10,000 gave 10,000 lines, every run). Now a page
+/// logs one line: how many, and the first reasons; the quarantine table
+/// holds them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_quarantined_documents_logs_one_line_with_the_count_and_reasons() {
+    let day = util::today().to_string();
+    let fake = Fake::start(move |_| {
+        let mut docs: Vec<serde_json::Value> = (0..40)
+            .map(|i| json!({"id": format!("bad-{i}"), "score": i, "day": "not a day"}))
+            .collect();
+        docs.push(json!({"id": "good", "day": day, "score": 77}));
+        json_page(json!(docs), None)
+    })
+    .await;
+    let (out, _, _dir, db) = sync_daily_sleep(&fake).await;
+    let (_, stderr) = text(&out);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("quarantined"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("quarantined=40"), "{}", lines[0]);
+    assert!(lines[0].contains("no readable `day`"), "{}", lines[0]);
+    assert_eq!(util::count(&db, "quarantine"), 40);
+    assert_eq!(util::count(&db, "daily_sleep"), 1);
+}

@@ -1540,3 +1540,487 @@ fn met_rows_of_a_version_5_file_become_a_view_and_differences_are_kept() {
         .unwrap();
     assert_eq!(kind, "view");
 }
+
+/// Names of the columns of a table, in order.
+fn column_names_of(path: &Path, table: &str) -> Vec<String> {
+    db::reader(path)
+        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A field named `rowid` (or `oid`, `_rowid_`, any case) would shadow
+/// SQLite's rowid if it became a column of that name: the store read it
+/// back as the row's key, so an update hung the sample rows on another
+/// document (or on none, failing the type for good). Such fields get a
+/// column with `_` appended, recorded in `added_column`, and the store
+/// addresses rows by `pk` or `id` only.
+#[test]
+fn fields_named_like_the_rowid_get_a_safe_column_and_samples_stay_with_their_document() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let sleep = dt("sleep");
+    let mut a = sleep_example();
+    let mut b = sleep_example();
+    b["id"] = json!("slp-2");
+    b["day"] = json!("2024-03-02");
+    b["bedtime_start"] = json!("2024-03-01T23:00:00+01:00");
+    b["heart_rate"] = sample("2024-03-01T23:00:00.000+01:00", 300.0, json!([70.0, 71.0]));
+    // slp-2 gets pk 2: a `rowid` of 2 in slp-1 names that row.
+    a["rowid"] = json!(2);
+    a["OID"] = json!(2);
+    a["_rowid_"] = json!(2);
+    b["rowid"] = json!(1);
+    commit(&mut store, "sleep", &[a.clone(), b.clone()]);
+    a["heart_rate"] = sample(
+        "2024-02-29T23:00:00.000+01:00",
+        300.0,
+        json!([60.0, 61.0, 62.0]),
+    );
+    a["average_hrv"] = json!(46);
+    assert_eq!(
+        commit(&mut store, "sleep", &[a.clone(), b]),
+        counts(0, 1, 1, 0)
+    );
+    commit(&mut store, "sleep", &[a]);
+
+    let values = |id: &str| -> Vec<Option<f64>> {
+        db::child_rows(&path, sleep, "sleep_heart_rate", id)
+            .unwrap()
+            .into_iter()
+            .map(|(_, _, v)| v)
+            .collect()
+    };
+    assert_eq!(values("slp-1"), vec![Some(60.0), Some(61.0), Some(62.0)]);
+    assert_eq!(values("slp-2"), vec![Some(70.0), Some(71.0)]);
+    let cols = column_names_of(&path, "sleep");
+    for shadow in ["rowid", "oid", "_rowid_"] {
+        assert!(
+            !cols.iter().any(|c| c.eq_ignore_ascii_case(shadow)),
+            "{shadow} in {cols:?}"
+        );
+    }
+    let added: Vec<(String, String)> = store
+        .added_columns()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.column, c.json_path))
+        .collect();
+    assert_eq!(
+        added,
+        vec![
+            ("OID_".to_owned(), "$.OID".to_owned()),
+            ("_rowid__".to_owned(), "$._rowid_".to_owned()),
+            ("rowid_".to_owned(), "$.rowid".to_owned()),
+        ]
+    );
+    let row = db::document_row(&path, sleep, "slp-1").unwrap().unwrap();
+    assert_eq!((&row["rowid_"], &row["OID_"]), (&json!(2), &json!(2)));
+    let row = db::document_row(&path, sleep, "slp-2").unwrap().unwrap();
+    assert_eq!(row["rowid_"], json!(1));
+}
+
+/// SQLite compares column names without case: two new fields that differ
+/// only in case (or a top-level `contributors_extra` beside a flattened
+/// `contributors.EXTRA`) failed every run with "duplicate column name".
+/// The names are decided once per page; the second gets `_2`, whatever
+/// order the documents came in, and each column holds its own field.
+#[test]
+fn new_fields_differing_only_in_case_get_distinct_columns_decided_once_per_page() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let ds = dt("daily_sleep");
+    let docs = vec![
+        json!({"id": "ds-1", "day": "2024-03-01", "newField": 1, "contributors_extra": 5}),
+        json!({"id": "ds-2", "day": "2024-03-02", "NewField": 2, "contributors": {"EXTRA": 6}}),
+    ];
+    assert_eq!(commit(&mut store, "daily_sleep", &docs), counts(2, 0, 0, 0));
+    let added: Vec<(String, String)> = store
+        .added_columns()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.column, c.json_path))
+        .collect();
+    assert_eq!(
+        added,
+        vec![
+            ("NewField".to_owned(), "$.NewField".to_owned()),
+            (
+                "contributors_EXTRA".to_owned(),
+                "$.contributors.EXTRA".to_owned()
+            ),
+            (
+                "contributors_extra_2".to_owned(),
+                "$.contributors_extra".to_owned()
+            ),
+            ("newField_2".to_owned(), "$.newField".to_owned()),
+        ]
+    );
+    let one = db::document_row(&path, ds, "ds-1").unwrap().unwrap();
+    let two = db::document_row(&path, ds, "ds-2").unwrap().unwrap();
+    assert_eq!(
+        (&one["newField_2"], &one["NewField"]),
+        (&json!(1), &Value::Null)
+    );
+    assert_eq!(
+        (&two["NewField"], &two["newField_2"]),
+        (&json!(2), &Value::Null)
+    );
+    assert_eq!(one["contributors_extra_2"], json!(5));
+    assert_eq!(two["contributors_EXTRA"], json!(6));
+    // The same fields in the other order, on a fresh mapping: no new column.
+    drop(store);
+    let mut store = Store::open(&path).unwrap();
+    let reversed: Vec<Value> = docs.into_iter().rev().collect();
+    assert_eq!(
+        commit(&mut store, "daily_sleep", &reversed),
+        counts(0, 0, 2, 0)
+    );
+    assert_eq!(store.added_columns().unwrap().len(), 4);
+}
+
+/// Unix seconds of an RFC 3339 date-time, as jiff (and the sample rows)
+/// read it.
+fn secs(s: &str) -> i64 {
+    s.parse::<Timestamp>().unwrap().as_second()
+}
+
+/// The MET and activity-class views (and the sleep interval views) decoded
+/// their start time with SQLite's strftime, which knows `+05:45` but not
+/// `+0545` or `+05:45:30`: their samples had no time. They now read the
+/// start as ouradb decodes it for the sleep samples' rows.
+#[test]
+fn decoding_views_read_offsets_without_colon_or_with_seconds_like_the_sample_rows() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let met_start = "2024-03-01T04:00:00.000+0545";
+    let day_start = "2024-03-01T00:00:00+05:45:30";
+    let act = json!({"id": "act-1", "day": "2024-03-01", "timestamp": day_start,
+        "class_5_min": "123", "met": {"interval": 60.0, "items": [1.5, 2.5], "timestamp": met_start}});
+    commit(&mut store, "daily_activity", &[act]);
+    let mut slp = sleep_example();
+    slp["bedtime_start"] = json!("2024-02-29T23:00:00+0100");
+    commit(&mut store, "sleep", &[slp]);
+    drop(store);
+
+    let a = dt("daily_activity");
+    let met = db::child_rows(&path, a, "daily_activity_met", "act-1").unwrap();
+    let m = secs(met_start);
+    assert_eq!(
+        met,
+        vec![(0, Some(m), Some(1.5)), (1, Some(m + 60), Some(2.5))]
+    );
+    let class = db::child_rows(&path, a, "daily_activity_class", "act-1").unwrap();
+    let c = secs(day_start);
+    assert_eq!(
+        class.iter().map(|r| r.1).collect::<Vec<_>>(),
+        vec![Some(c), Some(c + 300), Some(c + 600)]
+    );
+    // The sleep phases start where the heart-rate samples (rows ouradb
+    // writes itself) start.
+    let s = dt("sleep");
+    let hr = db::child_rows(&path, s, "sleep_heart_rate", "slp-1").unwrap();
+    let phase = db::child_rows(&path, s, "sleep_phase", "slp-1").unwrap();
+    assert_eq!(phase[0].1, hr[0].1);
+    assert_eq!(phase[0].1, Some(secs("2024-02-29T22:00:00Z")));
+}
+
+fn history(path: &Path) -> Vec<(String, String, String, String)> {
+    db::reader(path)
+        .prepare(
+            "SELECT data_type, id, day, replaced_by FROM document_history ORDER BY data_type, id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A one-per-day collection holds one document per day: when the API
+/// re-issues a day under a new id, the newer replaces the older (whose JSON
+/// goes to document_history) and daily_summary shows the new one. Before,
+/// both rows stayed and daily_summary showed whichever id sorted first.
+#[test]
+fn a_daily_document_with_a_new_id_for_a_stored_day_replaces_the_old_one() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let old = json!({"id": "a-old", "day": "2024-03-01", "score": 50});
+    let new = json!({"id": "b-new", "day": "2024-03-01", "score": 80});
+    commit(&mut store, "daily_sleep", std::slice::from_ref(&old));
+    // One document, as a webhook apply commits it.
+    assert_eq!(
+        commit(&mut store, "daily_sleep", &[new]),
+        counts(0, 1, 0, 0)
+    );
+    assert_eq!(db::count(&path, "daily_sleep"), 1);
+    let score: i64 = db::reader(&path)
+        .query_row(
+            "SELECT sleep_score FROM daily_summary WHERE day = '2024-03-01'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(score, 80);
+    assert_eq!(
+        history(&path),
+        vec![(
+            "daily_sleep".to_owned(),
+            "a-old".to_owned(),
+            "2024-03-01".to_owned(),
+            "b-new".to_owned()
+        )]
+    );
+    let kept: String = db::reader(&path)
+        .query_row("SELECT raw_json FROM document_history", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&kept).unwrap(), old);
+    assert_eq!(store.sync_state(dt("daily_sleep")).unwrap().documents, 1);
+
+    // The MET samples (read from the row's raw_json) follow the new one.
+    let act = |id: &str, items: Value| {
+        json!({"id": id, "day": "2024-03-05", "met": {"interval": 60.0, "items": items,
+               "timestamp": "2024-03-05T04:00:00.000+00:00"}})
+    };
+    commit(
+        &mut store,
+        "daily_activity",
+        &[act("act-a", json!([1.0, 2.0, 3.0]))],
+    );
+    commit(&mut store, "daily_activity", &[act("act-b", json!([9.0]))]);
+    let met: i64 = db::reader(&path)
+        .query_row("SELECT count(*) FROM daily_activity_met", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(met, 1);
+}
+
+/// Two ids for one day in the same page: the later one is stored, the
+/// other kept in history; the same page again changes nothing (no flapping
+/// between the two, no growing history).
+#[test]
+fn two_ids_for_one_day_in_a_page_store_the_later_one_and_repeat_unchanged() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let page = vec![
+        json!({"id": "z-first", "day": "2024-03-01", "score": 50}),
+        json!({"id": "a-second", "day": "2024-03-01", "score": 80}),
+        json!({"id": "other", "day": "2024-03-02", "score": 60}),
+    ];
+    commit(&mut store, "daily_sleep", &page);
+    assert_eq!(db::count(&path, "daily_sleep"), 2);
+    assert!(
+        db::document_json(&path, dt("daily_sleep"), "a-second")
+            .unwrap()
+            .is_some()
+    );
+    let c = commit(&mut store, "daily_sleep", &page);
+    assert_eq!((c.inserted, c.updated, c.deleted), (0, 0, 0));
+    assert_eq!(db::count(&path, "daily_sleep"), 2);
+    assert_eq!(history(&path).len(), 1);
+    assert_eq!(history(&path)[0].1, "z-first");
+}
+
+/// Documents with no id and no day that change on every fetch were keyed
+/// by their content, so each run added a new quarantine entry per
+/// document. At most 1,000 stay per type (or the latest page, when it
+/// alone has more): the ones received longest ago go.
+#[test]
+fn changing_documents_without_id_or_day_do_not_grow_the_quarantine_without_bound() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let d = dt("daily_sleep");
+    let entries = |run: i64| -> (i64, i64) {
+        let conn = db::reader(&path);
+        let count = |sql: &str| conn.query_row(sql, [run], |r| r.get(0)).unwrap();
+        (
+            count("SELECT count(*) FROM quarantine WHERE ?1 IS NOT NULL"),
+            count("SELECT count(*) FROM quarantine WHERE json_extract(raw_json, '$.run') = ?1"),
+        )
+    };
+    for (run, size) in [(0, 600), (1, 600), (2, 600), (3, 1500)] {
+        let docs: Vec<Value> = (0..size).map(|i| json!({"score": i, "run": run})).collect();
+        let at = t("2024-03-02T08:00:00Z") + jiff::SignedDuration::from_hours(run);
+        let c = store.commit_page(d, &page(&docs, at)).unwrap();
+        assert_eq!(c.quarantined, size as u64);
+        let (all, latest) = entries(run);
+        assert_eq!(latest, size, "the latest page is kept whole");
+        assert_eq!(all, [600, 1000, 1000, 1500][run as usize], "run {run}");
+    }
+}
+
+/// Only documents that will be stored may add columns: a field seen only
+/// in a quarantined document stays in its quarantine entry.
+#[test]
+fn fields_of_quarantined_documents_add_no_columns() {
+    let (_dir, path) = temp();
+    let mut store = Store::open(&path).unwrap();
+    let docs = vec![
+        json!({"id": "ok", "day": "2024-03-01", "score": 70, "goodField": 1}),
+        json!({"id": "no-day", "onlyInBad": 1}),
+        json!({"onlyInBadToo": 2}),
+    ];
+    let c = commit(&mut store, "daily_sleep", &docs);
+    assert_eq!((c.inserted, c.quarantined), (1, 2));
+    let cols = column_names_of(&path, "daily_sleep");
+    assert!(cols.contains(&"goodField".to_owned()), "{cols:?}");
+    assert!(!cols.iter().any(|c| c.starts_with("onlyInBad")), "{cols:?}");
+}
+
+/// A version-6 file: days stored twice keep their newest document (the
+/// other goes to document_history), and the start times of the rows
+/// already stored are decoded for the views, offsets of any form.
+#[test]
+fn a_version_6_file_keeps_one_document_per_day_and_decodes_stored_start_times() {
+    let (_dir, path) = temp();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in ouradb::store::migration_sources().take(6) {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = 6; PRAGMA application_id = {};",
+        0x4F55_5241
+    ))
+    .unwrap();
+    let insert = |table: &str, id: &str, day: &str, raw: &Value, seen: &str| {
+        conn.execute(
+            &format!(
+                "INSERT INTO {table} (id, day, raw_json, first_seen, last_seen, last_changed)
+                 VALUES (?1, ?2, ?3, ?4, ?4, ?4)"
+            ),
+            rusqlite::params![id, day, raw.to_string(), seen],
+        )
+        .unwrap();
+    };
+    let stale = json!({"id": "a-stale", "day": "2024-03-01", "score": 50});
+    let fresh = json!({"id": "b-fresh", "day": "2024-03-01", "score": 80});
+    insert(
+        "daily_sleep",
+        "a-stale",
+        "2024-03-01",
+        &stale,
+        "2024-03-01T08:00:00Z",
+    );
+    insert(
+        "daily_sleep",
+        "b-fresh",
+        "2024-03-01",
+        &fresh,
+        "2024-03-03T08:00:00Z",
+    );
+    insert(
+        "daily_sleep",
+        "c-alone",
+        "2024-03-02",
+        &json!({"id": "c-alone", "day": "2024-03-02"}),
+        "2024-03-01T08:00:00Z",
+    );
+    conn.execute(
+        "INSERT INTO sync_state (data_type, documents) VALUES ('daily_sleep', 3)",
+        [],
+    )
+    .unwrap();
+    let met_start = "2024-03-01T04:00:00.000+0545";
+    let day_start = "2024-03-01T00:00:00+05:45:30";
+    let act = json!({"id": "act-1", "day": "2024-03-01", "timestamp": day_start, "class_5_min": "12",
+        "met": {"interval": 60.0, "items": [1.5], "timestamp": met_start}});
+    conn.execute(
+        "INSERT INTO daily_activity (id, day, timestamp, class_5_min, met_timestamp, met_interval,
+                                     raw_json, first_seen, last_seen, last_changed)
+         VALUES ('act-1', '2024-03-01', ?1, '12', ?2, 60.0, ?3, 't', 't', 't')",
+        rusqlite::params![day_start, met_start, act.to_string()],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    assert_eq!(store.sync_state(dt("daily_sleep")).unwrap().documents, 2);
+    drop(store);
+    let ds = dt("daily_sleep");
+    assert!(db::document_json(&path, ds, "a-stale").unwrap().is_none());
+    assert!(db::document_json(&path, ds, "b-fresh").unwrap().is_some());
+    assert!(db::document_json(&path, ds, "c-alone").unwrap().is_some());
+    assert_eq!(
+        history(&path),
+        vec![(
+            "daily_sleep".to_owned(),
+            "a-stale".to_owned(),
+            "2024-03-01".to_owned(),
+            "b-fresh".to_owned()
+        )]
+    );
+    let a = dt("daily_activity");
+    let met = db::child_rows(&path, a, "daily_activity_met", "act-1").unwrap();
+    assert_eq!(met, vec![(0, Some(secs(met_start)), Some(1.5))]);
+    let class = db::child_rows(&path, a, "daily_activity_class", "act-1").unwrap();
+    assert_eq!(class[1].1, Some(secs(day_start) + 300));
+}
+
+/// A version-6 file where an older ouradb gave a `rowid` field a column of
+/// that name and hung sample rows on the wrong document: the migration
+/// renames the column (`rowid_`, recorded in added_column) and writes the
+/// sample rows afresh from each document's raw_json.
+#[test]
+fn a_version_6_file_with_a_rowid_column_gets_it_renamed_and_its_samples_rebuilt() {
+    let (_dir, path) = temp();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    for sql in ouradb::store::migration_sources().take(6) {
+        conn.execute_batch(sql).unwrap();
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = 6; PRAGMA application_id = {};
+         ALTER TABLE sleep ADD COLUMN \"rowid\" INTEGER;
+         INSERT INTO added_column VALUES ('sleep', 'rowid', 'INTEGER', '$.rowid', 't');",
+        0x4F55_5241
+    ))
+    .unwrap();
+    let mut a = sleep_example();
+    a["rowid"] = json!(2);
+    let mut b = sleep_example();
+    b["id"] = json!("slp-2");
+    b["heart_rate"] = sample("2024-03-01T23:00:00.000+01:00", 300.0, json!([70.0]));
+    for (pk, doc) in [(1, &a), (2, &b)] {
+        conn.execute(
+            "INSERT INTO sleep (pk, id, day, \"rowid\", raw_json, first_seen, last_seen, last_changed)
+             VALUES (?1, ?2, '2024-03-01', ?3, ?4, 't', 't', 't')",
+            rusqlite::params![pk, doc["id"].as_str().unwrap(), doc["rowid"].as_i64(), doc.to_string()],
+        )
+        .unwrap();
+    }
+    // slp-1's samples stored under slp-2 (its `rowid` column), as the bug did.
+    conn.execute_batch(
+        "INSERT INTO sleep_heart_rate (document_pk, offset, timestamp, value) VALUES (2, 0, 0, 58.0), (2, 1, 0, 55.0);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = Store::open(&path).unwrap();
+    let added: Vec<(String, String)> = store
+        .added_columns()
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.column, c.json_path))
+        .collect();
+    assert_eq!(added, vec![("rowid_".to_owned(), "$.rowid".to_owned())]);
+    drop(store);
+    let s = dt("sleep");
+    let values = |id: &str| -> Vec<Option<f64>> {
+        db::child_rows(&path, s, "sleep_heart_rate", id)
+            .unwrap()
+            .into_iter()
+            .map(|(_, _, v)| v)
+            .collect()
+    };
+    assert_eq!(
+        values("slp-1"),
+        vec![Some(58.0), Some(55.0), None, Some(52.0)]
+    );
+    assert_eq!(values("slp-2"), vec![Some(70.0)]);
+    let row = db::document_row(&path, s, "slp-1").unwrap().unwrap();
+    assert_eq!(row["rowid_"], json!(2));
+}

@@ -207,6 +207,15 @@ fn new_doc(h: &Hook, collection: &str, id: &str) -> Value {
     doc
 }
 
+/// `doc` moved to a day of its own (the `n`th after 2020-01-01): a daily
+/// collection holds one document per day, so documents meant to be stored
+/// side by side need days of their own.
+fn on_own_day(mut doc: Value, n: i32) -> Value {
+    let day = jiff::civil::date(2020, 1, 1) + jiff::Span::new().days(n);
+    doc["day"] = json!(day.to_string());
+    doc
+}
+
 fn set(h: &Hook, collection: &str, doc: Value) -> Change {
     let mut out = h
         .env
@@ -448,7 +457,7 @@ async fn a_burst_of_1000_events_respects_the_rate_limit_and_loses_nothing() {
         h.env.sim.with_data(|d| {
             (0..1000)
                 .map(|i| {
-                    let mut doc = template.clone();
+                    let mut doc = on_own_day(template.clone(), i);
                     doc["id"] = json!(format!("burst-{i:04}"));
                     d.set_document("daily_sleep", doc).unwrap()
                 })
@@ -1001,7 +1010,8 @@ async fn events_queued_at_shutdown_are_saved_and_applied_at_the_next_start() {
         let ids: Vec<String> = (0..6).map(|i| format!("wh-shutdown-{i}")).collect();
         let docs: Vec<Value> = ids
             .iter()
-            .map(|id| new_doc(&h, "daily_sleep", id))
+            .zip(0..)
+            .map(|(id, n)| on_own_day(new_doc(&h, "daily_sleep", id), n))
             .collect();
         h.env.sim.with_data(|d| {
             for doc in &docs {
@@ -1161,6 +1171,52 @@ async fn object_ids_that_name_no_document_are_rejected_and_never_fetched() {
             "{section:?}"
         );
         h.stop().await;
+    })
+    .await;
+}
+
+/// A webhook for a daily document that Oura re-issued under a new id takes
+/// the same road as a sync page: the day keeps one document, the new one,
+/// and the old one's JSON is kept in document_history.
+#[tokio::test]
+async fn a_daily_document_re_issued_under_a_new_id_replaces_the_stored_one_by_webhook() {
+    bounded(async {
+        let h = Hook::start(|_| {}, |_| {}).await;
+        h.subscribe(&[registry::find("daily_sleep").unwrap()]).await;
+        let mut old = on_own_day(new_doc(&h, "daily_sleep", "wh-day-old"), 3);
+        old["score"] = json!(41);
+        set(&h, "daily_sleep", old.clone());
+        assert!(
+            h.wait_stored("daily_sleep", "wh-day-old", |d| d.is_some())
+                .await
+        );
+        let mut new = old.clone();
+        new["id"] = json!("wh-day-new");
+        new["score"] = json!(83);
+        set(&h, "daily_sleep", new);
+        assert!(
+            h.wait_stored("daily_sleep", "wh-day-new", |d| d
+                .is_some_and(|d| d["score"] == 83))
+                .await
+        );
+        let conn = util::reader(&h.config.database);
+        let ids: Vec<String> = conn
+            .prepare("SELECT id FROM daily_sleep WHERE day = '2020-01-04'")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(ids, vec!["wh-day-new".to_owned()]);
+        let (kept, by): (String, String) = conn
+            .query_row(
+                "SELECT raw_json, replaced_by FROM document_history WHERE id = 'wh-day-old'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&kept).unwrap()["score"], 41);
+        assert_eq!(by, "wh-day-new");
     })
     .await;
 }

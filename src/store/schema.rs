@@ -50,6 +50,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: include_str!("../../schema_met_view.sql"),
     },
+    Migration {
+        version: 7,
+        sql: include_str!("../../schema_local_days.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

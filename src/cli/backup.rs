@@ -72,6 +72,13 @@ fn findings(r: &CheckReport) -> String {
         format!("{} (current)", r.schema_version)
     };
     out.push_str(&format!("schema version: {version}\n"));
+    // A foreign id is refused before the checks run; 0 is a file from
+    // before ouradb marked its databases.
+    out.push_str(if r.application_id == 0 {
+        "application_id: not set (an early ouradb file; the next `ouradb sync` marks it)\n"
+    } else {
+        "application_id: ouradb's\n"
+    });
     if r.integrity.is_empty() {
         out.push_str("integrity_check: ok\n");
     } else {

@@ -140,7 +140,10 @@ pub fn status_line(
 /// `WATCHDOG=1` every half watchdog interval, as systemd advises.
 pub async fn supervise(engine: Arc<SyncEngine>, health: Arc<Health>, cancel: CancellationToken) {
     let watchdog = sd_notify::watchdog_enabled();
-    let period = watchdog.map_or(STATUS_PERIOD, |w| w / 2);
+    // interval() panics on zero: WATCHDOG_USEC=1 must not.
+    let period = watchdog
+        .map_or(STATUS_PERIOD, |w| w / 2)
+        .max(Duration::from_millis(1));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pings = 0u64;

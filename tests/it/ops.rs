@@ -204,7 +204,7 @@ fn backup_test_years() -> u32 {
 async fn twenty_backups_during_a_sync_are_each_a_committed_state() {
     let days = 365 * backup_test_years();
     // Latency stretches the sync so that every backup lands inside it.
-    let env = Env::start(days, |c| c.latency = Duration::from_millis(15)).await;
+    let env = Env::start(days, |c| c.latency = Duration::from_millis(25)).await;
     let clean = env.dir.path().join("clean.sqlite");
     assert_no_errors(&env.sync_with(env.config_for(&clean)).await);
     let clean_rows = row_digests(&clean);
@@ -217,14 +217,25 @@ async fn twenty_backups_during_a_sync_are_each_a_committed_state() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    while !db.exists() || states(&db).iter().all(|s| s.documents == 0) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Backups spread over the sync: each waits for another 1/35 of the
+    // documents the finished sync holds (the last one at 4/7 of them, so the
+    // sync is still running while it is taken).
+    let total: i64 = states(&clean).iter().map(|s| s.documents).sum();
+    let stored = || -> i64 {
+        if !db.exists() {
+            return 0;
+        }
+        states(&db).iter().map(|s| s.documents).sum()
+    };
     let mut backups = Vec::new();
     for i in 0..20 {
+        while stored() < total * (i + 1) / 35 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let dest = env.dir.path().join(format!("backup-{i}.sqlite"));
         let out = backup_cmd(&db, &dest).output().unwrap();
         assert!(out.status.success(), "{}", text(&out));
+        eprint!("{}", String::from_utf8_lossy(&out.stdout));
         assert!(
             sync.try_wait().unwrap().is_none(),
             "the sync ended before backup {i}: slow the simulator down"
@@ -363,7 +374,15 @@ async fn check_says_what_is_wrong_and_how_to_recover() {
     let dir = env.dir.path();
     let out = check_cmd(&db);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("no problems found"), "{}", text(&out));
+    for want in [
+        "no problems found",
+        "application_id: ouradb's",
+        &format!("schema version: {SCHEMA_VERSION} (current)"),
+        "integrity_check: ok",
+        "foreign keys: ok",
+    ] {
+        assert!(text(&out).contains(want), "no {want:?} in {}", text(&out));
+    }
 
     // A damaged page: the table, the backup, and the type to fetch again.
     let damaged = dir.join("damaged.sqlite");
@@ -404,6 +423,21 @@ async fn check_says_what_is_wrong_and_how_to_recover() {
         "{said}"
     );
     assert!(said.contains("ouradb sync --type sleep --since "), "{said}");
+
+    // From a newer ouradb: said so, untouched.
+    let newer = dir.join("newer.sqlite");
+    assert!(backup_cmd(&db, &newer).output().unwrap().status.success());
+    rusqlite::Connection::open(&newer)
+        .unwrap()
+        .execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
+        .unwrap();
+    let out = check_cmd(&newer);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("newer than this ouradb supports"),
+        "{}",
+        text(&out)
+    );
 
     // Not a database: said so, with the way back.
     let junk = dir.join("junk.sqlite");

@@ -29,16 +29,19 @@ DROP VIEW heartrate_daily;
 
 -- Heart rate per local day and source (awake, sleep, workout, ...): sample
 -- count and minimum, average and maximum, for trend charts that would
--- otherwise read hundreds of thousands of samples. A sample's local day is
--- the one whose offset (local_day_offset) puts it inside that day, among the
--- UTC day before, of and after the sample; a sample with no such day uses
--- the offset of a neighbouring day, else UTC. Samples are first summed per
--- quarter hour (every UTC offset is a whole number of them), so the day is
--- looked up per quarter hour, not per sample. It aggregates the whole table
--- on every read: for a few days, query heartrate with a `ts` range instead.
+-- otherwise read hundreds of thousands of samples. Each day of
+-- local_day_offset starts at its own midnight in its own offset; a sample
+-- belongs to the latest day started by its time, placed with that day's
+-- offset (a day without documents then follows the day before it; samples
+-- before the first day use the first day's offset). Samples are first summed
+-- per quarter hour (every UTC offset is a whole number of them), so only
+-- those sums are ordered in time. It aggregates the whole table on every
+-- read (a few seconds for five years): for a few days, query heartrate with
+-- a `ts` range instead.
 CREATE VIEW heartrate_daily AS
-WITH offsets AS MATERIALIZED (
-    SELECT day, utc_offset FROM local_day_offset
+WITH starts AS (
+    SELECT CAST(strftime('%s', day) AS INTEGER) - utc_offset AS t, utc_offset
+    FROM local_day_offset
 ),
 quarters AS (
     SELECT ts / 900 * 900 AS t, source, count(bpm) AS n, min(bpm) AS lo,
@@ -46,18 +49,23 @@ quarters AS (
     FROM heartrate
     GROUP BY ts / 900, source
 ),
+timeline AS (
+    SELECT t, utc_offset, NULL AS source, NULL AS n, NULL AS lo, NULL AS hi, NULL AS total FROM starts
+    UNION ALL
+    SELECT t, NULL, source, n, lo, hi, total FROM quarters
+),
+numbered AS (
+    -- How many days have started by each row (a day's start before the
+    -- quarters of the same instant): the rows of one day share the number.
+    SELECT *, count(utc_offset) OVER (ORDER BY t, utc_offset IS NULL ROWS UNBOUNDED PRECEDING) AS started
+    FROM timeline
+),
 placed AS (
-    SELECT q.*,
-           CASE
-               WHEN nx.day = date(q.t + nx.utc_offset, 'unixepoch') THEN nx.day
-               WHEN cu.day = date(q.t + cu.utc_offset, 'unixepoch') THEN cu.day
-               WHEN pv.day = date(q.t + pv.utc_offset, 'unixepoch') THEN pv.day
-               ELSE date(q.t + coalesce(cu.utc_offset, pv.utc_offset, nx.utc_offset, 0), 'unixepoch')
-           END AS day
-    FROM quarters q
-    LEFT JOIN offsets pv ON pv.day = date(q.t, 'unixepoch', '-1 day')
-    LEFT JOIN offsets cu ON cu.day = date(q.t, 'unixepoch')
-    LEFT JOIN offsets nx ON nx.day = date(q.t, 'unixepoch', '+1 day')
+    SELECT source, n, lo, hi, total,
+           date(t + coalesce(max(utc_offset) OVER (PARTITION BY started),
+                             (SELECT utc_offset FROM local_day_offset ORDER BY day LIMIT 1),
+                             0), 'unixepoch') AS day
+    FROM numbered
 )
 SELECT CAST(strftime('%s', p.day) AS INTEGER) AS time,                           -- the local day's midnight, unix seconds (UTC), like every day-keyed view
        p.day AS day,                                                             -- local day (YYYY-MM-DD)
@@ -67,4 +75,5 @@ SELECT CAST(strftime('%s', p.day) AS INTEGER) AS time,                          
        round(CAST(sum(p.total) AS REAL) / sum(p.n), 1) AS avg_bpm,               -- average heart rate, beats per minute
        max(p.hi) AS max_bpm                                                      -- highest heart rate, beats per minute
 FROM placed p
+WHERE p.source IS NOT NULL
 GROUP BY p.day, p.source;

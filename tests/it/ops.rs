@@ -750,6 +750,8 @@ fn file_before_local_days(dir: &Path) -> PathBuf {
         ("2024-05-11T02:00:00Z", "awake", 90),  // 21:00 on the 10th: UTC says the 11th
         ("2024-05-11T06:00:00Z", "awake", 100), // 01:00 on the 11th
         ("2024-05-31T16:00:00Z", "awake", 55),  // 01:00 on 1 June at +09:00
+        ("2024-05-05T23:30:00Z", "rest", 40), // no documents: the 2nd's +02:00 holds, 01:30 on the 6th
+        ("2024-04-20T23:00:00Z", "rest", 45), // before any document: the first offset, the 21st
     ] {
         conn.execute(
             "INSERT INTO heartrate (ts, source, bpm) VALUES (?1, ?2, ?3)",
@@ -791,9 +793,11 @@ fn heartrate_daily_counts_samples_in_the_persons_local_day() {
     assert_eq!(
         rows,
         vec![
+            row("2024-04-21", "rest", 1, 45, 45.0, 45),
             row("2024-05-01", "awake", 1, 60, 60.0, 60),
             row("2024-05-02", "awake", 2, 70, 75.0, 80),
             row("2024-05-02", "sleep", 1, 50, 50.0, 50),
+            row("2024-05-06", "rest", 1, 40, 40.0, 40),
             row("2024-05-10", "awake", 1, 90, 90.0, 90),
             row("2024-05-11", "awake", 1, 100, 100.0, 100),
             row("2024-06-01", "awake", 1, 55, 55.0, 55),

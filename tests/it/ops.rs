@@ -580,7 +580,6 @@ async fn status_says_auth_revoked_and_what_to_run() {
     let mut sock = NotifySocket::bind(env.dir.path());
     let child = daemon_notifying(&cfg, &sock, None);
     let said = sock.status_until(Duration::from_secs(30), |s| s.starts_with("auth"));
-    sock.collect_for(WATCHDOG * 2);
     stop(child);
     assert_eq!(
         said.as_deref(),
@@ -589,7 +588,13 @@ async fn status_says_auth_revoked_and_what_to_run() {
         sock.statuses()
     );
     // Still pinging: the daemon is healthy, the credentials are not.
-    assert!(sock.pings().len() >= 2);
+    assert!(
+        sock.got
+            .iter()
+            .any(|(_, m)| m.contains("STATUS=auth revoked") && m.contains("WATCHDOG=1")),
+        "{:?}",
+        sock.got
+    );
     env.sim.stop().await;
 }
 
@@ -671,7 +676,7 @@ fn the_unit_asks_for_the_watchdog() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watchdog_pings_every_half_interval_with_a_status_line() {
+async fn watchdog_pings_follow_watchdog_usec_with_a_status_line() {
     let env = Env::start(10, |_| {}).await;
     let cfg = write_config(&env, env.dir.path(), &env.db());
     let mut sock = NotifySocket::bind(env.dir.path());
@@ -681,19 +686,25 @@ async fn watchdog_pings_every_half_interval_with_a_status_line() {
         s.starts_with(&format!("{n} types fresh, next run "))
     });
     assert!(fresh.is_some(), "{:?}", sock.statuses());
+    // And they keep coming (no wall-clock bound: a loaded machine only
+    // delays them).
     let before = sock.pings().len();
-    sock.collect_for(WATCHDOG * 5);
-    stop(child);
-    let pings = sock.pings();
     assert!(before >= 1, "no ping before the types were fresh");
-    // Ten half-intervals passed: at least a few pings, spaced about evenly.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sock.pings().len() < before + 5 && Instant::now() < deadline {
+        sock.collect_for(WATCHDOG);
+    }
+    stop(child);
+    assert!(sock.pings().len() >= before + 5, "{:?}", sock.got);
+    // STATUS and WATCHDOG=1 travel together, once per period.
     assert!(
-        pings.len() - before >= 5,
-        "{} pings in 5 intervals",
-        pings.len() - before
+        sock.got
+            .iter()
+            .filter(|(_, m)| m.contains("WATCHDOG=1"))
+            .all(|(_, m)| m.starts_with("STATUS=")),
+        "{:?}",
+        sock.got
     );
-    let gaps: Vec<Duration> = pings.windows(2).map(|w| w[1] - w[0]).collect();
-    assert!(gaps.iter().all(|g| *g < WATCHDOG), "{gaps:?}");
     env.sim.stop().await;
 }
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 mod auth;
+mod backup;
 pub mod dashboards;
 pub mod webhook;
 
@@ -94,6 +95,26 @@ pub enum Command {
         #[arg(long, default_value_t = 8001)]
         port: u16,
     },
+    /// Write a consistent copy of the database to DEST, also while the
+    /// daemon writes (VACUUM INTO, integrity_check, fsync, atomic rename).
+    Backup {
+        /// The backup file to write.
+        #[arg(value_name = "DEST")]
+        dest: PathBuf,
+        /// Replace DEST when it exists.
+        #[arg(long)]
+        force: bool,
+        /// Database file (default: the configured `storage.database`).
+        #[arg(long, value_name = "FILE")]
+        database: Option<PathBuf>,
+    },
+    /// Check a database file (integrity, foreign keys, schema) and say how
+    /// to recover from what is wrong.
+    Check {
+        /// Database file (default: the configured `storage.database`).
+        #[arg(long, value_name = "FILE")]
+        database: Option<PathBuf>,
+    },
     /// Sync two simulated years from the built-in simulator into a local file.
     Demo {
         /// Database file to create.
@@ -140,6 +161,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         // An explicit file needs no configuration (e.g. the demo database).
         return dashboards::run(db, dir.as_deref(), *serve, *port);
     }
+    // An explicit file needs no configuration here either.
+    match &cli.command {
+        Command::Backup {
+            dest,
+            force,
+            database: Some(db),
+        } => return backup::backup(db, dest, *force),
+        Command::Check { database: Some(db) } => return backup::check(db),
+        _ => {}
+    }
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config.log_level, config.log_format);
     for w in &config.warnings {
@@ -176,6 +207,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dashboards {
             dir, serve, port, ..
         } => dashboards::run(&config.database, dir.as_deref(), serve, port),
+        Command::Backup { dest, force, .. } => backup::backup(&config.database, &dest, force),
+        Command::Check { .. } => backup::check(&config.database),
         Command::Demo { .. } => unreachable!("handled above"),
     }
 }
@@ -470,42 +503,7 @@ impl Observer for Bars {
     }
 }
 
-/// Freshness of one data type, as shown by `status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Freshness {
-    Fresh,
-    Stale,
-    Failing,
-    /// Not synced on purpose: its scope was not granted.
-    Skipped,
-    Never,
-}
-
-pub fn freshness(s: &SyncState, now: Timestamp, stale_after: std::time::Duration) -> Freshness {
-    let failing = match (s.last_error_at, s.last_success) {
-        (Some(e), Some(ok)) => e > ok,
-        (Some(_), None) => true,
-        _ => false,
-    };
-    if failing {
-        if s.error_kind() == Some(ErrorKind::ScopeNotGranted) {
-            return Freshness::Skipped;
-        }
-        return Freshness::Failing;
-    }
-    match s.last_success {
-        None => Freshness::Never,
-        Some(ok) => {
-            let age = now.duration_since(ok);
-            if age.as_secs() as u64 > stale_after.as_secs() {
-                Freshness::Stale
-            } else {
-                Freshness::Fresh
-            }
-        }
-    }
-}
+pub use crate::daemon::{Freshness, freshness};
 
 fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     status_inner(config, json).map_err(|e| match e.downcast::<crate::store::StoreError>() {

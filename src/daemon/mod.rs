@@ -5,6 +5,12 @@
 //! job; a job stops at its next await point (no SQLite transaction is ever
 //! open across one, so every committed page stays committed and nothing is
 //! half-written), and the daemon waits at most [`SHUTDOWN_GRACE`].
+//!
+//! Beside the jobs runs the supervision loop (`health`): systemd's watchdog
+//! pings, sent only while the loop and the store's thread make progress, and
+//! the `STATUS=` line.
+
+mod health;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,6 +22,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::sync::{self, NoObserver, RunOptions, SyncEngine};
+
+pub use health::{Freshness, freshness, status_line};
 
 /// systemd waits `TimeoutStopSec`; we promise to be gone well before.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
@@ -137,6 +145,11 @@ pub async fn run_with(
     }
 
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    tracker.spawn(health::supervise(
+        engine.clone(),
+        watch_rate_limit(&engine),
+        cancel.clone(),
+    ));
     tracing::info!(
         database = %engine.config().database.display(),
         types = job_ids.len(),
@@ -157,6 +170,21 @@ pub async fn run_with(
         );
     }
     Ok(())
+}
+
+/// Has the client tell [`health::Health`] of every rate-limit wait, for
+/// the STATUS line; the daemon waits as long as Oura says.
+fn watch_rate_limit(engine: &SyncEngine) -> Arc<health::Health> {
+    let health = Arc::new(health::Health::default());
+    let h = health.clone();
+    engine.client().set_wait_policy(crate::api::WaitPolicy {
+        max_wait: None,
+        notify: Some(Arc::new(move |w: &crate::api::RateLimitWait| {
+            tracing::info!(data_type = w.data_type, "{}", w.describe());
+            h.note_rate_limit_wait(w.until);
+        })),
+    });
+    health
 }
 
 async fn record_next_run(

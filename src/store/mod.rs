@@ -12,6 +12,7 @@
 //!
 //! Deletion semantics: deleted documents are removed, never flagged.
 
+mod backup;
 pub mod error;
 mod handle;
 mod mapping;
@@ -78,6 +79,7 @@ impl StoreError {
     }
 }
 
+pub use backup::{BackupError, BackupReport, CheckReport, OrphanRows, backup, check};
 pub use handle::StoreHandle;
 pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
 pub use schema::{SCHEMA_VERSION, SchemaObject, migration_sources, schema_objects};

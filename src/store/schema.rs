@@ -54,6 +54,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 7,
         sql: include_str!("../../schema_v7_documents.sql"),
     },
+    Migration {
+        version: 8,
+        sql: include_str!("../../schema_local_days.sql"),
+    },
 ];
 
 /// What a migration needs beyond its SQL, run in its transaction right

@@ -1,5 +1,5 @@
 -- title: Data coverage per type
--- description: For each data type since a day (default: all history): documents, first and last day, days with data and days missing between them. Time series count samples per UTC day.
+-- description: For each data type since a day (default: all history): documents, first and last day, days with data and days missing between them. Heart rate counts samples per local day (heartrate_daily), ring battery per UTC day.
 -- example: since=SELECT date(max(day), '-180 days') FROM daily_sleep
 WITH days AS (
     SELECT data_type, day, documents FROM data_coverage

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::{AuthError, TokenSource};
 use super::error::{ApiError, Attempt};
-use super::limiter::Limiter;
+use super::limiter::{Hold, Limiter};
 use crate::config::{Config, RetryConfig};
 use crate::registry::{DataType, QueryStyle};
 use crate::rows::RawRows;
@@ -88,17 +88,46 @@ pub struct RateLimitWait {
     /// When requests resume (wall clock).
     pub until: jiff::Timestamp,
     pub wait: Duration,
+    /// The server's headers, or the quota shared through the database.
+    pub hold: Hold,
 }
 
 impl RateLimitWait {
     /// E.g. "Oura rate limit: waiting until 14:05:10 (58 min)".
     pub fn describe(&self) -> String {
         format!(
-            "Oura rate limit: waiting until {} ({})",
+            "{}: waiting until {} ({})",
+            hold_name(self.hold),
             local_time(self.until),
             human_duration(self.wait)
         )
     }
+}
+
+/// What holds requests, as the announcement names it.
+fn hold_name(hold: Hold) -> &'static str {
+    match hold {
+        Hold::Server => "Oura rate limit",
+        Hold::Account => {
+            "Oura request quota shared by every ouradb process on this database, used up in the last window"
+        }
+    }
+}
+
+/// What holds requests, as the subject of an error.
+fn hold_cause(hold: Hold) -> &'static str {
+    match hold {
+        Hold::Server => "Oura's rate limit",
+        Hold::Account => {
+            "the Oura request quota shared by every ouradb process on this database (used up in the last window)"
+        }
+    }
+}
+
+tokio::task_local! {
+    /// The longest one rate-limit wait may be in this task, whatever the
+    /// policy: set by [`Client::fetch_document_within`].
+    static WAIT_CAP: Duration;
 }
 
 /// Receives each rate-limit wait as it starts.
@@ -174,9 +203,38 @@ impl Client {
         let Some(until) = self.limiter.blocked_until() else {
             return Ok(());
         };
-        let now = tokio::time::Instant::now();
-        if until <= now {
+        if until <= tokio::time::Instant::now() {
             return Ok(());
+        }
+        self.announce_wait(dt, Hold::Server, until)?;
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => Ok(()),
+            _ = self.cancel.cancelled() => Err(ApiError::Cancelled),
+        }
+    }
+
+    /// Accounts for a wait until `until` about to start: announced once
+    /// per new end (whatever holds requests: the server or the shared
+    /// account), and refused when the run's total wait would exceed the
+    /// policy's `max_wait` or this one exceeds the task's [`WAIT_CAP`].
+    fn announce_wait(
+        &self,
+        dt: &DataType,
+        hold: Hold,
+        until: tokio::time::Instant,
+    ) -> Result<(), ApiError> {
+        let now = tokio::time::Instant::now();
+        let refuse = |wait: Duration, max: Duration| ApiError::RateLimitWait {
+            data_type: dt.name.into(),
+            by: hold_cause(hold).into(),
+            until: local_time(wall_at(wait)),
+            wait: human_duration(wait),
+            max_wait: human_duration(max),
+        };
+        if let Ok(cap) = WAIT_CAP.try_with(|c| *c)
+            && until.saturating_duration_since(now) > cap
+        {
+            return Err(refuse(until.saturating_duration_since(now), cap));
         }
         let policy = self
             .wait_policy
@@ -190,24 +248,20 @@ impl Client {
             } else {
                 // Only the part of this block not already waited for counts.
                 let from = ledger.counted_until.map_or(now, |c| c.max(now));
-                let extra = until - from;
-                let wait = until - now;
+                let extra = until.saturating_duration_since(from);
+                let wait = until.saturating_duration_since(now);
                 if let Some(max) = policy.max_wait
-                    && ledger.spent + extra > max
+                    && ledger.spent.saturating_add(extra) > max
                 {
-                    return Err(ApiError::RateLimitWait {
-                        data_type: dt.name.into(),
-                        until: local_time(wall_at(wait)),
-                        wait: human_duration(wait),
-                        max_wait: human_duration(max),
-                    });
+                    return Err(refuse(wait, max));
                 }
-                ledger.spent += extra;
+                ledger.spent = ledger.spent.saturating_add(extra);
                 ledger.counted_until = Some(until);
                 Some(RateLimitWait {
                     data_type: dt.name,
                     until: wall_at(wait),
                     wait,
+                    hold,
                 })
             }
         };
@@ -222,10 +276,7 @@ impl Client {
                 n(&w);
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep_until(until) => Ok(()),
-            _ = self.cancel.cancelled() => Err(ApiError::Cancelled),
-        }
+        Ok(())
     }
 
     /// What the current credentials were granted.
@@ -311,6 +362,19 @@ impl Client {
         })
     }
 
+    /// [`Client::fetch_document`], refusing any single rate-limit wait
+    /// longer than `max_wait` with [`ApiError::RateLimitWait`] (not counted
+    /// against the policy): a webhook event is not held for hours while
+    /// polling catches up anyway.
+    pub async fn fetch_document_within(
+        &self,
+        dt: &DataType,
+        id: &str,
+        max_wait: Duration,
+    ) -> Result<(Option<serde_json::Value>, u32), ApiError> {
+        WAIT_CAP.scope(max_wait, self.fetch_document(dt, id)).await
+    }
+
     /// Fetches one document by id; `Ok(None)` when the API answers 404.
     pub async fn fetch_document(
         &self,
@@ -360,7 +424,7 @@ impl Client {
                 .map_err(|e| auth_error(dt, e))?;
             self.wait_for_block(dt).await?;
             tokio::select! {
-                _ = self.limiter.acquire() => {}
+                r = self.limiter.acquire_announcing(|hold, until| self.announce_wait(dt, hold, until)) => r?,
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             }
             let req = match self

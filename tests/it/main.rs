@@ -16,6 +16,7 @@ mod dashboards;
 mod db;
 mod hostile;
 mod oauth;
+mod readers;
 mod real_accounts;
 mod sim_http;
 mod sim_schema;

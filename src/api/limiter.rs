@@ -135,10 +135,18 @@ pub fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> 
         let secs = v.parse::<u64>().unwrap_or(u64::MAX);
         return Some(Duration::from_secs(secs).min(MAX_SERVER_WAIT));
     }
-    let at = jiff::fmt::rfc2822::DateTimeParser::new()
-        .parse_timestamp(v)
-        .ok()?;
-    Some(until_timestamp(at.as_second(), now))
+    // httpdate reads all three HTTP-date forms up to the year 9999 (beyond
+    // jiff's range); a date with a numeric offset is RFC 2822's.
+    let epoch = match httpdate::parse_http_date(v) {
+        Ok(at) => at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        Err(_) => jiff::fmt::rfc2822::DateTimeParser::new()
+            .parse_timestamp(v)
+            .ok()?
+            .as_second(),
+    };
+    Some(until_timestamp(epoch, now))
 }
 
 /// From `now` until the epoch second `epoch`, clamped to
@@ -509,6 +517,81 @@ mod tests {
             worst = worst.max(n);
         }
         worst
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_and_never_beyond_a_day() {
+        let now: jiff::Timestamp = "2026-12-07T10:00:00Z".parse().unwrap();
+        let p = |v: &str| parse_retry_after(v, now);
+        assert_eq!(p(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(p("18446744073709551615"), Some(MAX_SERVER_WAIT));
+        assert_eq!(p("1000000000000000000000000000"), Some(MAX_SERVER_WAIT));
+        assert_eq!(
+            p("Mon, 07 Dec 2026 10:01:30 GMT"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            p("Monday, 07-Dec-26 10:01:30 GMT"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            p("Mon, 07 Dec 2026 11:01:30 +0100"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(p("Fri, 31 Dec 9999 23:59:59 GMT"), Some(MAX_SERVER_WAIT));
+        assert_eq!(p("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(p("-5"), None);
+        assert_eq!(p("soon"), None);
+        assert_eq!(p(""), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn header_values_beyond_any_clock_hold_requests_for_a_day_at_most() {
+        for (name, value) in [
+            ("retry-after", "18446744073709551615"),
+            ("x-ratelimit-reset", "18446744073709551615"),
+            ("x-ratelimit-reset", "9223372036854775808"),
+        ] {
+            let limiter = Limiter::new(&RateLimitConfig::default());
+            let got = limiter
+                .observe(429, &headers(&[(name, value.into())]))
+                .expect("a 429 is reported");
+            assert_eq!(
+                got.wait,
+                MAX_SERVER_WAIT + Duration::from_millis(250),
+                "{name}"
+            );
+            let until = limiter.blocked_until().expect("held");
+            assert!(until - Instant::now() <= MAX_SERVER_WAIT, "{name}");
+        }
+        let limiter = Limiter::new(&RateLimitConfig::default());
+        let h = headers(&[
+            ("x-ratelimit-remaining", "0".into()),
+            ("x-ratelimit-reset", "18446744073709551615".into()),
+        ]);
+        assert_eq!(limiter.observe(200, &h), None);
+        let until = limiter.blocked_until().expect("held");
+        assert!(until - Instant::now() <= MAX_SERVER_WAIT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_on_the_server_and_the_account_are_told_before_they_start() {
+        let limiter = Limiter::new(&cfg(3, 10));
+        let mut told = Vec::new();
+        for _ in 0..3 {
+            limiter
+                .acquire_announcing(|hold, until| {
+                    told.push((hold, until));
+                    Ok::<(), ()>(())
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(told.len(), 1, "the third waits for the account: {told:?}");
+        assert_eq!(told[0].0, Hold::Account);
+        limiter.block_until(Instant::now() + Duration::from_secs(60));
+        let refused = limiter.acquire_announcing(|hold, _| Err(hold)).await;
+        assert_eq!(refused, Err(Hold::Server), "a refusal ends the wait");
     }
 
     #[test]

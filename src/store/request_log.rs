@@ -171,9 +171,10 @@ fn reserve_in(
                     "SELECT sent_us FROM _request_log WHERE sent_us > ?1
                      ORDER BY sent_us DESC LIMIT 1 OFFSET ?2",
                 )?
-                .query_row([now_us.saturating_sub(l.window_us), i64::from(cap) - 1], |r| {
-                    r.get(0)
-                })?;
+                .query_row(
+                    [now_us.saturating_sub(l.window_us), i64::from(cap) - 1],
+                    |r| r.get(0),
+                )?;
             let free_at = t.saturating_add(l.window_us);
             wait_until = Some(wait_until.map_or(free_at, |w| w.max(free_at)));
         }

@@ -275,8 +275,16 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
             Err(crate::api::ApiError::RateLimitWait {
                 by, until, wait, ..
             }) => {
-                tracing::warn!(data_type = dt.name, id, "webhook fetch not sent: {by} holds requests until {until} ({wait}), longer than a webhook event waits; polling will catch up");
-                Outcome::Failed(crate::error_kind::ErrorKind::RateLimited.as_str().to_owned())
+                tracing::warn!(
+                    data_type = dt.name,
+                    id,
+                    "webhook fetch not sent: {by} holds requests until {until} ({wait}), longer than a webhook event waits; polling will catch up"
+                );
+                Outcome::Failed(
+                    crate::error_kind::ErrorKind::RateLimited
+                        .as_str()
+                        .to_owned(),
+                )
             }
             Err(e) => {
                 tracing::warn!(data_type = dt.name, id, error = %e, "webhook fetch failed; polling will catch up");

@@ -1072,7 +1072,11 @@ async fn a_directory_as_the_database_is_one_line_naming_the_fix() {
             "{args:?}"
         );
     }
-    assert_eq!(std::fs::read_dir(&db).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(&db).unwrap().count(),
+        0,
+        "nothing written"
+    );
     assert_eq!(fake.hits(), 0);
 }
 
@@ -1091,7 +1095,10 @@ async fn post_event(callback: &str, secret: &str, object_id: &str) -> u16 {
         .post(callback)
         .header("content-type", "application/json")
         .header("x-oura-timestamp", ts)
-        .header("x-oura-signature", hex::encode_upper(mac.finalize().into_bytes()))
+        .header(
+            "x-oura-signature",
+            hex::encode_upper(mac.finalize().into_bytes()),
+        )
         .body(body)
         .send()
         .await
@@ -1138,9 +1145,8 @@ async fn a_webhook_fetch_answered_with_an_endless_retry_after_fails_the_event_no
         .unwrap(),
     );
     let tracker = tokio_util::task::TaskTracker::new();
-    let opts =
-        ouradb::webhook::ReceiverOptions::from_config(&config, ouradb::sync::system_clock())
-            .unwrap();
+    let opts = ouradb::webhook::ReceiverOptions::from_config(&config, ouradb::sync::system_clock())
+        .unwrap();
     let handle = ouradb::webhook::receiver::start(engine, opts, cancel.clone(), &tracker)
         .await
         .unwrap();

@@ -36,10 +36,9 @@ fn ouradb_at(cfg: &Path) -> Command {
 
 /// Runs a reader tool; a missing tool fails the test (CI installs both).
 fn tool_output(cmd: &mut Command, what: &str) -> String {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what} ({e}); install it: apt-get install -y sqlite3 python3"));
+    let out = cmd.stdin(Stdio::null()).output().unwrap_or_else(|e| {
+        panic!("cannot run {what} ({e}); install it: apt-get install -y sqlite3 python3")
+    });
     assert!(
         out.status.success(),
         "{what} failed: {}",
@@ -139,6 +138,18 @@ fn the_store_and_its_request_account_keep_their_locks_against_other_readers() {
     drop((store, account));
 }
 
+/// A child process killed when the test ends, failed or not.
+struct Reaped(Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// How the daemon is stopped at the end.
 #[derive(Debug, Clone, Copy)]
 enum Ending {
@@ -183,12 +194,15 @@ fn readers_beside_the_daemon(ending: Ending) {
     }));
     let db = env.db();
     let cfg = crate::cli::write_config(&env, env.dir.path(), &db);
-    let mut daemon = ouradb_at(&cfg)
-        .arg("daemon")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut daemon = Reaped(
+        ouradb_at(&cfg)
+            .arg("daemon")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let daemon = &mut daemon.0;
     let pid = daemon.id().to_string();
     let wal = env.dir.path().join("ouradb.sqlite-wal");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -199,12 +213,15 @@ fn readers_beside_the_daemon(ending: Ending) {
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        assert!(Instant::now() < deadline, "the daemon never made its schema");
+        assert!(
+            Instant::now() < deadline,
+            "the daemon never made its schema"
+        );
         assert!(daemon.try_wait().unwrap().is_none(), "the daemon exited");
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut seen = Vec::new();
-    let mut second: Option<Child> = None;
+    let mut second: Option<Reaped> = None;
     for round in 0..16 {
         seen.push(read_with_cli(&db));
         assert_files_live(&pid, &db, &format!("round {round}, after sqlite3"));
@@ -213,7 +230,7 @@ fn readers_beside_the_daemon(ending: Ending) {
         assert!(wal.exists(), "round {round}: the daemon's -wal is gone");
         if round == 3 {
             let since = util::today().saturating_sub(jiff::Span::new().days(30));
-            second = Some(
+            second = Some(Reaped(
                 ouradb_at(&cfg)
                     .args(["sync", "--type", "daily_sleep", "--no-backfill", "--since"])
                     .arg(since.to_string())
@@ -221,12 +238,13 @@ fn readers_beside_the_daemon(ending: Ending) {
                     .stderr(Stdio::piped())
                     .spawn()
                     .unwrap(),
-            );
+            ));
         }
         std::thread::sleep(Duration::from_millis(150));
     }
     let mut second = second.unwrap();
-    let status = wait_for(&mut second, Duration::from_secs(60));
+    let second = &mut second.0;
+    let status = wait_for(second, Duration::from_secs(60));
     let mut log = String::new();
     std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut log).unwrap();
     assert!(status.success(), "the second writer failed: {log}");
@@ -239,10 +257,10 @@ fn readers_beside_the_daemon(ending: Ending) {
     );
 
     match ending {
-        Ending::Kill => signal(&daemon, libc::SIGKILL),
-        Ending::Sigterm => signal(&daemon, libc::SIGTERM),
+        Ending::Kill => signal(daemon, libc::SIGKILL),
+        Ending::Sigterm => signal(daemon, libc::SIGTERM),
     }
-    let status = wait_for(&mut daemon, Duration::from_secs(10));
+    let status = wait_for(daemon, Duration::from_secs(10));
     if let Ending::Sigterm = ending {
         assert!(status.success(), "{status:?}");
     }

@@ -180,11 +180,13 @@ pub fn pending_jobs(
 /// next one, instead of its task dying with events acknowledged to Oura
 /// and never applied.
 async fn apply_surviving(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
+    surviving(job.dt.name, apply(engine, job, clock)).await
+}
+
+/// The outcome of `work`, or [`Outcome::Failed`] naming its panic.
+async fn surviving(data_type: &str, work: impl std::future::Future<Output = Outcome>) -> Outcome {
     use futures::FutureExt;
-    match std::panic::AssertUnwindSafe(apply(engine, job, clock))
-        .catch_unwind()
-        .await
-    {
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
         Ok(outcome) => outcome,
         Err(panic) => {
             let what = panic
@@ -192,7 +194,7 @@ async fn apply_surviving(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outco
                 .map(|s| (*s).to_owned())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            tracing::error!(data_type = job.dt.name, panic = %what, "applying a webhook event panicked; recorded as failed, polling will catch up");
+            tracing::error!(data_type, panic = %what, "applying a webhook event panicked; recorded as failed, polling will catch up");
             Outcome::Failed(format!("internal error: {what}"))
         }
     }
@@ -291,5 +293,28 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
                 Outcome::Failed(e.kind().as_str().to_owned())
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_applying_an_event_is_a_failed_outcome_not_a_dead_worker() {
+        let failed = surviving("daily_sleep", async {
+            let d: std::time::Duration = std::hint::black_box(std::time::Duration::MAX);
+            let _ = tokio::time::Instant::now() + d;
+            Outcome::Stored
+        })
+        .await;
+        assert_eq!(
+            failed,
+            Outcome::Failed("internal error: overflow when adding duration to instant".into())
+        );
+        assert_eq!(
+            surviving("daily_sleep", async { Outcome::Stored }).await,
+            Outcome::Stored
+        );
     }
 }

@@ -124,6 +124,9 @@ fn hold_cause(hold: Hold) -> &'static str {
     }
 }
 
+/// Shared-account waits shorter than this are not announced.
+const QUIET_ACCOUNT_WAIT: Duration = Duration::from_secs(1);
+
 tokio::task_local! {
     /// The longest one rate-limit wait may be in this task, whatever the
     /// policy: set by [`Client::fetch_document_within`].
@@ -257,7 +260,10 @@ impl Client {
                 }
                 ledger.spent = ledger.spent.saturating_add(extra);
                 ledger.counted_until = Some(until);
-                Some(RateLimitWait {
+                // Processes sharing a full account wait a few milliseconds
+                // at a time for the next slot: counted, but told only when
+                // a person would notice.
+                (hold == Hold::Server || wait >= QUIET_ACCOUNT_WAIT).then(|| RateLimitWait {
                     data_type: dt.name,
                     until: wall_at(wait),
                     wait,
@@ -751,6 +757,54 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client whose limiter admits `usable` requests per `window` (its
+    /// own account), against a port nothing listens on, telling `waits`
+    /// about every announced wait.
+    #[allow(clippy::disallowed_types, reason = "a test's plain shared state")]
+    fn client_with_waits(window: Duration) -> (Client, Arc<std::sync::Mutex<Vec<RateLimitWait>>>) {
+        let mut config = Config::for_base_url("http://127.0.0.1:9", "t", "/nonexistent/x".into());
+        config.retry.max_attempts = 1;
+        config.rate_limit = crate::config::RateLimitConfig {
+            requests: 3,
+            window,
+            margin_percent: 2,
+        };
+        let limiter = Arc::new(Limiter::new(&config.rate_limit));
+        let auth = Arc::new(super::super::auth::StaticToken::new(Some(
+            crate::secret::Secret::new("t"),
+        )));
+        let client = Client::new(&config, auth, limiter, CancellationToken::new()).unwrap();
+        let waits = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = waits.clone();
+        client.set_wait_policy(WaitPolicy {
+            max_wait: Some(Duration::from_secs(60)),
+            notify: Some(Arc::new(move |w: &RateLimitWait| {
+                seen.lock().unwrap().push(w.clone())
+            })),
+        });
+        (client, waits)
+    }
+
+    #[tokio::test(start_paused = true)]
+    #[allow(clippy::disallowed_types, reason = "a test's plain shared state")]
+    async fn a_wait_on_the_shared_account_is_announced_unless_too_short_to_notice() {
+        let dt = crate::registry::find("daily_sleep").unwrap();
+        for (window, announced) in [
+            (Duration::from_millis(500), 0),
+            (Duration::from_secs(10), 1),
+        ] {
+            let (client, waits) = client_with_waits(window);
+            // Two usable requests in the window; the third waits for the
+            // first to leave it.
+            client.limiter().acquire().await;
+            client.limiter().acquire().await;
+            let _ = client.fetch_document(dt, "x").await;
+            let waits = waits.lock().unwrap();
+            assert_eq!(waits.len(), announced, "{window:?}: {waits:?}");
+            assert!(waits.iter().all(|w| w.hold == Hold::Account));
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

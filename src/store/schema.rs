@@ -180,7 +180,6 @@ struct Header {
 /// of a file it closes while other connections of the process hold locks
 /// on it, so those locks stay (a descriptor of our own would drop them).
 fn check_file(path: &Path) -> Result<Found, StoreError> {
-    let shown = path.display().to_string();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Empty),
@@ -188,7 +187,7 @@ fn check_file(path: &Path) -> Result<Found, StoreError> {
     };
     if meta.is_dir() {
         return Err(Refusal::Directory {
-            path: shown,
+            path: path.display().to_string(),
             example: path.join("ouradb.sqlite").display().to_string(),
         }
         .into());
@@ -196,13 +195,18 @@ fn check_file(path: &Path) -> Result<Found, StoreError> {
     if meta.len() == 0 {
         return Ok(Found::Empty);
     }
-    let header = match read_header(path) {
-        Ok(h) => h,
+    match read_header(path) {
+        Ok(h) => verdict(path, h),
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
-            return Err(not_a_database(path, meta.len(), &e));
+            Err(not_a_database(path, meta.len(), &e))
         }
-        Err(e) => return Err(FileError::sqlite(path, &e).into()),
-    };
+        Err(e) => Err(FileError::sqlite(path, &e).into()),
+    }
+}
+
+/// Whether a SQLite file with `header` is ouradb's, empty, or refused.
+fn verdict(path: &Path, header: Header) -> Result<Found, StoreError> {
+    let shown = path.display().to_string();
     let Header {
         application_id,
         user_version,

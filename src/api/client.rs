@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::{AuthError, TokenSource};
 use super::error::{ApiError, Attempt};
-use super::limiter::Limiter;
+use super::limiter::{Hold, Limiter};
 use crate::config::{Config, RetryConfig};
 use crate::registry::{DataType, QueryStyle};
 use crate::rows::RawRows;
@@ -88,17 +88,49 @@ pub struct RateLimitWait {
     /// When requests resume (wall clock).
     pub until: jiff::Timestamp,
     pub wait: Duration,
+    /// The server's headers, or the quota shared through the database.
+    pub hold: Hold,
 }
 
 impl RateLimitWait {
     /// E.g. "Oura rate limit: waiting until 14:05:10 (58 min)".
     pub fn describe(&self) -> String {
         format!(
-            "Oura rate limit: waiting until {} ({})",
+            "{}: waiting until {} ({})",
+            hold_name(self.hold),
             local_time(self.until),
             human_duration(self.wait)
         )
     }
+}
+
+/// What holds requests, as the announcement names it.
+fn hold_name(hold: Hold) -> &'static str {
+    match hold {
+        Hold::Server => "Oura rate limit",
+        Hold::Account => {
+            "Oura request quota shared by every ouradb process on this database, used up in the last window"
+        }
+    }
+}
+
+/// What holds requests, as the subject of an error.
+fn hold_cause(hold: Hold) -> &'static str {
+    match hold {
+        Hold::Server => "Oura's rate limit",
+        Hold::Account => {
+            "the Oura request quota shared by every ouradb process on this database (used up in the last window)"
+        }
+    }
+}
+
+/// Shared-account waits shorter than this are not announced.
+const QUIET_ACCOUNT_WAIT: Duration = Duration::from_secs(1);
+
+tokio::task_local! {
+    /// The longest one rate-limit wait may be in this task, whatever the
+    /// policy: set by [`Client::fetch_document_within`].
+    static WAIT_CAP: Duration;
 }
 
 /// Receives each rate-limit wait as it starts.
@@ -174,9 +206,38 @@ impl Client {
         let Some(until) = self.limiter.blocked_until() else {
             return Ok(());
         };
-        let now = tokio::time::Instant::now();
-        if until <= now {
+        if until <= tokio::time::Instant::now() {
             return Ok(());
+        }
+        self.announce_wait(dt, Hold::Server, until)?;
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => Ok(()),
+            _ = self.cancel.cancelled() => Err(ApiError::Cancelled),
+        }
+    }
+
+    /// Accounts for a wait until `until` about to start: announced once
+    /// per new end (whatever holds requests: the server or the shared
+    /// account), and refused when the run's total wait would exceed the
+    /// policy's `max_wait` or this one exceeds the task's [`WAIT_CAP`].
+    fn announce_wait(
+        &self,
+        dt: &DataType,
+        hold: Hold,
+        until: tokio::time::Instant,
+    ) -> Result<(), ApiError> {
+        let now = tokio::time::Instant::now();
+        let refuse = |wait: Duration, max: Duration| ApiError::RateLimitWait {
+            data_type: dt.name.into(),
+            by: hold_cause(hold).into(),
+            until: local_time(wall_at(wait)),
+            wait: human_duration(wait),
+            max_wait: human_duration(max),
+        };
+        if let Ok(cap) = WAIT_CAP.try_with(|c| *c)
+            && until.saturating_duration_since(now) > cap
+        {
+            return Err(refuse(until.saturating_duration_since(now), cap));
         }
         let policy = self
             .wait_policy
@@ -190,24 +251,23 @@ impl Client {
             } else {
                 // Only the part of this block not already waited for counts.
                 let from = ledger.counted_until.map_or(now, |c| c.max(now));
-                let extra = until - from;
-                let wait = until - now;
+                let extra = until.saturating_duration_since(from);
+                let wait = until.saturating_duration_since(now);
                 if let Some(max) = policy.max_wait
-                    && ledger.spent + extra > max
+                    && ledger.spent.saturating_add(extra) > max
                 {
-                    return Err(ApiError::RateLimitWait {
-                        data_type: dt.name.into(),
-                        until: local_time(wall_at(wait)),
-                        wait: human_duration(wait),
-                        max_wait: human_duration(max),
-                    });
+                    return Err(refuse(wait, max));
                 }
-                ledger.spent += extra;
+                ledger.spent = ledger.spent.saturating_add(extra);
                 ledger.counted_until = Some(until);
-                Some(RateLimitWait {
+                // Processes sharing a full account wait a few milliseconds
+                // at a time for the next slot: counted, but told only when
+                // a person would notice.
+                (hold == Hold::Server || wait >= QUIET_ACCOUNT_WAIT).then(|| RateLimitWait {
                     data_type: dt.name,
                     until: wall_at(wait),
                     wait,
+                    hold,
                 })
             }
         };
@@ -222,10 +282,7 @@ impl Client {
                 n(&w);
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep_until(until) => Ok(()),
-            _ = self.cancel.cancelled() => Err(ApiError::Cancelled),
-        }
+        Ok(())
     }
 
     /// What the current credentials were granted.
@@ -311,6 +368,19 @@ impl Client {
         })
     }
 
+    /// [`Client::fetch_document`], refusing any single rate-limit wait
+    /// longer than `max_wait` with [`ApiError::RateLimitWait`] (not counted
+    /// against the policy): a webhook event is not held for hours while
+    /// polling catches up anyway.
+    pub async fn fetch_document_within(
+        &self,
+        dt: &DataType,
+        id: &str,
+        max_wait: Duration,
+    ) -> Result<(Option<serde_json::Value>, u32), ApiError> {
+        WAIT_CAP.scope(max_wait, self.fetch_document(dt, id)).await
+    }
+
     /// Fetches one document by id; `Ok(None)` when the API answers 404.
     pub async fn fetch_document(
         &self,
@@ -369,7 +439,7 @@ impl Client {
                 .map_err(|e| auth_error(dt, e))?;
             self.wait_for_block(dt).await?;
             tokio::select! {
-                _ = self.limiter.acquire() => {}
+                r = self.limiter.acquire_announcing(|hold, until| self.announce_wait(dt, hold, until)) => r?,
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             }
             let req = match self
@@ -705,6 +775,54 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client whose limiter admits `usable` requests per `window` (its
+    /// own account), against a port nothing listens on, telling `waits`
+    /// about every announced wait.
+    #[allow(clippy::disallowed_types, reason = "a test's plain shared state")]
+    fn client_with_waits(window: Duration) -> (Client, Arc<std::sync::Mutex<Vec<RateLimitWait>>>) {
+        let mut config = Config::for_base_url("http://127.0.0.1:9", "t", "/nonexistent/x".into());
+        config.retry.max_attempts = 1;
+        config.rate_limit = crate::config::RateLimitConfig {
+            requests: 3,
+            window,
+            margin_percent: 2,
+        };
+        let limiter = Arc::new(Limiter::new(&config.rate_limit));
+        let auth = Arc::new(super::super::auth::StaticToken::new(Some(
+            crate::secret::Secret::new("t"),
+        )));
+        let client = Client::new(&config, auth, limiter, CancellationToken::new()).unwrap();
+        let waits = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = waits.clone();
+        client.set_wait_policy(WaitPolicy {
+            max_wait: Some(Duration::from_secs(60)),
+            notify: Some(Arc::new(move |w: &RateLimitWait| {
+                seen.lock().unwrap().push(w.clone())
+            })),
+        });
+        (client, waits)
+    }
+
+    #[tokio::test(start_paused = true)]
+    #[allow(clippy::disallowed_types, reason = "a test's plain shared state")]
+    async fn a_wait_on_the_shared_account_is_announced_unless_too_short_to_notice() {
+        let dt = crate::registry::find("daily_sleep").unwrap();
+        for (window, announced) in [
+            (Duration::from_millis(500), 0),
+            (Duration::from_secs(10), 1),
+        ] {
+            let (client, waits) = client_with_waits(window);
+            // Two usable requests in the window; the third waits for the
+            // first to leave it.
+            client.limiter().acquire().await;
+            client.limiter().acquire().await;
+            let _ = client.fetch_document(dt, "x").await;
+            let waits = waits.lock().unwrap();
+            assert_eq!(waits.len(), announced, "{window:?}: {waits:?}");
+            assert!(waits.iter().all(|w| w.hold == Hold::Account));
+        }
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -59,10 +59,12 @@ pub enum ApiError {
     )]
     RateLimited { data_type: String, attempts: u32 },
     #[error(
-        "{data_type}: Oura's rate limit asks to wait until {until} ({wait}), beyond --max-wait {max_wait}; stopped this type with nothing lost: run `ouradb sync` again later or with a longer --max-wait (the daemon waits as long as Oura says)"
+        "{data_type}: {by} asks to wait until {until} ({wait}), beyond --max-wait {max_wait}; stopped this type with nothing lost: run `ouradb sync` again later or with a longer --max-wait (the daemon waits as long as Oura says)"
     )]
     RateLimitWait {
         data_type: String,
+        /// What holds requests: "Oura's rate limit" or the shared quota.
+        by: String,
         /// Local wall-clock time the wait would end, e.g. `14:05:10`.
         until: String,
         wait: String,

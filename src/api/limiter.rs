@@ -78,9 +78,12 @@ impl AccountClock {
         }
     }
 
-    /// The tokio instant at which this clock reads `us`.
+    /// The tokio instant at which this clock reads `us`, at most
+    /// [`MAX_SERVER_WAIT`] away: the time comes from rows any process
+    /// wrote, and no arithmetic on it may overflow.
     fn instant_at(&self, us: i64) -> Instant {
-        Instant::now() + Duration::from_micros((us - self.now_us()).max(0) as u64)
+        let ahead = us.saturating_sub(self.now_us()).max(0) as u64;
+        later(Instant::now(), Duration::from_micros(ahead))
     }
 }
 
@@ -99,6 +102,59 @@ const LEASE_FLOOR: Duration = Duration::from_millis(50);
 /// How long to wait before asking the database again when it failed (e.g.
 /// another process held the write lock past the busy timeout).
 const ACCOUNT_RETRY: Duration = Duration::from_secs(1);
+
+/// The longest any server-given duration (`Retry-After`, `X-RateLimit-Reset`)
+/// holds requests: a value beyond it is a broken or hostile server, and a
+/// day is long enough to honour any real limit while staying far from the
+/// overflow of `Instant` arithmetic.
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// `now + wait`, the wait clamped to [`MAX_SERVER_WAIT`]: never panics.
+pub(crate) fn later(now: Instant, wait: Duration) -> Instant {
+    let wait = wait.min(MAX_SERVER_WAIT);
+    now.checked_add(wait).unwrap_or(now)
+}
+
+/// What holds requests back, as announced to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// The server's headers: a 429's `Retry-After`/`X-RateLimit-Reset`, or
+    /// `X-RateLimit-Remaining: 0`.
+    Server,
+    /// The request account shared through the database: the usable quota
+    /// was spent in the last window (by this or another process).
+    Account,
+}
+
+/// A `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110 10.2.3),
+/// clamped to [`MAX_SERVER_WAIT`]; a date in the past is no wait. A number
+/// too large for any integer type is the longest wait, not a parse error.
+pub fn parse_retry_after(value: &str, now: jiff::Timestamp) -> Option<Duration> {
+    let v = value.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = v.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_SERVER_WAIT));
+    }
+    // httpdate reads all three HTTP-date forms up to the year 9999 (beyond
+    // jiff's range); a date with a numeric offset is RFC 2822's.
+    let epoch = match httpdate::parse_http_date(v) {
+        Ok(at) => at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        Err(_) => jiff::fmt::rfc2822::DateTimeParser::new()
+            .parse_timestamp(v)
+            .ok()?
+            .as_second(),
+    };
+    Some(until_timestamp(epoch, now))
+}
+
+/// From `now` until the epoch second `epoch`, clamped to
+/// `0..=MAX_SERVER_WAIT`, whatever the value.
+fn until_timestamp(epoch: i64, now: jiff::Timestamp) -> Duration {
+    let secs = epoch.saturating_sub(now.as_second()).max(0) as u64;
+    Duration::from_secs(secs).min(MAX_SERVER_WAIT)
+}
 
 /// The most requests the account admits in one window of `cfg`.
 pub fn usable_quota(cfg: &RateLimitConfig) -> u32 {
@@ -200,7 +256,20 @@ impl Limiter {
 
     /// Waits until one more request may be sent and records it.
     pub async fn acquire(&self) {
-        self.wait_for_server().await;
+        let never = |_: Hold, _: Instant| Ok::<(), std::convert::Infallible>(());
+        let Ok(()) = self.acquire_announcing(never).await;
+    }
+
+    /// [`acquire`](Self::acquire), calling `before_wait` before every wait
+    /// on the server's headers or on the shared account (not the pacer's
+    /// spacing) with what holds requests and until when: the client
+    /// announces it and bounds it by `--max-wait`. An error from
+    /// `before_wait` ends the call without a request.
+    pub async fn acquire_announcing<E>(
+        &self,
+        mut before_wait: impl FnMut(Hold, Instant) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.wait_for_server(&mut before_wait).await?;
         loop {
             match self.pacer.check() {
                 Ok(()) => break,
@@ -212,13 +281,13 @@ impl Limiter {
         }
         loop {
             // A 429 may have arrived while this request waited its turn.
-            self.wait_for_server().await;
+            self.wait_for_server(&mut before_wait).await?;
             if self.take_leased() {
-                return;
+                return Ok(());
             }
             let refilling = self.refill.lock().await;
             if self.take_leased() {
-                return;
+                return Ok(());
             }
             let unused = self
                 .lease
@@ -255,11 +324,13 @@ impl Limiter {
                         continue;
                     }
                     self.spend_remaining();
-                    return;
+                    return Ok(());
                 }
                 Ok(Ok((Reservation::WaitUntil(us), _))) => {
                     drop(refilling);
-                    tokio::time::sleep_until(self.clock.instant_at(us)).await;
+                    let until = self.clock.instant_at(us);
+                    before_wait(Hold::Account, until)?;
+                    tokio::time::sleep_until(until).await;
                 }
                 Ok(Err(e)) => {
                     drop(refilling);
@@ -305,8 +376,11 @@ impl Limiter {
     }
 
     /// Sleeps while a 429 or an exhausted `X-RateLimit-Remaining` holds
-    /// requests.
-    async fn wait_for_server(&self) {
+    /// requests, telling `before_wait` first.
+    async fn wait_for_server<E>(
+        &self,
+        before_wait: &mut impl FnMut(Hold, Instant) -> Result<(), E>,
+    ) -> Result<(), E> {
         loop {
             let until = {
                 let mut s = self.lock_server();
@@ -319,9 +393,10 @@ impl Limiter {
                 match (blocked, exhausted) {
                     (Some(a), Some(b)) => a.max(b),
                     (Some(a), None) | (None, Some(a)) => a,
-                    (None, None) => return,
+                    (None, None) => return Ok(()),
                 }
             };
+            before_wait(Hold::Server, until)?;
             tokio::time::sleep_until(until).await;
         }
     }
@@ -356,12 +431,19 @@ impl Limiter {
     /// the limits.
     pub fn observe(&self, status: u16, headers: &HeaderMap) -> Option<RateLimited> {
         let now = Instant::now();
+        let wall = crate::clock::now();
+        let text = |name: &str| headers.get(name)?.to_str().ok();
+        // Every number the server sends may be anything: too large ones
+        // saturate, and each duration is clamped before it meets an Instant.
         let num = |name: &str| -> Option<u64> {
-            headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok()
+            let v = text(name)?.trim();
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some(v.parse::<u64>().unwrap_or(u64::MAX))
         };
-        let reset_in = num("x-ratelimit-reset").map(|epoch| {
-            Duration::from_secs((epoch as i64 - crate::clock::now().as_second()).max(0) as u64)
-        });
+        let reset_in = num("x-ratelimit-reset")
+            .map(|epoch| until_timestamp(i64::try_from(epoch).unwrap_or(i64::MAX), wall));
         let server_window = num("x-ratelimit-window")
             .filter(|w| (1..=86_400).contains(w))
             .map(Duration::from_secs);
@@ -380,13 +462,13 @@ impl Limiter {
                 let reset = reset_in
                     .or(server_window)
                     .unwrap_or_else(|| Duration::from_micros(self.configured.window_us as u64));
-                s.remaining = Some((remaining.min(u64::from(u32::MAX)) as u32, now + reset));
+                s.remaining = Some((remaining.min(u64::from(u32::MAX)) as u32, later(now, reset)));
             }
         }
         if status != 429 {
             return None;
         }
-        let retry_after = num("retry-after").map(Duration::from_secs);
+        let retry_after = text("retry-after").and_then(|v| parse_retry_after(v, wall));
         // Both headers only ever lengthen the wait; a 429 without either
         // waits a minute.
         let wait = match (retry_after, reset_in) {
@@ -395,8 +477,8 @@ impl Limiter {
             (None, None) => Duration::from_secs(60),
         };
         // Arrive just after the window reopens rather than just before.
-        let wait = wait + Duration::from_millis(250);
-        self.block_until(now + wait);
+        let wait = wait.min(MAX_SERVER_WAIT) + Duration::from_millis(250);
+        self.block_until(later(now, wait));
         let tier = headers
             .get("x-ratelimit-tier")
             .and_then(|v| v.to_str().ok())
@@ -435,6 +517,81 @@ mod tests {
             worst = worst.max(n);
         }
         worst
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_and_never_beyond_a_day() {
+        let now: jiff::Timestamp = "2026-12-07T10:00:00Z".parse().unwrap();
+        let p = |v: &str| parse_retry_after(v, now);
+        assert_eq!(p(" 7 "), Some(Duration::from_secs(7)));
+        assert_eq!(p("18446744073709551615"), Some(MAX_SERVER_WAIT));
+        assert_eq!(p("1000000000000000000000000000"), Some(MAX_SERVER_WAIT));
+        assert_eq!(
+            p("Mon, 07 Dec 2026 10:01:30 GMT"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            p("Monday, 07-Dec-26 10:01:30 GMT"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            p("Mon, 07 Dec 2026 11:01:30 +0100"),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(p("Fri, 31 Dec 9999 23:59:59 GMT"), Some(MAX_SERVER_WAIT));
+        assert_eq!(p("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(p("-5"), None);
+        assert_eq!(p("soon"), None);
+        assert_eq!(p(""), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn header_values_beyond_any_clock_hold_requests_for_a_day_at_most() {
+        for (name, value) in [
+            ("retry-after", "18446744073709551615"),
+            ("x-ratelimit-reset", "18446744073709551615"),
+            ("x-ratelimit-reset", "9223372036854775808"),
+        ] {
+            let limiter = Limiter::new(&RateLimitConfig::default());
+            let got = limiter
+                .observe(429, &headers(&[(name, value.into())]))
+                .expect("a 429 is reported");
+            assert_eq!(
+                got.wait,
+                MAX_SERVER_WAIT + Duration::from_millis(250),
+                "{name}"
+            );
+            let until = limiter.blocked_until().expect("held");
+            assert!(until - Instant::now() <= MAX_SERVER_WAIT, "{name}");
+        }
+        let limiter = Limiter::new(&RateLimitConfig::default());
+        let h = headers(&[
+            ("x-ratelimit-remaining", "0".into()),
+            ("x-ratelimit-reset", "18446744073709551615".into()),
+        ]);
+        assert_eq!(limiter.observe(200, &h), None);
+        let until = limiter.blocked_until().expect("held");
+        assert!(until - Instant::now() <= MAX_SERVER_WAIT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_on_the_server_and_the_account_are_told_before_they_start() {
+        let limiter = Limiter::new(&cfg(3, 10));
+        let mut told = Vec::new();
+        for _ in 0..3 {
+            limiter
+                .acquire_announcing(|hold, until| {
+                    told.push((hold, until));
+                    Ok::<(), ()>(())
+                })
+                .await
+                .unwrap();
+        }
+        assert_eq!(told.len(), 1, "the third waits for the account: {told:?}");
+        assert_eq!(told[0].0, Hold::Account);
+        limiter.block_until(Instant::now() + Duration::from_secs(60));
+        let refused = limiter.acquire_announcing(|hold, _| Err(hold)).await;
+        assert_eq!(refused, Err(Hold::Server), "a refusal ends the wait");
     }
 
     #[test]

@@ -146,6 +146,10 @@ pub enum Refusal {
         "{path} is not a SQLite database, or it is damaged ({found}); ouradb wrote nothing to it. Check it with `sqlite3 {path} \"PRAGMA integrity_check\"`, restore it from a backup, or point storage.database at a new file"
     )]
     NotSqlite { path: String, found: String },
+    #[error(
+        "{path} is a directory, not a database file; point storage.database (or --database) at a file, e.g. {example}"
+    )]
+    Directory { path: String, example: String },
 }
 
 #[cfg(test)]

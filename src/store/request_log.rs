@@ -39,10 +39,15 @@ pub struct Unused {
     pub slots: u32,
 }
 
-/// Rows further in the future than this were written before the wall clock
-/// stepped backwards; they are pulled back to now so a step cannot stall
-/// requests for longer than one window. Smaller offsets are clock skew
-/// between processes and are left alone.
+/// Rows dated further ahead than this are dropped from the account: no
+/// send can happen in the future, so such a row was written by a process
+/// whose clock was wrong (or before the wall clock stepped backwards), or
+/// by hand. Counting it would hold requests for as long as it is ahead (a
+/// day for a row dated tomorrow) and then for a window more; pulling it to
+/// now would still hold a full window for sends that may never have
+/// happened. Dropped, a wrong row costs at worst one over-quota burst,
+/// which the server's own `Retry-After` stops. Smaller offsets are clock
+/// skew between processes and count as usual.
 const FUTURE_TOLERANCE_US: i64 = 1_000_000;
 
 pub struct RequestLog {
@@ -144,18 +149,18 @@ fn reserve_in(
         )?
         .execute([u.at_us, i64::from(u.slots)])?;
     }
-    tx.prepare_cached("UPDATE _request_log SET sent_us = ?1 WHERE sent_us > ?2")?
-        .execute([record_at_us, record_at_us + FUTURE_TOLERANCE_US])?;
+    tx.prepare_cached("DELETE FROM _request_log WHERE sent_us > ?1")?
+        .execute([record_at_us.saturating_add(FUTURE_TOLERANCE_US)])?;
     let longest = limits.iter().map(|l| l.window_us).max().unwrap_or(0);
     tx.prepare_cached("DELETE FROM _request_log WHERE sent_us <= ?1")?
-        .execute([now_us - longest])?;
+        .execute([now_us.saturating_sub(longest)])?;
     let mut room = want.max(1);
     let mut wait_until = None::<i64>;
     for l in limits {
         let cap = l.cap.max(1);
         let used: i64 = tx
             .prepare_cached("SELECT count(*) FROM _request_log WHERE sent_us > ?1")?
-            .query_row([now_us - l.window_us], |r| r.get(0))?;
+            .query_row([now_us.saturating_sub(l.window_us)], |r| r.get(0))?;
         let free = (i64::from(cap) - used).max(0) as u32;
         room = room.min(free);
         if free == 0 {
@@ -166,8 +171,11 @@ fn reserve_in(
                     "SELECT sent_us FROM _request_log WHERE sent_us > ?1
                      ORDER BY sent_us DESC LIMIT 1 OFFSET ?2",
                 )?
-                .query_row([now_us - l.window_us, i64::from(cap) - 1], |r| r.get(0))?;
-            let free_at = t + l.window_us;
+                .query_row(
+                    [now_us.saturating_sub(l.window_us), i64::from(cap) - 1],
+                    |r| r.get(0),
+                )?;
+            let free_at = t.saturating_add(l.window_us);
             wait_until = Some(wait_until.map_or(free_at, |w| w.max(free_at)));
         }
     }
@@ -269,12 +277,24 @@ mod tests {
     }
 
     #[test]
-    fn rows_from_before_a_backward_clock_step_are_pulled_back() {
+    fn rows_dated_in_the_future_do_not_hold_requests() {
         let log = RequestLog::in_memory().unwrap();
-        let hour = 3_600_000_000;
-        assert_eq!(one(&log, hour, 1), Reservation::Granted(1));
-        // The clock went back an hour: the old send counts as just now,
-        // so the wait is one window, not an hour and a window.
-        assert_eq!(one(&log, 0, 1), Reservation::WaitUntil(W));
+        let day = 86_400_000_000;
+        for _ in 0..5 {
+            assert_eq!(one(&log, day, 5), Reservation::Granted(1));
+        }
+        // The clock went back a day (or another process's clock was a day
+        // ahead): its rows are dropped, not a day-and-a-window stall.
+        assert_eq!(one(&log, 0, 5), Reservation::Granted(1));
+        assert_eq!(log.sends_since(i64::MIN).unwrap(), vec![0]);
+        // Within the tolerance, skew between processes still counts.
+        let log = RequestLog::in_memory().unwrap();
+        assert_eq!(one(&log, 500_000, 1), Reservation::Granted(1));
+        assert_eq!(one(&log, 0, 1), Reservation::WaitUntil(500_000 + W));
+        // Extreme values never overflow.
+        let log = RequestLog::in_memory().unwrap();
+        assert_eq!(one(&log, i64::MAX, 1), Reservation::Granted(1));
+        assert_eq!(one(&log, i64::MAX, 1), Reservation::WaitUntil(i64::MAX));
+        assert_eq!(one(&log, i64::MIN, 1), Reservation::Granted(1));
     }
 }

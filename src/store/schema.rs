@@ -135,9 +135,13 @@ fn io_err(path: &Path, source: std::io::Error) -> StoreError {
     }
 }
 
-/// Creates the parent directory and the file itself with owner-only
-/// permissions before SQLite sees it: the file holds health data, and SQLite
-/// would create it with the process umask (usually world-readable).
+/// Creates the parent directory and, when there is no file yet, the file
+/// itself with owner-only permissions before SQLite sees it: the file holds
+/// health data, and SQLite would create it with the process umask (usually
+/// world-readable). An existing file is never opened here: closing a
+/// descriptor of ours would drop every POSIX lock this process's SQLite
+/// connections hold on it, and the next reader to close would take the
+/// daemon for gone, checkpoint and delete its -wal and -shm.
 fn create_private_file(path: &Path) -> Result<(), StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         DirBuilder::new()
@@ -146,14 +150,18 @@ fn create_private_file(path: &Path) -> Result<(), StoreError> {
             .create(parent)
             .map_err(|e| io_err(path, e))?;
     }
-    OpenOptions::new()
+    // `create_new` never opens an existing file; one that appeared since
+    // the check (another process creating it) is SQLite's to open.
+    match OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(false)
+        .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| io_err(path, e))?;
-    Ok(())
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(io_err(path, e)),
+    }
 }
 
 fn user_version(conn: &Connection) -> Result<i64, StoreError> {
@@ -177,40 +185,54 @@ enum Found {
     Ouradb,
 }
 
-/// Decides whether `path` may be opened by ouradb, reading only: the
-/// 100-byte SQLite header first, then (for unmarked files) the table list
-/// through an `immutable` read-only connection, which creates no -wal or
-/// -shm file and takes no lock. Runs before anything writes to the file.
+/// What SQLite reads of a file's header and schema.
+struct Header {
+    application_id: i32,
+    user_version: i64,
+    tables: Vec<String>,
+}
+
+/// Decides whether `path` may be opened by ouradb, reading only, and only
+/// through SQLite: `stat` for what the path is, then the header fields and
+/// the table list through an `immutable` read-only connection, which
+/// creates no -wal or -shm file and takes no lock. Runs before anything
+/// writes to the file, and may run while this process has connections to
+/// it (the store's and the request account's): SQLite keeps the descriptor
+/// of a file it closes while other connections of the process hold locks
+/// on it, so those locks stay (a descriptor of our own would drop them).
 fn check_file(path: &Path) -> Result<Found, StoreError> {
-    use std::io::Read;
-    let shown = path.display().to_string();
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Empty),
         Err(e) => return Err(io_err(path, e)),
     };
-    let mut header = Vec::with_capacity(100);
-    (&mut f)
-        .take(100)
-        .read_to_end(&mut header)
-        .map_err(|e| io_err(path, e))?;
-    if header.is_empty() {
-        return Ok(Found::Empty);
-    }
-    if header.len() < 100 || &header[..16] != b"SQLite format 3\0" {
-        return Err(Refusal::NotSqlite {
-            path: shown,
-            found: if header.len() < 100 {
-                format!("only {} bytes long", header.len())
-            } else {
-                "no SQLite header".to_owned()
-            },
+    if meta.is_dir() {
+        return Err(Refusal::Directory {
+            path: path.display().to_string(),
+            example: path.join("ouradb.sqlite").display().to_string(),
         }
         .into());
     }
-    let be = |at: usize| i32::from_be_bytes(header[at..at + 4].try_into().expect("4 bytes"));
-    let user_version = be(60) as i64;
-    let application_id = be(68);
+    if meta.len() == 0 {
+        return Ok(Found::Empty);
+    }
+    match read_header(path) {
+        Ok(h) => verdict(path, h),
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            Err(not_a_database(path, meta.len(), &e))
+        }
+        Err(e) => Err(FileError::sqlite(path, &e).into()),
+    }
+}
+
+/// Whether a SQLite file with `header` is ouradb's, empty, or refused.
+fn verdict(path: &Path, header: Header) -> Result<Found, StoreError> {
+    let shown = path.display().to_string();
+    let Header {
+        application_id,
+        user_version,
+        tables,
+    } = header;
     if application_id != APPLICATION_ID && application_id != 0 {
         return Err(Refusal::Foreign {
             path: shown,
@@ -228,7 +250,6 @@ fn check_file(path: &Path) -> Result<Found, StoreError> {
     if application_id == APPLICATION_ID {
         return ours(Found::Ouradb);
     }
-    let tables = table_names(path).map_err(|e| FileError::sqlite(path, &e))?;
     if tables.is_empty() && user_version == 0 {
         return Ok(Found::Empty);
     }
@@ -256,8 +277,33 @@ fn check_file(path: &Path) -> Result<Found, StoreError> {
     .into())
 }
 
-/// The tables of a file, read without writing or locking anything.
-fn table_names(path: &Path) -> Result<Vec<String>, rusqlite::Error> {
+/// A file SQLite refused as "not a database": a damaged database when it
+/// starts with SQLite's magic, else another kind of file. Only here are
+/// its first bytes read directly: SQLite cannot open the file, so no
+/// connection of this process holds a lock on it whose loss would matter.
+fn not_a_database(path: &Path, len: u64, e: &rusqlite::Error) -> StoreError {
+    use std::io::Read;
+    if len >= 100 {
+        let mut magic = Vec::with_capacity(16);
+        let read = std::fs::File::open(path).and_then(|f| f.take(16).read_to_end(&mut magic));
+        if read.is_ok() && magic == b"SQLite format 3\0" {
+            return FileError::sqlite(path, e).into();
+        }
+    }
+    Refusal::NotSqlite {
+        path: path.display().to_string(),
+        found: if len < 100 {
+            format!("only {len} bytes long")
+        } else {
+            "no SQLite header".to_owned()
+        },
+    }
+    .into()
+}
+
+/// The header fields and tables of a file, read without writing or
+/// locking anything.
+fn read_header(path: &Path) -> Result<Header, rusqlite::Error> {
     let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut uri = url::Url::from_file_path(&abs)
         .map_err(|()| rusqlite::Error::InvalidPath(abs.clone()))?
@@ -269,24 +315,31 @@ fn table_names(path: &Path) -> Result<Vec<String>, rusqlite::Error> {
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    let application_id = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let user_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let mut stmt = conn.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     )?;
-    let names = stmt
+    let tables = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(names)
+    Ok(Header {
+        application_id,
+        user_version,
+        tables,
+    })
 }
 
 /// Opens (creating if needed) a database for writing and brings its schema
 /// to [`SCHEMA_VERSION`]. A file that is not ouradb's is refused before
 /// anything (even a -wal file) is written.
 pub(super) fn open_read_write(path: &Path) -> Result<Connection, StoreError> {
-    check_file(path)?;
-    create_private_file(path).map_err(|e| match e {
-        StoreError::Io { source, .. } => FileError::io(path, &source).into(),
-        other => other,
-    })?;
+    if check_file(path)? == Found::Empty {
+        create_private_file(path).map_err(|e| match e {
+            StoreError::Io { source, .. } => FileError::io(path, &source).into(),
+            other => other,
+        })?;
+    }
     open_checked(path).map_err(|e| match e {
         StoreError::Sqlite(s) => FileError::sqlite(path, &s).into(),
         other => other,

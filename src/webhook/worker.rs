@@ -15,6 +15,12 @@ use crate::registry::DataType;
 use crate::store::{CursorAdvance, PageCommit, WEBHOOK_PENDING, WebhookEventRecord};
 use crate::sync::{Clock, SyncEngine};
 
+/// The longest rate-limit wait one event's fetch accepts: a full window of
+/// Oura's limit. A longer one (a server asking for hours) fails the event
+/// at once, recorded, and the next scheduled poll fetches the document,
+/// instead of holding every later event behind it.
+const FETCH_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How long accepted events stay in `webhook_event`.
 const KEEP_EVENTS: jiff::SignedDuration = jiff::SignedDuration::from_hours(7 * 24);
 
@@ -96,7 +102,7 @@ pub async fn run(
                 None => break,
             },
         };
-        let outcome = apply(&engine, &job, &clock).await;
+        let outcome = apply_surviving(&engine, &job, &clock).await;
         if outcome.is_failure() {
             stats.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -199,6 +205,31 @@ pub fn object_id_problem(id: &str) -> Option<&'static str> {
     None
 }
 
+/// [`apply`], with a panic (a bug, never expected) turned into a failed
+/// outcome: the event is still recorded and the worker goes on with the
+/// next one, instead of its task dying with events acknowledged to Oura
+/// and never applied.
+async fn apply_surviving(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
+    surviving(job.dt.name, apply(engine, job, clock)).await
+}
+
+/// The outcome of `work`, or [`Outcome::Failed`] naming its panic.
+async fn surviving(data_type: &str, work: impl std::future::Future<Output = Outcome>) -> Outcome {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(data_type, panic = %what, "applying a webhook event panicked; recorded as failed, polling will catch up");
+            Outcome::Failed(format!("internal error: {what}"))
+        }
+    }
+}
+
 /// Applies one event; returns the outcome recorded for `status`.
 async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
     let dt = job.dt;
@@ -234,7 +265,10 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
                 }
             }
         }
-        Operation::Create | Operation::Update => match engine.client().fetch_document(dt, id).await
+        Operation::Create | Operation::Update => match engine
+            .client()
+            .fetch_document_within(dt, id, FETCH_MAX_WAIT)
+            .await
         {
             Ok((None, _)) => {
                 // Usually deleted again before we got to it; its delete
@@ -279,10 +313,47 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
             }
             // Shutdown cut the fetch short: keep the event for the next start.
             Err(crate::api::ApiError::Cancelled) => Outcome::Pending,
+            Err(crate::api::ApiError::RateLimitWait {
+                by, until, wait, ..
+            }) => {
+                tracing::warn!(
+                    data_type = dt.name,
+                    id,
+                    "webhook fetch not sent: {by} holds requests until {until} ({wait}), longer than a webhook event waits; polling will catch up"
+                );
+                Outcome::Failed(
+                    crate::error_kind::ErrorKind::RateLimited
+                        .as_str()
+                        .to_owned(),
+                )
+            }
             Err(e) => {
                 tracing::warn!(data_type = dt.name, id, error = %e, "webhook fetch failed; polling will catch up");
                 Outcome::Failed(e.kind().as_str().to_owned())
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_applying_an_event_is_a_failed_outcome_not_a_dead_worker() {
+        let failed = surviving("daily_sleep", async {
+            let d: std::time::Duration = std::hint::black_box(std::time::Duration::MAX);
+            let _ = tokio::time::Instant::now() + d;
+            Outcome::Stored
+        })
+        .await;
+        assert_eq!(
+            failed,
+            Outcome::Failed("internal error: overflow when adding duration to instant".into())
+        );
+        assert_eq!(
+            surviving("daily_sleep", async { Outcome::Stored }).await,
+            Outcome::Stored
+        );
     }
 }

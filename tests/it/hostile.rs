@@ -1332,3 +1332,268 @@ async fn a_page_of_quarantined_documents_logs_one_line_with_the_count_and_reason
     assert_eq!(util::count(&db, "quarantine"), 40);
     assert_eq!(util::count(&db, "daily_sleep"), 1);
 }
+
+/// `sync --json --type daily_sleep --no-backfill` with `extra` arguments
+/// into `db`, against `base`.
+async fn sync_into(base: &str, dir: &Path, db: &Path, extra: &[&str]) -> (Output, Duration) {
+    let cfg = config_file(dir, base, db, TOKEN_LINE);
+    let mut args = vec!["sync", "--json", "--type", "daily_sleep", "--no-backfill"];
+    args.extend_from_slice(extra);
+    run(&cfg, &args).await
+}
+
+/// Server durations beyond any clock (Retry-After as a number larger than
+/// any integer, as a date in the year 9999, X-RateLimit-Reset at the end
+/// of u64 or just past i64) are clamped to a day: the wait is announced
+/// and refused by `--max-wait` like any other, and nothing panics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_durations_beyond_any_clock_are_clamped_to_a_day_not_a_panic() {
+    let cases: [(&str, &str); 5] = [
+        ("retry-after", "18446744073709551615"),
+        ("retry-after", "99999999999999999999999999"),
+        ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ("x-ratelimit-reset", "18446744073709551615"),
+        ("x-ratelimit-reset", "9223372036854775808"),
+    ];
+    for (name, value) in cases {
+        let fake = Fake::start(move |_| {
+            (StatusCode::TOO_MANY_REQUESTS, [(name, value)], "{}").into_response()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db.sqlite");
+        let (out, took) = sync_into(&fake.base, dir.path(), &db, &["--max-wait", "2m"]).await;
+        let (_, stderr) = text(&out);
+        assert!(!stderr.contains("panicked"), "{name}: {value}: {stderr}");
+        assert_eq!(out.status.code(), Some(1), "{name}: {value}: {stderr}");
+        let errors = errors(&out);
+        assert!(
+            errors.contains("daily_sleep: Oura's rate limit asks to wait until")
+                && errors.contains("(24 h 0 min), beyond --max-wait 2 min"),
+            "{name}: {value}: {errors}"
+        );
+        assert!(took < Duration::from_secs(30), "{name}: {value}: {took:?}");
+        assert_eq!(fake.hits(), 1, "{name}: {value}");
+    }
+}
+
+/// Rows in the request account at `at_us`, as another process leaves them.
+fn fill_account(db: &Path, rows: u32, at_us: i64) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+             INSERT INTO _request_log (sent_us) SELECT ?2 FROM n",
+            rusqlite::params![rows, at_us],
+        )
+        .unwrap();
+}
+
+fn now_us() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}
+
+/// A database with ouradb's schema (one sync against `fake`).
+async fn fresh_db(fake: &Fake) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let (out, _) = sync_into(&fake.base, dir.path(), &db, &[]).await;
+    assert!(out.status.success(), "{}", text(&out).1);
+    (dir, db)
+}
+
+/// Another process spent the whole usable quota (4,900 requests) just now:
+/// the wait on the shared account is announced like a Retry-After and
+/// refused by `--max-wait`, not a silent five minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quota_spent_by_another_process_is_a_wait_bounded_by_max_wait() {
+    let fake = Fake::start(|_| json_page(json!([]), None)).await;
+    let (dir, db) = fresh_db(&fake).await;
+    let before = fake.hits();
+    fill_account(&db, 4900, now_us());
+    let (out, took) = sync_into(&fake.base, dir.path(), &db, &["--max-wait", "1m"]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let errors = errors(&out);
+    assert!(
+        errors.contains("daily_sleep: the Oura request quota shared by every ouradb process on this database (used up in the last window) asks to wait until")
+            && errors.contains("(5 min), beyond --max-wait 1 min; stopped this type with nothing lost"),
+        "{errors}"
+    );
+    assert_eq!(fake.hits(), before, "nothing was sent over the quota");
+}
+
+/// A short wait on the shared account is announced, then the run finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_wait_on_the_shared_quota_is_announced_then_the_sync_finishes() {
+    let fake = Fake::start(|_| json_page(json!([]), None)).await;
+    let (dir, db) = fresh_db(&fake).await;
+    // The window is 300 s: these leave it about 3 s from now.
+    fill_account(&db, 4900, now_us() - 297_000_000);
+    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
+    let (out, took) = run(&cfg, &["sync", "--type", "daily_sleep", "--no-backfill"]).await;
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(took >= Duration::from_secs(1), "the wait was honoured");
+    assert!(
+        stderr.contains("ouradb: Oura request quota shared by every ouradb process on this database, used up in the last window: waiting until")
+            && stderr.contains("for daily_sleep; Ctrl-C to stop (--max-wait 5 min)"),
+        "{stderr}"
+    );
+}
+
+/// Rows dated tomorrow (a process with its clock a day ahead) stall
+/// nothing and are dropped from the account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_dated_tomorrow_in_the_shared_quota_stall_nothing() {
+    let fake = Fake::start(|_| json_page(json!([]), None)).await;
+    let (dir, db) = fresh_db(&fake).await;
+    let day_us = 86_400_000_000;
+    fill_account(&db, 4900, now_us() + day_us);
+    let (out, took) = sync_into(&fake.base, dir.path(), &db, &["--max-wait", "1m"]).await;
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(!stderr.contains("waiting until"), "{stderr}");
+    let future: i64 = util::reader(&db)
+        .query_row(
+            "SELECT count(*) FROM _request_log WHERE sent_us > ?1",
+            [now_us() + 3_600_000_000],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(future, 0, "the future rows left the account");
+}
+
+/// A directory given as the database is named once, with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_as_the_database_is_one_line_naming_the_fix() {
+    let fake = Fake::start(|_| json_page(json!([]), None)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data");
+    std::fs::create_dir(&db).unwrap();
+    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
+    let shown = db.display();
+    for args in [&["sync"][..], &["status"][..]] {
+        let (out, _) = run(&cfg, args).await;
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "ouradb: {shown} is a directory, not a database file; point storage.database (or --database) at a file, e.g. {shown}/ouradb.sqlite"
+            ),
+            "{args:?}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&db).unwrap().count(),
+        0,
+        "nothing written"
+    );
+    assert_eq!(fake.hits(), 0);
+}
+
+/// A signed webhook event POSTed to `callback`: the HTTP status.
+async fn post_event(callback: &str, secret: &str, object_id: &str) -> u16 {
+    use hmac::{Hmac, KeyInit, Mac};
+    let body = json!({"event_type": "create", "data_type": "daily_sleep",
+        "object_id": object_id, "event_time": jiff::Timestamp::now().to_string(),
+        "user_id": "u"})
+    .to_string();
+    let ts = jiff::Timestamp::now().as_second().to_string();
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(ts.as_bytes());
+    mac.update(body.as_bytes());
+    reqwest::Client::new()
+        .post(callback)
+        .header("content-type", "application/json")
+        .header("x-oura-timestamp", ts)
+        .header(
+            "x-oura-signature",
+            hex::encode_upper(mac.finalize().into_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The webhook worker fetching from a server that answers a 429 with a
+/// Retry-After beyond any clock: the event is recorded as failed (rate
+/// limited, polling catches up) at once, the worker lives on, and the
+/// next event is accepted and recorded too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_fetch_answered_with_an_endless_retry_after_fails_the_event_not_the_worker() {
+    use ouradb::config::{Secret, WebhookConfig, WebhookSettings};
+    let fake = Fake::start(|_| {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "18446744073709551615")],
+            "{}",
+        )
+            .into_response()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let mut config = ouradb::config::Config::for_base_url(&fake.base, "tok", db.clone());
+    config.oauth.client_id = Some("app".into());
+    config.oauth.client_secret = Some(Secret::new("app-secret"));
+    config.oauth.token_file = dir.path().join("tokens.json");
+    config.webhook = WebhookConfig::Enabled(WebhookSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        callback_url: "http://127.0.0.1:1/hook".parse().unwrap(),
+        verification_token: Secret::new("vt"),
+    });
+    let cancel = CancellationToken::new();
+    let engine = Arc::new(
+        ouradb::sync::engine_from_config(
+            Arc::new(config.clone()),
+            None,
+            cancel.clone(),
+            ouradb::sync::system_clock(),
+        )
+        .unwrap(),
+    );
+    let tracker = tokio_util::task::TaskTracker::new();
+    let opts = ouradb::webhook::ReceiverOptions::from_config(&config, ouradb::sync::system_clock())
+        .unwrap();
+    let handle = ouradb::webhook::receiver::start(engine, opts, cancel.clone(), &tracker)
+        .await
+        .unwrap();
+    let callback = format!("http://{}/hook", handle.addr);
+    // One document: both events go to the same worker's queue.
+    assert_eq!(post_event(&callback, "app-secret", "doc-1").await, 200);
+    assert!(
+        handle.wait_processed(1, Duration::from_secs(10)).await,
+        "the first event was recorded"
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(post_event(&callback, "app-secret", "doc-1").await, 200);
+    assert!(
+        handle.wait_processed(2, Duration::from_secs(10)).await,
+        "the worker lived on and recorded the next event"
+    );
+    let outcomes: Vec<(String, String)> = util::reader(&db)
+        .prepare("SELECT object_id, outcome FROM webhook_event ORDER BY received_at")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let failed = "failed: rate_limited".to_owned();
+    assert_eq!(
+        outcomes,
+        vec![("doc-1".into(), failed.clone()), ("doc-1".into(), failed)]
+    );
+    assert_eq!(fake.hits(), 1, "the 429 held every later request");
+    cancel.cancel();
+    tracker.close();
+    tokio::time::timeout(Duration::from_secs(5), tracker.wait())
+        .await
+        .expect("the receiver and worker stop");
+}

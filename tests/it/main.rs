@@ -17,6 +17,7 @@ mod db;
 mod hostile;
 mod oauth;
 mod ops;
+mod readers;
 mod real_accounts;
 mod sim_http;
 mod sim_schema;

@@ -358,11 +358,13 @@ impl Client {
                 .access_token()
                 .await
                 .map_err(|e| auth_error(dt, e))?;
+            let waiting = tokio::time::Instant::now();
             self.wait_for_block(dt).await?;
             tokio::select! {
                 _ = self.limiter.acquire() => {}
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             }
+            crate::metrics::live().rate_limit_wait(waiting.elapsed());
             let req = match self
                 .http
                 .get(url.clone())
@@ -397,6 +399,7 @@ impl Client {
                 } => r,
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             };
+            crate::metrics::live().request(outcome.as_ref().err().map(Attempt::kind));
             let attempts = *attempts;
             let (cause, status) = match outcome {
                 Ok(body) => return Ok((body, attempts)),

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 #[allow(clippy::disallowed_types, reason = "never held across an .await")]
 use std::sync::{Arc, Mutex};
 
+mod assets;
 mod auth;
 pub mod dashboards;
 pub mod webhook;
@@ -93,6 +94,13 @@ pub enum Command {
         #[arg(long, default_value_t = 8001)]
         port: u16,
     },
+    /// Write the shell completions, man pages and systemd unit the Debian
+    /// package ships into DIR (run by the package build).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Folder to write into (created when missing).
+        dir: PathBuf,
+    },
     /// Sync two simulated years from the built-in simulator into a local file.
     Demo {
         /// Database file to create.
@@ -123,6 +131,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::GenerateAssets { dir } = &cli.command {
+        return assets::generate(dir);
+    }
     if let Command::Demo { database, days } = &cli.command {
         init_logging("warn", LogFormat::Auto);
         return block_on(demo(database.clone(), *days))?;
@@ -165,7 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dashboards {
             dir, serve, port, ..
         } => dashboards::run(&config.database, dir.as_deref(), serve, port),
-        Command::Demo { .. } => unreachable!("handled above"),
+        Command::Demo { .. } | Command::GenerateAssets { .. } => unreachable!("handled above"),
     }
 }
 

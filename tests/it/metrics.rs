@@ -1,0 +1,512 @@
+//! The Prometheus endpoint of `ouradb daemon`, checked the way Prometheus
+//! runs it: scraped after a sync on the simulator and compared with
+//! `ouradb status --json` and the simulator's own count of requests, linted
+//! by `promtool check metrics`, scraped by a real Prometheus server; the
+//! example alert rules under `promtool`; and the packaged assets.
+//!
+//! promtool and prometheus come from Debian's `prometheus` package, which
+//! `.ci/run` installs: these tests fail without them rather than skip.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::util::{self, Env};
+
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A Debian `prometheus` tool, or a failure saying how to install it.
+fn tool(name: &str) -> Command {
+    let found = Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{name} is not installed: run `apt-get install prometheus` (.ci/run does)"
+    );
+    Command::new(name)
+}
+
+/// A port free on 127.0.0.1 a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The test config of `env` with the metrics endpoint on `port`.
+fn config_with_metrics(env: &Env, port: u16) -> PathBuf {
+    let cfg = crate::cli::write_config(env, env.dir.path(), &env.db());
+    let mut f = std::fs::OpenOptions::new().append(true).open(&cfg).unwrap();
+    writeln!(f, "[metrics]\nlisten = \"127.0.0.1:{port}\"").unwrap();
+    cfg
+}
+
+fn status_json(cfg: &Path) -> Option<Vec<serde_json::Value>> {
+    let out = crate::cli::ouradb_at(cfg)
+        .args(["status", "--json"])
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// A running `ouradb daemon`, stopped with SIGTERM when dropped.
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(cfg: &Path) -> Daemon {
+        let child = crate::cli::ouradb_at(cfg)
+            .arg("daemon")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        Daemon(child)
+    }
+
+    /// Waits (bounded) until every type is fresh; returns `status --json`.
+    async fn caught_up(&mut self, cfg: &Path) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            assert!(Instant::now() < deadline, "the daemon did not catch up");
+            assert!(self.0.try_wait().unwrap().is_none(), "the daemon exited");
+            if let Some(rows) = status_json(cfg)
+                && rows.len() == ouradb::registry::DATA_TYPES.len()
+                && rows.iter().all(|r| r["freshness"] == "fresh")
+            {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        stop(&mut self.0);
+    }
+}
+
+/// SIGTERM, then up to 10 s for the child to exit (killed after that).
+fn stop(child: &mut Child) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+async fn get(url: &str) -> reqwest::Response {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// Every sample of an exposition: series (name and labels as written) to value.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (series, value) = l.rsplit_once(' ').unwrap();
+            (series.to_owned(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The sum of every sample of `name`, whatever its labels.
+fn total(s: &BTreeMap<String, f64>, name: &str) -> f64 {
+    s.iter()
+        .filter(|(k, _)| k.as_str() == name || k.starts_with(&format!("{name}{{")))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Lints `text` with `promtool check metrics`; its complaints, if any.
+fn promtool_check_metrics(text: &str) -> String {
+    let mut child = tool("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() && said.trim().is_empty() {
+        String::new()
+    } else {
+        format!("{}: {said}", out.status)
+    }
+}
+
+/// Data requests the simulator answered, and how many of them with 429.
+fn sim_data_requests(env: &Env) -> (usize, usize) {
+    let log = env.sim.request_log();
+    let data: Vec<_> = log
+        .iter()
+        .filter(|e| util::collection_of(&e.path).is_some())
+        .collect();
+    let limited = data.iter().filter(|e| e.status == 429).count();
+    (data.len(), limited)
+}
+
+/// `status --json` and a scrape of `/metrics` taken while the daemon was
+/// idle: its catch-up run over (every backfill complete) and the status the
+/// same before and after the scrape.
+async fn scrape_when_idle(cfg: &Path, port: u16) -> (Vec<serde_json::Value>, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(Instant::now() < deadline, "the daemon never went idle");
+        let before = status_json(cfg).unwrap();
+        let resp = get(&format!("http://127.0.0.1:{port}/metrics")).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(
+            resp.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let text = resp.text().await.unwrap();
+        let done = before
+            .iter()
+            .all(|r| r["backfill_complete"] == true && r["freshness"] == "fresh");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if done && status_json(cfg).unwrap() == before {
+            return (before, text);
+        }
+    }
+}
+
+/// After the daemon's catch-up run: every named series, with the values
+/// `status --json` and the simulator give, and promtool finds nothing to
+/// lint. The simulator's quota is tighter than the configured one, so some
+/// requests meet a 429 and wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_serves_metrics_equal_to_status_and_promtool_finds_no_problem() {
+    let env = Env::start(30, |c| {
+        c.rate_limit = 25;
+        c.rate_window = Duration::from_secs(1);
+    })
+    .await;
+    let port = free_port();
+    let cfg = config_with_metrics(&env, port);
+    let started = jiff::Timestamp::now();
+    let mut daemon = Daemon::start(&cfg);
+    daemon.caught_up(&cfg).await;
+    let (rows, text) = scrape_when_idle(&cfg, port).await;
+    let scraped_at = jiff::Timestamp::now();
+    let s = samples(&text);
+    let v = |k: &str| *s.get(k).unwrap_or_else(|| panic!("no {k} in\n{text}"));
+
+    for name in ouradb::metrics::SERIES {
+        if *name != "ouradb_oauth_token_expiry_timestamp_seconds" {
+            assert!(
+                text.contains(&format!("\n{name}")),
+                "{name} missing:\n{text}"
+            );
+        }
+    }
+    let version = format!(
+        "ouradb_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(v(&version), 1.0);
+    for row in &rows {
+        let dt = row["data_type"].as_str().unwrap();
+        let label = format!("{{data_type=\"{dt}\"}}");
+        assert_eq!(
+            v(&format!("ouradb_documents{label}")),
+            row["documents"].as_i64().unwrap() as f64,
+            "{dt}"
+        );
+        let last: jiff::Timestamp = row["last_success"].as_str().unwrap().parse().unwrap();
+        let scraped = v(&format!("ouradb_last_success_timestamp_seconds{label}"));
+        assert_eq!(scraped, last.as_second() as f64, "{dt}");
+        assert!(
+            (started.as_second() - 1) as f64 <= scraped
+                && scraped <= (scraped_at.as_second() + 1) as f64,
+            "{dt}: last success {scraped} outside the run {started}..{scraped_at}"
+        );
+        for (series, field) in [
+            ("ouradb_quarantined_documents", "quarantined"),
+            ("ouradb_pending_removals", "pending_removal"),
+        ] {
+            assert_eq!(
+                v(&format!("{series}{label}")),
+                row[field].as_i64().unwrap() as f64,
+                "{series} {dt}"
+            );
+        }
+    }
+    assert_eq!(
+        v("ouradb_schedule_period_seconds{data_type=\"heartrate\"}"),
+        900.0
+    );
+    assert_eq!(
+        v("ouradb_schedule_period_seconds{data_type=\"daily_sleep\"}"),
+        3600.0
+    );
+
+    let (sent, limited) = sim_data_requests(&env);
+    assert!(limited > 0, "the simulator's quota was never hit");
+    assert_eq!(total(&s, "ouradb_requests_total"), sent as f64);
+    assert_eq!(
+        v("ouradb_requests_total{outcome=\"rate_limited\"}"),
+        limited as f64
+    );
+    assert_eq!(v("ouradb_rate_limited_total"), limited as f64);
+    assert_eq!(
+        v("ouradb_requests_total{outcome=\"ok\"}"),
+        (sent - limited) as f64
+    );
+    assert!(v("ouradb_rate_limit_wait_seconds_total") > 0.5);
+    // The account records leases of up to 16 slots: at most 15 unused.
+    let used = v("ouradb_quota_used_ratio") * 5000.0;
+    assert!(
+        (sent as f64 - 0.5..=sent as f64 + 15.5).contains(&used),
+        "{used} of {sent}"
+    );
+    let commits = v("ouradb_store_commit_duration_seconds_count");
+    assert!(commits >= rows.len() as f64, "{commits} commits");
+    assert_eq!(
+        v("ouradb_store_commit_duration_seconds_bucket{le=\"+Inf\"}"),
+        commits
+    );
+    assert!(v("ouradb_store_commit_duration_seconds_sum") > 0.0);
+    assert_eq!(v("ouradb_auth_failing"), 0.0);
+    assert!(
+        !text.contains("ouradb_oauth_token_expiry"),
+        "a token, no expiry"
+    );
+    assert_eq!(total(&s, "ouradb_webhook_events_total"), 0.0);
+
+    assert_eq!(promtool_check_metrics(&text), "");
+    drop(daemon);
+    env.sim.stop().await;
+}
+
+/// Debian's Prometheus, on its own port and storage, scrapes the daemon
+/// every second until its query API returns the daemon's build info.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_prometheus_server_scrapes_the_daemon() {
+    let env = Env::start(7, |_| {}).await;
+    let port = free_port();
+    let cfg = config_with_metrics(&env, port);
+    let mut daemon = Daemon::start(&cfg);
+    daemon.caught_up(&cfg).await;
+
+    let dir = env.dir.path();
+    let prom_cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &prom_cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: ouradb\n    static_configs:\n      - targets: [\"127.0.0.1:{port}\"]\n"
+        ),
+    )
+    .unwrap();
+    let web = free_port();
+    let mut prometheus = tool("prometheus")
+        .arg(format!("--config.file={}", prom_cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{web}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let query = |q: &str| format!("http://127.0.0.1:{web}/api/v1/query?query={q}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let result = loop {
+        if let Some(status) = prometheus.try_wait().unwrap() {
+            let mut log = String::new();
+            std::io::Read::read_to_string(&mut prometheus.stderr.take().unwrap(), &mut log)
+                .unwrap();
+            panic!("prometheus exited ({status}):\n{log}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prometheus never scraped ouradb_build_info"
+        );
+        let answer = reqwest::get(query("ouradb_build_info")).await;
+        if let Ok(r) = answer
+            && let Ok(body) = r.json::<serde_json::Value>().await
+            && body["status"] == "success"
+            && body["data"]["result"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        {
+            break body["data"]["result"][0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(result["metric"]["job"], "ouradb");
+    assert_eq!(result["metric"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(result["value"][1], "1");
+    // Every scrape so far succeeded, and the data types came along.
+    let up: serde_json::Value = get(&query("up")).await.json().await.unwrap();
+    assert_eq!(up["data"]["result"][0]["value"][1], "1", "{up}");
+    let docs: serde_json::Value = get(&query("ouradb_documents")).await.json().await.unwrap();
+    assert_eq!(
+        docs["data"]["result"].as_array().unwrap().len(),
+        ouradb::registry::DATA_TYPES.len(),
+        "{docs}"
+    );
+    stop(&mut prometheus);
+    drop(daemon);
+    env.sim.stop().await;
+}
+
+/// The example alert rules load, and each fires on the case it names and
+/// stays quiet otherwise (promtool's rule unit tests beside them).
+#[test]
+fn the_example_alert_rules_pass_promtool() {
+    let dir = Path::new(REPO).join("dashboards/prometheus");
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts_test.yml"],
+    ] {
+        let out = tool("promtool")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Every `ouradb_…` name the rules use is a series the daemon serves.
+#[test]
+fn the_alert_rules_name_only_served_series() {
+    let rules =
+        std::fs::read_to_string(Path::new(REPO).join("dashboards/prometheus/alerts.yml")).unwrap();
+    let mut used = Vec::new();
+    for (i, _) in rules.match_indices("ouradb_") {
+        let name: String = rules[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        used.push(name);
+    }
+    assert!(used.len() >= 4, "{used:?}");
+    for name in used {
+        assert!(ouradb::metrics::SERIES.contains(&name.as_str()), "{name}");
+    }
+}
+
+/// Every outcome the webhook worker records is one the endpoint exposes
+/// from the start.
+#[test]
+fn every_webhook_outcome_is_a_declared_label() {
+    use ouradb::webhook::Outcome;
+    for o in [
+        Outcome::Stored,
+        Outcome::Quarantined,
+        Outcome::NotFound,
+        Outcome::Deleted,
+        Outcome::DeletedNotStored,
+        Outcome::Pending,
+        Outcome::Failed("boom".into()),
+    ] {
+        assert!(
+            ouradb::metrics::WEBHOOK_OUTCOMES.contains(&o.label()),
+            "{o:?}"
+        );
+    }
+}
+
+/// The files the package build generates are the ones `Cargo.toml`'s
+/// `[package.metadata.deb]` lists, and they describe the real CLI.
+#[test]
+fn generated_package_assets_match_the_package_metadata_and_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::cli::ouradb()
+        .arg("generate-assets")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut generated: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    generated.sort();
+
+    let manifest: toml::Table =
+        toml::from_str(&std::fs::read_to_string(Path::new(REPO).join("Cargo.toml")).unwrap())
+            .unwrap();
+    let assets = manifest["package"]["metadata"]["deb"]["assets"]
+        .as_array()
+        .unwrap();
+    let mut listed = Vec::new();
+    for a in assets {
+        let source = a[0].as_str().unwrap();
+        match source.strip_prefix("target/release/assets/") {
+            Some("*.1") => listed.extend(generated.iter().filter(|g| g.ends_with(".1")).cloned()),
+            Some(file) => listed.push(file.to_owned()),
+            None if source.starts_with("target/") => {}
+            None => assert!(Path::new(REPO).join(source).is_file(), "{source}"),
+        }
+    }
+    listed.sort();
+    assert_eq!(listed, generated);
+
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    for sub in [
+        "daemon",
+        "sync",
+        "status",
+        "auth",
+        "webhook",
+        "dashboards",
+        "demo",
+    ] {
+        assert!(read("ouradb.bash").contains(sub), "bash: {sub}");
+        assert!(read("_ouradb").contains(sub), "zsh: {sub}");
+        assert!(read("ouradb.fish").contains(sub), "fish: {sub}");
+        assert!(generated.contains(&format!("ouradb-{sub}.1")), "man: {sub}");
+    }
+    assert!(read("ouradb.bash").contains("--max-wait"));
+    assert!(read("_ouradb").starts_with("#compdef ouradb"));
+    assert!(read("ouradb.1").starts_with(".ie"), "{}", read("ouradb.1"));
+    assert!(read("ouradb.1").contains(".TH ouradb 1"));
+    assert!(read("ouradb.service").contains("ExecStart=/usr/bin/ouradb daemon"));
+    assert!(
+        !generated.iter().any(|g| g.contains("generate-assets")),
+        "{generated:?}"
+    );
+}

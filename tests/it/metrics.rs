@@ -313,6 +313,76 @@ async fn the_daemon_serves_metrics_equal_to_status_and_promtool_finds_no_problem
     env.sim.stop().await;
 }
 
+/// A revoked OAuth grant: every type fails asking for `ouradb auth login`,
+/// `ouradb_auth_failing` is 1 and the stored access token's expiry is
+/// exposed; nothing was sent to Oura.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_grant_shows_as_auth_failing_with_the_token_expiry() {
+    use ouradb::api::oauth::{StoredTokens, TokenFile};
+    use ouradb::config::Secret;
+    let env = Env::start(5, |_| {}).await;
+    let port = free_port();
+    let cfg = config_with_metrics(&env, port);
+    let tokens = env.dir.path().join("tokens.json");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[auth]\n",
+        &format!("[auth]\ntoken_file = \"{}\"\n", tokens.display()),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let expires = jiff::Timestamp::from_second(2_000_000_000).unwrap();
+    TokenFile::new(&tokens)
+        .save(&StoredTokens {
+            version: ouradb::api::oauth::store::TOKEN_FILE_VERSION,
+            client_id: "sim-client".into(),
+            access_token: Secret::new("revoked-access"),
+            refresh_token: Secret::new("revoked-refresh"),
+            expires_at: expires,
+            obtained_at: jiff::Timestamp::from_second(1_900_000_000).unwrap(),
+            scopes: ouradb_sim::ALL_SCOPES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            user_id: None,
+            grant_id: "g".into(),
+            reauth_required: Some("the refresh token was revoked".into()),
+            token_url: None,
+        })
+        .unwrap();
+    let mut daemon = Daemon::start(&cfg);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the types never failed: {:?}",
+            status_json(&cfg)
+        );
+        assert!(daemon.0.try_wait().unwrap().is_none(), "the daemon exited");
+        let failed = status_json(&cfg).is_some_and(|rows| {
+            rows.iter()
+                .all(|r| r["freshness"] == "failing" && r["last_error_kind"] == "reauth_required")
+        });
+        if failed {
+            break get(&format!("http://127.0.0.1:{port}/metrics"))
+                .await
+                .text()
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let s = samples(&text);
+    assert_eq!(s["ouradb_auth_failing"], 1.0, "{text}");
+    assert_eq!(
+        s["ouradb_oauth_token_expiry_timestamp_seconds"],
+        expires.as_second() as f64
+    );
+    assert_eq!(total(&s, "ouradb_requests_total"), 0.0);
+    assert_eq!(sim_data_requests(&env).0, 0);
+    assert!(!text.contains("revoked-"), "a token in the metrics");
+    drop(daemon);
+    env.sim.stop().await;
+}
+
 /// Debian's Prometheus, on its own port and storage, scrapes the daemon
 /// every second until its query API returns the daemon's build info.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -426,6 +496,71 @@ fn the_alert_rules_name_only_served_series() {
     for name in used {
         assert!(ouradb::metrics::SERIES.contains(&name.as_str()), "{name}");
     }
+}
+
+/// `ouradb_webhook_events_total{outcome}` of this process's counters.
+fn webhook_events(outcome: &str) -> f64 {
+    let text = ouradb::metrics::render(
+        ouradb::metrics::live(),
+        &ouradb::metrics::Snapshot::default(),
+    );
+    samples(&text)[&format!("ouradb_webhook_events_total{{outcome=\"{outcome}\"}}")]
+}
+
+/// A signed webhook event applied by the worker is counted by its outcome.
+/// (Other tests of this binary only ever add to the process's counters.)
+#[tokio::test]
+async fn an_applied_webhook_event_is_counted_by_outcome() {
+    use hmac::{Hmac, KeyInit, Mac};
+    use ouradb::config::{Secret, WebhookConfig, WebhookSettings};
+    const SECRET: &str = "sim-secret";
+    let env = Env::start(5, |_| {}).await;
+    let mut config = env.config();
+    config.oauth.client_id = Some("sim-client".into());
+    config.oauth.client_secret = Some(Secret::new(SECRET));
+    config.webhook = WebhookConfig::Enabled(WebhookSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        callback_url: "http://127.0.0.1:1/hook".parse().unwrap(),
+        verification_token: Secret::new("vt"),
+    });
+    let engine = std::sync::Arc::new(env.engine(config.clone()));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tracker = tokio_util::task::TaskTracker::new();
+    let opts = ouradb::webhook::ReceiverOptions::from_config(&config, ouradb::sync::system_clock())
+        .unwrap();
+    let handle = ouradb::webhook::receiver::start(engine, opts, cancel.clone(), &tracker)
+        .await
+        .unwrap();
+    let before = webhook_events("deleted_not_stored");
+
+    let ts = jiff::Timestamp::now().as_second().to_string();
+    let body = serde_json::json!({"event_type": "delete", "data_type": "daily_sleep",
+        "object_id": "never-stored", "event_time": jiff::Timestamp::now().to_string(),
+        "user_id": "u"})
+    .to_string();
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(ts.as_bytes());
+    mac.update(body.as_bytes());
+    let status = reqwest::Client::new()
+        .post(format!("http://{}/hook", handle.addr))
+        .header("content-type", "application/json")
+        .header("x-oura-timestamp", &ts)
+        .header(
+            "x-oura-signature",
+            hex::encode_upper(mac.finalize().into_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    assert!(handle.wait_processed(1, Duration::from_secs(10)).await);
+    assert!(webhook_events("deleted_not_stored") >= before + 1.0);
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+    env.sim.stop().await;
 }
 
 /// Every outcome the webhook worker records is one the endpoint exposes

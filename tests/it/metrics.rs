@@ -403,6 +403,8 @@ async fn a_real_prometheus_server_scrapes_the_daemon() {
     )
     .unwrap();
     let web = free_port();
+    // A file, not a pipe: nobody reads its log until it fails.
+    let prom_log = dir.join("prometheus.log");
     let mut prometheus = tool("prometheus")
         .arg(format!("--config.file={}", prom_cfg.display()))
         .arg(format!(
@@ -411,22 +413,21 @@ async fn a_real_prometheus_server_scrapes_the_daemon() {
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{web}"))
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&prom_log).unwrap())
         .spawn()
         .unwrap();
     let query = |q: &str| format!("http://127.0.0.1:{web}/api/v1/query?query={q}");
     let deadline = Instant::now() + Duration::from_secs(60);
     let result = loop {
         if let Some(status) = prometheus.try_wait().unwrap() {
-            let mut log = String::new();
-            std::io::Read::read_to_string(&mut prometheus.stderr.take().unwrap(), &mut log)
-                .unwrap();
+            let log = std::fs::read_to_string(&prom_log).unwrap_or_default();
             panic!("prometheus exited ({status}):\n{log}");
         }
-        assert!(
-            Instant::now() < deadline,
-            "prometheus never scraped ouradb_build_info"
-        );
+        if Instant::now() > deadline {
+            stop(&mut prometheus);
+            let log = std::fs::read_to_string(&prom_log).unwrap_or_default();
+            panic!("prometheus never scraped ouradb_build_info:\n{log}");
+        }
         let answer = reqwest::get(query("ouradb_build_info")).await;
         if let Ok(r) = answer
             && let Ok(body) = r.json::<serde_json::Value>().await

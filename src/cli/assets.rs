@@ -34,11 +34,23 @@ pub fn packaged_unit() -> String {
     UNIT.replace(CARGO_EXEC, PACKAGE_EXEC)
 }
 
+/// The command without its hidden subcommands, which clap_complete would
+/// complete (clap cannot remove a subcommand, so the top level is rebuilt).
+fn public_command() -> clap::Command {
+    let full = Cli::command();
+    clap::Command::new("ouradb")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(full.get_about().cloned().unwrap_or_default())
+        .args(full.get_arguments().cloned())
+        .subcommand_required(full.is_subcommand_required_set())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned())
+}
+
 /// Writes every asset into `dir` (created when missing) and lists them.
 pub fn generate(dir: &Path) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written: Vec<PathBuf> = Vec::new();
-    let mut cmd = Cli::command();
+    let mut cmd = public_command();
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         let path =
             clap_complete::generate_to(shell, &mut cmd, "ouradb", dir).with_context(|| {

@@ -641,8 +641,24 @@ fn generated_package_assets_match_the_package_metadata_and_the_cli() {
     assert!(read("ouradb.1").starts_with(".ie"), "{}", read("ouradb.1"));
     assert!(read("ouradb.1").contains(".TH ouradb 1"));
     assert!(read("ouradb.service").contains("ExecStart=/usr/bin/ouradb daemon"));
-    assert!(
-        !generated.iter().any(|g| g.contains("generate-assets")),
-        "{generated:?}"
+    for g in &generated {
+        assert!(!g.contains("generate-assets"), "{g}");
+        assert!(
+            !read(g).contains("generate-assets"),
+            "{g} names the hidden command"
+        );
+    }
+    // bash loads it and completes the subcommands.
+    let script = format!(
+        "source {}; COMP_WORDS=(ouradb st); COMP_CWORD=1; _ouradb ouradb st ouradb; echo \"${{COMPREPLY[@]}}\"",
+        dir.path().join("ouradb.bash").display()
     );
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "status",
+        "{out:?}"
+    );
+    // The global --config reaches every subcommand's completion.
+    assert!(read("ouradb.fish").contains("__fish_ouradb_using_subcommand sync\" -l config"));
 }

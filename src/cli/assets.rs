@@ -61,7 +61,7 @@ pub fn generate(dir: &Path) -> anyhow::Result<ExitCode> {
             })?;
         written.push(path);
     }
-    clap_mangen::generate_to(Cli::command(), dir)
+    man_pages(Cli::command(), dir)
         .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
     let unit = dir.join("ouradb.service");
     std::fs::write(&unit, packaged_unit())
@@ -70,8 +70,29 @@ pub fn generate(dir: &Path) -> anyhow::Result<ExitCode> {
     for path in written {
         println!("{}", path.display());
     }
-    println!("{}", dir.join("ouradb*.1").display());
+    println!("{}", dir.join("ouradb*.1.gz").display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// One gzipped man page per visible (sub)command, `ouradb.1.gz`,
+/// `ouradb-sync.1.gz`, ...: `clap_mangen::generate_to`, compressed as Debian
+/// policy wants (cargo-deb compresses only files it does not take from the
+/// target directory). No name or time in the gzip header: the same binary
+/// gives the same files.
+fn man_pages(cmd: clap::Command, dir: &Path) -> std::io::Result<()> {
+    fn each(cmd: clap::Command, dir: &Path) -> std::io::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            each(sub.clone(), dir)?;
+        }
+        let man = clap_mangen::Man::new(cmd);
+        let file = std::fs::File::create(dir.join(format!("{}.gz", man.get_filename())))?;
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
+        man.render(&mut gz)?;
+        gz.finish()?.sync_all()
+    }
+    let mut cmd = cmd.disable_help_subcommand(true);
+    cmd.build();
+    each(cmd, dir)
 }
 
 #[cfg(test)]

@@ -612,7 +612,9 @@ fn generated_package_assets_match_the_package_metadata_and_the_cli() {
     for a in assets {
         let source = a[0].as_str().unwrap();
         match source.strip_prefix("target/release/assets/") {
-            Some("*.1") => listed.extend(generated.iter().filter(|g| g.ends_with(".1")).cloned()),
+            Some("*.1.gz") => {
+                listed.extend(generated.iter().filter(|g| g.ends_with(".1.gz")).cloned())
+            }
             Some(file) => listed.push(file.to_owned()),
             None if source.starts_with("target/") => {}
             None => assert!(Path::new(REPO).join(source).is_file(), "{source}"),
@@ -621,7 +623,17 @@ fn generated_package_assets_match_the_package_metadata_and_the_cli() {
     listed.sort();
     assert_eq!(listed, generated);
 
-    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    let read = |f: &str| {
+        let bytes = std::fs::read(dir.path().join(f)).unwrap();
+        let mut text = String::new();
+        if f.ends_with(".gz") {
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text)
+                .unwrap();
+        } else {
+            text = String::from_utf8(bytes).unwrap();
+        }
+        text
+    };
     for sub in [
         "daemon",
         "sync",
@@ -634,12 +646,20 @@ fn generated_package_assets_match_the_package_metadata_and_the_cli() {
         assert!(read("ouradb.bash").contains(sub), "bash: {sub}");
         assert!(read("_ouradb").contains(sub), "zsh: {sub}");
         assert!(read("ouradb.fish").contains(sub), "fish: {sub}");
-        assert!(generated.contains(&format!("ouradb-{sub}.1")), "man: {sub}");
+        assert!(
+            generated.contains(&format!("ouradb-{sub}.1.gz")),
+            "man: {sub}"
+        );
     }
     assert!(read("ouradb.bash").contains("--max-wait"));
     assert!(read("_ouradb").starts_with("#compdef ouradb"));
-    assert!(read("ouradb.1").starts_with(".ie"), "{}", read("ouradb.1"));
-    assert!(read("ouradb.1").contains(".TH ouradb 1"));
+    assert!(
+        read("ouradb.1.gz").starts_with(".ie"),
+        "{}",
+        read("ouradb.1.gz")
+    );
+    assert!(read("ouradb.1.gz").contains(".TH ouradb 1"));
+    assert!(read("ouradb-sync.1.gz").contains("max\\-wait"));
     assert!(read("ouradb.service").contains("ExecStart=/usr/bin/ouradb daemon"));
     for g in &generated {
         assert!(!g.contains("generate-assets"), "{g}");

@@ -65,7 +65,7 @@ impl Daemon {
         let child = crate::cli::ouradb_at(cfg)
             .arg("daemon")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         Daemon(child)

@@ -74,6 +74,8 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     webhook: RawWebhook,
+    #[serde(default)]
+    metrics: RawMetrics,
 }
 
 impl RawConfig {
@@ -161,6 +163,12 @@ struct RawWebhook {
     verification_token: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub base_url: url::Url,
@@ -188,6 +196,8 @@ pub struct Config {
     /// credentials that other users can read); the CLI prints them, the
     /// daemon logs them.
     pub warnings: Vec<String>,
+    /// Where the daemon serves `/metrics` (`[metrics] listen`); `None`: off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Where the webhook receiver listens by default: loopback only, since users
@@ -342,6 +352,34 @@ fn webhook_config(
         callback_url,
         verification_token,
     }))
+}
+
+/// The documented port of the Prometheus endpoint (`[metrics] listen`).
+pub const DEFAULT_METRICS_PORT: u16 = 9788;
+
+/// `[metrics] listen`: an address and port, or a port alone, which listens on
+/// 127.0.0.1 (health data stays on the machine unless asked otherwise);
+/// absent or "" turns the endpoint off.
+fn metrics_listen(raw: RawMetrics) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let Some(text) = raw
+        .listen
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    else {
+        return Ok(None);
+    };
+    let port_only = text.strip_prefix(':').unwrap_or(text);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(Some((std::net::Ipv4Addr::LOCALHOST, port).into()));
+    }
+    text.parse().map(Some).map_err(|_| {
+        ConfigError::invalid(
+            "metrics.listen",
+            format!("`{text}` is not a port or an IP address and port"),
+            format!("use e.g. \"127.0.0.1:{DEFAULT_METRICS_PORT}\" or \"{DEFAULT_METRICS_PORT}\""),
+        )
+    })
 }
 
 pub const DEFAULT_REDIRECT_URI: &str = "http://localhost:8745/callback";
@@ -674,6 +712,7 @@ impl Config {
             .into_iter()
             .collect();
         let webhook = webhook_config(raw.webhook, &oauth, &env)?;
+        let metrics_listen = metrics_listen(raw.metrics)?;
         let token = match (
             raw.auth
                 .personal_access_token
@@ -889,6 +928,7 @@ impl Config {
             log_format,
             webhook,
             warnings,
+            metrics_listen,
         })
     }
 
@@ -1300,5 +1340,41 @@ mod tests {
     fn secret_is_not_debug_printed() {
         let c = parse("[auth]\npersonal_access_token = \"hunter2\"").unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn metrics_endpoint_is_off_by_default_and_a_bare_port_stays_on_loopback() {
+        assert_eq!(parse("").unwrap().metrics_listen, None);
+        assert_eq!(
+            parse("[metrics]\nlisten = \"\"").unwrap().metrics_listen,
+            None
+        );
+        for (text, addr) in [
+            ("9788", "127.0.0.1:9788"),
+            (":9788", "127.0.0.1:9788"),
+            ("0.0.0.0:9100", "0.0.0.0:9100"),
+            ("[::1]:9788", "[::1]:9788"),
+        ] {
+            let c = parse(&format!("[metrics]\nlisten = \"{text}\"")).unwrap();
+            assert_eq!(c.metrics_listen, Some(addr.parse().unwrap()), "{text}");
+        }
+        let e = parse("[metrics]\nlisten = \"localhost:x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("metrics.listen")
+                && e.contains("localhost:x")
+                && e.contains("127.0.0.1:9788"),
+            "{e}"
+        );
+        let e = parse("[metrics]\nport = 1").unwrap_err().to_string();
+        assert!(e.contains("port"), "{e}");
+        let example = include_str!("../daemon.toml.example");
+        assert_eq!(parse(example).unwrap().metrics_listen, None);
+        let on = example.replace("# listen = \"127.0.0.1:", "listen = \"127.0.0.1:");
+        assert_eq!(
+            parse(&on).unwrap().metrics_listen,
+            Some((std::net::Ipv4Addr::LOCALHOST, DEFAULT_METRICS_PORT).into())
+        );
     }
 }

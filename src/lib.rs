@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod error_kind;
+pub mod metrics;
 pub mod registry;
 pub mod rows;
 pub mod secret;

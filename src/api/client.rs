@@ -437,11 +437,13 @@ impl Client {
                 .access_token()
                 .await
                 .map_err(|e| auth_error(dt, e))?;
+            let waiting = tokio::time::Instant::now();
             self.wait_for_block(dt).await?;
             tokio::select! {
                 r = self.limiter.acquire_announcing(|hold, until| self.announce_wait(dt, hold, until)) => r?,
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             }
+            crate::metrics::live().rate_limit_wait(waiting.elapsed());
             let req = match self
                 .http
                 .get(url.clone())
@@ -480,6 +482,7 @@ impl Client {
                 } => r,
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             };
+            crate::metrics::live().request(outcome.as_ref().err().map(Attempt::kind));
             let attempts = *attempts;
             let (cause, status) = match outcome {
                 Ok(body) => return Ok((body, attempts)),

@@ -162,3 +162,19 @@ pub(crate) enum Attempt {
     Unreadable(String),
     Fatal(ApiError),
 }
+
+impl Attempt {
+    /// The kind of failure this attempt was (the `outcome` of its metric).
+    pub(crate) fn kind(&self) -> ErrorKind {
+        match self {
+            Attempt::Retry {
+                status: Some(s), ..
+            } if *s >= 500 => ErrorKind::ServerError,
+            Attempt::Retry { status: None, .. } => ErrorKind::Network,
+            Attempt::Retry { .. } | Attempt::Unreadable(_) => ErrorKind::BadResponse,
+            Attempt::RetryAfter(_) => ErrorKind::RateLimited,
+            Attempt::Unauthorized => ErrorKind::Unauthorized,
+            Attempt::Fatal(e) => e.kind(),
+        }
+    }
+}

@@ -249,6 +249,11 @@ impl Limiter {
         }
     }
 
+    /// The request account this limiter spends (`/metrics` reads its window).
+    pub fn account(&self) -> &Arc<RequestLog> {
+        &self.account
+    }
+
     /// Requests admitted in any window of the configured length.
     pub fn usable(&self) -> u32 {
         self.configured.cap

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 #[allow(clippy::disallowed_types, reason = "never held across an .await")]
 use std::sync::{Arc, Mutex};
 
+mod assets;
 mod auth;
 mod backup;
 pub mod dashboards;
@@ -115,6 +116,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         database: Option<PathBuf>,
     },
+    /// Write the shell completions, man pages and systemd unit the Debian
+    /// package ships into DIR (run by the package build).
+    #[command(hide = true)]
+    GenerateAssets {
+        /// Folder to write into (created when missing).
+        dir: PathBuf,
+    },
     /// Sync two simulated years from the built-in simulator into a local file.
     Demo {
         /// Database file to create.
@@ -147,6 +155,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::GenerateAssets { dir } = &cli.command {
+        return assets::generate(dir);
+    }
     if let Command::Demo { database, days } = &cli.command {
         init_logging("warn", LogFormat::Auto);
         return block_on(demo(database.clone(), *days))?;
@@ -210,6 +221,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup { dest, force, .. } => backup::backup(&config.database, &dest, force),
         Command::Check { .. } => backup::check(&config.database),
         Command::Demo { .. } => unreachable!("handled above"),
+    },
+        Command::Demo { .. } | Command::GenerateAssets { .. } => unreachable!("handled above"),
     }
 }
 

@@ -12,6 +12,8 @@
 
 mod health;
 
+mod metrics;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +41,11 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error(transparent)]
     Webhook(#[from] crate::webhook::WebhookError),
+    #[error("cannot serve metrics on {addr}: {source}; change metrics.listen")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 pub async fn run(config: Arc<Config>) -> Result<ExitCode, DaemonError> {
@@ -63,6 +70,9 @@ pub async fn run_with(
     let types = engine.config().types.clone();
 
     crate::webhook::start_in_daemon(engine.clone(), cancel.clone(), &tracker).await?;
+    if let Some(addr) = engine.config().metrics_listen {
+        metrics::start(engine.clone(), addr, cancel.clone(), &tracker).await?;
+    }
 
     // Catch up at start: whatever the schedule says, a daemon that was
     // down for a week should not wait an hour to fill the gap.

@@ -678,7 +678,8 @@ impl SyncEngine {
                         requests,
                         at,
                     };
-                    let counts = s.commit_page_rows(dt, &commit, &raw_rows)?;
+                    let counts = crate::metrics::live()
+                        .time_commit(|| s.commit_page_rows(dt, &commit, &raw_rows))?;
                     if let Some(l) = ledger.as_mut() {
                         l.finished(w);
                     }

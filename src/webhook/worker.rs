@@ -52,6 +52,19 @@ impl Outcome {
     pub fn is_failure(&self) -> bool {
         matches!(self, Outcome::Failed(_))
     }
+
+    /// The outcome without its reason, as a metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Stored => "stored",
+            Outcome::Quarantined => "quarantined",
+            Outcome::NotFound => "not_found",
+            Outcome::Deleted => "deleted",
+            Outcome::DeletedNotStored => "deleted_not_stored",
+            Outcome::Pending => "pending",
+            Outcome::Failed(_) => "failed",
+        }
+    }
 }
 
 impl std::fmt::Display for Outcome {
@@ -103,6 +116,7 @@ pub async fn run(
             },
         };
         let outcome = apply_surviving(&engine, &job, &clock).await;
+        crate::metrics::live().webhook_event(outcome.label());
         if outcome.is_failure() {
             stats.failed.fetch_add(1, Ordering::Relaxed);
         }

@@ -76,6 +76,7 @@ fn the_simulator_is_used_only_by_the_demo() {
 /// and no two modules depend on each other.
 const LAYERS: &[&[&str]] = &[
     &["registry", "rows", "clock", "secret", "error_kind"],
+    &["metrics"],
     &["config"],
     &["store"],
     &["api"],

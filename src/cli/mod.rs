@@ -220,8 +220,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => dashboards::run(&config.database, dir.as_deref(), serve, port),
         Command::Backup { dest, force, .. } => backup::backup(&config.database, &dest, force),
         Command::Check { .. } => backup::check(&config.database),
-        Command::Demo { .. } => unreachable!("handled above"),
-    },
         Command::Demo { .. } | Command::GenerateAssets { .. } => unreachable!("handled above"),
     }
 }

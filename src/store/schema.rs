@@ -50,6 +50,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: include_str!("../../schema_met_view.sql"),
     },
+    Migration {
+        version: 9,
+        sql: include_str!("../../schema_quarantine_bytes.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::receiver::WebhookStats;
 use crate::api::Operation;
 use crate::registry::DataType;
-use crate::store::{CursorAdvance, PageCommit, WEBHOOK_PENDING, WebhookEventRecord};
+use crate::store::{CursorAdvance, Documents, PageCommit, WEBHOOK_PENDING, WebhookEventRecord};
 use crate::sync::{Clock, SyncEngine};
 
 /// How long accepted events stay in `webhook_event`.
@@ -212,9 +212,16 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
                 let stored = engine
                     .store()
                     .run(move |s| {
-                        let docs = [doc];
+                        // One that cannot be decoded is quarantined.
+                        let (docs, undecodable): (Vec<_>, Vec<_>) = match doc {
+                            Ok(d) => (vec![d], vec![]),
+                            Err(u) => (vec![], vec![u]),
+                        };
                         let page = PageCommit {
-                            documents: &docs,
+                            documents: Documents::Received {
+                                decoded: &docs,
+                                undecodable: &undecodable,
+                            },
                             vanished: None,
                             cursor: CursorAdvance::default(),
                             requests,

@@ -1254,3 +1254,28 @@ async fn a_corrupt_gzip_body_is_named_as_such_not_as_the_network() {
         .unwrap();
     assert_eq!(kind, "bad_response");
 }
+
+/// Item 15 of issue 19: raw_json is the document's text as received, so a
+/// big integer keeps every digit (a re-serialised value made it
+/// `1.2345678901234568e+29`); its added column holds the nearest float.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_integer_keeps_its_digits_in_raw_json() {
+    let day = util::today().yesterday().unwrap();
+    let doc = format!(
+        r#"{{"id": "big", "day": "{day}", "score": 80, "total": 123456789012345678901234567890, "contributors": {{"deep_sleep": 1}}}}"#
+    );
+    let served = doc.clone();
+    let fake = Fake::start(move |_| raw_page(&[served.as_bytes()], None)).await;
+    let (out, _, _dir, db) = sync_daily_sleep(&fake).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let (raw, total): (String, f64) = util::reader(&db)
+        .query_row(
+            "SELECT raw_json, total FROM daily_sleep WHERE id = 'big'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(raw, doc);
+    assert!(raw.contains("123456789012345678901234567890"), "{raw}");
+    assert_eq!(total, 1.2345678901234568e29);
+}

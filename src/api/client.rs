@@ -737,6 +737,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_single_document_that_cannot_be_decoded_is_set_apart() {
+        let dt = crate::registry::find("personal_info").unwrap();
+        let undecodable = |body: &[u8]| match read_page(dt, body) {
+            Ok(ReadPage::Documents(p)) if p.documents.is_empty() => p.undecodable,
+            _ => panic!("{}", String::from_utf8_lossy(body)),
+        };
+        let u = undecodable(br#"{"id": "me", "age": NaN}"#);
+        assert_eq!(u[0].bytes, br#"{"id": "me", "age": NaN}"#);
+        assert_eq!(u[0].readable, serde_json::json!({"id": "me"}));
+        assert_eq!(undecodable(b"{\"id\": \"\xff\"} ").len(), 1);
+        match read_page(dt, br#"{"id": "me", "age": 3"#) {
+            Err(PageError::Malformed(m)) => assert!(m.contains("EOF"), "{m}"),
+            _ => panic!("a cut body is a page error"),
+        }
+        match read_page(
+            dt,
+            br#"{"id": "me", "total": 123456789012345678901234567890}"#,
+        ) {
+            Ok(ReadPage::Documents(p)) => assert_eq!(
+                p.documents[0].text,
+                r#"{"id": "me", "total": 123456789012345678901234567890}"#
+            ),
+            _ => panic!("decodable"),
+        }
+    }
+
+    #[test]
     fn backoff_grows_and_is_capped() {
         let cfg = RetryConfig {
             max_attempts: 10,

@@ -23,6 +23,13 @@ pub const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 pub const DEFAULT_BACKFILL_START: Date = jiff::civil::date(2015, 1, 1);
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 3;
 pub const DEFAULT_STALE_AFTER_HOURS: u64 = 26;
+/// Largest API response body read (64 MiB): a year of Oura's largest
+/// documents is a few MiB, and a hostile or broken server must not make the
+/// process hold hundreds of MB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+/// The smallest `sync.max_body_bytes` accepted: below it even an error page
+/// or one day of documents may not fit.
+const MIN_MAX_BODY_BYTES: u64 = 1024;
 pub const DEFAULT_LOG_LEVEL: &str = "info";
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +136,7 @@ struct RawSync {
     lookback: BTreeMap<String, u32>,
     types: Option<Vec<String>>,
     stale_after_hours: Option<u64>,
+    max_body_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -184,6 +192,8 @@ pub struct Config {
     /// Data types to sync, registry order.
     pub types: Vec<&'static DataType>,
     pub stale_after: Duration,
+    /// Largest API response body read, decompressed (`sync.max_body_bytes`).
+    pub max_body_bytes: u64,
     pub rate_limit: RateLimitConfig,
     pub retry: RetryConfig,
     /// Cron expression (6 fields, seconds first) per data type name.
@@ -696,6 +706,17 @@ impl Config {
             ));
         }
 
+        let max_body_bytes = raw.sync.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes < MIN_MAX_BODY_BYTES {
+            return Err(ConfigError::invalid(
+                "sync.max_body_bytes",
+                format!("{max_body_bytes} is too small to hold a page"),
+                format!(
+                    "use at least {MIN_MAX_BODY_BYTES}; the default is {DEFAULT_MAX_BODY_BYTES} (64 MiB)"
+                ),
+            ));
+        }
+
         let oauth = oauth_config(&raw.auth, &env)?;
         let insecure_ok = raw.api.allow_insecure_http.unwrap_or(false);
         for (key, url) in [
@@ -917,6 +938,7 @@ impl Config {
                     .stale_after_hours
                     .unwrap_or(DEFAULT_STALE_AFTER_HOURS),
             ),
+            max_body_bytes,
             rate_limit: RateLimitConfig {
                 requests,
                 window: Duration::from_secs(window_seconds),
@@ -1190,6 +1212,11 @@ mod tests {
                 "cron",
             ),
             ("[log]\nformat = \"xml\"", "log.format", "json"),
+            (
+                "[sync]\nmax_body_bytes = 10",
+                "sync.max_body_bytes",
+                "at least 1024",
+            ),
             ("[log]\nlevel = \"loud\"", "log.level", "debug"),
             (
                 "[api]\ntimeout_seconds = \"30\"",

@@ -9,6 +9,69 @@ use std::ops::Range;
 
 use serde::Deserialize;
 
+mod split;
+
+pub use split::{PageError, Split, Undecodable, single_value, split_page};
+
+/// A document as received: decoded, and its JSON text exactly as the API
+/// sent it, which is what `raw_json` keeps (a big integer keeps its digits,
+/// which the decoded value rounds to a float).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub value: serde_json::Value,
+    pub text: String,
+}
+
+impl Document {
+    /// Decodes one document from its bytes as received (one element of a
+    /// page, or a single-document body).
+    pub fn decode(bytes: &[u8]) -> Result<Document, Undecodable> {
+        let value = serde_json::from_slice(bytes).map_err(|e| Undecodable::json(bytes, &e))?;
+        // serde_json accepted it, so it is UTF-8 throughout.
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|e| Undecodable::new(bytes, format!("not UTF-8 text: {e}")))?;
+        Ok(Document { value, text })
+    }
+
+    /// A document built in process rather than received: its text is its
+    /// serialization.
+    pub fn from_value(value: serde_json::Value) -> Document {
+        Document {
+            text: value.to_string(),
+            value,
+        }
+    }
+}
+
+/// The documents of a page body, each decoded on its own.
+#[derive(Debug, Default)]
+pub struct DocumentPage {
+    pub documents: Vec<Document>,
+    /// Those that could not be decoded.
+    pub undecodable: Vec<Undecodable>,
+    pub next_token: Option<String>,
+}
+
+impl DocumentPage {
+    /// Reads a page body (`{"data": [...], "next_token": ...}`): split into
+    /// documents first, so only the page's own frame can fail it.
+    pub fn parse(body: &[u8]) -> Result<DocumentPage, PageError> {
+        let split = split_page(body)?;
+        let mut page = DocumentPage {
+            documents: Vec::with_capacity(split.data.len()),
+            next_token: split.next_token,
+            ..DocumentPage::default()
+        };
+        for span in split.data {
+            match Document::decode(&body[span]) {
+                Ok(d) => page.documents.push(d),
+                Err(u) => page.undecodable.push(u),
+            }
+        }
+        Ok(page)
+    }
+}
+
 /// The time-series rows of one page: each row's JSON text and, for a flat
 /// object (scalar values, no escaped text, no repeated field), its fields
 /// read once here, off the store's thread, as spans of the text.
@@ -17,6 +80,8 @@ pub struct RawRows {
     body: String,
     rows: Vec<RowEntry>,
     fields: Vec<SpanField>,
+    /// Rows that could not be decoded (kept out of `rows`).
+    undecodable: Vec<Undecodable>,
 }
 
 /// A field of a flat row: the spans of its name and (for text) its value.
@@ -101,45 +166,79 @@ impl RawRows {
         })
     }
 
-    /// Reads a page body whose `data` holds time-series rows; `None` when
-    /// the body is not UTF-8 throughout (it is then parsed as `Value`s).
-    pub(super) fn parse(
-        bytes: &[u8],
-    ) -> Option<Result<(RawRows, Option<String>), serde_json::Error>> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let page: RawPageBody<'_> = match serde_json::from_str(text) {
-            Ok(p) => p,
-            Err(e) => return Some(Err(e)),
+    /// The rows of the page that could not be decoded: quarantined, while
+    /// the others are stored.
+    pub fn undecodable(&self) -> &[Undecodable] {
+        &self.undecodable
+    }
+
+    /// Reads a page body whose `data` holds time-series rows. A row that
+    /// cannot be decoded (a value out of range, bytes that are not UTF-8)
+    /// is set apart in [`RawRows::undecodable`]; only the page's own frame
+    /// can fail it.
+    pub fn parse(bytes: &[u8]) -> Result<(RawRows, Option<String>), PageError> {
+        let split = split_page(bytes)?;
+        let (body, spans, mut undecodable) = match std::str::from_utf8(bytes) {
+            Ok(text) => (text.to_owned(), split.data, Vec::new()),
+            Err(_) => utf8_rows(bytes, split.data),
         };
-        let base = text.as_ptr() as usize;
+        let mut out = RawRows {
+            rows: Vec::with_capacity(spans.len()),
+            fields: Vec::with_capacity(spans.len() * 4),
+            ..RawRows::default()
+        };
+        let base = body.as_ptr() as usize;
         let span = |s: &str| {
             let start = s.as_ptr() as usize - base;
             start..start + s.len()
         };
-        let mut out = RawRows {
-            body: String::new(),
-            rows: Vec::with_capacity(page.data.len()),
-            fields: Vec::with_capacity(page.data.len() * 4),
-        };
         let mut scratch = Vec::new();
-        for raw in &page.data {
-            let raw = raw.get();
+        for range in spans {
+            let raw = &body[range.clone()];
             let first = out.fields.len();
             let flat = read_flat(raw, &mut scratch);
+            // A row that is not flat is checked here, so the store's
+            // general path only ever gets rows that decode.
+            if !flat && let Err(e) = serde_json::from_str::<serde_json::Value>(raw) {
+                undecodable.push(Undecodable::json(raw.as_bytes(), &e));
+                continue;
+            }
             let ts = if flat { exact_ts(&scratch) } else { None };
             if flat {
                 out.fields
                     .extend(scratch.iter().map(|(k, v)| (span(k), v.map_text(span))));
             }
             out.rows.push(RowEntry {
-                text: span(raw),
+                text: range,
                 fields: flat.then_some(first..out.fields.len()),
                 ts,
             });
         }
-        out.body = text.to_owned();
-        Some(Ok((out, page.next_token)))
+        out.body = body;
+        out.undecodable = undecodable;
+        Ok((out, split.next_token))
     }
+}
+
+/// For a body that is not UTF-8 throughout: the rows that are, copied into
+/// one text with their new spans, and the others as undecodable.
+fn utf8_rows(
+    bytes: &[u8],
+    spans: Vec<Range<usize>>,
+) -> (String, Vec<Range<usize>>, Vec<Undecodable>) {
+    let mut body = String::with_capacity(bytes.len());
+    let mut kept = Vec::with_capacity(spans.len());
+    let mut undecodable = Vec::new();
+    for r in spans {
+        match std::str::from_utf8(&bytes[r.clone()]) {
+            Ok(text) => {
+                kept.push(body.len()..body.len() + text.len());
+                body.push_str(text);
+            }
+            Err(e) => undecodable.push(Undecodable::new(&bytes[r], format!("not UTF-8 text: {e}"))),
+        }
+    }
+    (body, kept, undecodable)
 }
 
 /// Reads a row's fields into `out` when it is a flat object: scalar values,
@@ -255,12 +354,4 @@ impl<'de> serde::de::Visitor<'de> for FlatSeed<'_, 'de> {
         }
         Ok(())
     }
-}
-
-#[derive(Deserialize)]
-struct RawPageBody<'a> {
-    #[serde(borrow)]
-    data: Vec<&'a serde_json::value::RawValue>,
-    #[serde(default)]
-    next_token: Option<String>,
 }

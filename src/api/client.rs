@@ -7,15 +7,15 @@ use std::time::Duration;
 use jiff::civil::Date;
 use rand::Rng;
 use reqwest::StatusCode;
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{AuthError, TokenSource};
 use super::error::{ApiError, Attempt};
+use super::http::{BodyError, BodySize};
 use super::limiter::{Hold, Limiter};
 use crate::config::{Config, RetryConfig};
 use crate::registry::{DataType, QueryStyle};
-use crate::rows::RawRows;
+use crate::rows::{Document, DocumentPage, PageError, RawRows, Undecodable};
 
 /// The query of one page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +31,12 @@ pub enum PageQuery {
 /// One page of documents (or time-series rows).
 #[derive(Debug, Default)]
 pub struct DocumentsPage {
-    /// The page's documents; empty for time series, whose rows are in `rows`.
-    pub data: Vec<serde_json::Value>,
+    /// The page's documents, each with its text as received; empty for
+    /// time series, whose rows are in `rows`.
+    pub data: Vec<Document>,
+    /// Documents that could not be decoded (the store quarantines them;
+    /// time-series rows that could not are in `rows`).
+    pub undecodable: Vec<Undecodable>,
     /// Time-series rows (`data` empty): their JSON text and fields, read
     /// without a `Value` tree per row, which cost most of a backfill's
     /// allocations (millions of small rows).
@@ -43,9 +47,9 @@ pub struct DocumentsPage {
 }
 
 impl DocumentsPage {
-    /// Documents or rows on the page.
+    /// Documents or rows on the page, undecodable ones included.
     pub fn len(&self) -> usize {
-        self.data.len() + self.rows.len()
+        self.data.len() + self.undecodable.len() + self.rows.len() + self.rows.undecodable().len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -55,30 +59,40 @@ impl DocumentsPage {
 
 /// A page as read from its body, in the form its data type needs.
 enum ReadPage {
-    /// A single-document endpoint's document.
-    Document(serde_json::Value),
     /// Time-series rows and the next token.
     Rows(RawRows, Option<String>),
-    Documents(PageBody),
+    Documents(DocumentPage),
 }
 
-fn read_page(dt: &DataType, body: &[u8]) -> Result<ReadPage, serde_json::Error> {
+/// Reads a page body: split into documents first, each decoded on its own,
+/// so one that cannot be decoded is set apart and the others are kept.
+fn read_page(dt: &DataType, body: &[u8]) -> Result<ReadPage, PageError> {
     if dt.query == QueryStyle::Single {
-        return serde_json::from_slice(body).map(ReadPage::Document);
+        let mut page = DocumentPage::default();
+        match read_single(body)? {
+            Ok(doc) => page.documents.push(doc),
+            Err(u) => page.undecodable.push(u),
+        }
+        return Ok(ReadPage::Documents(page));
     }
-    if dt.is_time_series()
-        && let Some(parsed) = RawRows::parse(body)
-    {
-        return parsed.map(|(rows, next_token)| ReadPage::Rows(rows, next_token));
+    if dt.is_time_series() {
+        let (rows, next_token) = RawRows::parse(body)?;
+        return Ok(ReadPage::Rows(rows, next_token));
     }
-    serde_json::from_slice(body).map(ReadPage::Documents)
+    DocumentPage::parse(body).map(ReadPage::Documents)
 }
 
-#[derive(Deserialize)]
-struct PageBody {
-    data: Vec<serde_json::Value>,
-    #[serde(default)]
-    next_token: Option<String>,
+/// A single-document body: its document, or why it cannot be decoded. A
+/// body that is cut off or holds more than one value fails as a page.
+fn read_single(body: &[u8]) -> Result<Result<Document, Undecodable>, PageError> {
+    match crate::rows::single_value(body) {
+        Some(span) => Ok(Document::decode(&body[span])),
+        None => Err(PageError::Malformed(
+            serde_json::from_slice::<serde::de::IgnoredAny>(body)
+                .err()
+                .map_or_else(|| "not one JSON value".to_owned(), |e| e.to_string()),
+        )),
+    }
 }
 
 /// One wait on Oura's rate limit, as announced to the user.
@@ -161,6 +175,8 @@ pub struct Client {
     auth: Arc<dyn TokenSource>,
     limiter: Arc<Limiter>,
     retry: RetryConfig,
+    /// Largest response body read (`sync.max_body_bytes`).
+    max_body: u64,
     cancel: CancellationToken,
     wait_policy: std::sync::RwLock<WaitPolicy>,
     #[allow(clippy::disallowed_types, reason = "never held across an .await")]
@@ -187,6 +203,7 @@ impl Client {
             auth,
             limiter,
             retry: config.retry,
+            max_body: config.max_body_bytes,
             cancel,
             wait_policy: std::sync::RwLock::default(),
             #[allow(clippy::disallowed_types, reason = "never held across an .await")]
@@ -355,13 +372,15 @@ impl Client {
             .get(dt, &url, &params, false, attempts, |b| read_page(dt, b))
             .await?;
         let page = page.expect("404 is only tolerated for single documents");
-        let (data, rows, next_token) = match page {
-            ReadPage::Document(doc) => (vec![doc], RawRows::default(), None),
-            ReadPage::Rows(rows, next_token) => (Vec::new(), rows, next_token),
-            ReadPage::Documents(body) => (body.data, RawRows::default(), body.next_token),
+        let (data, undecodable, rows, next_token) = match page {
+            ReadPage::Rows(rows, next_token) => (Vec::new(), Vec::new(), rows, next_token),
+            ReadPage::Documents(p) => {
+                (p.documents, p.undecodable, RawRows::default(), p.next_token)
+            }
         };
         Ok(DocumentsPage {
             data,
+            undecodable,
             rows,
             next_token: next_token.filter(|t| !t.is_empty()),
             requests,
@@ -377,16 +396,18 @@ impl Client {
         dt: &DataType,
         id: &str,
         max_wait: Duration,
-    ) -> Result<(Option<serde_json::Value>, u32), ApiError> {
+    ) -> Result<(Option<Result<Document, Undecodable>>, u32), ApiError> {
         WAIT_CAP.scope(max_wait, self.fetch_document(dt, id)).await
     }
 
-    /// Fetches one document by id; `Ok(None)` when the API answers 404.
+    /// Fetches one document by id; `Ok(None)` when the API answers 404,
+    /// `Err` inside when the document it sent cannot be decoded (the caller
+    /// quarantines it).
     pub async fn fetch_document(
         &self,
         dt: &DataType,
         id: &str,
-    ) -> Result<(Option<serde_json::Value>, u32), ApiError> {
+    ) -> Result<(Option<Result<Document, Undecodable>>, u32), ApiError> {
         // The URL parser drops a `.` or `..` segment, which would make this
         // a request for the whole collection.
         if matches!(id, "" | "." | "..") {
@@ -405,10 +426,8 @@ impl Client {
             })?
             .push(id);
         let mut attempts = 0;
-        self.get(dt, &url, &[], true, &mut attempts, |b| {
-            serde_json::from_slice::<serde_json::Value>(b)
-        })
-        .await
+        self.get(dt, &url, &[], true, &mut attempts, read_single)
+            .await
     }
 
     /// GET with limiter, auth and retries. Returns the body as `read`
@@ -423,7 +442,7 @@ impl Client {
         params: &[(&str, String)],
         allow_404: bool,
         attempts: &mut u32,
-        read: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+        read: impl Fn(&[u8]) -> Result<T, PageError>,
     ) -> Result<(Option<T>, u32), ApiError> {
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
@@ -566,7 +585,7 @@ impl Client {
         dt: &DataType,
         resp: reqwest::Response,
         allow_404: bool,
-        read: &impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+        read: &impl Fn(&[u8]) -> Result<T, PageError>,
     ) -> Result<Option<T>, Attempt> {
         let status = resp.status();
         if let Some(limited) = self.limiter.observe(status.as_u16(), resp.headers()) {
@@ -632,19 +651,17 @@ impl Client {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().contains("html"));
-        let body = resp.bytes().await.map_err(|e| Attempt::Retry {
-            cause: format!("reading body: {}", describe_reqwest(&e)),
-            status: None,
-        })?;
-        // A truncated or malformed body is a transient fault: it is read
+        let body = super::http::read_body(resp, self.max_body)
+            .await
+            .map_err(|e| body_attempt(dt, e, status))?;
+        // A truncated or malformed page is a transient fault: it is read
         // here, once, so the retry loop can try again. Well-formed JSON of
-        // the wrong shape would come back the same.
+        // the wrong shape would come back the same. A document that cannot
+        // be decoded is neither: `read` sets it apart for the quarantine.
         let e = match read(&body) {
             Ok(v) => return Ok(Some(v)),
-            Err(e) if e.classify() == serde_json::error::Category::Data => {
-                return Err(Attempt::Unreadable(e.to_string()));
-            }
-            Err(e) => e,
+            Err(PageError::Shape(e)) => return Err(Attempt::Unreadable(e)),
+            Err(PageError::Malformed(e)) => e,
         };
         let looks_html = html
             || body
@@ -662,6 +679,33 @@ impl Client {
             },
             status: Some(status.as_u16()),
         })
+    }
+}
+
+/// What a body that could not be read means for the retry loop.
+fn body_attempt(dt: &DataType, e: BodyError, status: StatusCode) -> Attempt {
+    match e {
+        BodyError::TooLarge { limit, size } => Attempt::Fatal(ApiError::TooLarge {
+            data_type: dt.name.into(),
+            size: match size {
+                BodySize::Announced(n) => format!("{n} bytes announced by Content-Length"),
+                BodySize::AtLeast(n) => format!("{n} bytes or more, counted after decompression"),
+            },
+            limit,
+        }),
+        // Damaged on the way: another attempt may get it whole, but in the
+        // end it is the body's fault, not the network's.
+        BodyError::Corrupt(cause) => Attempt::Retry {
+            cause: format!(
+                "HTTP {} but the response body could not be decoded: its compression (Content-Encoding, e.g. gzip) is corrupt ({cause}), so the server or a proxy on the way sent damaged data; if it keeps happening, check what answers at api.base_url",
+                status.as_u16()
+            ),
+            status: Some(status.as_u16()),
+        },
+        BodyError::Interrupted(e) => Attempt::Retry {
+            cause: format!("reading body: {}", describe_reqwest(&e)),
+            status: None,
+        },
     }
 }
 
@@ -709,11 +753,14 @@ pub(crate) fn backoff(cfg: &RetryConfig, failures: u32) -> Duration {
     capped.mul_f64(jitter)
 }
 
+/// Most of an error body read: its human part is at the start.
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
 /// The human part of an error body (RFC 7807 `detail`, or HTTPValidationError),
 /// on one line and free of control characters: it is printed and logged.
 async fn error_detail(resp: reqwest::Response) -> String {
-    let text = resp.text().await.unwrap_or_default();
-    super::text::one_line(&detail_of(&text))
+    let body = super::http::read_prefix(resp, ERROR_BODY_LIMIT).await;
+    super::text::one_line(&detail_of(&String::from_utf8_lossy(&body)))
 }
 
 fn detail_of(text: &str) -> String {
@@ -824,6 +871,33 @@ mod tests {
             let waits = waits.lock().unwrap();
             assert_eq!(waits.len(), announced, "{window:?}: {waits:?}");
             assert!(waits.iter().all(|w| w.hold == Hold::Account));
+        }
+    }
+
+    #[test]
+    fn a_single_document_that_cannot_be_decoded_is_set_apart() {
+        let dt = crate::registry::find("personal_info").unwrap();
+        let undecodable = |body: &[u8]| match read_page(dt, body) {
+            Ok(ReadPage::Documents(p)) if p.documents.is_empty() => p.undecodable,
+            _ => panic!("{}", String::from_utf8_lossy(body)),
+        };
+        let u = undecodable(br#"{"id": "me", "age": NaN}"#);
+        assert_eq!(u[0].bytes, br#"{"id": "me", "age": NaN}"#);
+        assert_eq!(u[0].readable, serde_json::json!({"id": "me"}));
+        assert_eq!(undecodable(b"{\"id\": \"\xff\"} ").len(), 1);
+        match read_page(dt, br#"{"id": "me", "age": 3"#) {
+            Err(PageError::Malformed(m)) => assert!(m.contains("EOF"), "{m}"),
+            _ => panic!("a cut body is a page error"),
+        }
+        match read_page(
+            dt,
+            br#"{"id": "me", "total": 123456789012345678901234567890}"#,
+        ) {
+            Ok(ReadPage::Documents(p)) => assert_eq!(
+                p.documents[0].text,
+                r#"{"id": "me", "total": 123456789012345678901234567890}"#
+            ),
+            _ => panic!("decodable"),
         }
     }
 

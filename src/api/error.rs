@@ -95,6 +95,17 @@ pub enum ApiError {
         cause: String,
         attempts: u32,
     },
+    /// A response body above the configured cap: not read further, so
+    /// memory stays bounded.
+    #[error(
+        "{data_type}: the response body is larger than the cap of {limit} bytes ({size}); nothing of it was stored: if the server is the Oura API, raise `max_body_bytes` in the `[sync]` section of the config file, otherwise check api.base_url"
+    )]
+    TooLarge {
+        data_type: String,
+        /// How large it was found to be, e.g. `70000000 bytes announced by Content-Length`.
+        size: String,
+        limit: u64,
+    },
     #[error(
         "{data_type}: stopped paging {window} because {pattern}; the pages read so far are stored but the cursor did not move, the next run retries this window (if it keeps happening the API is misbehaving: check api.base_url)"
     )]
@@ -124,7 +135,7 @@ impl ApiError {
             ApiError::RateLimited { .. } | ApiError::RateLimitWait { .. } => ErrorKind::RateLimited,
             ApiError::Server { .. } => ErrorKind::ServerError,
             ApiError::Network { .. } => ErrorKind::Network,
-            ApiError::BadResponse { .. } => ErrorKind::BadResponse,
+            ApiError::BadResponse { .. } | ApiError::TooLarge { .. } => ErrorKind::BadResponse,
             ApiError::PagingLoop { .. } => ErrorKind::PagingLoop,
             ApiError::ReauthRequired(_) => ErrorKind::ReauthRequired,
             ApiError::Cancelled => ErrorKind::Cancelled,

@@ -22,6 +22,7 @@ mod schema;
 mod tests;
 mod webhook;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -34,7 +35,7 @@ use jiff::civil::Date;
 
 use crate::error_kind::ErrorKind;
 use crate::registry::{DataType, SYNTHETIC_ID_PREFIX, Vanishing};
-use crate::rows::RawRows;
+use crate::rows::{Document, Field, RawRows, Undecodable};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -148,11 +149,58 @@ pub struct Vanished<'a> {
 /// window before it is removed.
 pub const REMOVE_AFTER: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
 
+/// The documents of a page.
+#[derive(Debug, Clone, Copy)]
+pub enum Documents<'a> {
+    /// As the API sent them: `raw_json` keeps each one's text as received;
+    /// those that could not be decoded go to `quarantine` with their bytes.
+    Received {
+        decoded: &'a [Document],
+        undecodable: &'a [Undecodable],
+    },
+    /// Built in process: stored with their serialization as `raw_json`.
+    Values(&'a [serde_json::Value]),
+}
+
+impl Default for Documents<'_> {
+    fn default() -> Self {
+        Documents::Values(&[])
+    }
+}
+
+impl<'a> From<&'a [serde_json::Value]> for Documents<'a> {
+    fn from(values: &'a [serde_json::Value]) -> Self {
+        Documents::Values(values)
+    }
+}
+
+impl<'a> Documents<'a> {
+    /// The decoded documents, each with the text `raw_json` keeps.
+    fn each(self) -> Vec<(&'a serde_json::Value, Cow<'a, str>)> {
+        match self {
+            Documents::Received { decoded, .. } => decoded
+                .iter()
+                .map(|d| (&d.value, Cow::Borrowed(d.text.as_str())))
+                .collect(),
+            // serde_json's map is a BTreeMap, so this is canonical (sorted
+            // keys); a unit test guards against the preserve_order feature.
+            Documents::Values(v) => v.iter().map(|d| (d, Cow::Owned(d.to_string()))).collect(),
+        }
+    }
+
+    fn undecodable(self) -> &'a [Undecodable] {
+        match self {
+            Documents::Received { undecodable, .. } => undecodable,
+            Documents::Values(_) => &[],
+        }
+    }
+}
+
 /// One page of API results and the bookkeeping committed with it.
 #[derive(Debug)]
 pub struct PageCommit<'a> {
     /// Documents (or time-series samples) exactly as the API sent them.
-    pub documents: &'a [serde_json::Value],
+    pub documents: Documents<'a>,
     pub vanished: Option<Vanished<'a>>,
     pub cursor: CursorAdvance,
     /// Requests spent on this page, retries included.
@@ -380,24 +428,31 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let at = text_time(page.at);
         let mut log = QuarantineLog::default();
+        let docs = page.documents.each();
         let (widened, mut counts) = match shape {
             mapping::Shape::Document(t) => {
-                let fates = plan_page(dt, page.documents);
-                let stored = page.documents.iter().zip(&fates);
-                let stored = stored.filter(|(_, f)| f.stored()).map(|(d, _)| d);
+                let values: Vec<&serde_json::Value> = docs.iter().map(|(d, _)| *d).collect();
+                let fates = plan_page(dt, &values);
+                let stored = values.iter().zip(&fates);
+                let stored = stored.filter(|(_, f)| f.stored()).map(|(d, _)| *d);
                 let widened = add_columns(&tx, dt, t, stored, &at)?;
                 let t = match &widened {
                     Some(mapping::Shape::Document(w)) => w,
                     _ => t,
                 };
-                let counts = upsert_documents(&tx, dt, t, page.documents, fates, &at, &mut log)?;
+                let counts = upsert_documents(&tx, dt, t, &docs, fates, &at, &mut log)?;
                 (widened, counts)
             }
-            mapping::Shape::Series(t) => (
-                None,
-                upsert_series(&tx, dt, t, page.documents, rows, &at, &mut log)?,
-            ),
+            mapping::Shape::Series(t) => {
+                (None, upsert_series(&tx, dt, t, &docs, rows, &at, &mut log)?)
+            }
         };
+        let undecodable = page.documents.undecodable().iter();
+        for u in undecodable.chain(rows.undecodable()) {
+            let key = undecodable_key(dt, u);
+            quarantine(&tx, dt, key.as_deref(), &u.bytes, &u.reason, &at, &mut log)?;
+            counts.quarantined += 1;
+        }
         if log.unkeyed {
             bound_unkeyed_quarantine(&tx, dt, &at)?;
         }
@@ -943,38 +998,52 @@ impl QuarantineLog {
 /// copy since, or stopped sending them), with a warning.
 const MAX_UNKEYED_QUARANTINE: i64 = 1_000;
 
+/// The key an undecodable document is quarantined under: what its
+/// readable fields identify (a time-series row by its timestamp), so a
+/// later good copy takes it out; `None` when they identify nothing.
+fn undecodable_key(dt: &DataType, u: &Undecodable) -> Option<String> {
+    if dt.is_time_series() {
+        let ts = u.readable.get("timestamp")?.as_str()?;
+        return Some(format!("timestamp:{ts}"));
+    }
+    dt.document_key(&u.readable)
+}
+
 /// Puts a document that cannot be stored into `quarantine` (or refreshes
 /// its entry), keyed so a later good copy can take it out again and a
 /// later copy replaces it: by its id, else its natural key, else (nothing
-/// identifies it) a hash of its content.
+/// identifies it) a hash of its bytes. `raw` is the document as received:
+/// `raw_json` holds it, and `raw_bytes` too when it is not UTF-8 text
+/// (`raw_json` then has U+FFFD for each bad byte).
 fn quarantine(
     tx: &Connection,
     dt: &DataType,
     key: Option<&str>,
-    doc: &serde_json::Value,
+    raw: &[u8],
     reason: &str,
     at: &str,
     log: &mut QuarantineLog,
 ) -> Result<(), StoreError> {
-    let raw = doc.to_string();
+    let (text, bytes) = match std::str::from_utf8(raw) {
+        Ok(text) => (Cow::Borrowed(text), None),
+        Err(_) => (String::from_utf8_lossy(raw), Some(raw)),
+    };
     let key = match key {
         Some(k) => k.to_owned(),
         None => {
             log.unkeyed = true;
-            format!(
-                "{UNKEYED_PREFIX}{}",
-                hex::encode(Sha256::digest(raw.as_bytes()))
-            )
+            format!("{UNKEYED_PREFIX}{}", hex::encode(Sha256::digest(raw)))
         }
     };
     log.note(reason);
     tx.prepare_cached(
-        "INSERT INTO quarantine (data_type, doc_key, reason, raw_json, first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+        "INSERT INTO quarantine (data_type, doc_key, reason, raw_json, raw_bytes, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
          ON CONFLICT (data_type, doc_key) DO UPDATE SET
-            reason = excluded.reason, raw_json = excluded.raw_json, last_seen = excluded.last_seen",
+            reason = excluded.reason, raw_json = excluded.raw_json,
+            raw_bytes = excluded.raw_bytes, last_seen = excluded.last_seen",
     )?
-    .execute(params![dt.name, key, reason, raw, at])?;
+    .execute(params![dt.name, key, reason, text, bytes, at])?;
     Ok(())
 }
 
@@ -1241,7 +1310,7 @@ fn fate<'a>(dt: &DataType, doc: &'a serde_json::Value) -> Fate<'a> {
 /// modification time, so the order it lists them in is all there is.
 /// Against a copy stored by an earlier fetch, any document of a later
 /// fetch is newer: see [`resolve`].)
-fn plan_page<'a>(dt: &DataType, docs: &'a [serde_json::Value]) -> Vec<Fate<'a>> {
+fn plan_page<'a>(dt: &DataType, docs: &[&'a serde_json::Value]) -> Vec<Fate<'a>> {
     let mut fates: Vec<Fate<'a>> = docs.iter().map(|d| fate(dt, d)).collect();
     if !dt.one_per_day() {
         return fates;
@@ -1261,7 +1330,7 @@ fn plan_page<'a>(dt: &DataType, docs: &'a [serde_json::Value]) -> Vec<Fate<'a>> 
         }) = f
         {
             let e = newest.entry(*day).or_insert(i);
-            if (time(&docs[i]), i) >= (time(&docs[*e]), *e) {
+            if (time(docs[i]), i) >= (time(docs[*e]), *e) {
                 *e = i;
             }
         }
@@ -1298,7 +1367,7 @@ fn upsert_documents(
     tx: &Connection,
     dt: &DataType,
     t: &mapping::DocTable,
-    docs: &[serde_json::Value],
+    docs: &[(&serde_json::Value, Cow<'_, str>)],
     fates: Vec<Fate<'_>>,
     at: &str,
     log: &mut QuarantineLog,
@@ -1321,16 +1390,17 @@ fn upsert_documents(
     // Written after the page's stored documents, so that the copy this
     // page brought is the one history keeps.
     let mut superseded = Vec::new();
-    for (doc, fate) in docs.iter().zip(fates) {
+    for ((doc, text), fate) in docs.iter().zip(fates) {
+        let doc = *doc;
         let keys = match fate {
             Fate::Skip => continue,
             Fate::Quarantine { key, reason } => {
-                quarantine(tx, dt, key.as_deref(), doc, &reason, at, log)?;
+                quarantine(tx, dt, key.as_deref(), text.as_bytes(), &reason, at, log)?;
                 counts.quarantined += 1;
                 continue;
             }
             Fate::Superseded { id, day, by } => {
-                superseded.push((doc, id, day, by));
+                superseded.push((text, id, day, by));
                 continue;
             }
             Fate::Delete(k) => {
@@ -1360,11 +1430,9 @@ fn upsert_documents(
         if pending_before {
             clear_pending(tx, dt, &stored_id)?;
         }
-        // serde_json's map is a BTreeMap, so this is canonical (sorted keys);
-        // a unit test guards against the preserve_order feature sneaking in.
-        let raw = serde_json::to_string(doc)
-            .map_err(|e| StoreError::Invalid(format!("{} document {stored_id}: {e}", dt.name)))?;
-        if stored.as_ref().map(|(_, s, _)| s.as_str()) == Some(raw.as_str()) {
+        // The document's text as received (see `Documents`).
+        let raw = text.as_ref();
+        if stored.as_ref().map(|(_, s, _)| s.as_str()) == Some(raw) {
             touch.execute(params![stored_id, at])?;
             counts.unchanged += 1;
             continue;
@@ -1374,7 +1442,7 @@ fn upsert_documents(
         if let (Some(i), Some(d)) = (t.day_column, day) {
             values[i] = Sql::Text(d.to_string());
         }
-        values.push(Sql::Text(raw));
+        values.push(Sql::Text(raw.to_owned()));
         values.push(Sql::Text(at.to_owned()));
         // The pk stays the same through an update, so sample rows keyed
         // by it only need replacing.
@@ -1394,7 +1462,7 @@ fn upsert_documents(
                     tx,
                     dt,
                     Some(&stored_id),
-                    doc,
+                    text.as_bytes(),
                     &format!("SQLite refused it: {e}"),
                     at,
                     log,
@@ -1416,10 +1484,8 @@ fn upsert_documents(
         }
     }
     // Seen and kept (in history), not written to the table: unchanged.
-    for (doc, id, day, by) in superseded {
-        let raw = serde_json::to_string(doc)
-            .map_err(|e| StoreError::Invalid(format!("{} document {id}: {e}", dt.name)))?;
-        keep_in_history(tx, dt, id, &day.to_string(), &raw, at, &by)?;
+    for (text, id, day, by) in superseded {
+        keep_in_history(tx, dt, id, &day.to_string(), text, at, &by)?;
         counts.unchanged += 1;
     }
     Ok(counts)
@@ -1494,7 +1560,7 @@ fn upsert_series(
     tx: &Connection,
     dt: &DataType,
     t: &mapping::SeriesTable,
-    rows: &[serde_json::Value],
+    rows: &[(&serde_json::Value, Cow<'_, str>)],
     raw_rows: &RawRows,
     at: &str,
     log: &mut QuarantineLog,
@@ -1550,6 +1616,7 @@ fn upsert_series(
     };
     // A row that cannot be stored goes to quarantine; the page goes on.
     let mut quarantine_row = |row: &serde_json::Value,
+                              text: &str,
                               reason: String,
                               counts: &mut WriteCounts|
      -> Result<(), StoreError> {
@@ -1561,18 +1628,25 @@ fn upsert_series(
             .strip_prefix(&format!("{}: ", dt.name))
             .unwrap_or(&reason)
             .to_owned();
-        quarantine(tx, dt, key.as_deref(), row, &reason, at, log)?;
+        quarantine(tx, dt, key.as_deref(), text.as_bytes(), &reason, at, log)?;
         counts.quarantined += 1;
         Ok(())
     };
-    for row in rows {
+    // With rows in quarantine, the timestamps of the rows stored: a good
+    // copy of a quarantined row replaces it (read as the rows go, so the
+    // page's rows are never parsed into `Value`s for it).
+    let mut stored_ts = has_quarantined(tx, dt)?.then(Vec::new);
+    for (row, text) in rows {
         match mapping::series_values_into(t, dt, row, &mut values) {
             Ok(()) => {
+                if let (Some(s), Some(ts)) = (&mut stored_ts, row.get("timestamp")) {
+                    s.extend(ts.as_str().map(str::to_owned));
+                }
                 if values.len() == width * mapping::SERIES_BATCH {
                     flush(&mut values, &mut counts)?;
                 }
             }
-            Err(StoreError::Invalid(reason)) => quarantine_row(row, reason, &mut counts)?,
+            Err(StoreError::Invalid(reason)) => quarantine_row(row, text, reason, &mut counts)?,
             Err(e) => return Err(e),
         }
     }
@@ -1582,33 +1656,31 @@ fn upsert_series(
             let row: serde_json::Value = serde_json::from_str(raw.text)
                 .map_err(|e| StoreError::Invalid(format!("{}: a row is not JSON: {e}", dt.name)))?;
             match mapping::series_values(t, dt, &row) {
-                Ok(v) => values.extend(v.into_iter().map(rusqlite::types::ToSqlOutput::Owned)),
+                Ok(v) => {
+                    values.extend(v.into_iter().map(rusqlite::types::ToSqlOutput::Owned));
+                    if let (Some(s), Some(ts)) = (&mut stored_ts, row.get("timestamp")) {
+                        s.extend(ts.as_str().map(str::to_owned));
+                    }
+                }
                 Err(StoreError::Invalid(reason)) => {
-                    quarantine_row(&row, reason, &mut counts)?;
+                    quarantine_row(&row, raw.text, reason, &mut counts)?;
                     continue;
                 }
                 Err(e) => return Err(e),
             }
+        } else if let (Some(s), Some(Field::Text(ts))) = (&mut stored_ts, raw.get("timestamp")) {
+            s.push(ts.to_owned());
         }
         if values.len() == width * mapping::SERIES_BATCH {
             flush(&mut values, &mut counts)?;
         }
     }
     flush(&mut values, &mut counts)?;
-    if counts.inserted + counts.updated + counts.unchanged > 0 && has_quarantined(tx, dt)? {
-        // A good copy of a quarantined row (same timestamp) replaces it.
+    if let Some(stored_ts) = stored_ts {
         let mut stmt =
             tx.prepare_cached("DELETE FROM quarantine WHERE data_type = ?1 AND doc_key = ?2")?;
-        let parsed: Vec<serde_json::Value> = raw_rows
-            .iter()
-            .filter_map(|raw| serde_json::from_str(raw.text).ok())
-            .collect();
-        for row in rows.iter().chain(&parsed) {
-            if let Some(ts) = row.get("timestamp").and_then(serde_json::Value::as_str)
-                && mapping::series_values(t, dt, row).is_ok()
-            {
-                stmt.execute(params![dt.name, format!("timestamp:{ts}")])?;
-            }
+        for ts in stored_ts {
+            stmt.execute(params![dt.name, format!("timestamp:{ts}")])?;
         }
     }
     Ok(counts)

@@ -58,6 +58,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 8,
         sql: include_str!("../../schema_local_days.sql"),
     },
+    Migration {
+        version: 9,
+        sql: include_str!("../../schema_quarantine_bytes.sql"),
+    },
 ];
 
 /// What a migration needs beyond its SQL, run in its transaction right

@@ -14,7 +14,8 @@ use crate::config::Config;
 use crate::error_kind::ErrorKind;
 use crate::registry::{self, DataType, QueryStyle};
 use crate::store::{
-    CursorAdvance, PageCommit, Store, StoreError, StoreHandle, SyncState, Vanished, WriteCounts,
+    CursorAdvance, Documents, PageCommit, Store, StoreError, StoreHandle, SyncState, Vanished,
+    WriteCounts,
 };
 
 /// How many data types sync at the same time: enough to overlap network
@@ -506,7 +507,7 @@ impl SyncEngine {
             s.commit_page(
                 dt,
                 &PageCommit {
-                    documents: &[],
+                    documents: Documents::default(),
                     vanished: None,
                     cursor: CursorAdvance {
                         backfill_floor: Some(floor),
@@ -623,15 +624,22 @@ impl SyncEngine {
             let mut guard = AbortOnDrop(Some(pending.abort_handle()));
             tally.requests += page.requests;
             let mut docs = page.data;
+            // Documents that could not be decoded: their readable fields
+            // (id, day) place and key them like the others.
+            let mut undecodable = page.undecodable;
             // Time-series rows, read field by field but not yet mapped.
             let raw_rows = page.rows;
             if let (Some(_), QueryStyle::DateRange) = (dt.day_field, dt.query) {
                 // A document whose day cannot be read or derived is kept for
                 // the store, which quarantines it rather than dropping it.
-                docs.retain(|d| dt.document_day(d).is_none_or(|day| w.contains(day)));
+                let in_window =
+                    |d: &serde_json::Value| dt.document_day(d).is_none_or(|day| w.contains(day));
+                docs.retain(|d| in_window(&d.value));
+                undecodable.retain(|u| in_window(&u.readable));
             }
             if track_vanished {
-                for d in &docs {
+                let values = docs.iter().map(|d| &d.value);
+                for d in values.chain(undecodable.iter().map(|u| &u.readable)) {
                     match dt.document_key(d) {
                         Some(k) => {
                             seen_ids.insert(k);
@@ -667,7 +675,10 @@ impl SyncEngine {
                         }
                     };
                     let commit = PageCommit {
-                        documents: &docs,
+                        documents: Documents::Received {
+                            decoded: &docs,
+                            undecodable: &undecodable,
+                        },
                         vanished: vanished_ids.as_ref().map(|seen_ids| Vanished {
                             first_day: w.from,
                             last_day: w.to,

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::receiver::WebhookStats;
 use crate::api::Operation;
 use crate::registry::DataType;
-use crate::store::{CursorAdvance, PageCommit, WEBHOOK_PENDING, WebhookEventRecord};
+use crate::store::{CursorAdvance, Documents, PageCommit, WEBHOOK_PENDING, WebhookEventRecord};
 use crate::sync::{Clock, SyncEngine};
 
 /// The longest rate-limit wait one event's fetch accepts: a full window of
@@ -63,6 +63,7 @@ impl Outcome {
             Outcome::DeletedNotStored => "deleted_not_stored",
             Outcome::Pending => "pending",
             Outcome::Failed(_) => "failed",
+            Outcome::Rejected(_) => "rejected",
         }
     }
 }
@@ -299,9 +300,16 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
                 let stored = engine
                     .store()
                     .run(move |s| {
-                        let docs = [doc];
+                        // One that cannot be decoded is quarantined.
+                        let (docs, undecodable): (Vec<_>, Vec<_>) = match doc {
+                            Ok(d) => (vec![d], vec![]),
+                            Err(u) => (vec![], vec![u]),
+                        };
                         let page = PageCommit {
-                            documents: &docs,
+                            documents: Documents::Received {
+                                decoded: &docs,
+                                undecodable: &undecodable,
+                            },
                             vanished: None,
                             cursor: CursorAdvance::default(),
                             requests,

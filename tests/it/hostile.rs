@@ -1597,3 +1597,365 @@ async fn a_webhook_fetch_answered_with_an_endless_retry_after_fails_the_event_no
         .await
         .expect("the receiver and worker stop");
 }
+
+/// A page body from its documents' texts (or bytes), exactly as given.
+fn raw_page(docs: &[&[u8]], next: Option<&str>) -> Response {
+    let mut body = b"{\"data\": [".to_vec();
+    for (i, d) in docs.iter().enumerate() {
+        if i > 0 {
+            body.extend(b", ");
+        }
+        body.extend(*d);
+    }
+    body.extend(format!("], \"next_token\": {}}}", json!(next)).as_bytes());
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// (doc_key, reason, raw_json, raw_bytes) of every quarantined document of `dt`.
+type Quarantined = (String, String, String, Option<Vec<u8>>);
+
+fn quarantined(db: &Path, dt: &str) -> Vec<Quarantined> {
+    let conn = util::reader(db);
+    let mut stmt = conn
+        .prepare(
+            "SELECT doc_key, reason, raw_json, raw_bytes FROM quarantine
+             WHERE data_type = ?1 ORDER BY doc_key",
+        )
+        .unwrap();
+    stmt.query_map([dt], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Four documents serde_json cannot decode, each in its own way, with
+/// `day` (inside the window) and `id` readable: (id, bytes, reason).
+fn undecodable_documents(day: jiff::civil::Date) -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let doc = |id: &str, rest: &[u8]| {
+        let mut d = format!(r#"{{"id": "{id}", "day": "{day}", "score": "#).into_bytes();
+        d.extend(rest);
+        d
+    };
+    vec![
+        ("big-exp", doc("big-exp", b"1e400}"), "number out of range"),
+        ("nan", doc("nan", b"NaN}"), "expected value"),
+        (
+            "surrogate",
+            doc("surrogate", br#"70, "note": "cut \ud83d"}"#),
+            "hex escape",
+        ),
+        (
+            "not-utf8",
+            doc("not-utf8", b"70, \"note\": \"caf\xe9\"}"),
+            "invalid unicode code point",
+        ),
+    ]
+}
+
+/// Item 4 and 15 of issue 19: one value serde_json cannot decode no longer
+/// fails its page. The page's good documents and the cursor commit; each
+/// undecodable document is quarantined under its id with its reason and
+/// its bytes as received; a big integer keeps its digits in raw_json.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_document_is_quarantined_and_the_rest_of_its_page_stored() {
+    let day = util::today().yesterday().unwrap();
+    let bad = undecodable_documents(day);
+    let big = format!(
+        r#"{{"id": "big-int", "day": "{day}", "score": 80, "big": 123456789012345678901234567890}}"#
+    );
+    let good =
+        format!(r#"{{"id":"good","day":"{day}","score":71,"timestamp":"{day}T00:00:00+00:00"}}"#);
+    let (served_bad, served) = (bad.clone(), (big.clone(), good.clone()));
+    let fake = Fake::start(move |_| {
+        let mut docs: Vec<&[u8]> = vec![served.1.as_bytes()];
+        docs.extend(served_bad.iter().map(|(_, b, _)| b.as_slice()));
+        docs.push(served.0.as_bytes());
+        raw_page(&docs, None)
+    })
+    .await;
+    let (out, _, _dir, db) = sync_daily_sleep(&fake).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(util::count(&db, "daily_sleep"), 2, "the good documents");
+    let raw = |id: &str| -> String {
+        util::reader(&db)
+            .query_row(
+                "SELECT raw_json FROM daily_sleep WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(raw("big-int"), big, "raw_json is the document as received");
+    assert!(raw("big-int").contains("123456789012345678901234567890"));
+    assert_eq!(raw("good"), good);
+    let high_water: Option<String> = util::reader(&db)
+        .query_row(
+            "SELECT high_water FROM sync_state WHERE data_type = 'daily_sleep'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(high_water.is_some(), "the cursor moved");
+
+    let q = quarantined(&db, "daily_sleep");
+    assert_eq!(q.len(), 4, "{q:?}");
+    for (id, bytes, reason) in &bad {
+        let (_, got_reason, raw_json, raw_bytes) = q.iter().find(|e| e.0 == *id).unwrap();
+        assert!(
+            got_reason.starts_with("not decodable JSON: ") && got_reason.contains(reason),
+            "{id}: {got_reason}"
+        );
+        match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                assert_eq!(raw_json, text, "{id}");
+                assert_eq!(raw_bytes, &None, "{id}");
+            }
+            Err(_) => {
+                assert_eq!(raw_bytes.as_deref(), Some(bytes.as_slice()), "{id}");
+                assert_eq!(raw_json, &String::from_utf8_lossy(bytes), "{id}");
+            }
+        }
+    }
+    let status = String::from_utf8_lossy(
+        &run(
+            &config_file(_dir.path(), &fake.base, &db, TOKEN_LINE),
+            &["status"],
+        )
+        .await
+        .0
+        .stdout,
+    )
+    .into_owned();
+    assert!(status.contains("not decodable JSON"), "{status}");
+}
+
+/// The same for time-series rows, read without a `Value` per row: a row
+/// that cannot be decoded is quarantined under its timestamp, the others
+/// are stored, and a later good copy takes it out of the quarantine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_row_is_quarantined_and_a_good_copy_replaces_it() {
+    let day = util::today();
+    let row = |h: u32, bpm: &[u8], source: &[u8]| {
+        let mut r = b"{\"bpm\": ".to_vec();
+        r.extend(bpm);
+        r.extend(b", \"source\": \"");
+        r.extend(source);
+        r.extend(format!("\", \"timestamp\": \"{day}T0{h}:00:00+00:00\"}}").as_bytes());
+        r
+    };
+    let bad = vec![
+        row(1, b"1e400", b"awake"),
+        row(2, b"NaN", b"awake"),
+        row(3, b"60", b"awake\\udc00"),
+        row(4, b"60", b"aw\xffake"),
+        // Not flat (an object inside) and not decodable either.
+        row(5, b"{\"v\": -Infinity}", b"awake"),
+    ];
+    let good: Vec<Vec<u8>> = (1..=6).map(|h| row(h, b"61", b"rest")).collect();
+    let fixed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (is_fixed, served_bad, served_good) = (fixed.clone(), bad.clone(), good.clone());
+    let fake = Fake::start(move |_| {
+        if is_fixed.load(Ordering::SeqCst) {
+            let docs: Vec<&[u8]> = served_good.iter().map(Vec::as_slice).collect();
+            return raw_page(&docs, None);
+        }
+        let mut docs: Vec<&[u8]> = served_bad.iter().map(Vec::as_slice).collect();
+        docs.push(&served_good[5]);
+        raw_page(&docs, None)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let cfg = config_file(dir.path(), &fake.base, &db, TOKEN_LINE);
+    let args = ["sync", "--json", "--type", "heartrate", "--no-backfill"];
+    let (out, _) = run(&cfg, &args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(util::count(&db, "heartrate"), 1, "the good row");
+    let q = quarantined(&db, "heartrate");
+    let keys: Vec<&str> = q.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(
+        keys,
+        (1..=5)
+            .map(|h| format!("timestamp:{day}T0{h}:00:00+00:00"))
+            .collect::<Vec<_>>(),
+        "{q:?}"
+    );
+    assert_eq!(q[3].3.as_deref(), Some(bad[3].as_slice()), "bytes kept");
+    assert_eq!(q[0].2.as_bytes(), bad[0].as_slice());
+
+    fixed.store(true, Ordering::SeqCst);
+    let (out, _) = run(&cfg, &args).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(util::count(&db, "heartrate"), 6);
+    assert_eq!(quarantined(&db, "heartrate"), Vec::new());
+}
+
+/// A config for `fake` with `sync.max_body_bytes = limit`.
+fn config_with_cap(dir: &Path, fake: &Fake, db: &Path, limit: u64) -> PathBuf {
+    let cfg = config_file(dir, &fake.base, db, TOKEN_LINE);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replace("[sync]\n", &format!("[sync]\nmax_body_bytes = {limit}\n"));
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+/// A page of `n` daily_sleep documents, about 100 bytes each.
+fn big_page(n: usize) -> String {
+    let day = util::today().yesterday().unwrap();
+    let docs: Vec<serde_json::Value> = (0..n)
+        .map(|i| json!({"id": format!("ds-{i:08}"), "day": day.to_string(), "score": 70, "padding": "x".repeat(40)}))
+        .collect();
+    json!({"data": docs, "next_token": null}).to_string()
+}
+
+/// Item 14 of issue 19: a body over `sync.max_body_bytes` ends the type
+/// with an error naming the size and the key to raise; it is not retried
+/// and nothing is stored. Announced by Content-Length, streamed without
+/// one, or small on the wire and large once decompressed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_cap_ends_with_the_key_to_raise() {
+    use std::io::Write;
+    let page = big_page(3000);
+    assert!(page.len() > 300_000);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(page.as_bytes()).unwrap();
+    let gzipped = gz.finish().unwrap();
+    assert!(gzipped.len() < 100_000, "{}", gzipped.len());
+    let announced = format!("{} bytes announced by Content-Length", page.len());
+    let cases: Vec<(&str, Response, String)> = vec![
+        (
+            "content-length",
+            ([(header::CONTENT_TYPE, "application/json")], page.clone()).into_response(),
+            announced,
+        ),
+        (
+            "chunked",
+            {
+                let chunks: Vec<Result<Vec<u8>, std::io::Error>> = page
+                    .as_bytes()
+                    .chunks(16 * 1024)
+                    .map(|c| Ok(c.to_vec()))
+                    .collect();
+                axum::body::Body::from_stream(futures::stream::iter(chunks)).into_response()
+            },
+            "counted after decompression".to_owned(),
+        ),
+        (
+            "gzip",
+            (
+                [
+                    (header::CONTENT_TYPE, "application/json"),
+                    (header::CONTENT_ENCODING, "gzip"),
+                ],
+                gzipped,
+            )
+                .into_response(),
+            "counted after decompression".to_owned(),
+        ),
+    ];
+    for (name, response, size) in cases {
+        let response = Arc::new(std::sync::Mutex::new(Some(response)));
+        let fake = Fake::start(move |_| {
+            response
+                .lock()
+                .unwrap()
+                .take()
+                .unwrap_or_else(|| StatusCode::GONE.into_response())
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db.sqlite");
+        let cfg = config_with_cap(dir.path(), &fake, &db, 100_000);
+        let (out, _) = run(
+            &cfg,
+            &["sync", "--json", "--type", "daily_sleep", "--no-backfill"],
+        )
+        .await;
+        let errors = errors(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out).1);
+        assert!(
+            errors.starts_with(
+                "daily_sleep: the response body is larger than the cap of 100000 bytes ("
+            ) && errors.contains(&size)
+                && errors.contains("raise `max_body_bytes` in the `[sync]` section"),
+            "{name}: {errors}"
+        );
+        assert_eq!(fake.hits(), 1, "{name}: not retried");
+        assert_eq!(util::count(&db, "daily_sleep"), 0, "{name}");
+    }
+    // The same page under the default cap is stored whole.
+    let fake = Fake::start(move |_| {
+        ([(header::CONTENT_TYPE, "application/json")], page.clone()).into_response()
+    })
+    .await;
+    let (out, _, _dir, db) = sync_daily_sleep(&fake).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(util::count(&db, "daily_sleep"), 3000);
+}
+
+/// Item 15 of issue 19: a gzip body that cannot be decompressed is retried
+/// like a cut body, but the error says the body could not be decoded and
+/// what that means, instead of blaming the network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_gzip_body_is_named_as_such_not_as_the_network() {
+    let fake = Fake::start(|_| {
+        (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CONTENT_ENCODING, "gzip"),
+            ],
+            "this is not gzip at all, just text claiming to be",
+        )
+            .into_response()
+    })
+    .await;
+    let (out, _, _dir, db) = sync_daily_sleep(&fake).await;
+    let errors = errors(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    assert!(
+        errors.starts_with("daily_sleep: unreadable response after 3 attempts (HTTP 200 but the response body could not be decoded: its compression (Content-Encoding, e.g. gzip) is corrupt ("),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("check what answers at api.base_url"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("cannot reach") && !errors.contains("network"),
+        "{errors}"
+    );
+    assert_eq!(fake.hits(), 3, "retried like a cut body");
+    let kind: String = util::reader(&db)
+        .query_row(
+            "SELECT last_error_kind FROM sync_state WHERE data_type = 'daily_sleep'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kind, "bad_response");
+}
+
+/// Item 15 of issue 19: raw_json is the document's text as received, so a
+/// big integer keeps every digit (a re-serialised value made it
+/// `1.2345678901234568e+29`); its added column holds the nearest float.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_integer_keeps_its_digits_in_raw_json() {
+    let day = util::today().yesterday().unwrap();
+    let doc = format!(
+        r#"{{"id": "big", "day": "{day}", "score": 80, "total": 123456789012345678901234567890, "contributors": {{"deep_sleep": 1}}}}"#
+    );
+    let served = doc.clone();
+    let fake = Fake::start(move |_| raw_page(&[served.as_bytes()], None)).await;
+    let (out, _, _dir, db) = sync_daily_sleep(&fake).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let (raw, total): (String, f64) = util::reader(&db)
+        .query_row(
+            "SELECT raw_json, total FROM daily_sleep WHERE id = 'big'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(raw, doc);
+    assert!(raw.contains("123456789012345678901234567890"), "{raw}");
+    assert_eq!(total, 1.2345678901234568e29);
+}

@@ -1068,6 +1068,7 @@ async fn a_sync_that_skips_every_type_for_scopes_fails_naming_them() {
     env.sim.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_simulator_exchanges_a_pkce_code_only_with_its_verifier() {
     let env = setup(Duration::from_secs(3600)).await;
     let base = env.sim.base_url();

@@ -32,7 +32,7 @@ fn t(s: &str) -> Timestamp {
 
 fn page(docs: &[Value], at: Timestamp) -> PageCommit<'_> {
     PageCommit {
-        documents: docs,
+        documents: docs.into(),
         vanished: None,
         cursor: CursorAdvance::default(),
         requests: 1,

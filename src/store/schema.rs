@@ -321,6 +321,17 @@ fn read_header(path: &Path) -> Result<Header, rusqlite::Error> {
     )?;
     let application_id = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     let user_version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    // The header pragmas read page 1 only. An immutable connection ignores
+    // the WAL, so the schema pages it would read for the table list can be
+    // mid-change while another process writes (SQLITE_CORRUPT): the list is
+    // read only for files not marked as ouradb's, which no ouradb writes.
+    if application_id == APPLICATION_ID {
+        return Ok(Header {
+            application_id,
+            user_version,
+            tables: Vec::new(),
+        });
+    }
     let mut stmt = conn.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
     )?;

@@ -128,6 +128,8 @@ pub struct Client {
     sandbox: bool,
     auth: Arc<dyn TokenSource>,
     limiter: Arc<Limiter>,
+    /// `sync.max_in_flight`: a permit per request, taken before the limiter.
+    in_flight: super::InFlight,
     retry: RetryConfig,
     cancel: CancellationToken,
     wait_policy: std::sync::RwLock<WaitPolicy>,
@@ -154,6 +156,7 @@ impl Client {
             sandbox: config.sandbox,
             auth,
             limiter,
+            in_flight: super::InFlight::new(config.max_in_flight),
             retry: config.retry,
             cancel,
             wait_policy: std::sync::RwLock::default(),
@@ -359,6 +362,11 @@ impl Client {
                 .await
                 .map_err(|e| auth_error(dt, e))?;
             self.wait_for_block(dt).await?;
+            // Before the limiter: a slot leased there is sent at once.
+            let permit = tokio::select! {
+                p = self.in_flight.acquire() => p,
+                _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
+            };
             tokio::select! {
                 _ = self.limiter.acquire() => {}
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
@@ -397,6 +405,7 @@ impl Client {
                 } => r,
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             };
+            drop(permit);
             let attempts = *attempts;
             let (cause, status) = match outcome {
                 Ok(body) => return Ok((body, attempts)),

@@ -69,6 +69,7 @@ impl InFlight {
     /// At most `cap` permits out at once (at least one).
     pub fn new(cap: usize) -> InFlight {
         let cap = cap.max(1);
+        #[allow(clippy::disallowed_types, reason = "never held across an .await")]
         InFlight {
             inner: Arc::new(Inner {
                 cap,

@@ -4,9 +4,15 @@
 //! storing anything, both against one simulator, interleaved
 //! (the order alternates each round) so background load hits both alike.
 //!
-//! `cargo bench --bench compare -- [years] [rounds] [latency_ms]` (default
-//! 5 years, 3 rounds, no added latency). With `latency_ms`, the simulator
-//! holds every data request that long, as the real API's round trip does.
+//! `cargo bench --bench compare -- [years] [rounds] [latency_ms] [seed]`
+//! (default 5 years, 3 rounds, no added latency, seed 7). With
+//! `latency_ms`, the simulator holds every data request that long, as the
+//! real API's round trip does; each ouradb run is then also set against
+//! the latency bound `requests × latency ÷ max_in_flight` (target ≤ 1.2×
+//! it), with the most requests the simulator answered at once during it
+//! and its 429s. `--ouradb-only` skips the Python client (at 200 ms it
+//! walks its 30-day windows for minutes); `--max-in-flight=N` sets
+//! `sync.max_in_flight` (default 16).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -40,6 +46,18 @@ fn python(sim: &Sim, days: u32) -> Command {
     c
 }
 
+/// How an ouradb run compares with its latency bound, and what the
+/// simulator saw during it.
+fn latency_line(sim: &Sim, m: &Measured, requests: u64, latency_ms: u64, cap: usize) {
+    let bound = requests as f64 * latency_ms as f64 / 1000.0 / cap as f64;
+    let most = sim.stats.max_concurrent_requests();
+    println!(
+        "  ouradb  at most {most} requests at once (max_in_flight {cap}{}); bound requests × {latency_ms} ms ÷ {cap} = {bound:.1} s; wall {:.2}× the bound (target ≤ 1.2×)",
+        if most > cap { ": EXCEEDED" } else { "" },
+        m.wall.as_secs_f64() / bound.max(f64::MIN_POSITIVE),
+    );
+}
+
 fn line(name: &str, m: &Measured, requests: u64) {
     println!(
         "  {name:<7} wall {:>6.2} s   cpu {:>6.2} s   peak RSS {:>6.1} MiB   requests {requests}{}",
@@ -60,17 +78,23 @@ fn main() {
     let years: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let rounds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     let latency_ms: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0);
+    let seed: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
+    let with_python = !std::env::args().any(|a| a == "--ouradb-only");
+    let cap: usize = std::env::args()
+        .find_map(|a| a.strip_prefix("--max-in-flight=")?.parse().ok())
+        .unwrap_or(ouradb::config::DEFAULT_MAX_IN_FLIGHT);
     let days = days_of(years);
     let dir = tempfile::tempdir().expect("tempdir");
     // Fetch-bound, not rate-bound: rounds follow each other within one
     // quota window, so the simulator's limit is lifted.
     let latency = latency_ms.to_string();
-    let sim = Sim::start(
+    let sim = Sim::start_seeded(
         days,
+        seed,
         &["--rate-limit", "4294967295", "--latency-ms", &latency],
     );
     println!(
-        "cold sync of {years} simulated years ({days} days), all 19 types, {latency_ms} ms added to each request; {}; {}",
+        "cold sync of {years} simulated years ({days} days, seed {seed}), all 19 types, {latency_ms} ms added to each request; {}; {}",
         common::machine(),
         common::date_now()
     );
@@ -78,12 +102,32 @@ fn main() {
     for round in 0..rounds {
         let db = dir.path().join(format!("round{round}.sqlite"));
         let config = dir.path().join(format!("round{round}.toml"));
-        common::write_config(&config, &sim.url, &db, days, "");
+        common::write_config(
+            &config,
+            &sim.url,
+            &db,
+            days,
+            &format!("max_in_flight = {cap}\n"),
+        );
         let run_ouradb = || {
+            sim.stats.reset_max_concurrent();
+            let before_429 = sim.stats.responses_with_status(429);
             let m = measure(common::ouradb_sync(&config));
             let r = common::requests_of(&m.stdout);
+            let r429 = sim.stats.responses_with_status(429) - before_429;
+            println!("  ouradb  {r429} × 429");
+            if latency_ms > 0 {
+                latency_line(&sim, &m, r, latency_ms, cap);
+            }
             (m, r)
         };
+        if !with_python {
+            let (o, or) = run_ouradb();
+            println!("round {}", round + 1);
+            line("ouradb", &o, or);
+            let _ = std::fs::remove_file(&db);
+            continue;
+        }
         let run_python = || {
             let m = measure(python(&sim, days));
             let out: serde_json::Value =
@@ -109,6 +153,9 @@ fn main() {
         cpu.push(c);
         rss.push(m);
         let _ = std::fs::remove_file(&db);
+    }
+    if !with_python {
+        return;
     }
     println!(
         "median ratio ouradb/python over {rounds} rounds: wall {:.2}x   cpu {:.2}x   peak RSS {:.2}x",

@@ -90,12 +90,23 @@ pub struct DataType {
     pub query: QueryStyle,
     /// Largest window (days) one request chain may cover.
     pub window_days: u32,
-    /// Backfill windows fetched side by side. A window's pages follow each
-    /// other's `next_token`, one round trip at a time: a time series needs
-    /// twelve windows a year, the longest chain of a first sync, so several
-    /// run at once. A document type has a window a year whose pages are
+    /// Largest window (days) of one backfill request chain, at most
+    /// `window_days`. A window's pages follow each other's `next_token`,
+    /// one round trip at a time, so a first sync takes at least as long as
+    /// its longest chain: a time series' 30-day window was a chain of ~37
+    /// pages (7 s at 200 ms a round trip), shorter windows let more chains
+    /// share `sync.max_in_flight` and end together.
+    pub backfill_window_days: u32,
+    /// Backfill windows fetched side by side, never more than
+    /// `sync.max_in_flight` ([`ALL_THE_CAP_ALLOWS`] for as many as it
+    /// allows). A time series' pages are small, so its windows fill what
+    /// the cap leaves; a document type has a window a year whose pages are
     /// large in memory (a day of activity holds 1,440 MET samples): one.
     pub backfill_windows_in_flight: usize,
+    /// How a backfill request of this type ranks against other requests
+    /// when the in-flight cap or the quota binds (its incremental requests
+    /// are always [`Priority::Recent`]).
+    pub backfill_priority: Priority,
     /// OAuth scope the data type needs.
     pub scope: &'static str,
     /// Table holding one row per document (or sample for time series).
@@ -131,6 +142,21 @@ pub struct DataType {
     pub history_start: Option<&'static str>,
 }
 
+/// Which requests go first when `sync.max_in_flight` or the quota binds,
+/// lowest first: the days a dashboard shows fill before old history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Incremental runs, re-checks, metadata and webhook fetches.
+    Recent,
+    /// Backfill of daily documents: a year of history in a few requests.
+    History,
+    /// Backfill of time series: most of a first sync's requests.
+    BulkHistory,
+}
+
+/// [`DataType::backfill_windows_in_flight`]: as many as `sync.max_in_flight`.
+pub const ALL_THE_CAP_ALLOWS: usize = usize::MAX;
+
 /// Time series change all day: every 15 minutes.
 pub const SCHEDULE_FREQUENT: &str = "0 */15 * * * *";
 /// Daily documents: hourly, at :05.
@@ -162,7 +188,9 @@ const fn daily(
         path: name,
         query: QueryStyle::DateRange,
         window_days: DOCUMENT_WINDOW_DAYS,
+        backfill_window_days: DOCUMENT_WINDOW_DAYS,
         backfill_windows_in_flight: 1,
+        backfill_priority: Priority::History,
         scope,
         table: name,
         day_field: Some("day"),
@@ -187,6 +215,13 @@ const fn daily(
 pub const DOCUMENT_WINDOW_DAYS: u32 = 365;
 /// The API rejects time-series requests spanning more than 30 days.
 pub const TIME_SERIES_WINDOW_DAYS: u32 = 30;
+/// A backfill window of a time series. With `sync.max_in_flight` windows
+/// side by side the longest chain (~37 pages of heart rate) no longer
+/// bounds a first sync: 10-day windows gave the same 5-year wall time at
+/// 200 ms a round trip (38.8 s vs 38.5 s) but 40 % more without latency,
+/// probably because a chain waits for its window's last commit before the
+/// next window starts (BENCHMARKS.md).
+pub const TIME_SERIES_BACKFILL_WINDOW_DAYS: u32 = 30;
 
 pub static DATA_TYPES: &[DataType] = &[
     DataType {
@@ -223,7 +258,9 @@ pub static DATA_TYPES: &[DataType] = &[
         path: "personal_info",
         query: QueryStyle::Single,
         window_days: 0,
+        backfill_window_days: 0,
         backfill_windows_in_flight: 1,
+        backfill_priority: Priority::Recent,
         scope: "personal",
         table: "personal_info",
         day_field: None,
@@ -254,6 +291,8 @@ pub static DATA_TYPES: &[DataType] = &[
     DataType {
         query: QueryStyle::List,
         window_days: 0,
+        backfill_window_days: 0,
+        backfill_priority: Priority::Recent,
         day_field: None,
         natural_key: NaturalKey::None,
         day_from: &[],
@@ -342,7 +381,9 @@ const HEARTRATE: DataType = DataType {
     path: "heartrate",
     query: QueryStyle::DateTimeRange,
     window_days: TIME_SERIES_WINDOW_DAYS,
-    backfill_windows_in_flight: 3,
+    backfill_window_days: TIME_SERIES_BACKFILL_WINDOW_DAYS,
+    backfill_windows_in_flight: ALL_THE_CAP_ALLOWS,
+    backfill_priority: Priority::BulkHistory,
     scope: "heartrate",
     table: "heartrate",
     day_field: None,
@@ -524,6 +565,22 @@ mod tests {
             .map(|d| d.name)
             .collect();
         assert_eq!(dating, ["ring_configuration"]);
+    }
+
+    #[test]
+    fn backfill_windows_fit_their_request_windows_and_history_ranks_below_recent_days() {
+        for d in DATA_TYPES {
+            assert!(d.backfill_window_days <= d.window_days, "{}", d.name);
+            assert_eq!(d.has_history(), d.backfill_window_days > 0, "{}", d.name);
+            if d.has_history() {
+                assert!(d.backfill_priority > Priority::Recent, "{}", d.name);
+            }
+        }
+        // Daily documents' history before the time series' bulk.
+        assert!(
+            find("daily_sleep").unwrap().backfill_priority
+                < find("heartrate").unwrap().backfill_priority
+        );
     }
 
     #[test]

@@ -102,6 +102,8 @@ fn proc_name_of(status: &str) -> String {
 /// processes' figures hold only their own work; stopped on drop.
 pub struct Sim {
     pub url: String,
+    /// The server's counters (most data requests at once, statuses).
+    pub stats: ouradb_sim::SimStats,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -109,14 +111,20 @@ pub struct Sim {
 impl Sim {
     /// `extra` are `ouradb-sim` flags, e.g. `["--rate-limit", "100"]`.
     pub fn start(days: u32, extra: &[&str]) -> Sim {
+        Sim::start_seeded(days, 7, extra)
+    }
+
+    /// [`Sim::start`] with another simulated person.
+    pub fn start_seeded(days: u32, seed: u64, extra: &[&str]) -> Sim {
         use clap::Parser;
         let days = days.to_string();
+        let seed = seed.to_string();
         let argv = [
             "ouradb-sim",
             "--port",
             "0",
             "--seed",
-            "7",
+            &seed,
             "--token",
             TOKEN,
             "--days",
@@ -140,15 +148,16 @@ impl Sim {
                     .await
                     .expect("start simulator");
                 url_tx
-                    .send(server.base_url().to_string())
+                    .send((server.base_url().to_string(), server.stats()))
                     .expect("bench waits");
                 let _ = stopped.await;
                 server.stop().await;
             });
         });
-        let url = url_rx.recv().expect("simulator url");
+        let (url, stats) = url_rx.recv().expect("simulator url");
         Sim {
             url,
+            stats,
             stop: Some(stop),
             thread: Some(thread),
         }

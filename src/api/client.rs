@@ -174,6 +174,8 @@ pub struct Client {
     sandbox: bool,
     auth: Arc<dyn TokenSource>,
     limiter: Arc<Limiter>,
+    /// `sync.max_in_flight`: a permit per request, taken before the limiter.
+    in_flight: super::InFlight,
     retry: RetryConfig,
     /// Largest response body read (`sync.max_body_bytes`).
     max_body: u64,
@@ -202,6 +204,7 @@ impl Client {
             sandbox: config.sandbox,
             auth,
             limiter,
+            in_flight: super::InFlight::new(config.max_in_flight),
             retry: config.retry,
             max_body: config.max_body_bytes,
             cancel,
@@ -458,11 +461,19 @@ impl Client {
                 .map_err(|e| auth_error(dt, e))?;
             let waiting = tokio::time::Instant::now();
             self.wait_for_block(dt).await?;
+            // A wait for a place in flight is not a rate-limit wait.
+            let blocked = waiting.elapsed();
+            // Before the limiter: a slot leased there is sent at once.
+            let permit = tokio::select! {
+                p = self.in_flight.acquire() => p,
+                _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
+            };
+            let waiting = tokio::time::Instant::now();
             tokio::select! {
                 r = self.limiter.acquire_announcing(|hold, until| self.announce_wait(dt, hold, until)) => r?,
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             }
-            crate::metrics::live().rate_limit_wait(waiting.elapsed());
+            crate::metrics::live().rate_limit_wait(blocked + waiting.elapsed());
             let req = match self
                 .http
                 .get(url.clone())
@@ -502,6 +513,7 @@ impl Client {
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             };
             crate::metrics::live().request(outcome.as_ref().err().map(Attempt::kind));
+            drop(permit);
             let attempts = *attempts;
             let (cause, status) = match outcome {
                 Ok(body) => return Ok((body, attempts)),

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod http;
+pub mod in_flight;
 pub mod limiter;
 pub mod oauth;
 pub mod subscriptions;
@@ -14,5 +15,6 @@ pub mod text;
 
 pub use client::{Client, DocumentsPage, PageQuery, RateLimitWait, WaitPolicy};
 pub use error::ApiError;
+pub use in_flight::InFlight;
 pub use limiter::Limiter;
 pub use subscriptions::{Operation, Subscription, SubscriptionError, WebhookApi};

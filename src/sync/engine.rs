@@ -9,6 +9,7 @@ use futures::StreamExt;
 use jiff::civil::Date;
 
 use super::plan::{self, FloorLedger, Window};
+use crate::api::in_flight::{self, Priority};
 use crate::api::{ApiError, Client, DocumentsPage, PageQuery};
 use crate::config::Config;
 use crate::error_kind::ErrorKind;
@@ -17,10 +18,6 @@ use crate::store::{
     CursorAdvance, Documents, PageCommit, Store, StoreError, StoreHandle, SyncState, Vanished,
     WriteCounts,
 };
-
-/// How many data types sync at the same time: enough to overlap network
-/// waits with SQLite writes, few enough that one writer is not swamped.
-const CONCURRENT_TYPES: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -113,6 +110,18 @@ enum WindowCursor {
     Backfill(Arc<Mutex<FloorLedger>>),
 }
 
+impl WindowCursor {
+    /// How the window's requests rank at the in-flight cap: a backfill's
+    /// by its type, everything else (incremental windows, re-checks, whole
+    /// collections) first.
+    fn priority(&self, dt: &DataType) -> Priority {
+        match self {
+            WindowCursor::Fixed(_) => Priority::Recent,
+            WindowCursor::Backfill(_) => dt.backfill_priority,
+        }
+    }
+}
+
 /// Progress notifications for bars and logs.
 pub trait Observer: Send + Sync {
     fn started(&self, _dt: &'static DataType, _total_days: u64) {}
@@ -191,7 +200,7 @@ impl SyncEngine {
         opts: RunOptions,
         observer: &dyn Observer,
     ) -> Vec<TypeReport> {
-        let (meta, mut rest): (Vec<_>, Vec<_>) = types
+        let (meta, rest): (Vec<_>, Vec<_>) = types
             .iter()
             .copied()
             .partition(|d| !d.has_history() || d.history_start.is_some());
@@ -201,23 +210,24 @@ impl SyncEngine {
         for dt in meta {
             reports.push(self.run_type(dt, opts, observer).await);
         }
-        // Longest first: a type whose windows hold fewer days needs more
-        // requests for the same history (a time series takes 12 windows a
-        // year, a daily type one), and its pages follow each other's
-        // next_token, one request at a time. Started last, it ran alone at
-        // the end with the other slots idle (a 5-year backfill from the
-        // simulator spent 2 of its 4.8 s on heartrate alone; against the
-        // real API's latency, minutes).
+        // Every type at once: the client's in-flight cap
+        // (`sync.max_in_flight`) bounds the requests, and its priorities
+        // serve each type's recent days and the daily types' history before
+        // the time series' bulk. A fixed number of types at a time (4, until
+        // the cap) left a 5-year first sync at ~4 requests in flight: 155 s
+        // at 200 ms a round trip.
+        // The types with the most windows still start first, so their
+        // first (recent, top-priority) requests go out early.
+        let mut rest = rest;
         rest.sort_by_key(|d| match d.window_days {
             0 => u32::MAX,
             days => days,
         });
-        let jobs: Vec<_> = rest
+        let mut jobs: futures::stream::FuturesUnordered<_> = rest
             .into_iter()
             .map(|dt| self.run_type(dt, opts, observer))
             .collect();
-        let mut stream = futures::stream::iter(jobs).buffer_unordered(CONCURRENT_TYPES);
-        while let Some(r) = stream.next().await {
+        while let Some(r) = jobs.next().await {
             reports.push(r);
         }
         let order = |name: &str| types.iter().position(|d| d.name == name);
@@ -431,7 +441,13 @@ impl SyncEngine {
                 }
                 #[allow(clippy::disallowed_types, reason = "locked only inside store calls")]
                 let ledger = Arc::new(Mutex::new(FloorLedger::new(floor, start)));
-                let windows = plan::backfill_windows(floor, start, dt.window_days);
+                let windows = plan::backfill_windows(floor, start, dt.backfill_window_days);
+                // More windows than the cap could never all have a request
+                // in flight; each window waiting holds a prefetched page.
+                let side_by_side = dt
+                    .backfill_windows_in_flight
+                    .min(self.config.max_in_flight)
+                    .max(1);
                 let mut in_flight = futures::stream::iter(windows)
                     .map(|w| {
                         let cursor = WindowCursor::Backfill(ledger.clone());
@@ -443,7 +459,7 @@ impl SyncEngine {
                             (w, tally, r)
                         }
                     })
-                    .buffer_unordered(dt.backfill_windows_in_flight.max(1));
+                    .buffer_unordered(side_by_side);
                 // The first error ends the job; dropping the stream cancels
                 // the other windows between pages (a page being committed
                 // commits whole), and the floor stays above any gap.
@@ -567,7 +583,8 @@ impl SyncEngine {
         // could not may be any stored document, so nothing counts as gone.
         let mut complete = true;
         let track_vanished = dt.query != QueryStyle::DateTimeRange;
-        let mut pending = self.prefetch(dt, &query, None);
+        let priority = cursor.priority(dt);
+        let mut pending = self.prefetch(dt, &query, None, priority);
         loop {
             let page = match pending.await {
                 Ok((Ok(page), _)) => page,
@@ -618,7 +635,7 @@ impl SyncEngine {
             // The next page is requested before this one is written, so the
             // API's latency overlaps our SQLite work.
             pending = match &page.next_token {
-                Some(t) => self.prefetch(dt, &query, Some(t.clone())),
+                Some(t) => self.prefetch(dt, &query, Some(t.clone()), priority),
                 None => tokio::spawn(async { (Ok(DocumentsPage::default()), 0) }),
             };
             let mut guard = AbortOnDrop(Some(pending.abort_handle()));
@@ -705,20 +722,22 @@ impl SyncEngine {
         }
     }
 
-    /// Starts fetching one page on its own task.
+    /// Starts fetching one page on its own task, its requests ranked at
+    /// `priority` when the in-flight cap binds.
     fn prefetch(
         &self,
         dt: &'static DataType,
         query: &PageQuery,
         token: Option<String>,
+        priority: Priority,
     ) -> tokio::task::JoinHandle<(Result<DocumentsPage, ApiError>, u32)> {
         let client = self.client.clone();
         let query = query.clone();
-        tokio::spawn(async move {
+        tokio::spawn(in_flight::at_priority(priority, async move {
             client
                 .fetch_page_counted(dt, &query, token.as_deref())
                 .await
-        })
+        }))
     }
 
     /// Runs a store operation on the store's blocking thread; no

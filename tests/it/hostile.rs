@@ -820,7 +820,10 @@ async fn backfill_windows_run_side_by_side_and_the_floor_waits_for_a_failed_one(
     let today = util::today();
     let start = today.saturating_sub(jiff::Span::new().days(150));
     let inc = plan::incremental_window(None, None, today, 3);
-    let windows = plan::backfill_windows(inc.from, start, 30);
+    let size = ouradb::registry::find("heartrate")
+        .unwrap()
+        .backfill_window_days;
+    let windows = plan::backfill_windows(inc.from, start, size);
     assert!(windows.len() >= 5, "{windows:?}");
     let newest = windows[0].from.to_string();
     let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));

@@ -1431,3 +1431,42 @@ async fn latency_holds_every_data_request() {
     })
     .await;
 }
+
+/// The simulator counts the most data requests it answers at once (latency
+/// included), so tests and benchmarks can check a client's in-flight cap;
+/// routes that are not data (unknown paths, OAuth) do not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_most_data_requests_answered_at_once_are_counted() {
+    bounded(async {
+        let mut c = cfg(3);
+        c.latency = Duration::from_millis(1000);
+        let srv = SimServer::start(c).await.unwrap();
+        let stats = srv.stats();
+        assert_eq!(srv.max_concurrent_requests(), 0);
+        for _ in 0..2 {
+            assert_eq!(
+                get_json(&srv, "/v2/usercollection/daily_sleep").await.0,
+                200
+            );
+        }
+        assert_eq!(srv.max_concurrent_requests(), 1, "one after the other");
+        let five = (0..5).map(|_| get_json(&srv, "/v2/usercollection/daily_readiness"));
+        for (st, _) in futures::future::join_all(five).await {
+            assert_eq!(st, 200);
+        }
+        assert_eq!(srv.max_concurrent_requests(), 5, "five side by side");
+        assert_eq!(stats.concurrent_requests(), 0);
+        assert_eq!(stats.responses_with_status(200), 7);
+        stats.reset_max_concurrent();
+        let others = [
+            "/v2/usercollection/no_such_thing",
+            "/oauth/authorize",
+            "/nope",
+        ]
+        .map(|p| get_json(&srv, p));
+        futures::future::join_all(others).await;
+        assert_eq!(stats.max_concurrent_requests(), 0, "not data requests");
+        srv.stop().await;
+    })
+    .await;
+}

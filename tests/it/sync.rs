@@ -948,3 +948,230 @@ async fn a_start_of_history_moved_earlier_reopens_a_finished_backfill() {
     assert_backfilled_to(&env, second_start);
     env.sim.stop().await;
 }
+
+/// The first day a data request asked for (`start_date` or
+/// `start_datetime`), from the simulator's request log.
+fn start_day(e: &ouradb_sim::RequestLogEntry) -> Option<jiff::civil::Date> {
+    url::form_urlencoded::parse(e.query.as_bytes())
+        .find(|(k, _)| k == "start_date" || k == "start_datetime")
+        .and_then(|(_, v)| v.get(..10)?.parse().ok())
+}
+
+/// Whether a data request asked for a time series' days before `inc_from`
+/// (its backfill).
+fn is_series_backfill(e: &ouradb_sim::RequestLogEntry, inc_from: jiff::civil::Date) -> bool {
+    util::collection_of(&e.path)
+        .and_then(registry::find)
+        .is_some_and(|dt| dt.is_time_series())
+        && start_day(e).is_some_and(|d| d < inc_from)
+}
+
+/// `sync.max_in_flight` caps the data requests in flight across every type
+/// of a run, windows of one type and retries included: the simulator, which
+/// holds each request 20 ms, never answers more at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_never_sees_more_requests_at_once_than_max_in_flight() {
+    let env = Env::start(120, |c| c.latency = Duration::from_millis(20)).await;
+    let mut config = env.config();
+    config.max_in_flight = 4;
+    assert_no_errors(&env.sync_with(config).await);
+    let most = env.sim.max_concurrent_requests();
+    assert!(most <= 4, "{most} requests at once with max_in_flight = 4");
+    assert!(most >= 3, "the requests overlapped: {most}");
+    let first = util::status_count(&env.sim, 200);
+
+    // The default (16) is reached on a first sync, not passed.
+    env.sim.stats().reset_max_concurrent();
+    let other = env.dir.path().join("other.sqlite");
+    assert_no_errors(&env.sync_with(env.config_for(&other)).await);
+    let most = env.sim.max_concurrent_requests();
+    assert!(most <= 16, "{most} requests at once with the default 16");
+    assert!(
+        most > 8,
+        "a first sync keeps many requests in flight: {most}"
+    );
+    assert_eq!(fingerprint(&env.db()), fingerprint(&other));
+    assert!(util::status_count(&env.sim, 200) > first);
+    env.sim.stop().await;
+}
+
+/// With the in-flight cap binding, every type's incremental run and the
+/// daily types' history are served before the time series' old history:
+/// the first request for an old time series' day waits until every
+/// incremental window and much of the daily types' history were sent (and
+/// from then on takes only the permits the daily types leave unused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_tight_cap_daily_types_and_recent_days_come_before_old_time_series() {
+    let env = Env::start(365, |c| c.latency = Duration::from_millis(20)).await;
+    let mut config = env.config();
+    config.max_in_flight = 4;
+    assert_no_errors(&env.sync_with(config).await);
+    let inc_from = ouradb::sync::plan::incremental_window(None, None, util::today(), 3).from;
+    let log: Vec<_> = env
+        .sim
+        .request_log()
+        .into_iter()
+        .filter(|e| util::collection_of(&e.path).is_some())
+        .collect();
+    let is_daily = |e: &ouradb_sim::RequestLogEntry| {
+        util::collection_of(&e.path)
+            .and_then(registry::find)
+            .is_some_and(|d| d.query == QueryStyle::DateRange)
+    };
+    let seq: String = log
+        .iter()
+        .map(|e| {
+            if is_daily(e) {
+                'D'
+            } else if is_series_backfill(e, inc_from) {
+                'S'
+            } else {
+                'o'
+            }
+        })
+        .collect();
+    let first_series = seq.find('S').unwrap();
+    let dailies = seq.matches('D').count();
+    let dailies_first = seq[..first_series].matches('D').count();
+    assert!(
+        seq.matches('S').count() > 3 * dailies,
+        "the time series are most of the work: {seq}"
+    );
+    // Served first come, a time series' backfill follows its own
+    // incremental window within a few requests.
+    assert!(
+        dailies_first * 3 > dailies,
+        "{dailies_first} of {dailies} daily requests before the first old time series: {seq}"
+    );
+    // Every incremental window (padded a day earlier for the daily types)
+    // before any old time series.
+    let last_incremental = log
+        .iter()
+        .rposition(|e| start_day(e).is_some_and(|d| d >= inc_from.saturating_sub(1.day())))
+        .unwrap();
+    assert!(last_incremental < first_series, "{seq}");
+    env.sim.stop().await;
+}
+
+/// Many backfill windows of a time series run side by side (as many as the
+/// in-flight cap allows, not three): while the newest window's second page
+/// is slow and then fails, every older window is stored, yet the floor stays
+/// above the failed window; the next run fetches it and completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_backfill_windows_finish_beside_a_failed_one_and_the_floor_waits() {
+    use crate::hostile::{Fake, json_page};
+    use axum::response::IntoResponse;
+    use ouradb::sync::plan;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let hr = registry::find("heartrate").unwrap();
+    let today = util::today();
+    let inc = plan::incremental_window(None, None, today, 3);
+    let start = inc
+        .from
+        .saturating_sub((12 * hr.backfill_window_days as i64).days());
+    let windows = plan::backfill_windows(inc.from, start, hr.backfill_window_days);
+    assert_eq!(windows.len(), 12);
+    let newest = windows[0].from.to_string();
+    let failing = std::sync::Arc::new(AtomicBool::new(true));
+    let (fail, slow) = (failing.clone(), failing.clone());
+    let newest_page_2 = move |s: &crate::hostile::Seen| {
+        s.param("next_token").is_some()
+            && s.param("start_datetime")
+                .is_some_and(|d| d.starts_with(&newest))
+    };
+    let is_slow = newest_page_2.clone();
+    // Two pages per window, 300 ms each; the newest window's second page
+    // takes 2 s and then fails while the run's first try lasts.
+    let fake = Fake::start_delayed(
+        move |s| {
+            if is_slow(s) && slow.load(Ordering::SeqCst) {
+                Duration::from_secs(2)
+            } else {
+                Duration::from_millis(300)
+            }
+        },
+        move |s| {
+            if newest_page_2(s) && fail.load(Ordering::SeqCst) {
+                return (axum::http::StatusCode::UNPROCESSABLE_ENTITY, "{\"detail\":\"no\"}")
+                    .into_response();
+            }
+            let from: jiff::civil::Date = s.param("start_datetime").unwrap()[..10].parse().unwrap();
+            let (day, next) = match s.param("next_token") {
+                None => (from, Some("2".to_owned())),
+                Some(_) => (from.tomorrow().unwrap(), None),
+            };
+            json_page(
+                serde_json::json!([{"bpm": 60, "source": "awake", "timestamp": format!("{day}T12:00:00+00:00")}]),
+                next,
+            )
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let mut config = ouradb::config::Config::for_base_url(&fake.base, "tok", db.clone());
+    config.backfill_start = start;
+    let engine = || {
+        ouradb::sync::engine_from_config(
+            std::sync::Arc::new(config.clone()),
+            None,
+            tokio_util::sync::CancellationToken::new(),
+            ouradb::sync::system_clock(),
+        )
+        .unwrap()
+    };
+    let opts = ouradb::sync::RunOptions {
+        since: None,
+        backfill: true,
+    };
+    let floor = || -> (Option<String>, bool) {
+        reader(&db)
+            .query_row(
+                "SELECT backfill_floor, backfill_complete FROM sync_state WHERE data_type = 'heartrate'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let stored_days = || -> Vec<String> {
+        let conn = reader(&db);
+        let mut stmt = conn
+            .prepare("SELECT date(ts, 'unixepoch') FROM heartrate ORDER BY ts")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+
+    let reports = engine().run(&[hr], opts, &ouradb::sync::NoObserver).await;
+    assert!(reports[0].error.is_some(), "{reports:?}");
+    let days = stored_days();
+    for w in &windows[1..] {
+        assert!(
+            days.contains(&w.from.to_string())
+                && days.contains(&w.from.tomorrow().unwrap().to_string()),
+            "window {}..{} finished beside the slow one: {days:?}",
+            w.from,
+            w.to
+        );
+    }
+    // Its first page is stored, its second is not.
+    assert!(
+        !days.contains(&windows[0].from.tomorrow().unwrap().to_string()),
+        "{days:?}"
+    );
+    assert_eq!(
+        floor(),
+        (Some(inc.from.to_string()), false),
+        "the floor stays above the failed window"
+    );
+
+    failing.store(false, Ordering::SeqCst);
+    assert_no_errors(&engine().run(&[hr], opts, &ouradb::sync::NoObserver).await);
+    assert_eq!(floor(), (Some(start.to_string()), true));
+    let days = stored_days();
+    for w in &windows {
+        assert!(days.contains(&w.from.to_string()), "{w:?} in {days:?}");
+    }
+}

@@ -253,6 +253,10 @@ pub(crate) struct Shared {
     webhooks: Mutex<webhook::Registry>,
     http: reqwest::Client,
     inflight: AtomicUsize,
+    /// Data requests being answered now, and the most at once since the
+    /// start (or the last [`SimStats::reset_max_concurrent`]).
+    data_in_flight: AtomicUsize,
+    max_data_in_flight: AtomicUsize,
     idle: Notify,
     shutdown: watch::Receiver<bool>,
 }
@@ -276,6 +280,59 @@ impl Shared {
             _ = tokio::time::sleep(d) => {}
             _ = rx.wait_for(|s| *s) => {}
         }
+    }
+}
+
+/// Counters of a running simulator, cheap to clone.
+#[derive(Clone)]
+pub struct SimStats {
+    shared: Arc<Shared>,
+}
+
+impl SimStats {
+    /// See [`SimServer::max_concurrent_requests`].
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.shared.max_data_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Data requests being answered now.
+    pub fn concurrent_requests(&self) -> usize {
+        self.shared.data_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Starts the maximum again from the requests in flight now.
+    pub fn reset_max_concurrent(&self) {
+        let now = self.shared.data_in_flight.load(Ordering::SeqCst);
+        self.shared.max_data_in_flight.store(now, Ordering::SeqCst);
+    }
+
+    /// Responses with `status` across every endpoint.
+    pub fn responses_with_status(&self, status: u16) -> u64 {
+        self.shared
+            .counters
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((_, s), _)| *s == status)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+}
+
+/// Counts one data request as being answered while it lives.
+pub(crate) struct Answering<'a>(&'a Shared);
+
+impl<'a> Answering<'a> {
+    pub(crate) fn start(s: &'a Shared) -> Answering<'a> {
+        let now = s.data_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        s.max_data_in_flight.fetch_max(now, Ordering::SeqCst);
+        Answering(s)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.data_in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -349,6 +406,8 @@ impl SimServer {
             webhooks: Mutex::new(webhook::Registry::default()),
             http,
             inflight: AtomicUsize::new(0),
+            data_in_flight: AtomicUsize::new(0),
+            max_data_in_flight: AtomicUsize::new(0),
             idle: Notify::new(),
             shutdown: stop_rx.clone(),
             cfg,
@@ -432,6 +491,21 @@ impl SimServer {
             best = best.max(hi - lo + 1);
         }
         best
+    }
+
+    /// A handle on the server's counters that outlives borrows of the
+    /// server (a benchmark keeps it while the server runs on its own thread).
+    pub fn stats(&self) -> SimStats {
+        SimStats {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The most data requests (`/v2/usercollection/...`) the server was
+    /// answering at the same moment: from their arrival, latency included,
+    /// until their response was handed to the connection.
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.stats().max_concurrent_requests()
     }
 
     /// Reads the dataset.

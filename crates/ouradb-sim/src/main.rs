@@ -1,6 +1,7 @@
 //! `ouradb-sim`: the Oura API v2 simulator as a standalone server.
 //! Prints `listening on http://127.0.0.1:PORT` as its first stdout line and
-//! serves until SIGTERM or SIGINT.
+//! serves until SIGTERM or SIGINT, then prints the most data requests it
+//! answered at once to stderr (what a client's in-flight cap allowed).
 
 use std::io::Write;
 
@@ -22,6 +23,10 @@ async fn main() -> anyhow::Result<()> {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+    eprintln!(
+        "most data requests answered at once: {}",
+        server.max_concurrent_requests()
+    );
     server.stop().await;
     Ok(())
 }

@@ -1,0 +1,268 @@
+//! The cap on data requests in flight (`sync.max_in_flight`), shared by
+//! every request of the process: sync jobs of every type, retries and
+//! webhook fetches. A request holds a permit from before the limiter until
+//! its body is read, so the server never sees more at once.
+//!
+//! Waiting requests are served by [`Priority`], then in arrival order: when
+//! the cap binds, the incremental runs and the daily types' history go
+//! before the time series' bulk, and since a permit is taken before the
+//! limiter's slot, the same order holds when the quota binds (at most
+//! `max_in_flight` requests wait on the limiter at once).
+//!
+//! A request's priority comes from the task it runs in ([`at_priority`]),
+//! so the client's signature does not carry it; a request outside any
+//! scope (a webhook fetch) is [`Priority::Recent`].
+
+use std::collections::{BTreeSet, HashSet};
+use std::future::Future;
+#[allow(clippy::disallowed_types, reason = "never held across an .await")]
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+pub use crate::registry::Priority;
+
+tokio::task_local! {
+    static PRIORITY: Priority;
+}
+
+/// Runs `f` with its requests ranked at `p`.
+pub async fn at_priority<F: Future>(p: Priority, f: F) -> F::Output {
+    PRIORITY.scope(p, f).await
+}
+
+/// The priority of requests made by the current task.
+pub fn current_priority() -> Priority {
+    PRIORITY.try_with(|p| *p).unwrap_or(Priority::Recent)
+}
+
+/// A counting semaphore whose waiters are served by priority.
+#[derive(Clone)]
+pub struct InFlight {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cap: usize,
+    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
+    state: Mutex<State>,
+    /// Woken whenever a permit is handed to a waiter.
+    handed: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    free: usize,
+    /// Waiters by (priority, arrival).
+    queue: BTreeSet<(Priority, u64)>,
+    /// Waiters a permit was handed to, not yet woken.
+    granted: HashSet<u64>,
+    next: u64,
+}
+
+/// One request's place in flight; given back when dropped.
+pub struct Permit {
+    inner: Arc<Inner>,
+}
+
+impl InFlight {
+    /// At most `cap` permits out at once (at least one).
+    pub fn new(cap: usize) -> InFlight {
+        let cap = cap.max(1);
+        #[allow(clippy::disallowed_types, reason = "never held across an .await")]
+        InFlight {
+            inner: Arc::new(Inner {
+                cap,
+                state: Mutex::new(State {
+                    free: cap,
+                    ..State::default()
+                }),
+                handed: Notify::new(),
+            }),
+        }
+    }
+
+    pub fn cap(&self) -> usize {
+        self.inner.cap
+    }
+
+    /// Waits for a permit at the current task's priority.
+    pub async fn acquire(&self) -> Permit {
+        self.acquire_at(current_priority()).await
+    }
+
+    /// Waits for a permit; waiters of a lower [`Priority`] go first, equals
+    /// in arrival order. Cancel-safe: a waiter dropped after a permit was
+    /// handed to it passes the permit on.
+    pub async fn acquire_at(&self, p: Priority) -> Permit {
+        let seq = {
+            let mut s = self.inner.lock();
+            if s.free > 0 && s.queue.is_empty() {
+                s.free -= 1;
+                return self.permit();
+            }
+            let seq = s.next;
+            s.next += 1;
+            s.queue.insert((p, seq));
+            seq
+        };
+        let mut waiter = Waiter {
+            inner: &self.inner,
+            key: (p, seq),
+            done: false,
+        };
+        loop {
+            // Created before the check, so a hand-over between the check
+            // and the await still wakes this waiter.
+            let handed = self.inner.handed.notified();
+            if self.inner.lock().granted.remove(&seq) {
+                waiter.done = true;
+                return self.permit();
+            }
+            handed.await;
+        }
+    }
+
+    /// Permits out now (for tests and diagnostics).
+    pub fn in_use(&self) -> usize {
+        self.inner.cap - self.inner.lock().free
+    }
+
+    fn permit(&self) -> Permit {
+        Permit {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Inner {
+    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A permit came back: to the first waiter, else to the pool.
+    fn release(&self) {
+        let mut s = self.lock();
+        match s.queue.pop_first() {
+            Some((_, seq)) => {
+                s.granted.insert(seq);
+                drop(s);
+                self.handed.notify_waiters();
+            }
+            None => s.free += 1,
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.inner.release();
+    }
+}
+
+/// A queued acquire; leaves the queue (or passes on a permit handed to it)
+/// when cancelled.
+struct Waiter<'a> {
+    inner: &'a Inner,
+    key: (Priority, u64),
+    done: bool,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut s = self.inner.lock();
+        if !s.queue.remove(&self.key) && s.granted.remove(&self.key.1) {
+            drop(s);
+            self.inner.release();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Starts a task that waits for a permit at `p`, records `name` when it
+    /// gets one and holds it for a second.
+    fn request(
+        gate: &InFlight,
+        p: Priority,
+        name: &'static str,
+        order: &Arc<tokio::sync::Mutex<Vec<&'static str>>>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (gate, order) = (gate.clone(), order.clone());
+        tokio::spawn(async move {
+            let _permit = at_priority(p, gate.acquire()).await;
+            order.lock().await.push(name);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        })
+    }
+
+    async fn settle() {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiters_are_served_recent_first_then_in_arrival_order() {
+        let gate = InFlight::new(2);
+        let order = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let mut tasks = vec![
+            request(&gate, Priority::BulkHistory, "bulk-1", &order),
+            request(&gate, Priority::BulkHistory, "bulk-2", &order),
+        ];
+        settle().await;
+        assert_eq!(gate.in_use(), 2);
+        // Queued while the cap binds, old history first.
+        for (p, name) in [
+            (Priority::BulkHistory, "bulk-3"),
+            (Priority::BulkHistory, "bulk-4"),
+            (Priority::History, "daily-1"),
+            (Priority::Recent, "recent-1"),
+            (Priority::History, "daily-2"),
+            (Priority::Recent, "recent-2"),
+        ] {
+            tasks.push(request(&gate, p, name, &order));
+            settle().await;
+        }
+        assert_eq!(gate.in_use(), 2, "never more than the cap");
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(
+            *order.lock().await,
+            [
+                "bulk-1", "bulk-2", "recent-1", "recent-2", "daily-1", "daily-2", "bulk-3",
+                "bulk-4"
+            ]
+        );
+        assert_eq!(gate.in_use(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_waiter_gives_its_place_and_a_handed_permit_back() {
+        let gate = InFlight::new(1);
+        let held = gate.acquire_at(Priority::Recent).await;
+        // Queued, then cancelled before its turn.
+        let early =
+            tokio::time::timeout(Duration::from_millis(10), gate.acquire_at(Priority::Recent))
+                .await;
+        assert!(early.is_err());
+        // Handed a permit, then dropped before it woke to take it.
+        let mut late = Box::pin(gate.acquire_at(Priority::Recent));
+        assert!(futures::poll!(late.as_mut()).is_pending());
+        drop(held);
+        drop(late);
+        assert_eq!(gate.in_use(), 0, "the handed permit came back");
+        let _again = tokio::time::timeout(Duration::from_millis(10), gate.acquire())
+            .await
+            .expect("free again");
+        assert_eq!(gate.in_use(), 1);
+    }
+}

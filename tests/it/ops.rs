@@ -203,8 +203,9 @@ fn backup_test_years() -> u32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_backups_during_a_sync_are_each_a_committed_state() {
     let days = 365 * backup_test_years();
-    // Latency stretches the sync so that every backup lands inside it.
-    let env = Env::start(days, |c| c.latency = Duration::from_millis(25)).await;
+    // Latency stretches the sync so that every backup lands inside it
+    // (16 requests in flight: about 4 s a simulated year).
+    let env = Env::start(days, |c| c.latency = Duration::from_millis(100)).await;
     let clean = env.dir.path().join("clean.sqlite");
     assert_no_errors(&env.sync_with(env.config_for(&clean)).await);
     let clean_rows = row_digests(&clean);

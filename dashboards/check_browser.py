@@ -208,7 +208,10 @@ def check_query(page):
 def main():
     base, out_dir, pages = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3:]
     os.makedirs(out_dir, exist_ok=True)
-    with tempfile.TemporaryDirectory() as profile:
+    # Chromium's helper processes may still write into the profile after
+    # the browser itself exits; a scratch profile left half-removed is no
+    # failure of the dashboards.
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc, port = start_browser(profile)
         try:
             ws_url = new_tab(port)["webSocketDebuggerUrl"]

@@ -220,7 +220,7 @@ fn check_file(path: &Path) -> Result<Found, StoreError> {
     if meta.len() == 0 {
         return Ok(Found::Empty);
     }
-    match read_header(path) {
+    match read_header_settled(path) {
         Ok(h) => verdict(path, h),
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
             Err(not_a_database(path, meta.len(), &e))
@@ -303,6 +303,29 @@ fn not_a_database(path: &Path, len: u64, e: &rusqlite::Error) -> StoreError {
         },
     }
     .into()
+}
+
+/// Tries of [`read_header`] that may meet a checkpoint in progress.
+const HEADER_TRIES: u32 = 20;
+
+/// [`read_header`], tried again while it finds the file damaged: an
+/// immutable connection takes no lock, so it can read page 1 while another
+/// process's checkpoint is writing the file (the header may then count more
+/// pages than the file has yet). Damage that lasts is reported.
+fn read_header_settled(path: &Path) -> Result<Header, rusqlite::Error> {
+    let mut tries = 1;
+    loop {
+        match read_header(path) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt)
+                    && tries < HEADER_TRIES =>
+            {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The header fields and tables of a file, read without writing or

@@ -71,7 +71,7 @@ pub fn advice(class: ErrorClass, path: &Path) -> String {
             "{p} cannot be written (read-only file, directory or file system, or another owner); ouradb needs to write the file and its -wal and -shm files beside it: fix the permissions or point storage.database elsewhere"
         ),
         ErrorClass::Corrupt => format!(
-            "{p} is damaged; check it with `sqlite3 {p} \"PRAGMA integrity_check\"`, then restore it from a backup, or move it aside and run `ouradb sync` to fetch everything again"
+            "{p} is damaged; see what is wrong with `ouradb check --database {p}`, then restore it from a backup (`ouradb backup` makes them), or move it aside and run `ouradb sync` to fetch everything again"
         ),
         ErrorClass::Constraint => {
             "a write broke a database constraint; this is a bug in ouradb, please report it with the data type".to_owned()

@@ -586,7 +586,7 @@ async fn status_on_a_damaged_database_names_the_file_and_the_check() {
     let shown = db.display().to_string();
     assert!(
         stderr.contains(&format!(
-            "{shown} is damaged; check it with `sqlite3 {shown} \"PRAGMA integrity_check\"`, then restore it from a backup"
+            "{shown} is damaged; see what is wrong with `ouradb check --database {shown}`, then restore it from a backup"
         )),
         "{stderr}"
     );
@@ -780,7 +780,7 @@ async fn a_damaged_header_is_named_once_with_the_check_to_run() {
         assert_eq!(
             stderr.trim_end(),
             format!(
-                "ouradb: {shown} is damaged; check it with `sqlite3 {shown} \"PRAGMA integrity_check\"`, then restore it from a backup, or move it aside and run `ouradb sync` to fetch everything again (SQLite: file is not a database)"
+                "ouradb: {shown} is damaged; see what is wrong with `ouradb check --database {shown}`, then restore it from a backup (`ouradb backup` makes them), or move it aside and run `ouradb sync` to fetch everything again (SQLite: file is not a database)"
             ),
             "{args:?}"
         );

@@ -1333,7 +1333,7 @@ mod tests {
         assert_eq!(w.listen.to_string(), "0.0.0.0:9000");
         assert_eq!(w.callback_url.path(), "/hook");
         assert!(!format!("{:?}", w.verification_token).contains("vt-secret"));
-        let example = parse(include_str!("../daemon.toml.example")).unwrap();
+        let example = parse(include_str!("../../daemon.toml.example")).unwrap();
         assert!(example.webhook.enabled().is_none());
         assert_eq!(example.webhook.listen().to_string(), DEFAULT_WEBHOOK_LISTEN);
         for (text, key) in [
@@ -1432,7 +1432,7 @@ mod tests {
         );
         let e = parse("[metrics]\nport = 1").unwrap_err().to_string();
         assert!(e.contains("port"), "{e}");
-        let example = include_str!("../daemon.toml.example");
+        let example = include_str!("../../daemon.toml.example");
         assert_eq!(parse(example).unwrap().metrics_listen, None);
         let on = example.replace("# listen = \"127.0.0.1:", "listen = \"127.0.0.1:");
         assert_eq!(

@@ -41,7 +41,7 @@ fn status_of(env: &Env, now: jiff::Timestamp) -> (String, String) {
     let states = store.all_sync_states().unwrap();
     let stale = Duration::from_secs(3600);
     let line = ouradb::daemon::status_line(&states, now, stale, None);
-    let table = ouradb::cli::status_table_width(&states, now, stale, 400).to_string();
+    let table = ouradb::cli::status_table_width(&states, now, stale, 1000).to_string();
     let row = table.lines().find(|l| l.contains(DENIED)).unwrap().to_owned();
     (line, row)
 }
@@ -176,7 +176,7 @@ async fn sync_exits_0_and_status_explains_a_collection_not_available() {
     );
     assert!(!stderr.contains("failed"), "{stderr}");
 
-    let out = ouradb_at(&cfg).env("COLUMNS", "400").arg("status").output().unwrap();
+    let out = ouradb_at(&cfg).env("COLUMNS", "1000").arg("status").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     let row = text.lines().find(|l| l.contains("heartrate")).unwrap();

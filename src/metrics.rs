@@ -419,7 +419,9 @@ mod tests {
         );
         assert_eq!(v("ouradb_auth_failing"), 1.0);
         assert_eq!(
-            v("ouradb_not_available{data_type=\"tag\",reason=\"tag: not available (HTTP 401: \\\"no\\\")\"}"),
+            v(
+                "ouradb_not_available{data_type=\"tag\",reason=\"tag: not available (HTTP 401: \\\"no\\\")\"}"
+            ),
             1.0
         );
         assert_eq!(

@@ -16,9 +16,9 @@ use super::http::{BodyError, BodySize};
 use super::limiter::{Hold, Limiter};
 use crate::config::{Config, RetryConfig};
 use crate::error_kind::ErrorKind;
-use crate::secret::Secret;
 use crate::registry::{DataType, QueryStyle};
 use crate::rows::{Document, DocumentPage, PageError, RawRows, Undecodable};
+use crate::secret::Secret;
 
 /// The query of one page.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -376,7 +376,12 @@ impl SyncEngine {
             .iter()
             .copied()
             .filter(|d| d.name != refused.name)
-            .filter(|d| grant.scopes.as_ref().is_none_or(|s| registry::grant_covers(s, d.scope)))
+            .filter(|d| {
+                grant
+                    .scopes
+                    .as_ref()
+                    .is_none_or(|s| registry::grant_covers(s, d.scope))
+            })
             .collect();
         candidates.sort_by_key(|d| !matches!(d.query, QueryStyle::Single | QueryStyle::List));
         let Some(probe) = candidates.first() else {

@@ -42,7 +42,11 @@ fn status_of(env: &Env, now: jiff::Timestamp) -> (String, String) {
     let stale = Duration::from_secs(3600);
     let line = ouradb::daemon::status_line(&states, now, stale, None);
     let table = ouradb::cli::status_table_width(&states, now, stale, 1000).to_string();
-    let row = table.lines().find(|l| l.contains(DENIED)).unwrap().to_owned();
+    let row = table
+        .lines()
+        .find(|l| l.contains(DENIED))
+        .unwrap()
+        .to_owned();
     (line, row)
 }
 
@@ -58,7 +62,7 @@ async fn a_collection_refused_alone_is_not_available_retried_daily_and_syncs_onc
     assert_eq!(r.error_kind, Some(ErrorKind::NotAvailable), "{r:?}");
     let msg = r.error.as_deref().unwrap();
     assert!(
-        msg.contains("not available to this application (HTTP 401: Not authorized to access this resource)")
+        msg.contains("not available to this application (HTTP 401: Unauthorized: Not authorized to access this resource)")
             && msg.contains("ask Oura")
             && msg.contains("developer portal"),
         "{msg}"
@@ -69,7 +73,10 @@ async fn a_collection_refused_alone_is_not_available_retried_daily_and_syncs_onc
     let now = (env.clock())();
     let (line, row) = status_of(&env, now);
     assert!(!line.contains("auth"), "{line}");
-    assert!(line.contains("1 not available to this application"), "{line}");
+    assert!(
+        line.contains("1 not available to this application"),
+        "{line}"
+    );
     assert!(!line.contains("failing"), "{line}");
     assert!(
         row.contains("not_available")
@@ -89,8 +96,15 @@ async fn a_collection_refused_alone_is_not_available_retried_daily_and_syncs_onc
     assert_others_complete(&reports);
     let r = report(&reports, DENIED);
     assert_eq!(r.error_kind, Some(ErrorKind::NotAvailable));
-    assert!(r.error.as_deref().unwrap().contains("asked again after"), "{r:?}");
-    assert_eq!(requests_for(&env, DENIED), asked, "not asked within the day");
+    assert!(
+        r.error.as_deref().unwrap().contains("asked again after"),
+        "{r:?}"
+    );
+    assert_eq!(
+        requests_for(&env, DENIED),
+        asked,
+        "not asked within the day"
+    );
 
     // A day later it is asked again, syncs, and the mark is gone.
     env.advance_days(1);
@@ -149,13 +163,19 @@ async fn a_token_refused_everywhere_is_still_the_accounts_auth_failure() {
     for r in &reports {
         assert_eq!(r.error_kind, Some(ErrorKind::Unauthorized), "{r:?}");
         assert!(
-            r.error.as_deref().unwrap().contains("access token was rejected"),
+            r.error
+                .as_deref()
+                .unwrap()
+                .contains("access token was rejected"),
             "{r:?}"
         );
     }
     let (line, row) = status_of(&env, (env.clock())());
     assert_eq!(line, "auth revoked: run ouradb auth login");
-    assert!(row.contains("failing") && row.contains("unauthorized"), "{row}");
+    assert!(
+        row.contains("failing") && row.contains("unauthorized"),
+        "{row}"
+    );
     env.sim.stop().await;
 }
 
@@ -176,13 +196,17 @@ async fn sync_exits_0_and_status_explains_a_collection_not_available() {
     );
     assert!(!stderr.contains("failed"), "{stderr}");
 
-    let out = ouradb_at(&cfg).env("COLUMNS", "1000").arg("status").output().unwrap();
+    let out = ouradb_at(&cfg)
+        .env("COLUMNS", "1000")
+        .arg("status")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     let row = text.lines().find(|l| l.contains("heartrate")).unwrap();
     assert!(
         row.contains("not_available")
-            && row.contains("HTTP 403: Not authorized to access this resource")
+            && row.contains("HTTP 403: Forbidden: Not authorized to access this resource")
             && row.contains("ask Oura")
             && row.contains("next try"),
         "{row}"
@@ -194,11 +218,19 @@ async fn sync_exits_0_and_status_explains_a_collection_not_available() {
     assert_eq!(hr["freshness"], "not_available", "{hr}");
     let na = &hr["not_available"];
     assert!(na["reason"].as_str().unwrap().contains("HTTP 403"), "{na}");
-    assert!(na["how_to_enable"].as_str().unwrap().contains("developer portal"));
+    assert!(
+        na["how_to_enable"]
+            .as_str()
+            .unwrap()
+            .contains("developer portal")
+    );
     let refused: jiff::Timestamp = na["refused_at"].as_str().unwrap().parse().unwrap();
     let retry: jiff::Timestamp = na["retry_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(retry.duration_since(refused).as_hours(), 24, "{na}");
-    let sleep = rows.iter().find(|r| r["data_type"] == "daily_sleep").unwrap();
+    let sleep = rows
+        .iter()
+        .find(|r| r["data_type"] == "daily_sleep")
+        .unwrap();
     assert_eq!(sleep["not_available"], serde_json::Value::Null);
     env.sim.stop().await;
 }

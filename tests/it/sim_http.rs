@@ -1482,7 +1482,10 @@ async fn a_denied_collection_answers_401_or_403_alone_until_lifted() {
         // Nothing in the body tells it from a bad token's refusal but the text.
         assert_eq!(b["detail"], "Not authorized to access this resource");
         assert!(!b.to_string().contains("scope"), "{b}");
-        assert_eq!(get_json(&srv, "/v2/usercollection/daily_sleep").await.0, 200);
+        assert_eq!(
+            get_json(&srv, "/v2/usercollection/daily_sleep").await.0,
+            200
+        );
         srv.deny_collection("heartrate", Some(403));
         assert_eq!(get_json(&srv, "/v2/usercollection/heartrate").await.0, 403);
         srv.deny_collection("daily_spo2", None);

@@ -153,11 +153,16 @@ impl Args {
 /// `NAME` or `NAME=STATUS` with STATUS 401 or 403.
 fn parse_denial(text: &str) -> Result<(String, u16), String> {
     let (name, status) = match text.split_once('=') {
-        Some((n, s)) => (n, s.parse().map_err(|_| format!("`{s}` is not 401 or 403"))?),
+        Some((n, s)) => (
+            n,
+            s.parse().map_err(|_| format!("`{s}` is not 401 or 403"))?,
+        ),
         None => (text, 401),
     };
     if name.is_empty() || name.contains('/') {
-        return Err(format!("`{name}` is not a collection name such as daily_spo2"));
+        return Err(format!(
+            "`{name}` is not a collection name such as daily_spo2"
+        ));
     }
     if status != 401 && status != 403 {
         return Err(format!("{status} is not 401 or 403"));

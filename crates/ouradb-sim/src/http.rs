@@ -480,7 +480,9 @@ fn denied(s: &Shared, coll: Collection) -> Option<Response> {
     let status = *s.denied.read().unwrap().get(coll.name())?;
     let detail = "Not authorized to access this resource";
     Some(match StatusCode::from_u16(status) {
-        Ok(StatusCode::FORBIDDEN) => problem(StatusCode::FORBIDDEN, "Forbidden", detail, "forbidden"),
+        Ok(StatusCode::FORBIDDEN) => {
+            problem(StatusCode::FORBIDDEN, "Forbidden", detail, "forbidden")
+        }
         _ => unauthorized(detail),
     })
 }

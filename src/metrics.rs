@@ -346,6 +346,7 @@ mod tests {
                     quarantined: 2,
                     pending_removals: 1,
                     schedule_period: Some(Duration::from_secs(3600)),
+                    not_available: None,
                 },
                 TypeSnapshot {
                     data_type: "tag",

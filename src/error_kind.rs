@@ -40,6 +40,9 @@ pub enum ErrorKind {
     Unauthorized,
     /// The grant lacks the type's scope: the type is skipped, not failing.
     ScopeNotGranted,
+    /// Refused to this application alone (401/403 while the same token
+    /// reads other collections): not failing, asked again daily.
+    NotAvailable,
     Forbidden,
     /// The API refused the query (HTTP 400/422).
     Rejected,
@@ -64,6 +67,7 @@ impl ErrorKind {
     pub const ALL: &[ErrorKind] = &[
         ErrorKind::Unauthorized,
         ErrorKind::ScopeNotGranted,
+        ErrorKind::NotAvailable,
         ErrorKind::Forbidden,
         ErrorKind::Rejected,
         ErrorKind::NotFound,
@@ -90,6 +94,7 @@ impl ErrorKind {
         match self {
             ErrorKind::Unauthorized => "unauthorized",
             ErrorKind::ScopeNotGranted => "scope_not_granted",
+            ErrorKind::NotAvailable => "not_available",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::Rejected => "rejected",
             ErrorKind::NotFound => "not_found",

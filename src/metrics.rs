@@ -43,6 +43,8 @@ pub const SERIES: &[&str] = &[
     "ouradb_webhook_events_total",
     "ouradb_oauth_token_expiry_timestamp_seconds",
     "ouradb_auth_failing",
+    "ouradb_not_available",
+    "ouradb_not_available_retry_timestamp_seconds",
     "ouradb_store_commit_duration_seconds",
 ];
 
@@ -54,6 +56,12 @@ struct OutcomeLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TypeLabel {
     data_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabel {
+    data_type: &'static str,
+    reason: String,
 }
 
 type FloatCounter = Counter<f64, AtomicU64>;
@@ -154,6 +162,17 @@ pub struct TypeSnapshot {
     pub pending_removals: i64,
     /// Longest gap between the type's scheduled runs (daemon only).
     pub schedule_period: Option<Duration>,
+    /// Refused to this application alone: why, and when it is asked again.
+    pub not_available: Option<NotAvailable>,
+}
+
+/// A type marked not available to this application.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NotAvailable {
+    /// The refusal: status, the server's text, how to enable the type.
+    pub reason: String,
+    /// Unix seconds of the next try.
+    pub retry_at: i64,
 }
 
 /// What a scrape reads from the database and the token file.
@@ -212,10 +231,20 @@ fn register_types(r: &mut Registry, types: &[TypeSnapshot]) {
     let quarantined = Family::<TypeLabel, Gauge>::default();
     let pending = Family::<TypeLabel, Gauge>::default();
     let period = Family::<TypeLabel, Gauge>::default();
+    let refused = Family::<RefusalLabel, Gauge>::default();
+    let retry = Family::<TypeLabel, Gauge>::default();
     for t in types {
         let l = TypeLabel {
             data_type: t.data_type,
         };
+        if let Some(n) = &t.not_available {
+            let reason = RefusalLabel {
+                data_type: t.data_type,
+                reason: n.reason.clone(),
+            };
+            refused.get_or_create(&reason).set(1);
+            retry.get_or_create(&l).set(n.retry_at);
+        }
         if let Some(at) = t.last_success {
             last_success.get_or_create(&l).set(at);
         }
@@ -246,6 +275,17 @@ fn register_types(r: &mut Registry, types: &[TypeSnapshot]) {
         "pending_removals",
         "Stored documents of the data type missing from a re-fetch, removed if still missing 24 h later",
         pending,
+    );
+    r.register(
+        "not_available",
+        "1 for a data type Oura refuses to this application alone (HTTP 401/403 while the same token reads other types; `reason` says which and how to enable it: ask Oura to enable the type for the application or check its scopes in the developer portal); absent otherwise. Not a failure: asked again daily",
+        refused,
+    );
+    r.register_with_unit(
+        "not_available_retry_timestamp",
+        "When a data type not available to this application is asked again (Unix time)",
+        Unit::Seconds,
+        retry,
     );
     r.register_with_unit(
         "schedule_period",
@@ -306,9 +346,14 @@ mod tests {
                     quarantined: 2,
                     pending_removals: 1,
                     schedule_period: Some(Duration::from_secs(3600)),
+                    not_available: None,
                 },
                 TypeSnapshot {
                     data_type: "tag",
+                    not_available: Some(NotAvailable {
+                        reason: "tag: not available (HTTP 401: \"no\")".into(),
+                        retry_at: 1_765_100_000,
+                    }),
                     ..Default::default()
                 },
             ],
@@ -374,6 +419,17 @@ mod tests {
             1_765_086_400.0
         );
         assert_eq!(v("ouradb_auth_failing"), 1.0);
+        assert_eq!(
+            v(
+                "ouradb_not_available{data_type=\"tag\",reason=\"tag: not available (HTTP 401: \\\"no\\\")\"}"
+            ),
+            1.0
+        );
+        assert_eq!(
+            v("ouradb_not_available_retry_timestamp_seconds{data_type=\"tag\"}"),
+            1_765_100_000.0
+        );
+        assert!(!text.contains("ouradb_not_available{data_type=\"daily_sleep\""));
         assert_eq!(v("ouradb_store_commit_duration_seconds_count"), 1.0);
         let version = format!(
             "ouradb_build_info{{version=\"{}\"}}",

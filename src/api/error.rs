@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::error_kind::ErrorKind;
 
+/// How to enable a collection Oura refuses to the application.
+pub const NOT_AVAILABLE_FIX: &str = "to sync it, ask Oura (api-support@ouraring.com) to enable this data type for the application, or check the application's scopes in the Oura developer portal";
+
 /// An API request that did not produce data. Messages name the data type,
 /// the HTTP status and what the user can do; they never contain a token.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -11,7 +14,24 @@ pub enum ApiError {
     #[error(
         "{data_type}: the access token was rejected (HTTP 401); set a valid token (auth.personal_access_token or OURA_TOKEN) or run `ouradb auth login`"
     )]
-    Unauthorized { data_type: String },
+    Unauthorized {
+        data_type: String,
+        /// The server's text (control characters stripped), kept for a
+        /// refusal that turns out to be this collection's alone.
+        detail: String,
+    },
+    /// A 401 or 403 for this collection while the same access token reads
+    /// others: Oura does not let the application read this one. Not a
+    /// failure of the run; the type is asked again once a day
+    /// (`sync::engine`, "not available").
+    #[error(
+        "{data_type}: not available to this application (HTTP {status}: {detail}): other collections work with the same token; {NOT_AVAILABLE_FIX}; ouradb asks again once a day"
+    )]
+    NotAvailable {
+        data_type: String,
+        status: u16,
+        detail: String,
+    },
     #[error(
         "{data_type}: skipped: scope `{scope}` not granted ({detail}); run `ouradb auth login` granting it to sync this type"
     )]
@@ -123,10 +143,38 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The status and server text of a refusal that may concern this
+    /// collection alone: a 401 after the token refresh, or a 403 that
+    /// names no scope.
+    pub fn refusal(&self) -> Option<(u16, &str)> {
+        match self {
+            ApiError::Unauthorized { detail, .. } => Some((401, detail)),
+            ApiError::Forbidden { detail, .. } => Some((403, detail)),
+            _ => None,
+        }
+    }
+
+    /// This refusal as the collection's alone (see [`ApiError::refusal`]).
+    pub fn not_available(&self) -> Option<ApiError> {
+        let (status, detail) = self.refusal()?;
+        let data_type = match self {
+            ApiError::Unauthorized { data_type, .. } | ApiError::Forbidden { data_type, .. } => {
+                data_type.clone()
+            }
+            _ => return None,
+        };
+        Some(ApiError::NotAvailable {
+            data_type,
+            status,
+            detail: detail.to_owned(),
+        })
+    }
+
     /// What kind of failure this is (stored in `sync_state.last_error_kind`).
     pub fn kind(&self) -> ErrorKind {
         match self {
             ApiError::Unauthorized { .. } => ErrorKind::Unauthorized,
+            ApiError::NotAvailable { .. } => ErrorKind::NotAvailable,
             ApiError::ScopeNotGranted { .. } => ErrorKind::ScopeNotGranted,
             ApiError::Forbidden { .. } => ErrorKind::Forbidden,
             ApiError::Rejected { .. } | ApiError::Redirected { .. } => ErrorKind::Rejected,
@@ -166,8 +214,9 @@ pub(crate) enum Attempt {
     },
     /// Try again once the server's Retry-After has passed.
     RetryAfter(Duration),
-    /// The token was rejected: refresh once, then give up.
-    Unauthorized,
+    /// The token was rejected (the server's text): refresh once, then
+    /// give up.
+    Unauthorized(String),
     /// Well-formed JSON that is not what the endpoint serves: retrying
     /// would get the same.
     Unreadable(String),
@@ -175,6 +224,15 @@ pub(crate) enum Attempt {
 }
 
 impl Attempt {
+    /// A 401, or a 403 that names no scope: perhaps this collection's alone.
+    pub(crate) fn is_refusal(&self) -> bool {
+        match self {
+            Attempt::Unauthorized(_) => true,
+            Attempt::Fatal(e) => e.refusal().is_some(),
+            _ => false,
+        }
+    }
+
     /// The kind of failure this attempt was (the `outcome` of its metric).
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {
@@ -184,7 +242,7 @@ impl Attempt {
             Attempt::Retry { status: None, .. } => ErrorKind::Network,
             Attempt::Retry { .. } | Attempt::Unreadable(_) => ErrorKind::BadResponse,
             Attempt::RetryAfter(_) => ErrorKind::RateLimited,
-            Attempt::Unauthorized => ErrorKind::Unauthorized,
+            Attempt::Unauthorized(_) => ErrorKind::Unauthorized,
             Attempt::Fatal(e) => e.kind(),
         }
     }

@@ -362,14 +362,34 @@ fn summarize(reports: &[TypeReport], interrupted: bool) -> ExitCode {
         .filter(|r| r.error_kind == Some(ErrorKind::ScopeNotGranted))
         .map(|r| r.data_type)
         .collect();
+    // Refused to this application alone: reported, asked again daily, no
+    // failure of the run.
+    let not_available: Vec<&str> = reports
+        .iter()
+        .filter(|r| r.error_kind == Some(ErrorKind::NotAvailable))
+        .map(|r| r.data_type)
+        .collect();
     let failed: Vec<&TypeReport> = reports
         .iter()
-        .filter(|r| r.error.is_some() && r.error_kind != Some(ErrorKind::ScopeNotGranted))
+        .filter(|r| r.error.is_some())
+        .filter(|r| {
+            !matches!(
+                r.error_kind,
+                Some(ErrorKind::ScopeNotGranted | ErrorKind::NotAvailable)
+            )
+        })
         .collect();
     if !skipped.is_empty() {
         eprintln!(
             "ouradb: skipped {} (scope not granted; run `ouradb auth login` granting it to sync them)",
             skipped.join(", ")
+        );
+    }
+    if !not_available.is_empty() {
+        eprintln!(
+            "ouradb: not available to this application: {} (refused while other collections work; {}; asked again once a day, see `ouradb status`)",
+            not_available.join(", "),
+            crate::api::error::NOT_AVAILABLE_FIX
         );
     }
     if let Some(scopes) = sync::scopes_missing_for_every_type(reports) {
@@ -558,6 +578,7 @@ fn status_inner(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 v["quarantined"] = q.map_or(0, |q| q.count).into();
                 v["quarantine_reason"] = q.map(|q| q.latest_reason.clone()).into();
                 v["pending_removal"] = pending.get(&s.data_type).copied().unwrap_or(0).into();
+                v["not_available"] = not_available_json(s);
                 let table = crate::registry::find(&s.data_type).map(|d| d.table);
                 v["added_columns"] = serde_json::to_value(
                     added
@@ -716,11 +737,12 @@ pub fn status_table_width(
                     .and_then(|rest| rest.strip_prefix(": "))
                     .unwrap_or(m)
                     .to_owned(),
+                (Some(_), Some(m)) if f == Freshness::NotAvailable => not_available_text(s, m),
                 _ => String::new(),
             };
             [
                 s.data_type.clone(),
-                format!("{f:?}").to_lowercase(),
+                f.as_str().to_owned(),
                 s.documents.to_string(),
                 s.high_water
                     .map(|d| d.to_string())
@@ -755,6 +777,33 @@ pub fn status_table_width(
         .unwrap_or(0);
     let room = usize::from(width).saturating_sub(others).max(40);
     build(room)
+}
+
+/// The status line of a type refused to this application alone: the
+/// refusal (status, server text, how to enable it) and the next try.
+fn not_available_text(s: &SyncState, message: &str) -> String {
+    let why = message
+        .strip_prefix(s.data_type.as_str())
+        .and_then(|rest| rest.strip_prefix(": "))
+        .unwrap_or(message);
+    match sync::not_available_until(s) {
+        Some(t) => format!("{why}; next try {}", t.strftime("%Y-%m-%d %H:%M UTC")),
+        None => why.to_owned(),
+    }
+}
+
+/// `status --json`'s `not_available` of a type: null, or why, how to
+/// enable it and when it is asked again.
+fn not_available_json(s: &SyncState) -> serde_json::Value {
+    let Some(retry) = sync::not_available_until(s) else {
+        return serde_json::Value::Null;
+    };
+    serde_json::json!({
+        "reason": s.last_error.as_deref().map(text::one_line),
+        "refused_at": s.last_error_at.map(|t| t.to_string()),
+        "how_to_enable": crate::api::error::NOT_AVAILABLE_FIX,
+        "retry_at": retry.to_string(),
+    })
 }
 
 fn ago(now: Timestamp, then: Timestamp) -> String {

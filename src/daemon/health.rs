@@ -51,7 +51,24 @@ pub enum Freshness {
     Failing,
     /// Not synced on purpose: its scope was not granted.
     Skipped,
+    /// Refused to this application alone (`sync::engine`, "not
+    /// available"): asked again daily, not failing.
+    NotAvailable,
     Never,
+}
+
+impl Freshness {
+    /// The name `status` prints (and `--json` writes).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Freshness::Fresh => "fresh",
+            Freshness::Stale => "stale",
+            Freshness::Failing => "failing",
+            Freshness::Skipped => "skipped",
+            Freshness::NotAvailable => "not_available",
+            Freshness::Never => "never",
+        }
+    }
 }
 
 pub fn freshness(s: &SyncState, now: Timestamp, stale_after: Duration) -> Freshness {
@@ -61,8 +78,10 @@ pub fn freshness(s: &SyncState, now: Timestamp, stale_after: Duration) -> Freshn
         _ => false,
     };
     if failing {
-        if s.error_kind() == Some(ErrorKind::ScopeNotGranted) {
-            return Freshness::Skipped;
+        match s.error_kind() {
+            Some(ErrorKind::ScopeNotGranted) => return Freshness::Skipped,
+            Some(ErrorKind::NotAvailable) => return Freshness::NotAvailable,
+            _ => {}
         }
         return Freshness::Failing;
     }
@@ -118,6 +137,7 @@ pub fn status_line(
         (Freshness::Stale, "stale"),
         (Freshness::Failing, "failing"),
         (Freshness::Never, "not synced yet"),
+        (Freshness::NotAvailable, "not available to this application"),
     ] {
         let n = count(f);
         if n > 0 {

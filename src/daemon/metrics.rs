@@ -136,6 +136,7 @@ async fn snapshot(s: &Scrape) -> Result<Snapshot, String> {
                 .map_or(0, |q| q.count),
             pending_removals: stored.pending.get(dt.name).copied().unwrap_or(0),
             schedule_period: *period,
+            not_available: state.and_then(not_available),
         });
     }
     Ok(Snapshot {
@@ -145,6 +146,16 @@ async fn snapshot(s: &Scrape) -> Result<Snapshot, String> {
             .and_then(|a| a.access_expires_at)
             .map(|t| t.as_second()),
         auth_failing,
+    })
+}
+
+/// A type marked not available to this application: its refusal (one
+/// line, as `status` prints it) and the next try.
+fn not_available(s: &SyncState) -> Option<crate::metrics::NotAvailable> {
+    let retry = crate::sync::not_available_until(s)?;
+    Some(crate::metrics::NotAvailable {
+        reason: crate::api::text::one_line(s.last_error.as_deref().unwrap_or_default()),
+        retry_at: retry.as_second(),
     })
 }
 

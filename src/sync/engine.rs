@@ -263,6 +263,12 @@ impl SyncEngine {
             observer.finished(&report);
             return report;
         }
+        if let Some(why) = self.not_available_skip(dt).await {
+            report.error_kind = Some(ErrorKind::NotAvailable);
+            report.error = Some(why);
+            observer.finished(&report);
+            return report;
+        }
         let now = (self.clock)();
         if let Err(e) = self
             .with_store(dt, move |s| s.record_attempt(dt, now))
@@ -273,7 +279,12 @@ impl SyncEngine {
             observer.finished(&report);
             return report;
         }
-        let result = self.jobs(dt, opts, observer, &mut report).await;
+        let result = match self.jobs(dt, opts, observer, &mut report).await {
+            Err(SyncError::Api(e)) if e.refusal().is_some() => {
+                Err(SyncError::Api(self.judge_refusal(dt, e, &mut report).await))
+            }
+            r => r,
+        };
         if let Err(SyncError::Api(ApiError::ScopeNotGranted { .. })) = &result {
             let grant = self.client.grant().id;
             self.scope_skips
@@ -283,7 +294,11 @@ impl SyncEngine {
         }
         if let Err(e) = result {
             if !matches!(e, SyncError::Api(ApiError::Cancelled)) {
-                tracing::warn!(data_type = dt.name, error = %e, "sync failed");
+                if e.kind() == ErrorKind::NotAvailable {
+                    tracing::info!(data_type = dt.name, "{e}");
+                } else {
+                    tracing::warn!(data_type = dt.name, error = %e, "sync failed");
+                }
                 let at = (self.clock)();
                 let kind = e.kind();
                 let msg = e.to_string();
@@ -300,6 +315,99 @@ impl SyncEngine {
         }
         observer.finished(&report);
         report
+    }
+
+    /// What `status` says of a type marked not available to this
+    /// application within a day of its last refusal: it is not asked
+    /// before then (`None` when it may be asked).
+    async fn not_available_skip(&self, dt: &'static DataType) -> Option<String> {
+        let state = self.with_store(dt, move |s| s.sync_state(dt)).await.ok()?;
+        let retry = super::not_available_until(&state)?;
+        if (self.clock)() >= retry {
+            return None;
+        }
+        Some(format!(
+            "{}; asked again after {}",
+            state
+                .last_error
+                .as_deref()
+                .unwrap_or("not available to this application"),
+            retry.strftime("%Y-%m-%d %H:%M UTC")
+        ))
+    }
+
+    /// Tells a 401 (after the token refresh) or a 403 of `dt` that only
+    /// this collection gets from a refusal of the token itself.
+    ///
+    /// The rule: the refusal is this collection's alone ("not available to
+    /// this application") when the same access token was answered by
+    /// another collection after the refused request was sent (the client
+    /// decides that case itself: it keeps, in memory, a digest of the token
+    /// each collection last succeeded with and when), or, lacking that
+    /// evidence, when one request of another configured collection
+    /// succeeds now. Anything else (the probe refused too, or failing
+    /// otherwise) keeps the error as it is: the account's auth failure,
+    /// with its fix.
+    async fn judge_refusal(
+        &self,
+        dt: &'static DataType,
+        e: ApiError,
+        report: &mut TypeReport,
+    ) -> ApiError {
+        let (works, spent) = self.probe_token(dt).await;
+        // Counted with the refused type: every attempt is counted.
+        report.requests += spent;
+        report.uncommitted_requests += spent;
+        if works {
+            return e.not_available().unwrap_or(e);
+        }
+        e
+    }
+
+    /// One request of another configured collection the grant covers (a
+    /// single-document one when there is one, else today's window),
+    /// stored nowhere: whether the token works at all, and the requests
+    /// it took.
+    async fn probe_token(&self, refused: &'static DataType) -> (bool, u32) {
+        let grant = self.client.grant();
+        let mut candidates: Vec<&'static DataType> = self
+            .config
+            .types
+            .iter()
+            .copied()
+            .filter(|d| d.name != refused.name)
+            .filter(|d| {
+                grant
+                    .scopes
+                    .as_ref()
+                    .is_none_or(|s| registry::grant_covers(s, d.scope))
+            })
+            .collect();
+        candidates.sort_by_key(|d| !matches!(d.query, QueryStyle::Single | QueryStyle::List));
+        let Some(probe) = candidates.first() else {
+            return (false, 0);
+        };
+        let today = self.today();
+        let query = match probe.query {
+            QueryStyle::Single | QueryStyle::List => PageQuery::All,
+            QueryStyle::DateRange => PageQuery::Dates {
+                start: today,
+                end: today,
+            },
+            QueryStyle::DateTimeRange => PageQuery::DateTimes {
+                start: today,
+                end: today.tomorrow().unwrap_or(today),
+            },
+        };
+        let (page, spent) = self.client.fetch_page_counted(probe, &query, None).await;
+        let works = page.is_ok();
+        tracing::info!(
+            data_type = refused.name,
+            probe = probe.name,
+            works,
+            "refused: asked another collection whether the token works"
+        );
+        (works, spent)
     }
 
     /// Whether `dt` is known to lack its scope under the current grant. A

@@ -74,6 +74,19 @@ pub fn scopes_missing_for_every_type(reports: &[TypeReport]) -> Option<Vec<&'sta
     Some(scopes)
 }
 
+/// How long a type refused to this application alone waits before it is
+/// asked again.
+pub const NOT_AVAILABLE_RETRY: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// When a type marked not available to this application (its last run
+/// ended so) is asked again; `None` when it is not marked.
+pub fn not_available_until(state: &crate::store::SyncState) -> Option<jiff::Timestamp> {
+    if state.error_kind() != Some(crate::error_kind::ErrorKind::NotAvailable) {
+        return None;
+    }
+    state.last_error_at?.checked_add(NOT_AVAILABLE_RETRY).ok()
+}
+
 /// The real clock.
 pub fn system_clock() -> Clock {
     crate::clock::system()

@@ -16,6 +16,7 @@ mod dashboards;
 mod db;
 mod hostile;
 mod metrics;
+mod not_available;
 mod oauth;
 mod ops;
 mod readers;

@@ -1470,3 +1470,27 @@ async fn the_most_data_requests_answered_at_once_are_counted() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_denied_collection_answers_401_or_403_alone_until_lifted() {
+    bounded(async {
+        let mut c = cfg(3);
+        c.denied_collections.insert("daily_spo2".to_owned(), 401);
+        let srv = SimServer::start(c).await.unwrap();
+        let (st, b) = get_json(&srv, "/v2/usercollection/daily_spo2").await;
+        assert_eq!(st, 401);
+        // Nothing in the body tells it from a bad token's refusal but the text.
+        assert_eq!(b["detail"], "Not authorized to access this resource");
+        assert!(!b.to_string().contains("scope"), "{b}");
+        assert_eq!(
+            get_json(&srv, "/v2/usercollection/daily_sleep").await.0,
+            200
+        );
+        srv.deny_collection("heartrate", Some(403));
+        assert_eq!(get_json(&srv, "/v2/usercollection/heartrate").await.0, 403);
+        srv.deny_collection("daily_spo2", None);
+        assert_eq!(get_json(&srv, "/v2/usercollection/daily_spo2").await.0, 200);
+        srv.stop().await;
+    })
+    .await;
+}

@@ -65,6 +65,10 @@ pub struct Args {
     /// Every data route answers 403 as for a lapsed membership.
     #[arg(long)]
     pub membership_expired: bool,
+    /// A collection the application may not read: it answers 401 (or the
+    /// status given, `NAME=403`) to every token (repeatable).
+    #[arg(long = "deny-collection", value_name = "NAME[=STATUS]", value_parser = parse_denial)]
+    pub deny_collections: Vec<(String, u16)>,
     /// Probability of a 5xx (split evenly across 500/502/503/504).
     #[arg(long, default_value_t = 0.0)]
     pub fault_5xx: f64,
@@ -123,6 +127,7 @@ impl Args {
         cfg.legacy_spo2_scope = a.legacy_spo2_scope;
         cfg.oauth_approve = !a.deny_consent;
         cfg.membership_expired = a.membership_expired;
+        cfg.denied_collections = a.deny_collections.into_iter().collect();
         let q = a.fault_5xx / 4.0;
         cfg.faults.status_500 = q;
         cfg.faults.status_502 = q;
@@ -142,5 +147,48 @@ impl Args {
         cfg.log_requests = false;
 
         cfg
+    }
+}
+
+/// `NAME` or `NAME=STATUS` with STATUS 401 or 403.
+fn parse_denial(text: &str) -> Result<(String, u16), String> {
+    let (name, status) = match text.split_once('=') {
+        Some((n, s)) => (
+            n,
+            s.parse().map_err(|_| format!("`{s}` is not 401 or 403"))?,
+        ),
+        None => (text, 401),
+    };
+    if name.is_empty() || name.contains('/') {
+        return Err(format!(
+            "`{name}` is not a collection name such as daily_spo2"
+        ));
+    }
+    if status != 401 && status != 403 {
+        return Err(format!("{status} is not 401 or 403"));
+    }
+    Ok((name.to_owned(), status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deny_collection_takes_a_name_and_401_or_403() {
+        let a = Args::parse_from([
+            "ouradb-sim",
+            "--deny-collection",
+            "interbeat_interval",
+            "--deny-collection",
+            "daily_spo2=403",
+        ]);
+        let cfg = a.into_config();
+        assert_eq!(cfg.denied_collections.get("interbeat_interval"), Some(&401));
+        assert_eq!(cfg.denied_collections.get("daily_spo2"), Some(&403));
+        for bad in ["daily_spo2=500", "daily_spo2=x", "=401", "v2/x"] {
+            let e = Args::try_parse_from(["ouradb-sim", "--deny-collection", bad]);
+            assert!(e.is_err(), "{bad}");
+        }
     }
 }

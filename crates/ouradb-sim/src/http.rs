@@ -452,6 +452,9 @@ fn gate(
             reset_epoch: jiff::Timestamp::now().as_second().max(0) as u64 + until_reset,
         };
     }
+    if let Some(denied) = denied(s, coll) {
+        return Err(denied);
+    }
     if !sandbox
         && let Some(sc) = scopes
         && !sc
@@ -468,6 +471,20 @@ fn gate(
         return Err(problem(status, title, &msg, "insufficient_scope"));
     }
     Ok(window)
+}
+
+/// The refusal of a collection the application may not read
+/// (`SimConfig::denied_collections`): the same body as for a bad token (401)
+/// or a bare 403, naming neither the collection nor a scope, as Oura's does.
+fn denied(s: &Shared, coll: Collection) -> Option<Response> {
+    let status = *s.denied.read().unwrap().get(coll.name())?;
+    let detail = "Not authorized to access this resource";
+    Some(match StatusCode::from_u16(status) {
+        Ok(StatusCode::FORBIDDEN) => {
+            problem(StatusCode::FORBIDDEN, "Forbidden", detail, "forbidden")
+        }
+        _ => unauthorized(detail),
+    })
 }
 
 struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);

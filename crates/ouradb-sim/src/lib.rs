@@ -145,6 +145,9 @@ pub struct SimConfig {
     pub user_id: String,
     /// An expired membership answers 403 on every data route.
     pub membership_expired: bool,
+    /// Collections (by path name, e.g. `daily_spo2`) the application may
+    /// not read, with the status they answer (401 or 403) to any token.
+    pub denied_collections: BTreeMap<String, u16>,
     pub faults: Faults,
     /// The live API's deviations from the spec (all on by default;
     /// [`Quirks::spec`] serves spec 1.37 exactly).
@@ -186,6 +189,7 @@ impl SimConfig {
             legacy_spo2_scope: false,
             user_id: format!("sim-user-{seed}"),
             membership_expired: false,
+            denied_collections: BTreeMap::new(),
             faults: Faults::default(),
             quirks: Quirks::default(),
             webhook_lifetime: Duration::from_secs(90 * 86_400),
@@ -248,6 +252,7 @@ pub(crate) struct Shared {
     fault_seq: AtomicU64,
     burst_left: AtomicU64,
     membership_expired: AtomicBool,
+    denied: RwLock<BTreeMap<String, u16>>,
     clock_offset: Mutex<Duration>,
     page_key: [u8; 32],
     webhooks: Mutex<webhook::Registry>,
@@ -401,6 +406,7 @@ impl SimServer {
             fault_seq: AtomicU64::new(0),
             burst_left: AtomicU64::new(0),
             membership_expired: AtomicBool::new(cfg.membership_expired),
+            denied: RwLock::new(cfg.denied_collections.clone()),
             clock_offset: Mutex::new(Duration::ZERO),
             page_key,
             webhooks: Mutex::new(webhook::Registry::default()),
@@ -578,6 +584,17 @@ impl SimServer {
         self.shared
             .membership_expired
             .store(expired, Ordering::SeqCst);
+    }
+
+    /// Answers `status` (401 or 403) for collection `name` to every token,
+    /// as Oura does for a collection not enabled for the application;
+    /// `None` serves it again.
+    pub fn deny_collection(&self, name: &str, status: Option<u16>) {
+        let mut denied = self.shared.denied.write().unwrap();
+        match status {
+            Some(s) => denied.insert(name.to_owned(), s),
+            None => denied.remove(name),
+        };
     }
 
     /// The user withdraws consent for an OAuth client: every access and

@@ -53,9 +53,7 @@ impl Store {
 
     /// The page cache limit in force, KiB.
     pub fn cache_kib(&self) -> Result<i64, StoreError> {
-        let size: i64 = self
-            .conn
-            .query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+        let size: i64 = self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
         // Negative means KiB, positive pages (see SQLite's PRAGMA cache_size).
         Ok(if size < 0 {
             -size

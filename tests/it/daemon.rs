@@ -289,7 +289,10 @@ async fn after_the_catch_up_the_daemon_shrinks_the_stores_cache() {
         .unwrap(),
     );
     let opened = engine.store().run(|s| s.cache_kib()).await.unwrap();
-    assert_eq!(opened, RUN_CACHE_KIB, "a backfill starts with the large cache");
+    assert_eq!(
+        opened, RUN_CACHE_KIB,
+        "a backfill starts with the large cache"
+    );
     let daemon = tokio::spawn(ouradb::daemon::run_with(engine.clone(), cancel.clone()));
 
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -211,6 +211,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Daemon => {
             require_credentials(&config)?;
+            crate::daemon::limit_malloc_arenas();
             Ok(block_on(crate::daemon::run(Arc::new(config)))??)
         }
         Command::Auth { cmd } => block_on(auth::run(&config, cmd))?,

@@ -12,6 +12,8 @@
 
 mod health;
 
+mod idle;
+
 mod metrics;
 
 use std::process::ExitCode;
@@ -26,6 +28,7 @@ use crate::config::Config;
 use crate::sync::{self, NoObserver, RunOptions, SyncEngine};
 
 pub use health::{Freshness, freshness, status_line};
+pub use idle::limit_malloc_arenas;
 
 /// systemd waits `TimeoutStopSec`; we promise to be gone well before.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
@@ -68,6 +71,7 @@ pub async fn run_with(
 ) -> Result<(), DaemonError> {
     let tracker = TaskTracker::new();
     let types = engine.config().types.clone();
+    let idle = Arc::new(idle::Idle::new(engine.clone()));
 
     crate::webhook::start_in_daemon(engine.clone(), cancel.clone(), &tracker).await?;
     if let Some(addr) = engine.config().metrics_listen {
@@ -79,12 +83,13 @@ pub async fn run_with(
     {
         let engine = engine.clone();
         let types = types.clone();
+        let idle = idle.clone();
         tracker.spawn(async move {
             let opts = RunOptions {
                 since: None,
                 backfill: true,
             };
-            engine.run(&types, opts, &NoObserver).await;
+            idle.around(engine.run(&types, opts, &NoObserver)).await;
         });
     }
 
@@ -97,10 +102,12 @@ pub async fn run_with(
         let engine_j = engine.clone();
         let tracker_j = tracker.clone();
         let cancel_j = cancel.clone();
+        let idle_j = idle.clone();
         let job = Job::new_async(expr.as_str(), move |uuid, mut lock| {
             let engine = engine_j.clone();
             let tracker = tracker_j.clone();
             let cancel = cancel_j.clone();
+            let idle = idle_j.clone();
             Box::pin(async move {
                 if cancel.is_cancelled() {
                     return;
@@ -113,7 +120,8 @@ pub async fn run_with(
                             since: None,
                             backfill: true,
                         };
-                        let report = engine.run_type(dt, opts, &NoObserver).await;
+                        let run = engine.run_type(dt, opts, &NoObserver);
+                        let report = idle.around(run).await;
                         if report.skipped_busy {
                             tracing::debug!(
                                 data_type = dt.name,

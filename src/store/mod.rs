@@ -16,6 +16,7 @@ mod backup;
 pub mod error;
 mod handle;
 mod mapping;
+pub mod memory;
 mod request_log;
 mod schema;
 #[cfg(test)]

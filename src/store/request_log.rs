@@ -120,6 +120,12 @@ impl RequestLog {
         ))
     }
 
+    /// Frees what SQLite holds for the account's connection (see
+    /// `store::memory`); on a blocking thread from async code.
+    pub fn release_memory(&self) -> Result<(), StoreError> {
+        super::memory::release(&self.conn.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Send times recorded at or after `since_us`, oldest first.
     pub fn sends_since(&self, since_us: i64) -> Result<Vec<i64>, StoreError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());

@@ -270,3 +270,51 @@ async fn a_locked_database_stalls_neither_the_receiver_nor_sigterm_of_the_daemon
     other.execute_batch("ROLLBACK").unwrap();
     env.sim.stop().await;
 }
+
+/// A catch-up fills the store's page cache (16 MiB for a backfill); once it
+/// is over, the daemon gives the cache back: its limit is back to the idle
+/// size, which frees every page above it, until the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_catch_up_the_daemon_shrinks_the_stores_cache() {
+    use ouradb::store::memory::{IDLE_CACHE_KIB, RUN_CACHE_KIB};
+    let env = Env::start(30, |_| {}).await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let engine = std::sync::Arc::new(
+        ouradb::sync::engine_from_config(
+            std::sync::Arc::new(env.config()),
+            None,
+            cancel.clone(),
+            env.clock(),
+        )
+        .unwrap(),
+    );
+    let opened = engine.store().run(|s| s.cache_kib()).await.unwrap();
+    assert_eq!(
+        opened, RUN_CACHE_KIB,
+        "a backfill starts with the large cache"
+    );
+    let daemon = tokio::spawn(ouradb::daemon::run_with(engine.clone(), cancel.clone()));
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not catch up and shrink its cache in time"
+        );
+        let (states, cache) = engine
+            .store()
+            .run(|s| (s.all_sync_states().unwrap(), s.cache_kib().unwrap()))
+            .await;
+        let caught_up = states.len() == ouradb::registry::DATA_TYPES.len()
+            && states
+                .iter()
+                .all(|s| s.backfill_complete && s.last_success.is_some());
+        if caught_up && cache == IDLE_CACHE_KIB {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cancel.cancel();
+    daemon.await.unwrap().unwrap();
+    env.sim.stop().await;
+}

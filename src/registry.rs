@@ -279,6 +279,9 @@ pub static DATA_TYPES: &[DataType] = &[
         path: "interbeat_interval",
         table: "interbeat_interval",
         backfill_priority: Priority::Raw,
+        // Beats reach the cloud when the app syncs the ring, mostly in the
+        // morning; each run re-reads the lookback (~27 pages a night).
+        schedule: SCHEDULE_HOURLY,
         ..HEARTRATE
     },
     DataType {

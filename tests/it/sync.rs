@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use jiff::ToSpan;
 use ouradb::error_kind::ErrorKind;
-use ouradb::registry::{self, DATA_TYPES, QueryStyle};
+use ouradb::registry::{self, DATA_TYPES, Priority, QueryStyle};
 use ouradb_sim::Faults;
 use serde_json::Value;
 
@@ -273,6 +273,10 @@ async fn second_run_with_nothing_new_is_one_request_per_type() {
     for dt in DATA_TYPES {
         let n = per.get(dt.path).copied().unwrap_or(0);
         let allowed = match dt.query {
+            // Raw beats: ~27 pages a night inside the lookback.
+            QueryStyle::DateTimeRange if dt.backfill_priority == Priority::Raw => {
+                1 + lookback * 30
+            }
             // One page per 1000 samples inside the lookback (about 1,200 a day).
             QueryStyle::DateTimeRange => 1 + lookback * 2,
             _ => 1,

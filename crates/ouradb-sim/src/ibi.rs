@@ -37,12 +37,19 @@ impl IbiSample {
     /// Appends the beat as a `PublicInterbeatIntervalRow` object.
     pub fn write_json(&self, out: &mut String) {
         let ms = self.ts.as_millisecond();
+        // RFC 3339 UTC with milliseconds, e.g. 2024-01-01T03:12:45.123+00:00.
+        let t = jiff::tz::TimeZone::UTC.to_datetime(self.ts);
         let _ = write!(
             out,
-            "{{\"ibi\":{},\"timestamp\":\"{}\",\"timestamp_unix\":{ms},\"validity\":{}}}",
+            "{{\"ibi\":{},\"timestamp\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+00:00\",\"timestamp_unix\":{ms},\"validity\":{}}}",
             self.ibi,
-            // RFC 3339 UTC with milliseconds, e.g. 2024-01-01T03:12:45.123+00:00.
-            self.ts.strftime("%Y-%m-%dT%H:%M:%S%.3f+00:00"),
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.subsec_nanosecond() / 1_000_000,
             self.validity
         );
     }

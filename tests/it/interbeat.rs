@@ -298,6 +298,7 @@ async fn a_week_of_simulated_beats_syncs_compactly_and_matches_average_hrv() {
     // interval, 1 header byte per column, the cell's length and pointer):
     // a WITHOUT ROWID table measured 18.3, an index beside it far more.
     let per_beat = bytes_per_beat(&db);
+    eprintln!("{stored} beats, {per_beat:.2} bytes a beat (dbstat)");
     assert!(per_beat <= 17.0, "{per_beat:.2} bytes a beat");
     let conn = db::reader(&db);
     let mut stmt = conn

@@ -183,7 +183,11 @@ fn main() {
     println!(
         "cold sync of {years} simulated years ({days} days, seed {seed}), {} types{}, {latency_ms} ms added to each request; {}; {}",
         default_types().len(),
-        if with_interbeat { " with and without interbeat_interval" } else { "" },
+        if with_interbeat {
+            " with and without interbeat_interval"
+        } else {
+            ""
+        },
         common::machine(),
         common::date_now()
     );
@@ -203,7 +207,10 @@ fn main() {
             let before_429 = sim.stats.responses_with_status(429);
             let m = measure(common::ouradb_sync(&config));
             let r = common::requests_of(&m.stdout);
-            println!("  ouradb  all types done after {:.1} s", others_done_s(&m.stdout));
+            println!(
+                "  ouradb  all types done after {:.1} s",
+                others_done_s(&m.stdout)
+            );
             let r429 = sim.stats.responses_with_status(429) - before_429;
             println!("  ouradb  {r429} × 429");
             if latency_ms > 0 {

@@ -275,13 +275,19 @@ mod tests {
         let mut tasks = vec![request(&gate, Priority::Recent, "holder", &order)];
         settle().await;
         // Interbeat's incremental and backfill requests queue first...
-        for p in [ibi.backfill_priority.of_recent_requests(), ibi.backfill_priority] {
+        for p in [
+            ibi.backfill_priority.of_recent_requests(),
+            ibi.backfill_priority,
+        ] {
             tasks.push(request(&gate, p, "interbeat", &order));
             settle().await;
         }
         // ...then one backfill and one incremental request of every other type.
         for d in DATA_TYPES.iter().filter(|d| d.name != ibi.name) {
-            for p in [d.backfill_priority, d.backfill_priority.of_recent_requests()] {
+            for p in [
+                d.backfill_priority,
+                d.backfill_priority.of_recent_requests(),
+            ] {
                 tasks.push(request(&gate, p, d.name, &order));
                 settle().await;
             }

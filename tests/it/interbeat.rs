@@ -136,7 +136,11 @@ fn hrv(beats: &[(i64, i64, i64)]) -> (f64, f64) {
         .map(|w| (w[1].1 - w[0].1) as f64)
         .collect();
     let rmssd = (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len() as f64).sqrt();
-    let nn: Vec<f64> = beats.iter().filter(|b| valid(b)).map(|b| b.1 as f64).collect();
+    let nn: Vec<f64> = beats
+        .iter()
+        .filter(|b| valid(b))
+        .map(|b| b.1 as f64)
+        .collect();
     let mean = nn.iter().sum::<f64>() / nn.len() as f64;
     let sdnn = (nn.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / nn.len() as f64).sqrt();
     (rmssd, sdnn)
@@ -156,7 +160,12 @@ fn nightly_rmssd_and_sdnn_match_an_independent_computation() {
             dt("sleep"),
             &page(&[
                 sleep_doc("night-1", start, end, 48),
-                sleep_doc("night-2", "2024-03-03T23:00:00+01:00", "2024-03-04T06:00:00+01:00", 30),
+                sleep_doc(
+                    "night-2",
+                    "2024-03-03T23:00:00+01:00",
+                    "2024-03-04T06:00:00+01:00",
+                    30,
+                ),
             ]),
         )
         .unwrap();

@@ -274,9 +274,7 @@ async fn second_run_with_nothing_new_is_one_request_per_type() {
         let n = per.get(dt.path).copied().unwrap_or(0);
         let allowed = match dt.query {
             // Raw beats: ~27 pages a night inside the lookback.
-            QueryStyle::DateTimeRange if dt.backfill_priority == Priority::Raw => {
-                1 + lookback * 30
-            }
+            QueryStyle::DateTimeRange if dt.backfill_priority == Priority::Raw => 1 + lookback * 30,
             // One page per 1000 samples inside the lookback (about 1,200 a day).
             QueryStyle::DateTimeRange => 1 + lookback * 2,
             _ => 1,
@@ -1036,10 +1034,18 @@ async fn with_a_tight_cap_daily_types_and_recent_days_come_before_old_time_serie
         "{dailies_first} of {dailies} daily requests before the first old time series: {seq}"
     );
     // Every incremental window (padded a day earlier for the daily types)
-    // before any old time series.
+    // before any old time series; raw beats (`Priority::Raw`) rank below
+    // everything, their incremental window included.
+    let raw = |e: &ouradb_sim::RequestLogEntry| {
+        util::collection_of(&e.path)
+            .and_then(registry::find)
+            .is_some_and(|d| d.backfill_priority == Priority::Raw)
+    };
     let last_incremental = log
         .iter()
-        .rposition(|e| start_day(e).is_some_and(|d| d >= inc_from.saturating_sub(1.day())))
+        .rposition(|e| {
+            !raw(e) && start_day(e).is_some_and(|d| d >= inc_from.saturating_sub(1.day()))
+        })
         .unwrap();
     assert!(last_incremental < first_series, "{seq}");
     env.sim.stop().await;

@@ -683,7 +683,9 @@ fn serve_gated(
     let q = Query::parse(raw_query);
     match coll {
         Collection::PersonalInfo => json_response(StatusCode::OK, data.personal_info().to_owned()),
-        Collection::HeartRate | Collection::Battery | Collection::Interbeat => series(s, &data, coll, &q, sandbox),
+        Collection::HeartRate | Collection::Battery | Collection::Interbeat => {
+            series(s, &data, coll, &q, sandbox)
+        }
         Collection::Docs(name) => documents(s, &data, name, &q, sandbox),
     }
 }

@@ -13,6 +13,14 @@
 //! and its 429s. `--ouradb-only` skips the Python client (at 200 ms it
 //! walks its 30-day windows for minutes); `--max-in-flight=N` sets
 //! `sync.max_in_flight` (default 16).
+//!
+//! Both clients sync the default types without `interbeat_interval` (the
+//! registry's `Priority::Raw` type, ~27 pages a night). `--interbeat`
+//! also runs ouradb with it each round and reports its total wall time,
+//! requests, bytes per beat on disk (`dbstat`), and when the last of the
+//! other types was done (`sync --json`'s `finished_after_ms`) against the
+//! run without it (target: within 10 %). `--interbeat-days=N` serves beats
+//! for the last N days only, for a shorter run.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -20,10 +28,56 @@ mod common;
 use std::process::Command;
 
 use common::{Measured, Sim, days_of, measure, mib};
-use ouradb::registry::{DATA_TYPES, QueryStyle};
+use ouradb::registry::{DATA_TYPES, DataType, Priority, QueryStyle};
+
+/// The types both clients sync: all but the raw-volume ones.
+fn default_types() -> Vec<&'static DataType> {
+    DATA_TYPES
+        .iter()
+        .filter(|d| d.backfill_priority != Priority::Raw)
+        .collect()
+}
+
+/// `types = [...]` for a config.
+fn types_line(types: &[&DataType]) -> String {
+    let names: Vec<String> = types.iter().map(|d| format!("\"{}\"", d.name)).collect();
+    format!("types = [{}]\n", names.join(", "))
+}
+
+/// When the last type without raw volume was done, seconds, from `sync --json`.
+fn others_done_s(sync_json: &str) -> f64 {
+    let reports: Vec<serde_json::Value> = serde_json::from_str(sync_json).unwrap_or_default();
+    let raw: Vec<&str> = DATA_TYPES
+        .iter()
+        .filter(|d| d.backfill_priority == Priority::Raw)
+        .map(|d| d.name)
+        .collect();
+    reports
+        .iter()
+        .filter(|r| !raw.contains(&r["data_type"].as_str().unwrap_or("")))
+        .filter_map(|r| r["finished_after_ms"].as_u64())
+        .max()
+        .unwrap_or(0) as f64
+        / 1000.0
+}
+
+/// Bytes per stored beat of `interbeat_interval`, its pages as `dbstat` counts them.
+fn bytes_per_beat(db: &std::path::Path) -> (f64, i64) {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    conn.query_row(
+        "SELECT (SELECT sum(pgsize) FROM dbstat WHERE name = 'interbeat_interval'),
+                (SELECT count(*) FROM interbeat_interval)",
+        [],
+        |r| {
+            let (bytes, beats): (i64, i64) = (r.get(0)?, r.get(1)?);
+            Ok((bytes as f64 / beats.max(1) as f64, beats))
+        },
+    )
+    .expect("dbstat")
+}
 
 fn python(sim: &Sim, days: u32) -> Command {
-    let types: Vec<serde_json::Value> = DATA_TYPES
+    let types: Vec<serde_json::Value> = default_types()
         .iter()
         .map(|dt| {
             let style = match dt.query {
@@ -68,6 +122,36 @@ fn line(name: &str, m: &Measured, requests: u64) {
     );
 }
 
+/// One ouradb run with `interbeat_interval` beside `without`, the run of
+/// the default types alone.
+fn interbeat_round(
+    sim: &Sim,
+    dir: &std::path::Path,
+    round: u32,
+    days: u32,
+    cap: usize,
+    without: &Measured,
+) {
+    let db = dir.join(format!("round{round}-ibi.sqlite"));
+    let config = dir.join(format!("round{round}-ibi.toml"));
+    let mut all: Vec<&DataType> = DATA_TYPES.iter().collect();
+    all.sort_by_key(|d| d.name);
+    let extra = format!("max_in_flight = {cap}\n{}", types_line(&all));
+    common::write_config(&config, &sim.url, &db, days, &extra);
+    sim.stats.reset_max_concurrent();
+    let m = measure(common::ouradb_sync(&config));
+    let r = common::requests_of(&m.stdout);
+    line("+ibi", &m, r);
+    let (bpb, beats) = bytes_per_beat(&db);
+    let (alone, beside) = (others_done_s(&without.stdout), others_done_s(&m.stdout));
+    println!(
+        "  +ibi    {beats} beats, {bpb:.2} bytes a beat on disk (target ≤ 16); other types done after {beside:.1} s vs {alone:.1} s without it ({:+.1} %, target within 10 %); at most {} requests at once",
+        (beside / alone.max(f64::MIN_POSITIVE) - 1.0) * 100.0,
+        sim.stats.max_concurrent_requests()
+    );
+    let _ = std::fs::remove_file(&db);
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -83,18 +167,27 @@ fn main() {
     let cap: usize = std::env::args()
         .find_map(|a| a.strip_prefix("--max-in-flight=")?.parse().ok())
         .unwrap_or(ouradb::config::DEFAULT_MAX_IN_FLIGHT);
+    let with_interbeat = std::env::args().any(|a| a == "--interbeat");
+    let interbeat_days = std::env::args().find_map(|a| {
+        a.strip_prefix("--interbeat-days=")
+            .map(|d| format!("--interbeat-days={d}"))
+    });
     let days = days_of(years);
     let dir = tempfile::tempdir().expect("tempdir");
     // Fetch-bound, not rate-bound: rounds follow each other within one
     // quota window, so the simulator's limit is lifted.
     let latency = latency_ms.to_string();
-    let sim = Sim::start_seeded(
-        days,
-        seed,
-        &["--rate-limit", "4294967295", "--latency-ms", &latency],
-    );
+    let mut sim_args = vec!["--rate-limit", "4294967295", "--latency-ms", &latency];
+    sim_args.extend(interbeat_days.as_deref());
+    let sim = Sim::start_seeded(days, seed, &sim_args);
     println!(
-        "cold sync of {years} simulated years ({days} days, seed {seed}), all 19 types, {latency_ms} ms added to each request; {}; {}",
+        "cold sync of {years} simulated years ({days} days, seed {seed}), {} types{}, {latency_ms} ms added to each request; {}; {}",
+        default_types().len(),
+        if with_interbeat {
+            " with and without interbeat_interval"
+        } else {
+            ""
+        },
         common::machine(),
         common::date_now()
     );
@@ -107,13 +200,17 @@ fn main() {
             &sim.url,
             &db,
             days,
-            &format!("max_in_flight = {cap}\n"),
+            &format!("max_in_flight = {cap}\n{}", types_line(&default_types())),
         );
         let run_ouradb = || {
             sim.stats.reset_max_concurrent();
             let before_429 = sim.stats.responses_with_status(429);
             let m = measure(common::ouradb_sync(&config));
             let r = common::requests_of(&m.stdout);
+            println!(
+                "  ouradb  all types done after {:.1} s",
+                others_done_s(&m.stdout)
+            );
             let r429 = sim.stats.responses_with_status(429) - before_429;
             println!("  ouradb  {r429} × 429");
             if latency_ms > 0 {
@@ -126,6 +223,9 @@ fn main() {
             println!("round {}", round + 1);
             line("ouradb", &o, or);
             let _ = std::fs::remove_file(&db);
+            if with_interbeat {
+                interbeat_round(&sim, dir.path(), round, days, cap, &o);
+            }
             continue;
         }
         let run_python = || {

@@ -152,6 +152,23 @@ pub enum Priority {
     History,
     /// Backfill of time series: most of a first sync's requests.
     BulkHistory,
+    /// Every request of a type whose volume dwarfs all others together
+    /// (raw interbeat intervals: ~27,000 rows a night), incremental runs
+    /// included: it takes only what the other types leave, so it never
+    /// delays them.
+    Raw,
+}
+
+impl Priority {
+    /// The rank of an incremental run, re-check or whole-collection fetch
+    /// of a type whose backfill ranks at `self`: first, unless the type
+    /// always yields ([`Priority::Raw`]).
+    pub fn of_recent_requests(self) -> Priority {
+        match self {
+            Priority::Raw => Priority::Raw,
+            _ => Priority::Recent,
+        }
+    }
 }
 
 /// [`DataType::backfill_windows_in_flight`]: as many as `sync.max_in_flight`.
@@ -253,6 +270,20 @@ pub static DATA_TYPES: &[DataType] = &[
         ..daily("enhanced_tag", "tag", &[])
     },
     HEARTRATE,
+    DataType {
+        // The ring's raw beat-to-beat intervals: served by the live API
+        // though spec 1.37 does not list it (newer specs' generated clients
+        // have `PublicInterbeatIntervalRow`: timestamp, timestamp_unix in
+        // ms, ibi in ms, validity). ~100 times heart rate's rows.
+        name: "interbeat_interval",
+        path: "interbeat_interval",
+        table: "interbeat_interval",
+        backfill_priority: Priority::Raw,
+        // Beats reach the cloud when the app syncs the ring, mostly in the
+        // morning; each run re-reads the lookback (~27 pages a night).
+        schedule: SCHEDULE_HOURLY,
+        ..HEARTRATE
+    },
     DataType {
         name: "personal_info",
         path: "personal_info",
@@ -543,7 +574,11 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), DATA_TYPES.len());
-        assert_eq!(DATA_TYPES.len(), 19, "spec 1.37 has 19 collections");
+        assert_eq!(
+            DATA_TYPES.len(),
+            20,
+            "spec 1.37's 19 collections and interbeat_interval"
+        );
         assert_eq!(find("heartrate").unwrap().path, "heartrate");
         assert_eq!(
             find("ring_battery_level").unwrap().query,
@@ -581,6 +616,24 @@ mod tests {
             find("daily_sleep").unwrap().backfill_priority
                 < find("heartrate").unwrap().backfill_priority
         );
+    }
+
+    #[test]
+    fn interbeat_intervals_rank_below_every_other_request() {
+        let ibi = find("interbeat_interval").unwrap();
+        assert_eq!(ibi.query, QueryStyle::DateTimeRange);
+        assert_eq!(ibi.scope, "heartrate");
+        assert_eq!(ibi.window_days, TIME_SERIES_WINDOW_DAYS);
+        for d in DATA_TYPES.iter().filter(|d| d.name != ibi.name) {
+            let theirs = [
+                d.backfill_priority,
+                d.backfill_priority.of_recent_requests(),
+            ];
+            for p in theirs {
+                assert!(p < ibi.backfill_priority, "{}", d.name);
+                assert!(p < ibi.backfill_priority.of_recent_requests(), "{}", d.name);
+            }
+        }
     }
 
     #[test]

@@ -92,7 +92,8 @@ struct RowEntry {
     text: Range<usize>,
     /// Into `RawRows::fields`; `None` when the row is not a flat object.
     fields: Option<Range<usize>>,
-    ts: Option<i64>,
+    /// See [`RawRow::exact_ms`].
+    ms: Option<i64>,
 }
 
 /// A scalar field value as read from JSON text (`T`: its text).
@@ -130,6 +131,10 @@ pub struct RawRow<'a> {
     /// Unix seconds of a flat row whose `timestamp` is a whole second that
     /// `timestamp_unix` (milliseconds) agrees with; `None` otherwise.
     pub exact_ts: Option<i64>,
+    /// Unix milliseconds of a flat row whose `timestamp` is a whole
+    /// millisecond that `timestamp_unix` agrees with (beats are timed to
+    /// the millisecond); `None` otherwise.
+    pub exact_ms: Option<i64>,
 }
 
 impl<'a> RawRow<'a> {
@@ -162,7 +167,8 @@ impl RawRows {
             text: &self.body[r.text.clone()],
             body: &self.body,
             fields: r.fields.clone().map(|f| &self.fields[f]),
-            exact_ts: r.ts,
+            exact_ts: r.ms.filter(|ms| ms % 1000 == 0).map(|ms| ms / 1000),
+            exact_ms: r.ms,
         })
     }
 
@@ -203,7 +209,7 @@ impl RawRows {
                 undecodable.push(Undecodable::json(raw.as_bytes(), &e));
                 continue;
             }
-            let ts = if flat { exact_ts(&scratch) } else { None };
+            let ms = if flat { exact_ms(&scratch) } else { None };
             if flat {
                 out.fields
                     .extend(scratch.iter().map(|(k, v)| (span(k), v.map_text(span))));
@@ -211,7 +217,7 @@ impl RawRows {
             out.rows.push(RowEntry {
                 text: range,
                 fields: flat.then_some(first..out.fields.len()),
-                ts,
+                ms,
             });
         }
         out.body = body;
@@ -256,21 +262,21 @@ fn read_flat<'a>(raw: &'a str, out: &mut Vec<(&'a str, Field<&'a str>)>) -> bool
     !(1..fields.len()).any(|i| fields[..i].iter().any(|(k, _)| *k == fields[i].0))
 }
 
-/// Unix seconds of a row whose `timestamp` is a whole second that its
-/// `timestamp_unix` (milliseconds) agrees with.
-fn exact_ts(fields: &[(&str, Field<&str>)]) -> Option<i64> {
+/// Unix milliseconds of a row whose `timestamp` is a whole millisecond
+/// that its `timestamp_unix` (milliseconds) agrees with.
+fn exact_ms(fields: &[(&str, Field<&str>)]) -> Option<i64> {
     let get = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     let Some(Field::Text(text)) = get("timestamp") else {
         return None;
     };
     let parsed = text.parse::<jiff::Timestamp>().ok()?;
-    let ts = parsed.as_second();
+    let ms = parsed.as_millisecond();
     let unix_ms = match get("timestamp_unix") {
         Some(Field::U64(n)) => i64::try_from(n).ok(),
         Some(Field::I64(n)) => Some(n),
         _ => None,
     };
-    (parsed.subsec_nanosecond() == 0 && unix_ms == Some(ts * 1000)).then_some(ts)
+    (parsed.subsec_nanosecond() % 1_000_000 == 0 && unix_ms == Some(ms)).then_some(ms)
 }
 
 /// Fails on anything but a flat object (see [`read_flat`]).

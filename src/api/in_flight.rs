@@ -265,4 +265,39 @@ mod tests {
             .expect("free again");
         assert_eq!(gate.in_use(), 1);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn interbeat_requests_yield_to_every_other_types_requests() {
+        use crate::registry::{DATA_TYPES, find};
+        let ibi = find("interbeat_interval").unwrap();
+        let gate = InFlight::new(1);
+        let order = Arc::new(tokio::sync::Mutex::new(Vec::new()));
+        let mut tasks = vec![request(&gate, Priority::Recent, "holder", &order)];
+        settle().await;
+        // Interbeat's incremental and backfill requests queue first...
+        for p in [
+            ibi.backfill_priority.of_recent_requests(),
+            ibi.backfill_priority,
+        ] {
+            tasks.push(request(&gate, p, "interbeat", &order));
+            settle().await;
+        }
+        // ...then one backfill and one incremental request of every other type.
+        for d in DATA_TYPES.iter().filter(|d| d.name != ibi.name) {
+            for p in [
+                d.backfill_priority,
+                d.backfill_priority.of_recent_requests(),
+            ] {
+                tasks.push(request(&gate, p, d.name, &order));
+                settle().await;
+            }
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let order = order.lock().await;
+        let first_ibi = order.iter().position(|n| *n == "interbeat").unwrap();
+        assert_eq!(first_ibi, order.len() - 2, "{order:?}");
+        assert_eq!(order[order.len() - 1], "interbeat");
+    }
 }

@@ -825,6 +825,10 @@ async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
     sim_cfg.tokens = vec![token.to_owned()];
     // The demo's own request log would only grow; nothing reads it.
     sim_cfg.log_requests = false;
+    // Two weeks of raw beats (~350,000 rows) fill the interbeat chart; the
+    // whole history would be ~27 requests a night, mostly waiting on the
+    // simulated quota.
+    sim_cfg.interbeat_days = Some(14);
     eprintln!("starting the Oura API simulator with {days} days of synthetic history...");
     let sim = SimServer::start(sim_cfg)
         .await

@@ -27,7 +27,7 @@ fn defaults() {
     assert_eq!(c.rate_limit.requests, 5000);
     assert_eq!(c.rate_limit.window, Duration::from_secs(300));
     assert_eq!(c.backfill_start, jiff::civil::date(2015, 1, 1));
-    assert_eq!(c.types.len(), 19);
+    assert_eq!(c.types.len(), 20);
     assert_eq!(c.schedules["heartrate"], "0 */15 * * * *");
     for dt in registry::DATA_TYPES {
         assert_eq!(c.schedules[dt.name], dt.schedule, "{}", dt.name);

@@ -207,6 +207,9 @@ pub(super) struct DocTable {
 pub(super) enum SeriesColumn {
     /// Unix seconds parsed from the row's `timestamp`.
     Ts,
+    /// Unix milliseconds parsed from the row's `timestamp` (`ts_ms`, for
+    /// rows timed finer than a second).
+    TsMs,
     /// The whole row as JSON when the columns cannot restore it.
     Extra,
     /// The JSON field of the same name.
@@ -549,12 +552,18 @@ fn child(conn: &Connection, field: &'static str, table: &'static str) -> Result<
 }
 
 fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreError> {
-    require(table, info, &["ts", "extra"])?;
+    let time = if info.iter().any(|c| c.name == "ts_ms") {
+        "ts_ms"
+    } else {
+        "ts"
+    };
+    require(table, info, &[time, "extra"])?;
     let t = quote(table);
     let columns: Vec<SeriesColumn> = info
         .iter()
         .map(|c| match c.name.as_str() {
             "ts" => SeriesColumn::Ts,
+            "ts_ms" => SeriesColumn::TsMs,
             "extra" => SeriesColumn::Extra,
             other => SeriesColumn::Field(other.to_owned()),
         })
@@ -609,7 +618,7 @@ fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreEr
     let required = info
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.notnull && c.name != "ts")
+        .filter(|(_, c)| c.notnull && c.name != time)
         .map(|(i, c)| (i, c.name.clone()))
         .collect();
     Ok(SeriesTable {
@@ -720,9 +729,9 @@ pub(super) fn series_values_into<'a>(
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<jiff::Timestamp>().ok());
     let unix_ms = obj.get("timestamp_unix").and_then(Value::as_i64);
-    let ts = match (parsed, unix_ms) {
-        (Some(t), _) => t.as_second(),
-        (None, Some(ms)) => ms.div_euclid(1000),
+    let (ts, ms) = match (parsed, unix_ms) {
+        (Some(t), _) => (t.as_second(), t.as_millisecond()),
+        (None, Some(ms)) => (ms.div_euclid(1000), ms),
         (None, None) => {
             return Err(StoreError::Invalid(format!(
                 "{}: row without a parseable timestamp",
@@ -731,9 +740,14 @@ pub(super) fn series_values_into<'a>(
         }
     };
     // The row is fully restorable from the columns when it has no field
-    // beyond them and its two timestamps are whole seconds that agree.
-    let mut exact =
-        parsed.is_some_and(|t| t.subsec_nanosecond() == 0) && unix_ms == Some(ts * 1000);
+    // beyond them and its two timestamps agree at the table's precision
+    // (whole seconds, or whole milliseconds with a `ts_ms` column).
+    let in_ms = table.columns.contains(&SeriesColumn::TsMs);
+    let mut exact = if in_ms {
+        parsed.is_some_and(|t| t.subsec_nanosecond() % 1_000_000 == 0) && unix_ms == Some(ms)
+    } else {
+        parsed.is_some_and(|t| t.subsec_nanosecond() == 0) && unix_ms == Some(ts * 1000)
+    };
     if exact {
         exact = obj.iter().all(|(k, v)| {
             k == "timestamp"
@@ -749,6 +763,7 @@ pub(super) fn series_values_into<'a>(
     let start = out.len();
     out.extend(table.columns.iter().map(|c| match c {
         SeriesColumn::Ts => ToSqlOutput::Borrowed(ValueRef::Integer(ts)),
+        SeriesColumn::TsMs => ToSqlOutput::Borrowed(ValueRef::Integer(ms)),
         SeriesColumn::Extra if exact => ToSqlOutput::Borrowed(ValueRef::Null),
         SeriesColumn::Extra => ToSqlOutput::Owned(Sql::Text(row.to_string())),
         SeriesColumn::Field(f) => to_sql_ref(obj.get(f)),
@@ -894,7 +909,9 @@ pub(super) fn series_values_raw<'a>(
     row: &RawRow<'a>,
     out: &mut Vec<ToSqlOutput<'a>>,
 ) -> bool {
-    let (Some(ts), Some(mut fields)) = (row.exact_ts, row.fields()) else {
+    let in_ms = table.columns.contains(&SeriesColumn::TsMs);
+    let exact = if in_ms { row.exact_ms } else { row.exact_ts };
+    let (Some(ts), Some(mut fields)) = (exact, row.fields()) else {
         return false;
     };
     let known = |k: &str| {
@@ -915,7 +932,7 @@ pub(super) fn series_values_raw<'a>(
     }
     out.extend(table.columns.iter().map(|c| {
         ToSqlOutput::Borrowed(match c {
-            SeriesColumn::Ts => ValueRef::Integer(ts),
+            SeriesColumn::Ts | SeriesColumn::TsMs => ValueRef::Integer(ts),
             SeriesColumn::Extra => ValueRef::Null,
             SeriesColumn::Field(f) => match row.get(f) {
                 None | Some(Field::Null) => ValueRef::Null,

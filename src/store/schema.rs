@@ -62,6 +62,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 9,
         sql: include_str!("../../schema_quarantine_bytes.sql"),
     },
+    Migration {
+        version: 10,
+        sql: include_str!("../../schema_interbeat.sql"),
+    },
 ];
 
 /// What a migration needs beyond its SQL, run in its transaction right

@@ -81,6 +81,10 @@ pub struct TypeReport {
     pub error_kind: Option<ErrorKind>,
     /// Another run of this type was in progress, so this one did nothing.
     pub skipped_busy: bool,
+    /// Milliseconds from the start of [`SyncEngine::run`] until this type
+    /// was done (0 outside `run`): when a slow type (interbeat intervals)
+    /// shares a run, shows whether the others finished as early as alone.
+    pub finished_after_ms: u64,
 }
 
 /// What one window cost and wrote, added to its type's report.
@@ -116,7 +120,7 @@ impl WindowCursor {
     /// collections) first.
     fn priority(&self, dt: &DataType) -> Priority {
         match self {
-            WindowCursor::Fixed(_) => Priority::Recent,
+            WindowCursor::Fixed(_) => dt.backfill_priority.of_recent_requests(),
             WindowCursor::Backfill(_) => dt.backfill_priority,
         }
     }
@@ -205,10 +209,16 @@ impl SyncEngine {
             .copied()
             .partition(|d| !d.has_history() || d.history_start.is_some());
         let mut reports = Vec::with_capacity(types.len());
+        let started = (self.clock)();
+        let since_start = |mut r: TypeReport| {
+            let ms = (self.clock)().duration_since(started).as_millis();
+            r.finished_after_ms = u64::try_from(ms).unwrap_or(0);
+            r
+        };
         // Metadata first: the start of history its documents date (registry
         // `history_start`, the ring's set-up) bounds every backfill.
         for dt in meta {
-            reports.push(self.run_type(dt, opts, observer).await);
+            reports.push(since_start(self.run_type(dt, opts, observer).await));
         }
         // Every type at once: the client's in-flight cap
         // (`sync.max_in_flight`) bounds the requests, and its priorities
@@ -228,7 +238,7 @@ impl SyncEngine {
             .map(|dt| self.run_type(dt, opts, observer))
             .collect();
         while let Some(r) = jobs.next().await {
-            reports.push(r);
+            reports.push(since_start(r));
         }
         let order = |name: &str| types.iter().position(|d| d.name == name);
         reports.sort_by_key(|r| order(r.data_type));
@@ -250,6 +260,7 @@ impl SyncEngine {
             error: None,
             error_kind: None,
             skipped_busy: false,
+            finished_after_ms: 0,
         };
         let Ok(_guard) = self.running[dt.name].try_lock() else {
             report.skipped_busy = true;

@@ -15,6 +15,7 @@ mod daemon;
 mod dashboards;
 mod db;
 mod hostile;
+mod interbeat;
 mod metrics;
 mod not_available;
 mod oauth;

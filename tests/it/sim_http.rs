@@ -1494,3 +1494,68 @@ async fn a_denied_collection_answers_401_or_403_alone_until_lifted() {
     })
     .await;
 }
+
+/// `interbeat_interval` is as strict as heart rate (scope `heartrate`,
+/// validated datetimes, 30-day ranges, signed tokens) and pages through
+/// exactly the beats the generator derives, 1,000 a page.
+#[tokio::test]
+async fn interbeat_interval_is_strict_and_pages_through_every_beat() {
+    bounded(async {
+        let mut c = cfg(5);
+        c.token_scopes
+            .insert(TOKEN.to_owned(), vec!["daily".to_owned()]);
+        let srv = SimServer::start(c).await.unwrap();
+        let (st, _) = get_json(&srv, "/v2/usercollection/interbeat_interval").await;
+        assert_eq!(st, 403, "the heartrate scope is needed");
+        srv.stop().await;
+
+        let srv = SimServer::start(cfg(5)).await.unwrap();
+        let base = "/v2/usercollection/interbeat_interval";
+        let (st, _) = get_json(
+            &srv,
+            &format!("{base}?start_datetime=2024-05-01T00:00:00%2B00:00&end_datetime=2024-06-01T00:00:01%2B00:00"),
+        )
+        .await;
+        assert_eq!(st, 400);
+        let (st, _) = get_json(&srv, &format!("{base}?start_datetime=2024-06-28T00:00:00+02:00")).await;
+        assert_eq!(st, 422);
+        let (st, _) = get_json(&srv, &format!("{base}?next_token=abc.def")).await;
+        assert_eq!(st, 400);
+
+        let (s, e) = ("2024-06-27T00:00:00%2B00:00", "2024-06-30T12:00:00%2B00:00");
+        let mut path = format!("{base}?start_datetime={s}&end_datetime={e}");
+        let mut served = Vec::new();
+        let mut pages = 0;
+        loop {
+            let (st, b) = get_json(&srv, &path).await;
+            assert_eq!(st, 200, "{b}");
+            pages += 1;
+            let rows = b["data"].as_array().unwrap();
+            assert!(rows.len() <= 1000);
+            served.extend(rows.iter().cloned());
+            match b["next_token"].as_str() {
+                Some(t) => path = format!("{base}?start_datetime={s}&end_datetime={e}&next_token={t}"),
+                None => break,
+            }
+        }
+        let expected = srv.read_data(|d| {
+            let from = "2024-06-27T00:00:00Z".parse::<jiff::Timestamp>().unwrap();
+            let to = "2024-06-30T12:00:00Z".parse::<jiff::Timestamp>().unwrap();
+            let span = (from.as_millisecond(), to.as_millisecond());
+            ouradb_sim::ibi::beats(d, 7, span, None, usize::MAX, false)
+        });
+        assert!(expected.len() > 50_000, "{}", expected.len());
+        assert_eq!(served.len(), expected.len());
+        assert_eq!(pages, expected.len().div_ceil(1000));
+        for (row, beat) in served.iter().zip(&expected) {
+            assert_eq!(row["timestamp_unix"], beat.ts.as_millisecond());
+            assert_eq!(row["ibi"], beat.ibi);
+            assert!(row["ibi"].as_u64().unwrap() <= 2000);
+        }
+        let codes: std::collections::BTreeSet<u64> =
+            served.iter().map(|r| r["validity"].as_u64().unwrap()).collect();
+        assert_eq!(codes, [0, 1, 2].into());
+        srv.stop().await;
+    })
+    .await;
+}

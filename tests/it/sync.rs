@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use jiff::ToSpan;
 use ouradb::error_kind::ErrorKind;
-use ouradb::registry::{self, DATA_TYPES, QueryStyle};
+use ouradb::registry::{self, DATA_TYPES, Priority, QueryStyle};
 use ouradb_sim::Faults;
 use serde_json::Value;
 
@@ -195,10 +195,16 @@ async fn full_sync_stores_every_document_and_sample() {
                 assert_columns_match(&conn, dt, &expected);
             }
             QueryStyle::DateTimeRange => {
-                let expected = if dt.name == "heartrate" {
-                    env.sim.read_data(|d| d.heartrate().len())
-                } else {
-                    env.sim.read_data(|d| d.battery().len())
+                let expected = match dt.name {
+                    "heartrate" => env.sim.read_data(|d| d.heartrate().len()),
+                    // Beats are derived, for the days the harness serves them.
+                    "interbeat_interval" => env.sim.read_data(|d| {
+                        let now = d.now().as_millisecond();
+                        let days = i64::from(env.sim.config().interbeat_days.unwrap_or(3650));
+                        let span = (now - days * 86_400_000, now);
+                        ouradb_sim::ibi::beats(d, 7, span, None, usize::MAX, false).len()
+                    }),
+                    _ => env.sim.read_data(|d| d.battery().len()),
                 };
                 assert!(expected > 0);
                 assert_eq!(count(&db, dt.table) as usize, expected, "{} rows", dt.name);
@@ -273,6 +279,8 @@ async fn second_run_with_nothing_new_is_one_request_per_type() {
     for dt in DATA_TYPES {
         let n = per.get(dt.path).copied().unwrap_or(0);
         let allowed = match dt.query {
+            // Raw beats: ~27 pages a night inside the lookback.
+            QueryStyle::DateTimeRange if dt.backfill_priority == Priority::Raw => 1 + lookback * 30,
             // One page per 1000 samples inside the lookback (about 1,200 a day).
             QueryStyle::DateTimeRange => 1 + lookback * 2,
             _ => 1,
@@ -1032,10 +1040,18 @@ async fn with_a_tight_cap_daily_types_and_recent_days_come_before_old_time_serie
         "{dailies_first} of {dailies} daily requests before the first old time series: {seq}"
     );
     // Every incremental window (padded a day earlier for the daily types)
-    // before any old time series.
+    // before any old time series; raw beats (`Priority::Raw`) rank below
+    // everything, their incremental window included.
+    let raw = |e: &ouradb_sim::RequestLogEntry| {
+        util::collection_of(&e.path)
+            .and_then(registry::find)
+            .is_some_and(|d| d.backfill_priority == Priority::Raw)
+    };
     let last_incremental = log
         .iter()
-        .rposition(|e| start_day(e).is_some_and(|d| d >= inc_from.saturating_sub(1.day())))
+        .rposition(|e| {
+            !raw(e) && start_day(e).is_some_and(|d| d >= inc_from.saturating_sub(1.day()))
+        })
         .unwrap();
     assert!(last_incremental < first_series, "{seq}");
     env.sim.stop().await;

@@ -41,6 +41,10 @@ impl Env {
     pub async fn start(days: u32, tweak: impl FnOnce(&mut SimConfig)) -> Env {
         let mut cfg = SimConfig::new(7, days, today());
         cfg.tokens = vec![TOKEN.to_owned()];
+        // Two nights of interbeat intervals (~50,000 beats) instead of a
+        // whole history: every sync still covers the type, at a volume the
+        // suite can afford (tests about it set their own).
+        cfg.interbeat_days = Some(2);
         tweak(&mut cfg);
         let sim = SimServer::start(cfg).await.expect("simulator starts");
         Env {

@@ -36,6 +36,10 @@ pub struct Args {
     /// Documents per page.
     #[arg(long, default_value_t = 50)]
     pub page_size: usize,
+    /// Serve interbeat intervals for the last N days only (default: the
+    /// whole history, ~25,000 beats a night).
+    #[arg(long)]
+    pub interbeat_days: Option<u32>,
     /// Requests per token per window.
     #[arg(long, default_value_t = 5000)]
     pub rate_limit: u32,
@@ -115,6 +119,7 @@ impl Args {
             cfg.tokens = a.tokens;
         }
         cfg.page_size = a.page_size;
+        cfg.interbeat_days = a.interbeat_days;
         cfg.latency = Duration::from_millis(a.latency_ms);
         cfg.rate_limit = a.rate_limit;
         cfg.rate_window = Duration::from_secs(a.rate_window);

@@ -134,6 +134,12 @@ pub(crate) const FIELDS: &[(&str, bool, &[&str], &[&str])] = &[
         &["timestamp", "timestamp_unix", "bpm", "source"],
     ),
     (
+        "interbeat_interval",
+        true,
+        &["timestamp", "timestamp_unix", "ibi", "validity"],
+        &["timestamp", "timestamp_unix", "ibi", "validity"],
+    ),
+    (
         "rest_mode_period",
         true,
         &["id", "episodes", "start_day"],

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 
 use super::data::{BatterySample, Dataset, Document, HeartRateSample};
 use super::faults::{self, Fault};
+use super::ibi;
 use super::paging::{self, PageToken};
 use super::quirks;
 use super::{RequestLogEntry, Shared, oauth, webhook};
@@ -343,6 +344,7 @@ enum Collection {
     Docs(&'static str),
     HeartRate,
     Battery,
+    Interbeat,
     PersonalInfo,
 }
 
@@ -353,6 +355,7 @@ impl Collection {
         let c = match kind {
             "heartrate" => Collection::HeartRate,
             "ring_battery_level" => Collection::Battery,
+            "interbeat_interval" => Collection::Interbeat,
             "personal_info" if !sandbox => Collection::PersonalInfo,
             k => Collection::Docs(COLLECTIONS.iter().find(|c| **c == k)?),
         };
@@ -367,6 +370,7 @@ impl Collection {
             Collection::Docs(n) => n,
             Collection::HeartRate => "heartrate",
             Collection::Battery => "ring_battery_level",
+            Collection::Interbeat => "interbeat_interval",
             Collection::PersonalInfo => "personal_info",
         }
     }
@@ -374,7 +378,7 @@ impl Collection {
     fn scope(self) -> &'static str {
         match self.name() {
             "personal_info" => "personal",
-            "heartrate" => "heartrate",
+            "heartrate" | "interbeat_interval" => "heartrate",
             "workout" => "workout",
             "tag" | "enhanced_tag" => "tag",
             "session" => "session",
@@ -696,7 +700,9 @@ fn serve_gated(
     let q = Query::parse(raw_query);
     match coll {
         Collection::PersonalInfo => json_response(StatusCode::OK, data.personal_info().to_owned()),
-        Collection::HeartRate | Collection::Battery => series(s, &data, coll, &q, sandbox),
+        Collection::HeartRate | Collection::Battery | Collection::Interbeat => {
+            series(s, &data, coll, &q, sandbox)
+        }
         Collection::Docs(name) => documents(s, &data, name, &q, sandbox),
     }
 }
@@ -960,6 +966,16 @@ fn series(s: &Shared, data: &Dataset, coll: Collection, q: &Query, sandbox: bool
     }
     match coll {
         Collection::HeartRate => walk!(data.heartrate(), HeartRateSample::write_json),
+        Collection::Interbeat => {
+            // Derived per request (see ibi.rs), one more than a page to
+            // know whether a next page exists.
+            let floor = s.cfg.interbeat_days.map_or(i64::MIN, |d| {
+                data.now().as_millisecond() - i64::from(d) * 86_400_000
+            });
+            let span = (start.as_millisecond().max(floor), end.as_millisecond());
+            let beats = ibi::beats(data, s.cfg.seed, span, after, page + 1, latest);
+            walk!(&beats[..], ibi::IbiSample::write_json)
+        }
         _ => walk!(data.battery(), BatterySample::write_json),
     }
     let next = next.map(|after| {

@@ -17,6 +17,7 @@ pub mod data;
 mod faults;
 mod fields;
 mod http;
+pub mod ibi;
 mod oauth;
 mod paging;
 mod quirks;
@@ -119,6 +120,10 @@ pub struct SimConfig {
     pub page_size: usize,
     /// Samples per page of heartrate and ring_battery_level.
     pub series_page_size: usize,
+    /// Serve interbeat intervals only for the last this many days of the
+    /// history (`None`: all of it, ~25,000 beats a night). A volume knob
+    /// for tests and the demo that do not need years of beats.
+    pub interbeat_days: Option<u32>,
     /// Requests allowed per access token in any sliding `rate_window`.
     pub rate_limit: u32,
     pub rate_window: Duration,
@@ -174,6 +179,7 @@ impl SimConfig {
             token_scopes: HashMap::new(),
             page_size: 50,
             series_page_size: 1000,
+            interbeat_days: None,
             rate_limit: 5000,
             rate_window: Duration::from_secs(300),
             rate_tier: "standard".to_owned(),

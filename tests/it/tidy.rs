@@ -79,7 +79,7 @@ const LAYERS: &[&[&str]] = &[
     &["metrics"],
     &["config"],
     &["store"],
-    &["api"],
+    &["api", "coverage"],
     &["sync"],
     &["webhook"],
     &["daemon"],

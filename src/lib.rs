@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod coverage;
 pub mod daemon;
 pub mod error_kind;
 pub mod metrics;

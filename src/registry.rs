@@ -4,6 +4,8 @@
 //! by [`DATA_TYPES`]; adding a data type means adding one entry here and its
 //! table to `schema.sql`, nothing else.
 
+pub mod known;
+
 /// How a collection is queried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryStyle {

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 mod assets;
 mod auth;
 mod backup;
+mod coverage;
 pub mod dashboards;
 pub mod webhook;
 
@@ -116,6 +117,17 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         database: Option<PathBuf>,
     },
+    /// Compare an Oura OpenAPI document with what ouradb knows: collections,
+    /// fields and enum values either side lacks. Exit 0: nothing unknown
+    /// beyond the declared deviations; 1: findings; 2: unreadable spec.
+    Coverage {
+        /// The OpenAPI JSON (see the README on fetching the current one).
+        #[arg(long, value_name = "FILE")]
+        spec: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the shell completions, man pages and systemd unit the Debian
     /// package ships into DIR (run by the package build).
     #[command(hide = true)]
@@ -157,6 +169,9 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::GenerateAssets { dir } = &cli.command {
         return assets::generate(dir);
+    }
+    if let Command::Coverage { spec, json } = &cli.command {
+        return coverage::run(spec, *json);
     }
     if let Command::Demo { database, days } = &cli.command {
         init_logging("warn", LogFormat::Auto);
@@ -221,7 +236,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => dashboards::run(&config.database, dir.as_deref(), serve, port),
         Command::Backup { dest, force, .. } => backup::backup(&config.database, &dest, force),
         Command::Check { .. } => backup::check(&config.database),
-        Command::Demo { .. } | Command::GenerateAssets { .. } => unreachable!("handled above"),
+        Command::Demo { .. } | Command::GenerateAssets { .. } | Command::Coverage { .. } => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -21,6 +21,7 @@ mod request_log;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod typed_columns;
 mod webhook;
 
 use std::borrow::Cow;
@@ -85,6 +86,7 @@ pub use backup::{BackupError, BackupReport, CheckReport, OrphanRows, backup, che
 pub use handle::StoreHandle;
 pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
 pub use schema::{SCHEMA_VERSION, SchemaObject, migration_sources, schema_objects};
+pub use typed_columns::{TypedColumn, typed_columns};
 pub use webhook::{
     PENDING as WEBHOOK_PENDING, StoredSubscription, WebhookEventRecord, WebhookHealth,
 };

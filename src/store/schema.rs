@@ -90,6 +90,17 @@ pub fn migration_sources() -> impl Iterator<Item = &'static str> {
     MIGRATIONS.iter().map(|m| m.sql)
 }
 
+/// An empty database at [`SCHEMA_VERSION`], in memory.
+pub(super) fn fresh_in_memory() -> Result<Connection, StoreError> {
+    let conn = Connection::open_in_memory()?;
+    let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
+    for m in MIGRATIONS {
+        tx.execute_batch(m.sql)?;
+    }
+    tx.commit()?;
+    Ok(conn)
+}
+
 /// A table or view of a database at [`SCHEMA_VERSION`], with its columns in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaObject {
@@ -102,12 +113,7 @@ pub struct SchemaObject {
 /// Every table and view a fresh database has, read from an in-memory copy:
 /// the authority on which columns exist, whatever the comments say.
 pub fn schema_objects() -> Result<Vec<SchemaObject>, StoreError> {
-    let conn = Connection::open_in_memory()?;
-    let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
-    for m in MIGRATIONS {
-        tx.execute_batch(m.sql)?;
-    }
-    tx.commit()?;
+    let conn = fresh_in_memory()?;
     let mut stmt = conn.prepare(
         "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') \
          AND name NOT LIKE 'sqlite_%' ORDER BY name",

@@ -11,6 +11,7 @@
 )]
 
 mod cli;
+mod coverage;
 mod daemon;
 mod dashboards;
 mod db;

@@ -1186,3 +1186,37 @@ async fn the_simulator_exchanges_a_pkce_code_only_with_its_verifier() {
     assert_eq!(exchange(c, None).await.0, 200);
     env.sim.stop().await;
 }
+
+/// A partial grant as Oura lists it today (`extapi:daily ...`): the token
+/// response and `auth status` compare each prefixed name with the scope it
+/// stands for, so exactly the scopes left out are named, without prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_grant_listed_with_a_prefix_names_exactly_the_scopes_left_out() {
+    let mut cfg = sim_config(Duration::from_secs(3600));
+    let granted = ["email", "personal", "daily", "heartrate", "tag", "session"];
+    cfg.oauth_granted_scopes = Some(granted.map(String::from).to_vec());
+    let env = setup_with(cfg, None).await;
+    let (stdout, _) = login_with_binary(&env, &[]).await;
+    assert!(
+        stdout.contains("granted scopes: extapi:email extapi:personal extapi:daily"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "not granted: workout spo2 heart_health (data types needing these are skipped)"
+        ),
+        "{stdout}"
+    );
+    let st = oauth::auth_state(&env.config.oauth).unwrap();
+    assert!(st.has_scope("daily") && st.has_scope("heartrate") && !st.has_scope("workout"));
+
+    let out = run_bin(ouradb_cmd(&env, &["auth", "status"])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("scopes: extapi:email"), "{stdout}");
+    assert!(
+        stdout.contains("\nnot granted: workout spo2 heart_health\n"),
+        "{stdout}"
+    );
+    env.sim.stop().await;
+}

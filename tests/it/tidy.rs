@@ -80,7 +80,7 @@ const LAYERS: &[&[&str]] = &[
     &["metrics"],
     &["config"],
     &["store"],
-    &["api"],
+    &["api", "coverage"],
     &["sync"],
     &["webhook"],
     &["daemon"],

@@ -91,7 +91,14 @@ fn main() {
     let sim = Sim::start_seeded(
         days,
         seed,
-        &["--rate-limit", "4294967295", "--latency-ms", &latency],
+        &[
+            "--rate-limit",
+            "4294967295",
+            "--app-rate-limit",
+            "4294967295",
+            "--latency-ms",
+            &latency,
+        ],
     );
     println!(
         "cold sync of {years} simulated years ({days} days, seed {seed}), all 19 types, {latency_ms} ms added to each request; {}; {}",

@@ -1527,13 +1527,16 @@ async fn each_token_reads_its_own_person_and_the_first_is_unchanged() {
         let (s3, _) = get_as(&srv, "sim-token-3", "/v2/usercollection/personal_info").await;
         assert_eq!(s3, 401);
 
-        // The first person is served exactly as by a one-person simulator.
+        // The first person is served exactly as by a one-person simulator
+        // (page tokens aside: each server has a key of its own).
         let single = SimServer::start(cfg(60)).await.unwrap();
         for path in [SLEEP_MAY, "/v2/usercollection/personal_info"] {
-            assert_eq!(
-                get_as(&single, TOKEN, path).await,
-                get_as(&srv, TOKEN, path).await
-            );
+            let mut one = get_as(&single, TOKEN, path).await;
+            let mut two = get_as(&srv, TOKEN, path).await;
+            for v in [&mut one.1, &mut two.1] {
+                v.as_object_mut().unwrap().remove("next_token");
+            }
+            assert_eq!(one, two);
         }
         single.stop().await;
         srv.stop().await;

@@ -1,5 +1,6 @@
-//! The Oura API simulator: a deterministic synthetic person served over HTTP
-//! with the real service's quirks and failures. Used by `ouradb demo`, the
+//! The Oura API simulator: deterministic synthetic persons (one by default,
+//! see [`SimConfig::with_persons`]) served over HTTP with the real service's
+//! quirks, quotas and failures. Used by `ouradb demo`, the
 //! `ouradb-sim` binary, the tests and the benchmarks; nothing on the daemon's
 //! sync path depends on it.
 //!

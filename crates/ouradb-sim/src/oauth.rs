@@ -198,6 +198,7 @@ pub(crate) fn authorize(s: &Shared, query: &str) -> Response {
                 code.clone(),
                 AuthCode {
                     client_id: client.id.clone(),
+                    // `Ok` here: an unknown login_hint was answered above.
                     person: person.unwrap_or_default(),
                     redirect_uri: redirect.clone(),
                     scopes: scopes.clone(),

@@ -245,4 +245,29 @@ mod tests {
         }
         assert!(cfg.person(6).is_none());
     }
+
+    #[test]
+    fn the_command_line_adds_persons_and_the_application_quota() {
+        use clap::Parser;
+        let argv = ["ouradb-sim", "--persons", "3", "--token", "T"];
+        let cfg = crate::cli::Args::try_parse_from(argv)
+            .unwrap()
+            .into_config();
+        assert_eq!(cfg.person_count(), 3);
+        assert_eq!(cfg.person(2).unwrap().tokens, vec!["T-3".to_owned()]);
+        assert_eq!(cfg.app_rate_limit, 5000);
+        let argv = [
+            "ouradb-sim",
+            "--app-rate-limit",
+            "9",
+            "--app-rate-window",
+            "7",
+        ];
+        let cfg = crate::cli::Args::try_parse_from(argv)
+            .unwrap()
+            .into_config();
+        assert_eq!(cfg.person_count(), 1);
+        assert_eq!(cfg.app_rate_limit, 9);
+        assert_eq!(cfg.app_rate_window, std::time::Duration::from_secs(7));
+    }
 }

@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(l.admit(&cfg, "b", &app, t0).ok(), Some(2));
         assert_eq!(l.admit(&cfg, "b", &app, t0).ok(), Some(1));
         let r = l.admit(&cfg, "b", &app, t0 + Duration::from_millis(1500));
-        let r = r.err().expect("application full");
+        let r = r.expect_err("application full");
         assert_eq!((r.retry_after, r.limit), (9, 4));
         assert_eq!(l.refused(RateLimitCause::Application), 1);
         // Another application has its own window.

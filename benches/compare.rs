@@ -177,7 +177,14 @@ fn main() {
     // Fetch-bound, not rate-bound: rounds follow each other within one
     // quota window, so the simulator's limit is lifted.
     let latency = latency_ms.to_string();
-    let mut sim_args = vec!["--rate-limit", "4294967295", "--latency-ms", &latency];
+    let mut sim_args = vec![
+        "--rate-limit",
+        "4294967295",
+        "--app-rate-limit",
+        "4294967295",
+        "--latency-ms",
+        &latency,
+    ];
     sim_args.extend(interbeat_days.as_deref());
     let sim = Sim::start_seeded(days, seed, &sim_args);
     println!(

@@ -34,7 +34,15 @@ fn main() {
         // Cost, not quota: 10 years need more requests than one 5-minute
         // window allows, so both the simulator's and ouradb's limits are
         // lifted.
-        let sim = Sim::start(days, &["--rate-limit", "4294967295"]);
+        let sim = Sim::start(
+            days,
+            &[
+                "--rate-limit",
+                "4294967295",
+                "--app-rate-limit",
+                "4294967295",
+            ],
+        );
         let db = dir.path().join(format!("{y}y.sqlite"));
         let config = dir.path().join(format!("{y}y.toml"));
         common::write_config(

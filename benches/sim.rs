@@ -20,6 +20,7 @@ fn main() {
         let mut cfg = SimConfig::new(7, 730, date(2024, 6, 30));
         cfg.log_requests = false;
         cfg.rate_limit = u32::MAX;
+        cfg.app_rate_limit = u32::MAX;
         let srv = SimServer::start(cfg).await.expect("start");
         let url = format!(
             "{}/v2/usercollection/daily_sleep?start_date=2024-06-01&end_date=2024-06-01",

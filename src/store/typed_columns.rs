@@ -61,6 +61,10 @@ fn columns_of(shape: &Shape) -> Vec<TypedColumn> {
                     "ts",
                     vec![vec!["timestamp".into()], vec!["timestamp_unix".into()]],
                 )),
+                SeriesColumn::TsMs => Some(column(
+                    "ts_ms",
+                    vec![vec!["timestamp".into()], vec!["timestamp_unix".into()]],
+                )),
                 SeriesColumn::Extra => None,
                 SeriesColumn::Field(f) => Some(column(f, vec![vec![f.clone()]])),
             })

@@ -9,7 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use jiff::civil::{Date, date};
 use ouradb_sim::data::{Change, Op};
-use ouradb_sim::{Faults, SimConfig, SimServer};
+use ouradb_sim::{Application, Faults, RateLimitCause, SimConfig, SimServer};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "sim-token";
@@ -1556,6 +1556,262 @@ async fn interbeat_interval_is_strict_and_pages_through_every_beat() {
             served.iter().map(|r| r["validity"].as_u64().unwrap()).collect();
         assert_eq!(codes, [0, 1, 2].into());
         srv.stop().await;
+    })
+    .await;
+}
+
+// -- several persons and the per-application limit (issue 20) --------------
+
+const TOKEN_2: &str = "sim-token-2";
+
+async fn get_as(srv: &SimServer, token: &str, path: &str) -> (u16, Value) {
+    let r = client()
+        .get(format!("{}{}", srv.base_url(), path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let st = r.status().as_u16();
+    (st, r.json().await.unwrap_or(Value::Null))
+}
+
+const SLEEP_MAY: &str = "/v2/usercollection/daily_sleep?start_date=2024-05-01&end_date=2024-06-30";
+
+#[tokio::test]
+async fn each_token_reads_its_own_person_and_the_first_is_unchanged() {
+    bounded(async {
+        let srv = SimServer::start(cfg(60).with_persons(2)).await.unwrap();
+        let persons = srv.persons();
+        assert_eq!(persons.len(), 2);
+        assert_eq!(srv.stats().persons_generated(), 1, "only the first so far");
+        let (s1, info1) = get_as(&srv, TOKEN, "/v2/usercollection/personal_info").await;
+        let (s2, info2) = get_as(&srv, TOKEN_2, "/v2/usercollection/personal_info").await;
+        assert_eq!((s1, s2), (200, 200));
+        assert_ne!(info1["id"], info2["id"]);
+        assert_ne!(info1["email"], info2["email"]);
+        assert_eq!(info1["email"], persons[0].email().as_str());
+        assert_eq!(info2["email"], persons[1].email().as_str());
+        assert_eq!(info2["id"], persons[1].personal_info_id().as_str());
+        assert_eq!(srv.stats().persons_generated(), 2);
+        // The same token stays the same person.
+        let (_, again) = get_as(&srv, TOKEN_2, "/v2/usercollection/personal_info").await;
+        assert_eq!(again, info2);
+        // Different data, and a shorter history with a later ring set-up.
+        let (_, sleep1) = get_as(&srv, TOKEN, SLEEP_MAY).await;
+        let (_, sleep2) = get_as(&srv, TOKEN_2, SLEEP_MAY).await;
+        assert!(!ids(&sleep2).is_empty());
+        assert!(ids(&sleep1).iter().all(|id| !ids(&sleep2).contains(id)));
+        assert_eq!(persons[1].days, 54);
+        let first = |p| srv.read_person_data(p, |d| d.first_day());
+        assert_eq!(first(1), first(0) + jiff::ToSpan::days(6));
+        let (_, rings) = get_as(&srv, TOKEN_2, "/v2/usercollection/ring_configuration").await;
+        let set_up: Vec<&str> = rings["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["set_up_at"].as_str())
+            .collect();
+        assert!(set_up.iter().any(|t| t.starts_with(&first(1).to_string())));
+        // A token no person holds is refused as before.
+        let (s3, _) = get_as(&srv, "sim-token-3", "/v2/usercollection/personal_info").await;
+        assert_eq!(s3, 401);
+
+        // The first person is served exactly as by a one-person simulator
+        // (page tokens aside: each server has a key of its own).
+        let single = SimServer::start(cfg(60)).await.unwrap();
+        for path in [SLEEP_MAY, "/v2/usercollection/personal_info"] {
+            let mut one = get_as(&single, TOKEN, path).await;
+            let mut two = get_as(&srv, TOKEN, path).await;
+            for v in [&mut one.1, &mut two.1] {
+                v.as_object_mut().unwrap().remove("next_token");
+            }
+            assert_eq!(one, two);
+        }
+        single.stop().await;
+        srv.stop().await;
+    })
+    .await;
+}
+
+async fn sign_in(srv: &SimServer, hint: Option<&str>) -> Result<String, String> {
+    let mut q = vec![
+        ("response_type", "code"),
+        ("client_id", "sim-client"),
+        ("redirect_uri", "http://127.0.0.1:9/cb"),
+    ];
+    if let Some(h) = hint {
+        q.push(("login_hint", h));
+    }
+    let r = client()
+        .get(format!("{}/oauth/authorize", srv.base_url()))
+        .query(&q)
+        .send()
+        .await
+        .unwrap();
+    let p = location_params(&r);
+    let Some(code) = p.get("code") else {
+        return Err(p.get("error_description").cloned().unwrap_or_default());
+    };
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("client_id", "sim-client"),
+        ("client_secret", "sim-secret"),
+    ];
+    let (st, tok) = exchange(srv, &form).await;
+    assert_eq!(st, 200, "{tok}");
+    Ok(tok["access_token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn oauth_sign_ins_choose_their_person() {
+    bounded(async {
+        let srv = SimServer::start(cfg(5).with_persons(3)).await.unwrap();
+        let persons = srv.persons();
+        let email = |p: usize| persons[p].email();
+        let info = |t: String| {
+            let srv = &srv;
+            async move { get_as(srv, &t, "/v2/usercollection/personal_info").await.1["email"].clone() }
+        };
+        // Two accounts as two Oura users, by email and by user id.
+        let a = sign_in(&srv, Some(&email(1))).await.unwrap();
+        let b = sign_in(&srv, Some(&persons[2].user_id)).await.unwrap();
+        assert_eq!(info(a.clone()).await, email(1).as_str());
+        assert_eq!(info(b.clone()).await, email(2).as_str());
+        // The same user twice: two tokens, one person.
+        let a2 = sign_in(&srv, Some(&persons[1].personal_info_id())).await.unwrap();
+        assert_ne!(a2, a);
+        assert_eq!(info(a2.clone()).await, email(1).as_str());
+        // Without a hint: whoever the browser is signed in as.
+        assert_eq!(info(sign_in(&srv, None).await.unwrap()).await, email(0).as_str());
+        srv.sign_in_as(2);
+        assert_eq!(info(sign_in(&srv, None).await.unwrap()).await, email(2).as_str());
+        let err = sign_in(&srv, Some("nobody@example.com")).await.unwrap_err();
+        assert!(err.contains("login_hint"), "{err}");
+        // One person withdrawing consent leaves the others signed in.
+        srv.revoke_person_grant("sim-client", 1);
+        let daily = "/v2/usercollection/daily_sleep";
+        assert_eq!(get_as(&srv, &a, daily).await.0, 401);
+        assert_eq!(get_as(&srv, &a2, daily).await.0, 401);
+        assert_eq!(get_as(&srv, &b, daily).await.0, 200);
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_application_limit_trips_across_tokens_under_their_own_limits() {
+    bounded(async {
+        let mut c = cfg(3).with_persons(2);
+        c.rate_limit = 3;
+        c.app_rate_limit = 4;
+        c.app_rate_window = Duration::from_secs(60);
+        let srv = SimServer::start(c).await.unwrap();
+        let daily = "/v2/usercollection/daily_sleep";
+        for t in [TOKEN, TOKEN_2, TOKEN, TOKEN_2] {
+            assert_eq!(get_as(&srv, t, daily).await.0, 200);
+        }
+        // Each token has used 2 of its 3; the personal-token application is full.
+        let r = client()
+            .get(format!("{}{daily}", srv.base_url()))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 429);
+        let h = r.headers();
+        let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&retry));
+        assert_eq!(h["x-ratelimit-limit"], "4");
+        assert_eq!(h["x-ratelimit-window"], "60");
+        let stats = srv.stats();
+        assert_eq!(stats.rate_limited(RateLimitCause::Application), 1);
+        assert_eq!(stats.rate_limited(RateLimitCause::Token), 0);
+        // OAuth clients are applications of their own, shared by their users.
+        let a = sign_in(&srv, None).await.unwrap();
+        srv.sign_in_as(1);
+        let b = sign_in(&srv, None).await.unwrap();
+        for t in [&a, &b, &a, &b] {
+            assert_eq!(get_as(&srv, t, daily).await.0, 200);
+        }
+        assert_eq!(get_as(&srv, &b, daily).await.0, 429);
+        assert_eq!(stats.rate_limited(RateLimitCause::Application), 2);
+        let app = Application::Client("sim-client".into());
+        assert_eq!(
+            srv.max_app_requests_in_window(&app, Duration::from_secs(60)),
+            5
+        );
+        // The window slides: the quota comes back.
+        srv.advance_time(Duration::from_secs(61));
+        assert_eq!(get_as(&srv, &b, daily).await.0, 200);
+        assert_eq!(get_as(&srv, TOKEN, daily).await.0, 200);
+        // The token's own limit (3 per 300 s) still applies on its own.
+        assert_eq!(get_as(&srv, TOKEN, daily).await.0, 429);
+        assert_eq!(stats.rate_limited(RateLimitCause::Token), 1);
+        assert_eq!(stats.responses_with_status(429), 3);
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn webhook_events_carry_the_user_id_of_the_person_whose_data_changed() {
+    bounded(async {
+        let srv = SimServer::start(cfg(10).with_persons(2)).await.unwrap();
+        let persons = srv.persons();
+        let rx: Rx = Arc::default();
+        let (cb, recv) = start_receiver(rx.clone()).await;
+        let r = wh(
+            &client(),
+            reqwest::Method::POST,
+            format!("{}/v2/webhook/subscription", srv.base_url()),
+        )
+        .json(
+            &json!({"callback_url": format!("{cb}/hook"), "verification_token": "vt",
+                          "event_type": "create", "data_type": "daily_sleep"}),
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 201);
+        let one = Change {
+            collection: "daily_sleep",
+            id: "p1-doc".into(),
+            op: Op::Create,
+        };
+        srv.with_person_data(1, |_| vec![one.clone()]);
+        assert!(srv.webhooks_idle(Duration::from_secs(10)).await);
+        // Both persons' days move on: each event names its own person.
+        srv.advance_days(1);
+        assert!(srv.webhooks_idle(Duration::from_secs(10)).await);
+        let events: Vec<Value> = rx
+            .lock()
+            .unwrap()
+            .events
+            .iter()
+            .map(|(_, b)| serde_json::from_str(b).unwrap())
+            .collect();
+        assert_eq!(events[0]["object_id"], "p1-doc");
+        assert_eq!(events[0]["user_id"], persons[1].user_id.as_str());
+        assert_ne!(persons[0].user_id, persons[1].user_id);
+        for (p, person) in persons.iter().enumerate() {
+            let own: Vec<String> = srv.read_person_data(p, |d| {
+                d.documents("daily_sleep")
+                    .iter()
+                    .map(|x| x.id.clone())
+                    .collect()
+            });
+            let told: Vec<&Value> = events[1..]
+                .iter()
+                .filter(|e| e["user_id"] == person.user_id.as_str())
+                .collect();
+            assert!(!told.is_empty(), "person {p} got no event");
+            for e in told {
+                assert!(own.iter().any(|id| e["object_id"] == id.as_str()), "{e}");
+            }
+        }
+        srv.stop().await;
+        recv.abort();
     })
     .await;
 }

@@ -30,9 +30,15 @@ pub struct Args {
     /// Simulated current day (YYYY-MM-DD); defaults to today (UTC).
     #[arg(long)]
     pub today: Option<Date>,
-    /// Accepted personal access token (repeatable).
+    /// Accepted personal access token of the first person (repeatable).
     #[arg(long = "token")]
     pub tokens: Vec<String>,
+    /// Simulated Oura users. Person N (from 2) has a seed, history length
+    /// and webhook user_id of their own, and the token `<first token>-N`
+    /// (e.g. sim-token-2). OAuth sign-ins pick the person by `login_hint`
+    /// (their email or user id), else the first person.
+    #[arg(long, default_value_t = 1)]
+    pub persons: usize,
     /// Documents per page.
     #[arg(long, default_value_t = 50)]
     pub page_size: usize,
@@ -46,6 +52,13 @@ pub struct Args {
     /// Rate-limit window in seconds.
     #[arg(long, default_value_t = 300)]
     pub rate_window: u64,
+    /// Requests per application per window, across all its tokens (each
+    /// OAuth client id; all personal access tokens count as one).
+    #[arg(long, default_value_t = 5000)]
+    pub app_rate_limit: u32,
+    /// Application rate-limit window in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub app_rate_window: u64,
     /// Lifetime of OAuth access tokens in seconds.
     #[arg(long, default_value_t = 86_400)]
     pub access_token_lifetime: u64,
@@ -123,6 +136,8 @@ impl Args {
         cfg.latency = Duration::from_millis(a.latency_ms);
         cfg.rate_limit = a.rate_limit;
         cfg.rate_window = Duration::from_secs(a.rate_window);
+        cfg.app_rate_limit = a.app_rate_limit;
+        cfg.app_rate_window = Duration::from_secs(a.app_rate_window);
         cfg.access_token_lifetime = Duration::from_secs(a.access_token_lifetime);
         cfg.clients = vec![if a.new_portal {
             OAuthClient::new_portal(&a.client_id, &a.client_secret)
@@ -150,8 +165,7 @@ impl Args {
         }
         // A benchmark or a long-running demo would otherwise grow the log forever.
         cfg.log_requests = false;
-
-        cfg
+        cfg.with_persons(a.persons)
     }
 }
 

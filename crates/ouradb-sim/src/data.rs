@@ -389,6 +389,16 @@ fn make_id(seed: u64, coll: usize, dn: i64, n: u64) -> String {
     )
 }
 
+/// The `id` of the person `seed` generates, as personal_info serves it.
+pub fn person_id(seed: u64) -> String {
+    make_id(seed, 99, 0, 0)
+}
+
+/// The `email` of the person `seed` generates, as personal_info serves it.
+pub fn person_email(seed: u64) -> String {
+    format!("sim.person.{seed}@example.com")
+}
+
 // ---------------------------------------------------------------------------
 // The person and the plan of each day.
 
@@ -1619,12 +1629,12 @@ impl Gen {
 
     fn personal_info(&self) -> String {
         json!({
-            "id": make_id(self.seed, 99, 0, 0),
+            "id": person_id(self.seed),
             "age": self.p.age,
             "weight": self.p.weight,
             "height": self.p.height,
             "biological_sex": if self.p.female { "female" } else { "male" },
-            "email": format!("sim.person.{}@example.com", self.seed),
+            "email": person_email(self.seed),
         })
         .to_string()
     }

@@ -124,6 +124,8 @@ impl Drop for Record {
                     at: std::time::Instant::now(),
                     time: Timestamp::UNIX_EPOCH,
                     fault: None,
+                    person: None,
+                    application: None,
                 },
             );
             self.s.log.lock().unwrap().push(e);
@@ -140,17 +142,24 @@ async fn handle(
 ) -> Response {
     let path = uri.path();
     let query = uri.query().unwrap_or("");
+    let token = bearer(&headers);
+    let (person, application) = token
+        .as_deref()
+        .and_then(|t| super::persons::owner(&s, t))
+        .unzip();
     let mut rec = Record {
         entry: RequestLogEntry {
             method: method.to_string(),
             path: path.to_owned(),
             query: query.to_owned(),
             status: 0,
-            token: bearer(&headers),
+            token,
             endpoint: "unknown".to_owned(),
             at: s.now(),
             time: s.wall(),
             fault: None,
+            person,
+            application,
         },
         pending: None,
         s: s.clone(),
@@ -248,11 +257,10 @@ async fn route(
             return (detail(st, msg), endpoint, fault);
         }
         Some(Fault::Burst429) => {
-            return (
-                too_many(s, s.cfg.rate_window.as_secs().max(1)),
-                endpoint,
-                fault,
-            );
+            s.limits.count(super::RateLimitCause::Injected);
+            let (limit, window) = (s.cfg.rate_limit, s.cfg.rate_window);
+            let resp = too_many(s, window.as_secs().max(1), limit, window);
+            return (resp, endpoint, fault);
         }
         Some(Fault::Slow(d)) | Some(Fault::Stall(d)) => s.sleep(d).await,
         _ => {}
@@ -268,7 +276,7 @@ async fn route(
     (resp, endpoint, fault)
 }
 
-fn too_many(s: &Shared, retry_after: u64) -> Response {
+fn too_many(s: &Shared, retry_after: u64, limit: u32, window: std::time::Duration) -> Response {
     let mut r = problem(
         StatusCode::TOO_MANY_REQUESTS,
         "Too Many Requests",
@@ -278,8 +286,8 @@ fn too_many(s: &Shared, retry_after: u64) -> Response {
     let h = r.headers_mut();
     let num = |n: u64| HeaderValue::from_str(&n.to_string()).expect("digits");
     h.insert(header::RETRY_AFTER, num(retry_after));
-    h.insert("x-ratelimit-limit", num(u64::from(s.cfg.rate_limit)));
-    h.insert("x-ratelimit-window", num(s.cfg.rate_window.as_secs()));
+    h.insert("x-ratelimit-limit", num(u64::from(limit)));
+    h.insert("x-ratelimit-window", num(window.as_secs()));
     // The spec defines the reset as a Unix epoch, not a delay.
     let reset = jiff::Timestamp::now().as_second().max(0) as u64 + retry_after;
     h.insert("x-ratelimit-reset", num(reset));
@@ -399,6 +407,8 @@ impl Collection {
 /// Auth, membership, rate limit and scope, in the order Oura applies them.
 /// The token's sliding window after a request was admitted.
 struct WindowUse {
+    /// Whose data the token reads.
+    person: usize,
     remaining: u64,
     /// Unix second at which every request now in the window has left it.
     reset_epoch: u64,
@@ -414,7 +424,7 @@ fn gate(
         return Err(unauthorized("Missing bearer token"));
     };
     let now = s.now();
-    let scopes = {
+    let (scopes, person, app) = {
         let mut a = s.auth.lock().unwrap();
         match a.access.get(&token) {
             None => return Err(unauthorized("Invalid or unknown access token")),
@@ -422,7 +432,7 @@ fn gate(
                 a.access.remove(&token);
                 return Err(unauthorized("Access token expired"));
             }
-            Some(t) => t.scopes.clone(),
+            Some(t) => (t.scopes.clone(), t.person, t.app.clone()),
         }
     };
     if s.membership_expired.load(Ordering::Relaxed) {
@@ -433,29 +443,16 @@ fn gate(
             "membership_required",
         ));
     }
-    let window;
-    {
-        let mut rate = s.rate.lock().unwrap();
-        let q = rate.entry(token).or_default();
-        while q
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= s.cfg.rate_window)
-        {
-            q.pop_front();
-        }
-        if q.len() >= s.cfg.rate_limit as usize {
-            let oldest = *q.front().expect("limit > 0 when full");
-            let wait = s.cfg.rate_window.saturating_sub(now.duration_since(oldest));
-            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            return Err(too_many(s, secs.max(1)));
-        }
-        q.push_back(now);
-        let until_reset = s.cfg.rate_window.as_secs_f64().ceil() as u64;
-        window = WindowUse {
-            remaining: (s.cfg.rate_limit as usize).saturating_sub(q.len()) as u64,
-            reset_epoch: jiff::Timestamp::now().as_second().max(0) as u64 + until_reset,
-        };
-    }
+    let remaining = s
+        .limits
+        .admit(&s.cfg, &token, &app, now)
+        .map_err(|r| too_many(s, r.retry_after, r.limit, r.window))?;
+    let until_reset = s.cfg.rate_window.as_secs_f64().ceil() as u64;
+    let window = WindowUse {
+        person,
+        remaining,
+        reset_epoch: jiff::Timestamp::now().as_second().max(0) as u64 + until_reset,
+    };
     if let Some(denied) = denied(s, coll) {
         return Err(denied);
     }
@@ -648,7 +645,7 @@ fn serve_collection(
         Ok(w) => w,
         Err(r) => return r,
     };
-    let mut resp = serve_gated(s, coll, sandbox, id, raw_query);
+    let mut resp = serve_gated(s, window.person, coll, sandbox, id, raw_query);
     if s.cfg.rate_headers_always {
         let h = resp.headers_mut();
         let num = |n: u64| HeaderValue::from_str(&n.to_string()).expect("digits");
@@ -662,12 +659,14 @@ fn serve_collection(
 
 fn serve_gated(
     s: &Shared,
+    person: usize,
     coll: Collection,
     sandbox: bool,
     id: Option<&str>,
     raw_query: &str,
 ) -> Response {
-    let data = s.data.read().unwrap();
+    let data = s.people.data(person);
+    let data = data.read().unwrap();
     let empty = s.faults.read().unwrap().empty_pages;
     if let Some(id) = id {
         let name = coll.name();

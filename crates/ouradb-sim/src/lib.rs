@@ -1,5 +1,6 @@
-//! The Oura API simulator: a deterministic synthetic person served over HTTP
-//! with the real service's quirks and failures. Used by `ouradb demo`, the
+//! The Oura API simulator: deterministic synthetic persons (one by default,
+//! see [`SimConfig::with_persons`]) served over HTTP with the real service's
+//! quirks, quotas and failures. Used by `ouradb demo`, the
 //! `ouradb-sim` binary, the tests and the benchmarks; nothing on the daemon's
 //! sync path depends on it.
 //!
@@ -12,6 +13,7 @@
 //! through [`SimServer::with_data`] / [`SimServer::advance_days`] (which also
 //! fire webhooks), and finish with [`SimServer::stop`].
 
+mod app_limit;
 pub mod cli;
 pub mod data;
 mod faults;
@@ -20,10 +22,11 @@ mod http;
 pub mod ibi;
 mod oauth;
 mod paging;
+mod persons;
 mod quirks;
 mod webhook;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -35,8 +38,10 @@ use jiff::civil::Date;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+pub use app_limit::{Application, RateLimitCause};
 pub use data::{Change, Dataset, Op};
 pub use faults::Faults;
+pub use persons::PersonConfig;
 pub use quirks::Quirks;
 pub use webhook::WebhookAttempt;
 
@@ -107,13 +112,17 @@ impl OAuthClient {
 pub struct SimConfig {
     /// Listen address; port 0 picks a free port.
     pub addr: SocketAddr,
+    /// Seed of the first person (and of fault injection).
     pub seed: u64,
-    /// Days of generated history ending with `today`.
+    /// Days of the first person's history ending with `today`.
     pub days: u32,
     /// The simulated current day (the last day of data).
     pub today: Date,
-    /// Accepted personal access tokens.
+    /// The first person's personal access tokens.
     pub tokens: Vec<String>,
+    /// The persons besides the first (see the `persons` module docs and
+    /// [`SimConfig::with_persons`]); a token none of them holds is a 401.
+    pub persons: Vec<PersonConfig>,
     /// Scopes of a personal access token; tokens not listed get every scope.
     pub token_scopes: HashMap<String, Vec<String>>,
     /// Documents per page of the date-filtered collections.
@@ -127,6 +136,11 @@ pub struct SimConfig {
     /// Requests allowed per access token in any sliding `rate_window`.
     pub rate_limit: u32,
     pub rate_window: Duration,
+    /// Requests allowed per application (OAuth client id, or all personal
+    /// access tokens together) in any sliding `app_rate_window`, across
+    /// every person and token of it.
+    pub app_rate_limit: u32,
+    pub app_rate_window: Duration,
     /// Value of the `X-RateLimit-Tier` header.
     pub rate_tier: String,
     /// Send `X-RateLimit-Limit/-Remaining/-Window/-Reset` on every data
@@ -146,7 +160,7 @@ pub struct SimConfig {
     /// Accept spec 1.37's `spo2Daily` scope (granting daily_spo2) instead of
     /// refusing it as `invalid_scope` like the live service does.
     pub legacy_spo2_scope: bool,
-    /// `user_id` reported in webhook events.
+    /// `user_id` reported in webhook events about the first person.
     pub user_id: String,
     /// An expired membership answers 403 on every data route.
     pub membership_expired: bool,
@@ -176,12 +190,15 @@ impl SimConfig {
             days,
             today,
             tokens: vec!["sim-token".to_owned()],
+            persons: Vec::new(),
             token_scopes: HashMap::new(),
             page_size: 50,
             series_page_size: 1000,
             interbeat_days: None,
             rate_limit: 5000,
             rate_window: Duration::from_secs(300),
+            app_rate_limit: 5000,
+            app_rate_window: Duration::from_secs(300),
             rate_tier: "standard".to_owned(),
             rate_headers_always: false,
             latency: Duration::ZERO,
@@ -230,10 +247,15 @@ pub struct RequestLogEntry {
     pub time: Timestamp,
     /// Injected fault, if one hit this request.
     pub fault: Option<&'static str>,
+    /// The person and application of the token presented, if it was valid.
+    pub person: Option<usize>,
+    pub application: Option<Application>,
 }
 
 pub(crate) struct AccessToken {
     grant: Option<u64>,
+    person: usize,
+    app: Application,
     /// `None` = every scope.
     scopes: Option<Vec<String>>,
     expires: Option<Instant>,
@@ -249,9 +271,9 @@ pub(crate) struct AuthState {
 
 pub(crate) struct Shared {
     cfg: SimConfig,
-    data: RwLock<Dataset>,
+    people: persons::People,
     auth: Mutex<AuthState>,
-    rate: Mutex<HashMap<String, VecDeque<Instant>>>,
+    limits: app_limit::Limits,
     log: Mutex<Vec<RequestLogEntry>>,
     counters: Mutex<HashMap<(String, u16), u64>>,
     faults: RwLock<Faults>,
@@ -317,6 +339,16 @@ impl SimStats {
         self.shared.max_data_in_flight.store(now, Ordering::SeqCst);
     }
 
+    /// 429s answered so far because of `cause`.
+    pub fn rate_limited(&self, cause: RateLimitCause) -> u64 {
+        self.shared.limits.refused(cause)
+    }
+
+    /// Persons whose dataset has been generated (asked for at least once).
+    pub fn persons_generated(&self) -> usize {
+        self.shared.people.generated()
+    }
+
     /// Responses with `status` across every endpoint.
     pub fn responses_with_status(&self, status: u16) -> u64 {
         self.shared
@@ -368,28 +400,32 @@ pub struct SimServer {
 }
 
 impl SimServer {
-    /// Generates the dataset and starts serving.
+    /// Generates the first person's dataset and starts serving (the other
+    /// persons' datasets are generated on first use).
     pub async fn start(cfg: SimConfig) -> io::Result<SimServer> {
         let data = Dataset::generate(cfg.seed, cfg.days, cfg.today);
         SimServer::start_with_data(cfg, data).await
     }
 
-    /// Starts serving a dataset built elsewhere (saves regenerating it).
+    /// Starts serving a dataset built elsewhere as the first person's
+    /// (saves regenerating it).
     pub async fn start_with_data(cfg: SimConfig, data: Dataset) -> io::Result<SimServer> {
+        let people = persons::People::new(&cfg, data);
+        let mut access = HashMap::new();
+        for (t, person) in people.token_owners()? {
+            let scopes = cfg.token_scopes.get(&t).cloned();
+            let token = AccessToken {
+                grant: None,
+                person,
+                app: Application::PersonalTokens,
+                scopes,
+                expires: None,
+            };
+            access.insert(t, token);
+        }
         let listener = tokio::net::TcpListener::bind(cfg.addr).await?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut access = HashMap::new();
-        for t in &cfg.tokens {
-            access.insert(
-                t.clone(),
-                AccessToken {
-                    grant: None,
-                    scopes: cfg.token_scopes.get(t).cloned(),
-                    expires: None,
-                },
-            );
-        }
         let mut page_key = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut page_key[..]);
         let http = reqwest::Client::builder()
@@ -397,7 +433,7 @@ impl SimServer {
             .build()
             .map_err(io::Error::other)?;
         let shared = Arc::new(Shared {
-            data: RwLock::new(data),
+            people,
             auth: Mutex::new(AuthState {
                 access,
                 refresh: HashMap::new(),
@@ -405,7 +441,7 @@ impl SimServer {
                 codes: HashMap::new(),
                 next_grant: 1,
             }),
-            rate: Mutex::new(HashMap::new()),
+            limits: app_limit::Limits::default(),
             log: Mutex::new(Vec::new()),
             counters: Mutex::new(HashMap::new()),
             faults: RwLock::new(cfg.faults.clone()),
@@ -487,12 +523,18 @@ impl SimServer {
     /// The largest number of requests carrying `token` that arrived within
     /// any sliding `window` (rejected ones included).
     pub fn max_requests_in_window(&self, token: &str, window: Duration) -> usize {
+        self.max_in_window(|e| e.token.as_deref() == Some(token), window)
+    }
+
+    /// The largest number of requests counted against `app` (every token
+    /// of it, every person) within any sliding `window`, rejected included.
+    pub fn max_app_requests_in_window(&self, app: &Application, window: Duration) -> usize {
+        self.max_in_window(|e| e.application.as_ref() == Some(app), window)
+    }
+
+    fn max_in_window(&self, pick: impl Fn(&RequestLogEntry) -> bool, window: Duration) -> usize {
         let log = self.shared.log.lock().unwrap();
-        let times: Vec<Instant> = log
-            .iter()
-            .filter(|e| e.token.as_deref() == Some(token))
-            .map(|e| e.at)
-            .collect();
+        let times: Vec<Instant> = log.iter().filter(|e| pick(e)).map(|e| e.at).collect();
         drop(log);
         let mut best = 0;
         let mut lo = 0;
@@ -520,21 +562,46 @@ impl SimServer {
         self.stats().max_concurrent_requests()
     }
 
-    /// Reads the dataset.
+    /// Reads the first person's dataset.
     pub fn read_data<R>(&self, f: impl FnOnce(&Dataset) -> R) -> R {
-        f(&self.shared.data.read().unwrap())
+        self.read_person_data(0, f)
     }
 
-    /// Mutates the dataset; the changes `f` returns are announced to webhook
-    /// subscribers and returned.
+    /// Reads a person's dataset (generating it if nobody asked for it yet).
+    /// Panics on a person the configuration does not have.
+    pub fn read_person_data<R>(&self, person: usize, f: impl FnOnce(&Dataset) -> R) -> R {
+        f(&self.shared.people.data(person).read().unwrap())
+    }
+
+    /// Mutates the first person's dataset; the changes `f` returns are
+    /// announced to webhook subscribers and returned.
     pub fn with_data(&self, f: impl FnOnce(&mut Dataset) -> Vec<Change>) -> Vec<Change> {
-        let mut data = self.shared.data.write().unwrap();
+        self.with_person_data(0, f)
+    }
+
+    /// Mutates a person's dataset; the changes `f` returns are announced to
+    /// webhook subscribers with that person's `user_id`, and returned.
+    pub fn with_person_data(
+        &self,
+        person: usize,
+        f: impl FnOnce(&mut Dataset) -> Vec<Change>,
+    ) -> Vec<Change> {
+        let data = self.shared.people.data(person);
+        let mut data = data.write().unwrap();
+        self.mutate(person, &mut data, f)
+    }
+
+    fn mutate(
+        &self,
+        person: usize,
+        data: &mut Dataset,
+        f: impl FnOnce(&mut Dataset) -> Vec<Change>,
+    ) -> Vec<Change> {
         let idless = &self.shared.cfg.quirks.idless;
-        let days_before = days_of(&data, idless);
-        let changes = f(&mut data);
+        let days_before = days_of(data, idless);
+        let changes = f(data);
         // Documents served without an id are announced by their day.
-        let days_after = days_of(&data, idless);
-        drop(data);
+        let days_after = days_of(data, idless);
         let announced: Vec<Change> = changes
             .iter()
             .map(|c| {
@@ -548,31 +615,64 @@ impl SimServer {
                 }
             })
             .collect();
-        webhook::emit(&self.shared, &announced);
+        let user_id = &self.shared.people.config(person).user_id;
+        webhook::emit(&self.shared, user_id, &announced);
         changes
     }
 
-    /// The documents of a collection exactly as the simulator serves them
-    /// (with the configured quirks), in the dataset's order.
+    /// The first person's documents of a collection exactly as the
+    /// simulator serves them (with the configured quirks), in order.
     pub fn served_documents(&self, collection: &str) -> Vec<serde_json::Value> {
-        let data = self.shared.data.read().unwrap();
-        data.documents(collection)
-            .iter()
-            .map(|d| {
-                let json = quirks::serve(
-                    &self.shared.cfg.quirks,
-                    collection,
-                    d,
-                    data.utc_offset_seconds(d.day),
-                );
-                serde_json::from_str(&json).expect("served documents are JSON")
-            })
+        self.served_person_documents(0, collection)
+    }
+
+    /// [`SimServer::served_documents`] of any person.
+    pub fn served_person_documents(
+        &self,
+        person: usize,
+        collection: &str,
+    ) -> Vec<serde_json::Value> {
+        self.read_person_data(person, |data| {
+            data.documents(collection)
+                .iter()
+                .map(|d| {
+                    let json = quirks::serve(
+                        &self.shared.cfg.quirks,
+                        collection,
+                        d,
+                        data.utc_offset_seconds(d.day),
+                    );
+                    serde_json::from_str(&json).expect("served documents are JSON")
+                })
+                .collect()
+        })
+    }
+
+    /// Moves every person's current day forward (new days appear, webhooks
+    /// fire); returns the first person's changes.
+    pub fn advance_days(&self, days: u32) -> Vec<Change> {
+        let mut first = Vec::new();
+        self.shared.people.advance(days, |person, data| {
+            let mut data = data.write().unwrap();
+            let changes = self.mutate(person, &mut data, |d| d.advance_days(days));
+            if person == 0 {
+                first = changes;
+            }
+        });
+        first
+    }
+
+    /// The configuration of every person, the first included.
+    pub fn persons(&self) -> Vec<PersonConfig> {
+        (0..self.shared.people.len())
+            .map(|i| self.shared.people.config(i).clone())
             .collect()
     }
 
-    /// Moves the data's current day forward (new days appear, webhooks fire).
-    pub fn advance_days(&self, days: u32) -> Vec<Change> {
-        self.with_data(|d| d.advance_days(days))
+    /// Signs the simulated browser in as `person`: authorization requests
+    /// without a `login_hint` grant access to that person's data from now on.
+    pub fn sign_in_as(&self, person: usize) {
+        self.shared.people.sign_in_as(person);
     }
 
     /// Moves the simulator's clocks forward: token, code and subscription
@@ -606,7 +706,13 @@ impl SimServer {
     /// The user withdraws consent for an OAuth client: every access and
     /// refresh token issued to it stops working.
     pub fn revoke_grant(&self, client_id: &str) {
-        oauth::revoke_client(&self.shared, client_id);
+        oauth::revoke_client(&self.shared, client_id, None);
+    }
+
+    /// One person withdraws consent for an OAuth client: their tokens of
+    /// it stop working, other persons' grants to it stay.
+    pub fn revoke_person_grant(&self, client_id: &str, person: usize) {
+        oauth::revoke_client(&self.shared, client_id, Some(person));
     }
 
     /// Forgets a personal access token (or any access token).

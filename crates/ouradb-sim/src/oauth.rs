@@ -1,7 +1,9 @@
 //! OAuth2 authorization-code flow as Oura runs it: auto-approving consent
 //! screen, single-use 10-minute codes, rotating refresh tokens, and PKCE
 //! (RFC 7636): a code issued for a `code_challenge` is exchanged only with
-//! its `code_verifier`.
+//! its `code_verifier`. The person who signs in is the one the request's
+//! `login_hint` names, else the one the simulated browser is signed in as
+//! (see the `persons` module).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -11,17 +13,20 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::{ALL_SCOPES, AccessToken, Portal, Shared};
+use super::{ALL_SCOPES, AccessToken, Application, Portal, Shared};
 
 const CODE_LIFETIME: Duration = Duration::from_secs(600);
 
 pub(crate) struct Grant {
     client_id: String,
     scopes: Vec<String>,
+    /// The person who consented.
+    person: usize,
 }
 
 pub(crate) struct AuthCode {
     client_id: String,
+    person: usize,
     redirect_uri: String,
     scopes: Vec<String>,
     expires: Instant,
@@ -139,6 +144,13 @@ pub(crate) fn authorize(s: &Shared, query: &str) -> Response {
         );
     };
     let challenge = Challenge::from_query(&q);
+    let person = match q.get("login_hint") {
+        Some(hint) => s
+            .people
+            .find(hint)
+            .ok_or("login_hint names no simulated person"),
+        None => Ok(s.people.signed_in()),
+    };
     {
         let mut pairs = target.query_pairs_mut();
         let requested: Vec<String> = match q.get("scope") {
@@ -158,6 +170,9 @@ pub(crate) fn authorize(s: &Shared, query: &str) -> Response {
         if q.get("response_type").map(String::as_str) != Some("code") {
             pairs.append_pair("error", "unsupported_response_type");
         } else if let Err(why) = &challenge {
+            pairs.append_pair("error", "invalid_request");
+            pairs.append_pair("error_description", why);
+        } else if let Err(why) = person {
             pairs.append_pair("error", "invalid_request");
             pairs.append_pair("error_description", why);
         } else if !unknown.is_empty() {
@@ -183,6 +198,8 @@ pub(crate) fn authorize(s: &Shared, query: &str) -> Response {
                 code.clone(),
                 AuthCode {
                     client_id: client.id.clone(),
+                    // `Ok` here: an unknown login_hint was answered above.
+                    person: person.unwrap_or_default(),
                     redirect_uri: redirect.clone(),
                     scopes: scopes.clone(),
                     expires: s.now() + CODE_LIFETIME,
@@ -231,10 +248,14 @@ fn issue(s: &Shared, grant: u64, scopes: &[String]) -> Response {
     let lifetime = s.cfg.access_token_lifetime;
     {
         let mut a = s.auth.lock().unwrap();
+        let g = &a.grants[&grant];
+        let (person, app) = (g.person, Application::Client(g.client_id.clone()));
         a.access.insert(
             access.clone(),
             AccessToken {
                 grant: Some(grant),
+                person,
+                app,
                 scopes: Some(scopes.to_vec()),
                 expires: Some(s.now() + lifetime),
             },
@@ -334,6 +355,7 @@ pub(crate) fn token(s: &Shared, headers: &HeaderMap, body: &[u8], new_path: bool
                             Grant {
                                 client_id: id.clone(),
                                 scopes: c.scopes.clone(),
+                                person: c.person,
                             },
                         );
                         Some((g, c.scopes))
@@ -424,12 +446,13 @@ pub(crate) fn revoke(s: &Shared, query: &str, body: &[u8]) -> Response {
         .into_response()
 }
 
-pub(crate) fn revoke_client(s: &Shared, client_id: &str) {
+/// Ends every grant of `client_id`, or only those of `person`.
+pub(crate) fn revoke_client(s: &Shared, client_id: &str, person: Option<usize>) {
     let mut a = s.auth.lock().unwrap();
     let gs: Vec<u64> = a
         .grants
         .iter()
-        .filter(|(_, g)| g.client_id == client_id)
+        .filter(|(_, g)| g.client_id == client_id && person.is_none_or(|p| p == g.person))
         .map(|(id, _)| *id)
         .collect();
     for g in gs {

@@ -385,8 +385,11 @@ fn op_name(op: Op) -> &'static str {
     }
 }
 
-/// Announces `changes` to every live matching subscription, in the background.
-pub(crate) fn emit(s: &Arc<Shared>, changes: &[Change]) {
+/// Announces `changes` to the data of the person `user_id` to every live
+/// matching subscription, in the background. Subscriptions belong to an
+/// application, not a person: each gets the events of every person, and
+/// the `user_id` says whose data changed.
+pub(crate) fn emit(s: &Arc<Shared>, user_id: &str, changes: &[Change]) {
     if changes.is_empty() {
         return;
     }
@@ -421,7 +424,7 @@ pub(crate) fn emit(s: &Arc<Shared>, changes: &[Change]) {
                 "data_type": dt,
                 "object_id": change.id,
                 "event_time": now.to_string(),
-                "user_id": s.cfg.user_id,
+                "user_id": user_id,
             })
             .to_string();
             s.inflight.fetch_add(1, Ordering::SeqCst);

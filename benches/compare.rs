@@ -168,10 +168,14 @@ fn main() {
         .find_map(|a| a.strip_prefix("--max-in-flight=")?.parse().ok())
         .unwrap_or(ouradb::config::DEFAULT_MAX_IN_FLIGHT);
     let with_interbeat = std::env::args().any(|a| a == "--interbeat");
-    let interbeat_days = std::env::args().find_map(|a| {
-        a.strip_prefix("--interbeat-days=")
-            .map(|d| format!("--interbeat-days={d}"))
-    });
+    // Beats on every simulated day unless `--interbeat-days=N` says
+    // otherwise (the bench harness serves none when no days are given).
+    let interbeat_days = std::env::args()
+        .find_map(|a| {
+            a.strip_prefix("--interbeat-days=")
+                .map(|d| format!("--interbeat-days={d}"))
+        })
+        .or_else(|| with_interbeat.then(|| "--interbeat-days=36500".to_owned()));
     let days = days_of(years);
     let dir = tempfile::tempdir().expect("tempdir");
     // Fetch-bound, not rate-bound: rounds follow each other within one

@@ -108,6 +108,17 @@ pub struct Sim {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// `--interbeat-days=0` unless `extra` sets it: a night holds ~27 pages of
+/// interbeat intervals, so the simulator's default (beats on every day)
+/// would make every "all types" figure a measure of that one type and of
+/// the quota. Those benches keep the 19 types' volume they were recorded
+/// with (the type is still requested, and answers empty pages);
+/// `compare --interbeat` measures the beats themselves.
+fn no_beats_unless_asked(extra: &[&str]) -> Option<&'static str> {
+    let asked = extra.iter().any(|a| a.starts_with("--interbeat-days"));
+    (!asked).then_some("--interbeat-days=0")
+}
+
 impl Sim {
     /// `extra` are `ouradb-sim` flags, e.g. `["--rate-limit", "100"]`.
     pub fn start(days: u32, extra: &[&str]) -> Sim {
@@ -131,7 +142,8 @@ impl Sim {
             &days,
         ]
         .into_iter()
-        .chain(extra.iter().copied());
+        .chain(extra.iter().copied())
+        .chain(no_beats_unless_asked(extra));
         let cfg = ouradb_sim::cli::Args::try_parse_from(argv)
             .expect("simulator flags")
             .into_config();

@@ -1,5 +1,5 @@
 //! ouradb against a Python client that only fetches: a cold sync of N
-//! simulated years of all 19 data types, and `benches/python/fetch_only.py`
+//! simulated years of the default data types, and `benches/python/fetch_only.py`
 //! fetching and parsing the same pages over the same windows without
 //! storing anything, both against one simulator, interleaved
 //! (the order alternates each round) so background load hits both alike.

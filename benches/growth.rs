@@ -1,5 +1,5 @@
 //! Cost growth with history length: a cold sync of 1, 2, 5 and 10
-//! simulated years of all 19 types, each from a fresh simulator into a
+//! simulated years of all types (interbeat intervals without beats), each from a fresh simulator into a
 //! fresh database. A linear cost keeps time per year flat; memory should
 //! stay flat regardless.
 //!
@@ -21,7 +21,8 @@ fn main() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     println!(
-        "cold sync growth, all 19 types; {}; {}",
+        "cold sync growth, all {} types (interbeat_interval without beats); {}; {}",
+        ouradb::registry::DATA_TYPES.len(),
         common::machine(),
         common::date_now()
     );

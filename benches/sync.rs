@@ -80,7 +80,10 @@ fn main() {
 
     drop(sim);
 
-    println!("full backfill of {years} simulated years ({days} days), all 19 data types");
+    println!(
+        "full backfill of {years} simulated years ({days} days), all {} data types (interbeat_interval without beats)",
+        ouradb::registry::DATA_TYPES.len()
+    );
     println!("  ok:              {}", full.ok);
     println!("  wall time:       {:.2} s", full.wall.as_secs_f64());
     println!("  cpu time:        {:.2} s", full.cpu.as_secs_f64());
@@ -103,6 +106,10 @@ fn main() {
         "  peak RSS:        {:.1} MiB",
         noop.peak_rss_kib as f64 / 1024.0
     );
-    println!("  requests:        {} (19 types)", noop.requests);
+    println!(
+        "  requests:        {} ({} types)",
+        noop.requests,
+        ouradb::registry::DATA_TYPES.len()
+    );
     println!("  rows written:    {}", noop.rows_written);
 }

@@ -54,6 +54,7 @@ pub fn classify(e: &StoreError) -> ErrorClass {
         StoreError::Invalid(_) => ErrorClass::BadDocument,
         StoreError::TooNew { .. } | StoreError::Refused(_) => ErrorClass::Refused,
         StoreError::Schema(_) | StoreError::Missing { .. } => ErrorClass::Other,
+        StoreError::MigrationProof { .. } => ErrorClass::Refused,
     }
 }
 

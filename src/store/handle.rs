@@ -12,13 +12,18 @@ use std::sync::mpsc;
 #[allow(clippy::disallowed_types, reason = "locked only off the runtime")]
 use std::sync::{Arc, Mutex};
 
-use super::Store;
+use super::{AccountId, Store};
 
 type Job = Box<dyn FnOnce(&mut Store) + Send>;
 
+/// A handle acts for one account (see [`StoreHandle::for_account`]): every
+/// call it runs sees the store set to that account, so the accounts of a
+/// process share one thread and connection and none can act on another's
+/// rows.
 #[derive(Clone)]
 pub struct StoreHandle {
     inner: Arc<Inner>,
+    account: AccountId,
 }
 
 struct Inner {
@@ -64,7 +69,21 @@ impl StoreHandle {
                 jobs: Some(jobs),
                 thread: Some(thread),
             }),
+            account: AccountId::FIRST,
         }
+    }
+
+    /// The same store, acting for `account`.
+    pub fn for_account(&self, account: AccountId) -> StoreHandle {
+        StoreHandle {
+            inner: Arc::clone(&self.inner),
+            account,
+        }
+    }
+
+    /// The account this handle acts for.
+    pub fn account(&self) -> AccountId {
+        self.account
     }
 
     /// Runs `f` with the store to itself on the store's thread. A
@@ -78,7 +97,9 @@ impl StoreHandle {
         T: Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let account = self.account;
         let job: Job = Box::new(move |s| {
+            s.use_account(account);
             // A cancelled caller has dropped `rx`; the work is done anyway.
             let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(|| f(s))));
         });
@@ -98,6 +119,7 @@ impl StoreHandle {
     /// runtime (CLI commands after a sync, tests).
     pub fn blocking<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
         let mut guard = self.inner.store.lock().unwrap_or_else(|p| p.into_inner());
+        guard.use_account(self.account);
         f(&mut guard)
     }
 }

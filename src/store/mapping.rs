@@ -27,6 +27,15 @@ pub(super) const BOOKKEEPING: &[&str] = &["raw_json", "first_seen", "last_seen",
 /// would silently take the rowid's place in SQL.
 pub(super) const SURROGATE_KEY: &str = "pk";
 
+/// The column naming a row's account (schema 11). The store fills it with
+/// `ouradb_account()`, the account of the operation running (see
+/// `accounts::CurrentAccount`), and every statement on a per-account table
+/// filters on it with [`SCOPE`].
+pub(super) const ACCOUNT: &str = "account";
+
+/// The condition that keeps a statement to the current account's rows.
+pub(super) const SCOPE: &str = "account = ouradb_account()";
+
 /// Names SQLite resolves to a table's rowid unless a column takes them
 /// (compared without case). A field so named gets a column with `_`
 /// appended (`rowid` is stored as `rowid_`; see [`column_names`]).
@@ -136,12 +145,14 @@ pub(super) fn fill_seconds_columns(conn: &Connection) -> Result<usize, StoreErro
         for (source, ts) in seconds_columns(dt) {
             let (source, ts) = (quote(&source), quote(&ts));
             let mut read = conn.prepare(&format!(
-                "SELECT id, {source} FROM {t} WHERE {ts} IS NULL AND {source} IS NOT NULL"
+                "SELECT id, {source} FROM {t} WHERE {SCOPE} AND {ts} IS NULL AND {source} IS NOT NULL"
             ))?;
             let rows = read
                 .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut write = conn.prepare(&format!("UPDATE {t} SET {ts} = ?2 WHERE id = ?1"))?;
+            let mut write = conn.prepare(&format!(
+                "UPDATE {t} SET {ts} = ?2 WHERE {SCOPE} AND id = ?1"
+            ))?;
             for (id, text) in rows {
                 if let Some(secs) = unix_seconds(&text) {
                     filled += write.execute(rusqlite::params![id, secs])?;
@@ -364,6 +375,7 @@ fn document_columns(
                 // `pk` is ouradb's own only in tables with sample rows.
                 let own_pk = c.name == SURROGATE_KEY && !dt.samples.is_empty();
                 c.name != "id"
+                    && c.name != ACCOUNT
                     && !own_pk
                     && !BOOKKEEPING.contains(&c.name.as_str())
                     && !is_seconds(&c.name)
@@ -424,7 +436,7 @@ fn build_document(
     info: &[ColumnInfo],
 ) -> Result<DocTable, StoreError> {
     let t = quote(dt.table);
-    require(dt.table, info, &["id"])?;
+    require(dt.table, info, &["id", ACCOUNT])?;
     require(dt.table, info, BOOKKEEPING)?;
     if let Some(day) = dt.day_field {
         require(dt.table, info, &[day])?;
@@ -444,7 +456,7 @@ fn build_document(
     // Parameters: ?1..?n the columns (id first), ?n+1 raw_json, ?n+2 the time.
     let (raw, at) = (n + 1, n + 2);
     let sql_insert = format!(
-        "INSERT INTO {t} ({}, raw_json, first_seen, last_seen, last_changed) VALUES ({}, ?{raw}, ?{at}, ?{at}, ?{at}) RETURNING {pk}",
+        "INSERT INTO {t} (account, {}, raw_json, first_seen, last_seen, last_changed) VALUES (ouradb_account(), {}, ?{raw}, ?{at}, ?{at}, ?{at}) RETURNING {pk}",
         names.join(", "),
         placeholders(1, n),
     );
@@ -455,21 +467,22 @@ fn build_document(
         .map(|(i, name)| format!("{name} = ?{}", i + 1))
         .collect();
     let sql_update = format!(
-        "UPDATE {t} SET {}{}raw_json = ?{raw}, last_seen = ?{at}, last_changed = ?{at} WHERE id = ?1",
+        "UPDATE {t} SET {}{}raw_json = ?{raw}, last_seen = ?{at}, last_changed = ?{at} WHERE {SCOPE} AND id = ?1",
         sets.join(", "),
         if sets.is_empty() { "" } else { ", " },
     );
     let sql_ids_in_range = match dt.day_field {
         Some(day) => format!(
-            "SELECT id, raw_json FROM {t} WHERE {} BETWEEN ?1 AND ?2",
+            "SELECT id, raw_json FROM {t} WHERE {SCOPE} AND {} BETWEEN ?1 AND ?2",
             quote(day)
         ),
-        None => format!("SELECT id, raw_json FROM {t}"),
+        None => format!("SELECT id, raw_json FROM {t} WHERE {SCOPE}"),
     };
     let sql_pending_days = dt.day_field.map(|day| {
         format!(
-            "SELECT DISTINCT d.{day} FROM {t} d JOIN pending_removal p ON p.doc_id = d.id \
-             WHERE p.data_type = ?1 AND d.{day} IS NOT NULL ORDER BY 1",
+            "SELECT DISTINCT d.{day} FROM {t} d \
+             JOIN pending_removal p ON p.account = d.account AND p.doc_id = d.id \
+             WHERE d.account = ouradb_account() AND p.data_type = ?1 AND d.{day} IS NOT NULL ORDER BY 1",
             day = quote(day)
         )
     });
@@ -484,12 +497,12 @@ fn build_document(
                 .map(|(i, f)| format!("{} = ?{}", quote(f), i + 1))
                 .collect();
             Some(format!(
-                "SELECT {pk}, raw_json, id FROM {t} WHERE {} AND id NOT LIKE '{SYNTHETIC_ID_PREFIX}%' {oldest}",
+                "SELECT {pk}, raw_json, id FROM {t} WHERE {SCOPE} AND {} AND id NOT LIKE '{SYNTHETIC_ID_PREFIX}%' {oldest}",
                 conds.join(" AND ")
             ))
         }
         NaturalKey::Single => Some(format!(
-            "SELECT {pk}, raw_json, id FROM {t} WHERE id NOT LIKE '{SYNTHETIC_ID_PREFIX}%' {oldest}"
+            "SELECT {pk}, raw_json, id FROM {t} WHERE {SCOPE} AND id NOT LIKE '{SYNTHETIC_ID_PREFIX}%' {oldest}"
         )),
         _ => None,
     };
@@ -518,12 +531,12 @@ fn build_document(
         columns,
         day_column,
         sql_select_by_natural_key,
-        sql_rekey: format!("UPDATE {t} SET id = ?2 WHERE id = ?1"),
-        sql_select_key_raw: format!("SELECT {pk}, raw_json FROM {t} WHERE id = ?1"),
+        sql_rekey: format!("UPDATE {t} SET id = ?2 WHERE {SCOPE} AND id = ?1"),
+        sql_select_key_raw: format!("SELECT {pk}, raw_json FROM {t} WHERE {SCOPE} AND id = ?1"),
         sql_insert,
         sql_update,
-        sql_touch: format!("UPDATE {t} SET last_seen = ?2 WHERE id = ?1"),
-        sql_delete: format!("DELETE FROM {t} WHERE id = ?1"),
+        sql_touch: format!("UPDATE {t} SET last_seen = ?2 WHERE {SCOPE} AND id = ?1"),
+        sql_delete: format!("DELETE FROM {t} WHERE {SCOPE} AND id = ?1"),
         sql_ids_in_range,
         sql_pending_days,
         children,
@@ -535,29 +548,32 @@ fn child(conn: &Connection, field: &'static str, table: &'static str) -> Result<
     require(
         table,
         &info,
-        &["document_pk", "offset", "timestamp", "value"],
+        &[ACCOUNT, "document_pk", "offset", "timestamp", "value"],
     )?;
     let t = quote(table);
-    let head = format!("INSERT INTO {t} (document_pk, \"offset\", timestamp, value) VALUES ");
+    let head =
+        format!("INSERT INTO {t} (account, document_pk, \"offset\", timestamp, value) VALUES ");
     let rows: Vec<String> = (0..CHILD_BATCH)
-        .map(|i| format!("({})", placeholders(i * 4 + 1, 4)))
+        .map(|i| format!("(ouradb_account(), {})", placeholders(i * 4 + 1, 4)))
         .collect();
     Ok(Child {
         field,
         table,
-        sql_insert: format!("{head}(?1, ?2, ?3, ?4)"),
+        sql_insert: format!("{head}(ouradb_account(), ?1, ?2, ?3, ?4)"),
         sql_insert_batch: format!("{head}{}", rows.join(", ")),
         sql_clear: format!("DELETE FROM {t} WHERE document_pk = ?1"),
     })
 }
 
-fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreError> {
-    let time = if info.iter().any(|c| c.name == "ts_ms") {
+fn build_series(table: &str, all: &[ColumnInfo]) -> Result<SeriesTable, StoreError> {
+    let time = if all.iter().any(|c| c.name == "ts_ms") {
         "ts_ms"
     } else {
         "ts"
     };
-    require(table, info, &[time, "extra"])?;
+    require(table, all, &[ACCOUNT, time, "extra"])?;
+    // The account is no parameter: statements fill and match it themselves.
+    let info: Vec<&ColumnInfo> = all.iter().filter(|c| c.name != ACCOUNT).collect();
     let t = quote(table);
     let columns: Vec<SeriesColumn> = info
         .iter()
@@ -572,7 +588,7 @@ fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreEr
     // ON CONFLICT, not INSERT OR IGNORE: OR IGNORE would also silently drop
     // rows violating NOT NULL (e.g. a heart-rate row without a source).
     let sql_insert = format!(
-        "INSERT INTO {t} ({}) VALUES ({}) ON CONFLICT DO NOTHING",
+        "INSERT INTO {t} (account, {}) VALUES (ouradb_account(), {}) ON CONFLICT DO NOTHING",
         names.join(", "),
         placeholders(1, names.len())
     );
@@ -604,14 +620,14 @@ fn build_series(table: &str, info: &[ColumnInfo]) -> Result<SeriesTable, StoreEr
     // Only rows whose values differ are rewritten, so `changes()` tells an
     // update from an unchanged row.
     let sql_update = format!(
-        "UPDATE {t} SET {} WHERE {} AND ({})",
+        "UPDATE {t} SET {} WHERE {SCOPE} AND {} AND ({})",
         sets.join(", "),
         key.join(" AND "),
         differs.join(" OR ")
     );
-    let row = format!("({})", vec!["?"; names.len()].join(", "));
+    let row = format!("(ouradb_account(), {})", vec!["?"; names.len()].join(", "));
     let sql_insert_batch = format!(
-        "INSERT INTO {t} ({}) VALUES {} ON CONFLICT DO NOTHING",
+        "INSERT INTO {t} (account, {}) VALUES {} ON CONFLICT DO NOTHING",
         names.join(", "),
         vec![row; SERIES_BATCH].join(", ")
     );

@@ -12,6 +12,7 @@
 //!
 //! Deletion semantics: deleted documents are removed, never flagged.
 
+mod accounts;
 mod backup;
 pub mod error;
 mod handle;
@@ -73,6 +74,17 @@ pub enum StoreError {
     /// The file is not ouradb's; nothing was written to it.
     #[error(transparent)]
     Refused(#[from] error::Refusal),
+    /// A table rebuilt by a migration did not hold the same rows as before;
+    /// the migration rolled back and the file is unchanged.
+    #[error(
+        "the upgrade to schema {} was rolled back: table {table} held {} rows (fingerprint {}) before and {} rows (fingerprint {}) after the copy; the file is unchanged and the previous ouradb release still opens it. Run `ouradb check` on it: if it finds no damage, this release's migration is at fault, so keep the file and stay on the previous release",
+        schema::SCHEMA_VERSION, before.0, &before.1[..12], after.0, &after.1[..12]
+    )]
+    MigrationProof {
+        table: String,
+        before: (u64, String),
+        after: (u64, String),
+    },
 }
 
 impl StoreError {
@@ -82,6 +94,7 @@ impl StoreError {
     }
 }
 
+pub use accounts::{Account, AccountId, TableProof};
 pub use backup::{BackupError, BackupReport, CheckReport, OrphanRows, backup, check};
 pub use handle::StoreHandle;
 pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
@@ -251,6 +264,8 @@ pub struct AddedColumn {
 
 pub struct Store {
     conn: Connection,
+    /// The account the statements act for (`ouradb_account()` in SQL).
+    account: accounts::CurrentAccount,
     /// Schema version found at open (always [`SCHEMA_VERSION`] for writers).
     version: i64,
     /// Per data type name, how its JSON maps onto its table(s).
@@ -282,7 +297,8 @@ fn parse_date(s: Option<String>, col: &str) -> Result<Option<Date>, StoreError> 
 }
 
 /// Makes sure `sync_state` has a row for the type, so updates can assume it.
-const ENSURE_STATE: &str = "INSERT OR IGNORE INTO sync_state (data_type) VALUES (?1)";
+const ENSURE_STATE: &str =
+    "INSERT OR IGNORE INTO sync_state (account, data_type) VALUES (ouradb_account(), ?1)";
 
 impl Store {
     /// Opens the database for writing, creating the file (mode 0600) and its
@@ -301,6 +317,7 @@ impl Store {
 
     fn with_connection(conn: Connection, version: i64) -> Result<Self, StoreError> {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let account = accounts::CurrentAccount::register(&conn)?;
         let mut shapes = HashMap::new();
         // A read-only handle on an older (or still empty) file cannot map
         // documents, but can still report what it holds.
@@ -311,9 +328,36 @@ impl Store {
         }
         Ok(Store {
             conn,
+            account,
             version,
             shapes,
         })
+    }
+
+    /// The account the next operations act for.
+    pub fn account(&self) -> AccountId {
+        self.account.get()
+    }
+
+    /// Makes the following operations act for `id`: its rows, cursors,
+    /// quarantine and pending removals, never another account's.
+    pub fn use_account(&mut self, id: AccountId) {
+        self.account.set(id);
+    }
+
+    /// `sql` as it reads a file of this store's version: files older than
+    /// accounts (read-only handles on them, e.g. `ouradb status` beside an
+    /// older daemon) have no `account` column, and all their rows are the
+    /// first account's.
+    fn for_version<'s>(&self, sql: &'s str) -> Cow<'s, str> {
+        if self.version >= accounts::ACCOUNTS_VERSION {
+            return Cow::Borrowed(sql);
+        }
+        Cow::Owned(
+            sql.replace("account = ouradb_account() AND ", "")
+                .replace("WHERE account = ouradb_account() ", "")
+                .replace("q2.account = q.account AND ", ""),
+        )
     }
 
     /// The schema version of the open file.
@@ -348,13 +392,14 @@ impl Store {
         if self.version == 0 {
             return Ok(default);
         }
+        let sql = self.for_version(
+            "SELECT high_water, backfill_floor, backfill_complete, last_attempt, last_success,
+                    last_error_kind, last_error, last_error_at, documents, requests, next_run
+             FROM sync_state WHERE account = ouradb_account() AND data_type = ?1",
+        );
         let row = self
             .conn
-            .prepare_cached(
-                "SELECT high_water, backfill_floor, backfill_complete, last_attempt, last_success,
-                        last_error_kind, last_error, last_error_at, documents, requests, next_run
-                 FROM sync_state WHERE data_type = ?1",
-            )?
+            .prepare_cached(&sql)?
             .query_row([dt.name], |r| {
                 Ok((
                     r.get::<_, Option<String>>(0)?,
@@ -476,7 +521,7 @@ impl Store {
                 last_error_at = CASE WHEN ?5 THEN NULL ELSE last_error_at END,
                 requests = requests + ?7,
                 documents = documents + ?8
-             WHERE data_type = ?1",
+             WHERE account = ouradb_account() AND data_type = ?1",
         )?
         .execute(params![
             dt.name,
@@ -502,13 +547,15 @@ impl Store {
         if !self.has_table("quarantine")? {
             return Ok(Vec::new());
         }
-        let mut stmt = self.conn.prepare_cached(
+        let sql = self.for_version(
             "SELECT data_type, COUNT(*),
-                    (SELECT reason FROM quarantine q2 WHERE q2.data_type = q.data_type
+                    (SELECT reason FROM quarantine q2
+                     WHERE q2.account = q.account AND q2.data_type = q.data_type
                      ORDER BY last_seen DESC, doc_key DESC LIMIT 1),
                     MAX(last_seen)
-             FROM quarantine q GROUP BY data_type",
-        )?;
+             FROM quarantine q WHERE account = ouradb_account() GROUP BY data_type",
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
@@ -539,9 +586,11 @@ impl Store {
         if !self.has_table("pending_removal")? {
             return Ok(HashMap::new());
         }
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT data_type, COUNT(*) FROM pending_removal GROUP BY data_type")?;
+        let sql = self.for_version(
+            "SELECT data_type, COUNT(*) FROM pending_removal
+             WHERE account = ouradb_account() GROUP BY data_type",
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
@@ -603,8 +652,9 @@ impl Store {
     pub fn record_attempt(&mut self, dt: &DataType, at: Timestamp) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO sync_state (data_type, last_attempt) VALUES (?1, ?2)
-                 ON CONFLICT (data_type) DO UPDATE SET last_attempt = excluded.last_attempt",
+                "INSERT INTO sync_state (account, data_type, last_attempt)
+                 VALUES (ouradb_account(), ?1, ?2)
+                 ON CONFLICT (account, data_type) DO UPDATE SET last_attempt = excluded.last_attempt",
             )?
             .execute(params![dt.name, text_time(at)])?;
         Ok(())
@@ -615,7 +665,10 @@ impl Store {
     /// still to be fetched. The only way `backfill_complete` goes back.
     pub fn reopen_backfill(&mut self, dt: &DataType) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached("UPDATE sync_state SET backfill_complete = 0 WHERE data_type = ?1")?
+            .prepare_cached(
+                "UPDATE sync_state SET backfill_complete = 0
+                 WHERE account = ouradb_account() AND data_type = ?1",
+            )?
             .execute([dt.name])?;
         Ok(())
     }
@@ -632,9 +685,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO sync_state (data_type, last_error_kind, last_error, last_error_at, requests)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (data_type) DO UPDATE SET
+                "INSERT INTO sync_state (account, data_type, last_error_kind, last_error, last_error_at, requests)
+                 VALUES (ouradb_account(), ?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (account, data_type) DO UPDATE SET
                     last_error_kind = excluded.last_error_kind,
                     last_error = excluded.last_error,
                     last_error_at = excluded.last_error_at,
@@ -653,8 +706,8 @@ impl Store {
     pub fn set_next_run(&mut self, dt: &DataType, at: Option<Timestamp>) -> Result<(), StoreError> {
         self.conn
             .prepare_cached(
-                "INSERT INTO sync_state (data_type, next_run) VALUES (?1, ?2)
-                 ON CONFLICT (data_type) DO UPDATE SET next_run = excluded.next_run",
+                "INSERT INTO sync_state (account, data_type, next_run) VALUES (ouradb_account(), ?1, ?2)
+                 ON CONFLICT (account, data_type) DO UPDATE SET next_run = excluded.next_run",
             )?
             .execute(params![dt.name, at.map(text_time)])?;
         Ok(())
@@ -669,7 +722,7 @@ impl Store {
         let sql_delete = t.sql_delete.clone();
         let by_key = by_key_field(dt).map(|field| {
             format!(
-                "DELETE FROM {} WHERE {} = ?1",
+                "DELETE FROM {} WHERE account = ouradb_account() AND {} = ?1",
                 mapping::quote(dt.table),
                 mapping::quote(field)
             )
@@ -701,7 +754,8 @@ impl Store {
         if removed > 0 {
             tx.prepare_cached(ENSURE_STATE)?.execute([dt.name])?;
             tx.prepare_cached(
-                "UPDATE sync_state SET documents = documents - ?2 WHERE data_type = ?1",
+                "UPDATE sync_state SET documents = documents - ?2
+                 WHERE account = ouradb_account() AND data_type = ?1",
             )?
             .execute(params![dt.name, removed as i64])?;
         }
@@ -719,7 +773,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {} FROM {}",
+            "SELECT {} FROM {} WHERE account = ouradb_account()",
             mapping::quote(field),
             mapping::quote(dt.table)
         );
@@ -844,20 +898,25 @@ fn keep_one_per_day(tx: &Connection) -> Result<usize, StoreError> {
                 "SELECT id, {day}, raw_json, newest FROM (
                     SELECT id, {day}, raw_json, first_value(id) OVER (
                         PARTITION BY {day} ORDER BY last_seen DESC, first_seen DESC, id DESC) AS newest
-                    FROM {t} WHERE {day} IN (
-                        SELECT {day} FROM {t} WHERE {day} IS NOT NULL GROUP BY {day} HAVING COUNT(*) > 1))
+                    FROM {t} WHERE account = ouradb_account() AND {day} IN (
+                        SELECT {day} FROM {t} WHERE account = ouradb_account() AND {day} IS NOT NULL
+                        GROUP BY {day} HAVING COUNT(*) > 1))
                  WHERE id <> newest"
             ))?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<Result<_, _>>()?;
         for (id, day, raw, newest) in &older {
             keep_in_history(tx, dt, id, day, raw, &at, newest)?;
-            tx.execute(&format!("DELETE FROM {t} WHERE id = ?1"), [id])?;
+            tx.execute(
+                &format!("DELETE FROM {t} WHERE account = ouradb_account() AND id = ?1"),
+                [id],
+            )?;
             clear_pending(tx, dt, id)?;
         }
         if !older.is_empty() {
             tx.execute(
-                "UPDATE sync_state SET documents = documents - ?2 WHERE data_type = ?1",
+                "UPDATE sync_state SET documents = documents - ?2
+                 WHERE account = ouradb_account() AND data_type = ?1",
                 params![dt.name, older.len() as i64],
             )?;
         }
@@ -927,7 +986,7 @@ fn rebuild_sample_rows(tx: &Connection, dt: &DataType) -> Result<(), StoreError>
     }
     let docs: Vec<(i64, String)> = tx
         .prepare(&format!(
-            "SELECT {}, raw_json FROM {}",
+            "SELECT {}, raw_json FROM {} WHERE account = ouradb_account()",
             mapping::SURROGATE_KEY,
             mapping::quote(dt.table)
         ))?
@@ -939,7 +998,10 @@ fn rebuild_sample_rows(tx: &Connection, dt: &DataType) -> Result<(), StoreError>
         .map(|c| ChildStatements::prepare(tx, c))
         .collect::<Result<Vec<_>, StoreError>>()?;
     for c in &mut children {
-        tx.execute_batch(&format!("DELETE FROM {}", mapping::quote(c.child.table)))?;
+        tx.execute_batch(&format!(
+            "DELETE FROM {} WHERE account = ouradb_account()",
+            mapping::quote(c.child.table)
+        ))?;
     }
     for (pk, raw) in docs {
         // ouradb wrote raw_json itself; one it cannot read keeps no samples
@@ -1040,9 +1102,9 @@ fn quarantine(
     };
     log.note(reason);
     tx.prepare_cached(
-        "INSERT INTO quarantine (data_type, doc_key, reason, raw_json, raw_bytes, first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-         ON CONFLICT (data_type, doc_key) DO UPDATE SET
+        "INSERT INTO quarantine (account, data_type, doc_key, reason, raw_json, raw_bytes, first_seen, last_seen)
+         VALUES (ouradb_account(), ?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (account, data_type, doc_key) DO UPDATE SET
             reason = excluded.reason, raw_json = excluded.raw_json,
             raw_bytes = excluded.raw_bytes, last_seen = excluded.last_seen",
     )?
@@ -1059,14 +1121,16 @@ fn bound_unkeyed_quarantine(tx: &Connection, dt: &DataType, at: &str) -> Result<
     let current: i64 = tx
         .prepare_cached(
             "SELECT COUNT(*) FROM quarantine
-             WHERE data_type = ?1 AND substr(doc_key, 1, 7) = ?2 AND last_seen = ?3",
+             WHERE account = ouradb_account() AND data_type = ?1
+               AND substr(doc_key, 1, 7) = ?2 AND last_seen = ?3",
         )?
         .query_row(params![dt.name, UNKEYED_PREFIX, at], |r| r.get(0))?;
     let evicted = tx
         .prepare_cached(
-            "DELETE FROM quarantine WHERE data_type = ?1 AND doc_key IN (
+            "DELETE FROM quarantine WHERE account = ouradb_account() AND data_type = ?1 AND doc_key IN (
                 SELECT doc_key FROM quarantine
-                WHERE data_type = ?1 AND substr(doc_key, 1, 7) = ?2 AND last_seen <> ?3
+                WHERE account = ouradb_account() AND data_type = ?1
+                  AND substr(doc_key, 1, 7) = ?2 AND last_seen <> ?3
                 ORDER BY last_seen DESC, doc_key LIMIT -1 OFFSET ?4)",
         )?
         .execute(params![
@@ -1089,13 +1153,17 @@ fn bound_unkeyed_quarantine(tx: &Connection, dt: &DataType, at: &str) -> Result<
 /// the per-document clean-up costs nothing in the usual case).
 fn has_quarantined(tx: &Connection, dt: &DataType) -> Result<bool, StoreError> {
     Ok(tx
-        .prepare_cached("SELECT 1 FROM quarantine WHERE data_type = ?1 LIMIT 1")?
+        .prepare_cached(
+            "SELECT 1 FROM quarantine WHERE account = ouradb_account() AND data_type = ?1 LIMIT 1",
+        )?
         .exists([dt.name])?)
 }
 
 fn unquarantine(tx: &Connection, dt: &DataType, keys: &[Option<&str>]) -> Result<(), StoreError> {
     let mut stmt =
-        tx.prepare_cached("DELETE FROM quarantine WHERE data_type = ?1 AND doc_key = ?2")?;
+        tx.prepare_cached(
+            "DELETE FROM quarantine WHERE account = ouradb_account() AND data_type = ?1 AND doc_key = ?2",
+        )?;
     for k in keys.iter().flatten() {
         stmt.execute(params![dt.name, k])?;
     }
@@ -1104,7 +1172,9 @@ fn unquarantine(tx: &Connection, dt: &DataType, keys: &[Option<&str>]) -> Result
 
 fn clear_pending(tx: &Connection, dt: &DataType, id: &str) -> Result<(), StoreError> {
     if dt.vanishing == Vanishing::Deletes {
-        tx.prepare_cached("DELETE FROM pending_removal WHERE data_type = ?1 AND doc_id = ?2")?
+        tx.prepare_cached(
+            "DELETE FROM pending_removal WHERE account = ouradb_account() AND data_type = ?1 AND doc_id = ?2",
+        )?
             .execute(params![dt.name, id])?;
     }
     Ok(())
@@ -1388,7 +1458,9 @@ fn upsert_documents(
     let quarantined_before = has_quarantined(tx, dt)?;
     let pending_before = dt.vanishing == Vanishing::Deletes
         && tx
-            .prepare_cached("SELECT 1 FROM pending_removal WHERE data_type = ?1 LIMIT 1")?
+            .prepare_cached(
+                "SELECT 1 FROM pending_removal WHERE account = ouradb_account() AND data_type = ?1 LIMIT 1",
+            )?
             .exists([dt.name])?;
     // Written after the page's stored documents, so that the copy this
     // page brought is the one history keeps.
@@ -1549,9 +1621,9 @@ fn keep_in_history(
     by: &str,
 ) -> Result<(), StoreError> {
     tx.prepare_cached(
-        "INSERT INTO document_history (data_type, id, day, raw_json, replaced_at, replaced_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (data_type, id) DO UPDATE SET
+        "INSERT INTO document_history (account, data_type, id, day, raw_json, replaced_at, replaced_by)
+         VALUES (ouradb_account(), ?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (account, data_type, id) DO UPDATE SET
             day = excluded.day, raw_json = excluded.raw_json,
             replaced_at = excluded.replaced_at, replaced_by = excluded.replaced_by",
     )?
@@ -1681,7 +1753,9 @@ fn upsert_series(
     flush(&mut values, &mut counts)?;
     if let Some(stored_ts) = stored_ts {
         let mut stmt =
-            tx.prepare_cached("DELETE FROM quarantine WHERE data_type = ?1 AND doc_key = ?2")?;
+            tx.prepare_cached(
+            "DELETE FROM quarantine WHERE account = ouradb_account() AND data_type = ?1 AND doc_key = ?2",
+        )?;
         for ts in stored_ts {
             stmt.execute(params![dt.name, format!("timestamp:{ts}")])?;
         }
@@ -1733,10 +1807,12 @@ fn apply_vanished(
                 .is_some_and(|s| v.seen_ids.contains(&s))
     });
     let mut first_missed = tx.prepare_cached(
-        "SELECT first_missed FROM pending_removal WHERE data_type = ?1 AND doc_id = ?2",
+        "SELECT first_missed FROM pending_removal
+         WHERE account = ouradb_account() AND data_type = ?1 AND doc_id = ?2",
     )?;
     let mut record = tx.prepare_cached(
-        "INSERT OR REPLACE INTO pending_removal (data_type, doc_id, first_missed) VALUES (?1, ?2, ?3)",
+        "INSERT OR REPLACE INTO pending_removal (account, data_type, doc_id, first_missed)
+         VALUES (ouradb_account(), ?1, ?2, ?3)",
     )?;
     let mut delete = tx.prepare_cached(&t.sql_delete)?;
     let mut deleted = 0;

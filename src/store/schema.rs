@@ -8,6 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::StoreError;
+use super::accounts::CurrentAccount;
 use super::error::{FileError, Refusal};
 
 /// `PRAGMA application_id` of every ouradb database ("OURA" in ASCII): a
@@ -66,14 +67,54 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 10,
         sql: include_str!("../../schema_interbeat.sql"),
     },
+    Migration {
+        version: ACCOUNTS_VERSION,
+        sql: include_str!("../../schema_accounts.sql"),
+    },
 ];
 
-/// What a migration needs beyond its SQL, run in its transaction right
-/// after it: steps that decode JSON or follow the registry.
-fn after_migration(conn: &Connection, version: i64) -> Result<(), StoreError> {
-    if version == 7 {
-        // The *_ts columns hold what ouradb decodes, for the rows already
-        // stored too; days stored twice keep their newest document.
+/// The version that rebuilds the tables with an `account` column
+/// (src/store/accounts.rs).
+pub(super) const ACCOUNTS_VERSION: i64 = 11;
+
+/// A hook run between a rebuild's copy and its proof; tests corrupt the
+/// copy there. Production code passes [`untouched`].
+pub(super) type Tamper<'a> = &'a dyn Fn(&Connection) -> Result<(), StoreError>;
+
+pub(super) fn untouched(_: &Connection) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Runs one migration inside the caller's transaction: what must happen
+/// before its SQL, the SQL, what must follow it, and the new version.
+fn apply(conn: &Connection, m: &Migration, tamper: Tamper<'_>) -> Result<(), StoreError> {
+    let aside = if m.version == ACCOUNTS_VERSION {
+        Some(super::accounts::set_aside(conn)?)
+    } else {
+        None
+    };
+    conn.execute_batch(m.sql)?;
+    if let Some(aside) = aside {
+        let proofs = super::accounts::copy_and_prove(conn, aside, tamper)?;
+        let rows: u64 = proofs.iter().map(|p| p.rows).sum();
+        tracing::info!(
+            tables = proofs.len(),
+            rows,
+            "schema 11: every table rebuilt with an account column; row counts and fingerprints equal before and after"
+        );
+    }
+    conn.execute_batch(&format!("PRAGMA user_version = {}", m.version))?;
+    Ok(())
+}
+
+/// What the migrations from version `from` need beyond their SQL, run in
+/// their transaction after the last one: steps that decode JSON or follow
+/// the registry, written against the newest schema (so they run on it).
+fn after_migrations(conn: &Connection, from: i64) -> Result<(), StoreError> {
+    if from < 7 {
+        // The *_ts columns (version 7) hold what ouradb decodes, for the
+        // rows already stored too; days stored twice keep their newest
+        // document. Every row belongs to the first account at this point.
         super::mapping::fill_seconds_columns(conn)?;
         super::keep_one_per_day(conn)?;
         super::rename_rowid_columns(conn)?;
@@ -93,10 +134,13 @@ pub fn migration_sources() -> impl Iterator<Item = &'static str> {
 /// An empty database at [`SCHEMA_VERSION`], in memory.
 pub(super) fn fresh_in_memory() -> Result<Connection, StoreError> {
     let conn = Connection::open_in_memory()?;
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    CurrentAccount::register(&conn)?;
     let tx = rusqlite::Transaction::new_unchecked(&conn, TransactionBehavior::Immediate)?;
     for m in MIGRATIONS {
-        tx.execute_batch(m.sql)?;
+        apply(&tx, m, &untouched)?;
     }
+    after_migrations(&tx, 0)?;
     tx.commit()?;
     Ok(conn)
 }
@@ -434,6 +478,17 @@ pub(super) fn busy_delay(tries: i32) -> Option<Duration> {
 }
 
 fn open_checked(path: &Path) -> Result<Connection, StoreError> {
+    open_checked_with(path, &untouched)
+}
+
+/// Opens `path` for writing as [`open_read_write`] does for an existing
+/// file, running `tamper` inside the accounts migration (tests).
+#[cfg(test)]
+pub(super) fn open_tampered(path: &Path, tamper: Tamper<'_>) -> Result<Connection, StoreError> {
+    open_checked_with(path, tamper)
+}
+
+fn open_checked_with(path: &Path, tamper: Tamper<'_>) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_handler(Some(busy_wait))?;
     // WAL lets readers see the last committed page while a page is being
@@ -448,7 +503,7 @@ fn open_checked(path: &Path) -> Result<Connection, StoreError> {
     // default thrashes), and a larger WAL means fewer checkpoints, each of
     // which fsyncs. Both stay well inside the daemon's memory budget.
     conn.execute_batch("PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 4000;")?;
-    migrate(&conn, path)?;
+    migrate_with(&conn, path, tamper)?;
     Ok(conn)
 }
 
@@ -483,7 +538,9 @@ fn application_id(conn: &Connection) -> Result<i32, StoreError> {
     Ok(conn.query_row("PRAGMA application_id", [], |r| r.get(0))?)
 }
 
-fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+/// Brings the file to [`SCHEMA_VERSION`] in one transaction; `tamper`
+/// runs inside the accounts rebuild (tests corrupt its copy there).
+fn migrate_with(conn: &Connection, path: &Path, tamper: Tamper<'_>) -> Result<(), StoreError> {
     let found = user_version(conn)?;
     if found > SCHEMA_VERSION {
         return Err(too_new(path, found));
@@ -503,11 +560,13 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     if current > SCHEMA_VERSION {
         return Err(too_new(path, current));
     }
+    // The steps after the SQL read and write through the store's own
+    // statements, which name the account.
+    CurrentAccount::register(&tx)?;
     for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        tx.execute_batch(m.sql)?;
-        after_migration(&tx, m.version)?;
-        tx.execute_batch(&format!("PRAGMA user_version = {}", m.version))?;
+        apply(&tx, m, tamper)?;
     }
+    after_migrations(&tx, current)?;
     tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}"))?;
     tx.commit()?;
     Ok(())

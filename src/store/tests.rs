@@ -160,3 +160,241 @@ fn a_short_lock_is_waited_out_in_steps_under_a_millisecond() {
     // SQLite's own handler would try again 8 ms in: 4.5 ms after release.
     assert!(best < Duration::from_millis(1), "{best:?}");
 }
+
+/// A file at schema 10 (before accounts) holding a little of everything the
+/// accounts migration rebuilds: documents with sample rows, a column ouradb
+/// added, series rows, quarantine, pending removal, history, cursors.
+fn version_10_file(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("v10.sqlite");
+    let conn = Connection::open(&path).unwrap();
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+        .unwrap();
+    for m in schema::MIGRATIONS.iter().filter(|m| m.version <= 10) {
+        conn.execute_batch(m.sql).unwrap();
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = 10; PRAGMA application_id = {};",
+        schema::APPLICATION_ID
+    ))
+    .unwrap();
+    conn.execute_batch(
+        "INSERT INTO personal_info (id, email, raw_json, first_seen, last_seen, last_changed)
+             VALUES ('user-1', 'ring@example.org', '{}', 't', 't', 't');
+         ALTER TABLE daily_sleep ADD COLUMN new_field INTEGER;
+         INSERT INTO added_column VALUES ('daily_sleep', 'new_field', 'INTEGER', '$.new_field', 't');
+         INSERT INTO daily_sleep (id, day, score, new_field, raw_json, first_seen, last_seen, last_changed)
+             VALUES ('ds-1', '2024-03-01', 80, 7, '{\"id\":\"ds-1\"}', 't', 't', 't'),
+                    ('ds-2', '2024-03-02', 1.5, NULL, '{\"id\":\"ds-2\"}', 't', 't', 't');
+         INSERT INTO sleep (pk, id, day, type, bedtime_start, bedtime_start_ts, bedtime_end, average_hrv,
+                            raw_json, first_seen, last_seen, last_changed)
+             VALUES (7, 'sl-1', '2024-03-01', 'long_sleep', '2024-03-01T00:00:00Z', 1709251200,
+                     '2024-03-01T00:00:10Z', 40, '{}', 't', 't', 't');
+         INSERT INTO sleep_hrv (document_pk, \"offset\", timestamp, value)
+             VALUES (7, 0, 1709251200, 41.0), (7, 1, 1709251500, NULL);
+         INSERT INTO heartrate (ts, source, bpm, extra) VALUES (1709251200, 'sleep', 55, NULL),
+                                                               (1709251260, 'sleep', 54, '{\"x\":1}');
+         INSERT INTO interbeat_interval (ts_ms, ibi, validity, extra)
+             VALUES (1709251200000, 900, 1, NULL), (1709251200900, 905, 1, NULL),
+                    (1709251201805, 2000, 2, NULL);
+         INSERT INTO ring_battery_level (ts, level) VALUES (1709251200, 80);
+         INSERT INTO quarantine (data_type, doc_key, reason, raw_json, raw_bytes, first_seen, last_seen)
+             VALUES ('tag', 'sha256:ab', 'no id', '{}', x'ff00', 't', 't');
+         INSERT INTO pending_removal VALUES ('tag', 'tag-1', 't');
+         INSERT INTO document_history VALUES ('daily_sleep', 'ds-0', '2024-03-01', '{}', 't', 'ds-1');
+         INSERT INTO sync_state (data_type, high_water, documents, requests)
+             VALUES ('daily_sleep', '2024-03-02', 2, 5), ('heartrate', '2024-03-01', 2, 3);",
+    )
+    .unwrap();
+    drop(conn);
+    path
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_version_10_file_moves_every_row_to_the_first_account_and_proves_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = version_10_file(dir.path());
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version(), SCHEMA_VERSION);
+    let c = &store.conn;
+    for table in accounts::REBUILT {
+        let columns = mapping::table_info(c, table).unwrap();
+        assert_eq!(columns[0].name, "account", "{table}");
+        let strays = count(
+            c,
+            &format!("SELECT count(*) FROM {table} WHERE account <> 1"),
+        );
+        assert_eq!(strays, 0, "{table}");
+    }
+    assert_eq!(count(c, "SELECT count(*) FROM daily_sleep"), 2);
+    assert_eq!(
+        count(c, "SELECT new_field FROM daily_sleep WHERE id = 'ds-1'"),
+        7
+    );
+    let score: f64 = c
+        .query_row("SELECT score FROM daily_sleep WHERE id = 'ds-2'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(score, 1.5, "values keep their type");
+    assert_eq!(
+        count(c, "SELECT count(*) FROM sleep_hrv WHERE document_pk = 7"),
+        2
+    );
+    assert_eq!(count(c, "SELECT count(*) FROM heartrate"), 2);
+    assert_eq!(count(c, "SELECT count(*) FROM interbeat_interval"), 3);
+    assert_eq!(count(c, "SELECT length(raw_bytes) FROM quarantine"), 2);
+    assert_eq!(
+        count(
+            c,
+            "SELECT requests FROM sync_state WHERE data_type = 'daily_sleep'"
+        ),
+        5
+    );
+    let (user, email): (String, String) = c
+        .query_row(
+            "SELECT oura_user_id, email FROM account WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (user.as_str(), email.as_str()),
+        ("user-1", "ring@example.org")
+    );
+    // The views are back and read the new tables.
+    assert_eq!(count(c, "SELECT count(*) FROM interbeat_hrv_nightly"), 1);
+    assert_eq!(count(c, "SELECT count(*) FROM heartrate_readable"), 2);
+    assert_eq!(
+        count(
+            c,
+            "SELECT count(*) FROM sqlite_master WHERE name LIKE '%before_accounts%'"
+        ),
+        0
+    );
+    let views = count(c, "SELECT count(*) FROM sqlite_master WHERE type = 'view'");
+    let fresh = schema::fresh_in_memory().unwrap();
+    assert_eq!(
+        views,
+        count(
+            &fresh,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'view'"
+        )
+    );
+    assert_eq!(count(c, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+    // The cursor reads as before.
+    let ds = registry::DATA_TYPES
+        .iter()
+        .find(|d| d.name == "daily_sleep")
+        .unwrap();
+    assert_eq!(store.sync_state(ds).unwrap().documents, 2);
+}
+
+#[test]
+fn a_copy_that_differs_rolls_the_migration_back_and_leaves_the_file_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = version_10_file(dir.path());
+    let before = std::fs::read(&path).unwrap();
+    let changed = |c: &Connection| -> Result<(), StoreError> {
+        c.execute_batch("UPDATE daily_sleep SET score = 81 WHERE id = 'ds-1'")?;
+        Ok(())
+    };
+    let lost = |c: &Connection| -> Result<(), StoreError> {
+        c.execute_batch("DELETE FROM heartrate WHERE ts = 1709251260")?;
+        Ok(())
+    };
+    for (table, tamper) in [
+        ("daily_sleep", &changed as schema::Tamper<'_>),
+        ("heartrate", &lost),
+    ] {
+        let err = schema::open_tampered(&path, tamper).unwrap_err();
+        match &err {
+            StoreError::MigrationProof { table: t, .. } => assert_eq!(t, table),
+            other => panic!("expected a failed proof, got {other}"),
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains("rolled back") && text.contains(table),
+            "{text}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before, "the file changed");
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(count(&conn, "PRAGMA user_version"), 10);
+        assert_eq!(count(&conn, "SELECT count(*) FROM heartrate"), 2);
+    }
+    // Untouched, the same file migrates.
+    assert_eq!(Store::open(&path).unwrap().schema_version(), SCHEMA_VERSION);
+}
+
+#[test]
+fn each_account_sees_only_its_own_documents_cursors_and_quarantine() {
+    let (_dir, mut store) = temp_store();
+    let second = store
+        .add_account("second", jiff::Timestamp::UNIX_EPOCH)
+        .unwrap();
+    assert_ne!(second, AccountId::FIRST);
+    let ds = registry::DATA_TYPES
+        .iter()
+        .find(|d| d.name == "daily_sleep")
+        .unwrap();
+    let at = jiff::Timestamp::UNIX_EPOCH;
+    let page = |docs: &[serde_json::Value], hw: &str| {
+        let docs: Vec<serde_json::Value> = docs.to_vec();
+        (docs, hw.parse::<jiff::civil::Date>().unwrap())
+    };
+    let (one, hw1) = page(
+        &[json!({"id": "same-id", "day": "2024-03-01", "score": 10})],
+        "2024-03-01",
+    );
+    let (two, hw2) = page(
+        &[
+            json!({"id": "same-id", "day": "2024-03-01", "score": 20}),
+            json!({"day": null}),
+        ],
+        "2024-03-05",
+    );
+    for (account, docs, hw) in [(AccountId::FIRST, &one, hw1), (second, &two, hw2)] {
+        store.use_account(account);
+        let commit = PageCommit {
+            documents: Documents::from(docs.as_slice()),
+            cursor: CursorAdvance {
+                high_water: Some(hw),
+                ..CursorAdvance::default()
+            },
+            requests: 1,
+            at,
+            vanished: None,
+        };
+        store.commit_page(ds, &commit).unwrap();
+    }
+    let score = |store: &Store, account: AccountId| -> i64 {
+        store
+            .conn
+            .query_row(
+                "SELECT score FROM daily_sleep WHERE account = ?1 AND id = 'same-id'",
+                [account.get()],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        (score(&store, AccountId::FIRST), score(&store, second)),
+        (10, 20)
+    );
+    store.use_account(AccountId::FIRST);
+    assert_eq!(store.sync_state(ds).unwrap().high_water, Some(hw1));
+    assert_eq!(store.sync_state(ds).unwrap().documents, 1);
+    assert!(store.quarantine_summary().unwrap().is_empty());
+    assert!(store.delete_document(ds, "same-id").unwrap());
+    store.use_account(second);
+    assert_eq!(store.sync_state(ds).unwrap().high_water, Some(hw2));
+    assert_eq!(store.quarantine_summary().unwrap().len(), 1);
+    assert_eq!(
+        score(&store, second),
+        20,
+        "a delete for one account left the other's"
+    );
+}

@@ -66,8 +66,8 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.prepare_cached(
             "INSERT OR REPLACE INTO webhook_event
-                (signature, received_at, event_type, data_type, object_id, event_time, outcome)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                (signature, received_at, event_type, data_type, object_id, event_time, outcome, account)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ouradb_account())",
         )?
         .execute(params![
             ev.signature,

@@ -31,7 +31,20 @@ pub fn engine_from_config(
     cancel: CancellationToken,
     clock: Clock,
 ) -> Result<SyncEngine, SetupError> {
-    let store = Store::open(&config.database)?;
+    let store = StoreHandle::new(Store::open(&config.database)?);
+    engine_with_store(config, auth, cancel, clock, store)
+}
+
+/// An engine on `store`, acting for the handle's account: the accounts of
+/// one process share the store's thread and connection (see
+/// [`StoreHandle::for_account`]).
+pub fn engine_with_store(
+    config: Arc<Config>,
+    auth: Option<Arc<dyn TokenSource>>,
+    cancel: CancellationToken,
+    clock: Clock,
+    store: StoreHandle,
+) -> Result<SyncEngine, SetupError> {
     // The request account lives in the same file, so every process syncing
     // it shares one quota.
     let account = Arc::new(RequestLog::open(&config.database)?);
@@ -44,12 +57,7 @@ pub fn engine_from_config(
     // personal access token), else the personal access token.
     let auth = auth.unwrap_or_else(|| crate::api::oauth::token_source(&config));
     let client = Client::new(&config, auth, limiter, cancel)?;
-    Ok(SyncEngine::new(
-        Arc::new(client),
-        StoreHandle::new(store),
-        config,
-        clock,
-    ))
+    Ok(SyncEngine::new(Arc::new(client), store, config, clock))
 }
 
 /// The scopes missing when a run skipped every one of its data types for a

@@ -25,7 +25,7 @@ pub type Row = Map<String, Value>;
 const SURROGATE_KEY: &str = "pk";
 
 /// Columns that record when ouradb saw something, not what Oura served.
-const TIMING_COLUMNS: &[&str] = &["first_seen", "last_seen", "last_changed"];
+const TIMING_COLUMNS: &[&str] = &["first_seen", "last_seen", "last_changed", "created_at"];
 
 /// Columns of `sync_state` that say where the data stands, as opposed to
 /// when things happened or how much it cost.
@@ -162,14 +162,28 @@ pub fn series_rows(db: &Path, dt: &DataType, from: i64, to: i64) -> rusqlite::Re
 /// (the request log), not data. Two databases holding the same data and
 /// cursors have equal fingerprints, whatever order they were written in.
 pub fn fingerprint(db: &Path) -> String {
+    fingerprint_of(db, None)
+}
+
+/// [`fingerprint`] of one account's rows (`account.id`), without the
+/// `account` column and table: equal for two files whose accounts hold the
+/// same data, whatever their numbers and whatever else the files hold.
+pub fn account_fingerprint(db: &Path, account: i64) -> String {
+    fingerprint_of(db, Some(account))
+}
+
+fn fingerprint_of(db: &Path, account: Option<i64>) -> String {
     let conn = reader(db);
     let tables: Vec<String> = conn
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .collect::<Result<Vec<String>, _>>()
+        .unwrap()
+        .into_iter()
+        .filter(|t| account.is_none() || t != "account")
+        .collect();
     let mut out = String::new();
     for table in tables {
         // (name, position in the primary key or 0)
@@ -199,8 +213,14 @@ pub fn fingerprint(db: &Path) -> String {
             ),
             None => format!("t.{}", quote(name)),
         };
+        let per_account = info.iter().any(|(name, _)| name == "account");
+        let only = match account {
+            Some(a) if per_account => format!("WHERE t.account = {a}"),
+            _ => String::new(),
+        };
         let cols: Vec<&(String, i64)> = info
             .iter()
+            .filter(|(name, _)| account.is_none() || name != "account")
             .filter(|(name, _)| {
                 if table == "sync_state" {
                     SYNC_STATE_POSITION.contains(&name.as_str())
@@ -212,6 +232,7 @@ pub fn fingerprint(db: &Path) -> String {
         let mut key: Vec<&(String, i64)> = info
             .iter()
             .filter(|(name, pk)| *pk > 0 && name != SURROGATE_KEY)
+            .filter(|(name, _)| account.is_none() || name != "account")
             .collect();
         key.sort_by_key(|(_, pk)| *pk);
         let order: Vec<String> = if key.is_empty() {
@@ -220,7 +241,7 @@ pub fn fingerprint(db: &Path) -> String {
             key.iter().map(|(n, _)| expr(n)).collect()
         };
         let sql = format!(
-            "SELECT {} FROM {} t ORDER BY {}",
+            "SELECT {} FROM {} t {only} ORDER BY {}",
             cols.iter()
                 .map(|(n, _)| expr(n))
                 .collect::<Vec<_>>()

@@ -10,6 +10,7 @@
     reason = "the clippy.toml bans are invariants of the daemon, not of its tests"
 )]
 
+mod accounts;
 mod cli;
 mod coverage;
 mod daemon;

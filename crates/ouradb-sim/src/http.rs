@@ -245,6 +245,7 @@ async fn route(
 
     // Counted until the response is built; a body streams out after.
     let _answering = super::Answering::start(s);
+    s.gate.pass().await;
     if !s.cfg.latency.is_zero() {
         s.sleep(s.cfg.latency).await;
     }

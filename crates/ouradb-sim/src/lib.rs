@@ -18,6 +18,7 @@ pub mod cli;
 pub mod data;
 mod faults;
 mod fields;
+mod gate;
 mod http;
 pub mod ibi;
 mod oauth;
@@ -290,6 +291,7 @@ pub(crate) struct Shared {
     /// start (or the last [`SimStats::reset_max_concurrent`]).
     data_in_flight: AtomicUsize,
     max_data_in_flight: AtomicUsize,
+    gate: gate::Gate,
     idle: Notify,
     shutdown: watch::Receiver<bool>,
 }
@@ -456,6 +458,7 @@ impl SimServer {
             inflight: AtomicUsize::new(0),
             data_in_flight: AtomicUsize::new(0),
             max_data_in_flight: AtomicUsize::new(0),
+            gate: gate::Gate::open(),
             idle: Notify::new(),
             shutdown: stop_rx.clone(),
             cfg,
@@ -553,6 +556,23 @@ impl SimServer {
         SimStats {
             shared: self.shared.clone(),
         }
+    }
+
+    /// From now on, each data request waits for a permit from
+    /// [`SimServer::allow_requests`] before it is answered (see the `gate`
+    /// module): a test steps a client's run forward in known amounts.
+    pub fn hold_requests(&self) {
+        self.shared.gate.hold();
+    }
+
+    /// Lets `n` more data requests through while held.
+    pub fn allow_requests(&self, n: usize) {
+        self.shared.gate.allow(n);
+    }
+
+    /// Answers every data request again without waiting.
+    pub fn release_requests(&self) {
+        self.shared.gate.release();
     }
 
     /// The most data requests (`/v2/usercollection/...`) the server was
@@ -744,6 +764,7 @@ impl SimServer {
     /// short) and waits for the server task.
     pub async fn stop(self) {
         let _ = self.stop_tx.send(true);
+        self.shared.gate.release();
         let mut task = self.task;
         if tokio::time::timeout(Duration::from_secs(5), &mut task)
             .await

@@ -71,6 +71,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: ACCOUNTS_VERSION,
         sql: include_str!("../../schema_accounts.sql"),
     },
+    Migration {
+        version: 12,
+        sql: include_str!("../../schema_account_views.sql"),
+    },
 ];
 
 /// The version that rebuilds the tables with an `account` column

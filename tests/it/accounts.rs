@@ -10,7 +10,7 @@ use ouradb::store::{AccountId, Store, StoreHandle};
 use ouradb::sync::{self, NoObserver, RunOptions, SyncEngine, TypeReport};
 use tokio_util::sync::CancellationToken;
 
-use crate::db::{account_fingerprint, reader};
+use crate::db::{account_fingerprint, reader, view_rows_of_account};
 use crate::util::{Env, TOKEN, assert_no_errors};
 
 async fn sync_all(engine: &SyncEngine) -> Vec<TypeReport> {
@@ -74,6 +74,19 @@ async fn two_accounts_in_one_file_hold_exactly_what_each_holds_alone() {
         account_fingerprint(&alone[1], AccountId::FIRST.get()),
         "the second account's rows differ from the second person synced alone"
     );
+    // Every view shows each account what the account's own file shows:
+    // none joins, ranks or groups one person's rows with another's.
+    for view in crate::db::views(&shared) {
+        for (account, alone) in [(AccountId::FIRST, &alone[0]), (second, &alone[1])] {
+            let rows = view_rows_of_account(&shared, &view, account.get());
+            assert_eq!(
+                rows,
+                view_rows_of_account(alone, &view, AccountId::FIRST.get()),
+                "{view}: account {} differs from its person synced alone",
+                account.get()
+            );
+        }
+    }
     // And no row of one person is under the other: the persons' profiles
     // differ, and each account holds one.
     let conn = reader(&shared);

@@ -265,7 +265,7 @@ fn data_coverage_covers_every_day_keyed_data_type() {
             .unwrap_or_else(|| panic!("data_coverage does not count {}", d.name));
         assert!(
             line.contains(&format!("FROM {} ", d.table))
-                && line.contains(&format!("GROUP BY {day}")),
+                && line.contains(&format!("GROUP BY account, {day}")),
             "data_coverage counts {} from the wrong table or day: {line}",
             d.name
         );

@@ -294,3 +294,35 @@ pub fn data_fingerprint(db: &Path) -> String {
         .map(|l| format!("{l}\n"))
         .collect()
 }
+
+/// Every view of `db`, by name.
+pub fn views(db: &Path) -> Vec<String> {
+    let conn = reader(db);
+    let mut stmt = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The rows `view` shows for `account`, each as JSON without the account
+/// column and without `document_pk` (a key local to its file), sorted: two
+/// files hold the same rows for an account when these are equal.
+pub fn view_rows_of_account(db: &Path, view: &str, account: i64) -> Vec<String> {
+    let conn = reader(db);
+    let sql = format!("SELECT * FROM {} WHERE account = ?1", quote(view));
+    let rows = rows_of(&conn, &sql, [account])
+        .unwrap_or_else(|e| panic!("{view} cannot be read by account: {e}"));
+    let mut out: Vec<String> = rows
+        .into_iter()
+        .map(|mut r| {
+            r.remove("account");
+            r.remove("document_pk");
+            Value::Object(r).to_string()
+        })
+        .collect();
+    out.sort_unstable();
+    out
+}

@@ -108,15 +108,18 @@ async fn two_accounts_in_one_file_hold_exactly_what_each_holds_alone() {
     env.sim.stop().await;
 }
 
-/// Makes a file as ouradb wrote it before accounts (schema 10) holding the
-/// rows of `from` (a file of this ouradb with one account).
-fn as_version_10(from: &Path, to: &Path) {
+/// Makes a file as ouradb wrote it at schema `version` (before accounts)
+/// holding the rows of `from` (a file of this ouradb with one account) in
+/// every column that version has.
+fn as_version(from: &Path, to: &Path, version: usize) {
     let conn = rusqlite::Connection::open(to).unwrap();
-    for sql in ouradb::store::migration_sources().take(10) {
+    for sql in ouradb::store::migration_sources().take(version) {
         conn.execute_batch(sql).unwrap();
     }
-    conn.execute_batch("PRAGMA user_version = 10; PRAGMA application_id = 1330991681;")
-        .unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA user_version = {version}; PRAGMA application_id = 1330991681;"
+    ))
+    .unwrap();
     conn.execute("ATTACH ?1 AS src", [from.to_str().unwrap()])
         .unwrap();
     let tables: Vec<String> = conn
@@ -140,9 +143,23 @@ fn as_version_10(from: &Path, to: &Path) {
     };
     for t in &tables {
         let have = columns("main", t);
+        if have.is_empty() {
+            continue; // a table of a later schema
+        }
+        // Columns ouradb added for fields outside the schema come along;
+        // those of later schemas do not.
+        let added = |c: &str| -> bool {
+            conn.query_row(
+                "SELECT count(*) FROM src.added_column WHERE table_name = ?1 AND column_name = ?2",
+                [t.as_str(), c],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+                > 0
+        };
         let cols: Vec<String> = columns("src", t)
             .into_iter()
-            .filter(|c| c != "account")
+            .filter(|c| c != "account" && (have.contains(c) || added(c)))
             .collect();
         for c in cols.iter().filter(|c| !have.contains(c)) {
             conn.execute_batch(&format!("ALTER TABLE main.\"{t}\" ADD COLUMN \"{c}\""))
@@ -162,27 +179,64 @@ fn as_version_10(from: &Path, to: &Path) {
     conn.execute_batch("DETACH src").unwrap();
 }
 
+/// The lines of a fingerprint for the tables `db` has (a file of an older
+/// schema lacks the tables added since).
+fn lines_for_tables_of(fingerprint: &str, db: &Path) -> String {
+    let conn = reader(db);
+    fingerprint
+        .lines()
+        .filter(|l| {
+            let table = l.split(' ').next().unwrap_or_default();
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+                == 1
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Two simulated years written by ouradb at schema 6 (the last release
+/// before accounts that users run) and at schema 10 (the last before
+/// accounts) open at the current schema with every row under the first
+/// account, exactly as synced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_file_of_two_synced_years_before_accounts_migrates_to_the_same_rows() {
+async fn files_of_two_synced_years_before_accounts_migrate_to_the_same_rows() {
     let env = Env::start(730, |_| {}).await;
     let synced = env.db();
     assert_no_errors(&env.sync().await);
-    let old = env.dir.path().join("v10.sqlite");
-    as_version_10(&synced, &old);
-    let before = std::fs::metadata(&old).unwrap().len();
-    assert!(before > 1_000_000, "a real two-year file: {before} bytes");
+    for version in [6, 10] {
+        let old = env.dir.path().join(format!("v{version}.sqlite"));
+        as_version(&synced, &old, version);
+        let before = std::fs::metadata(&old).unwrap().len();
+        assert!(before > 1_000_000, "a real two-year file: {before} bytes");
+        let expected = lines_for_tables_of(&account_fingerprint(&synced, 1), &old);
 
-    let store = Store::open(&old).unwrap();
-    assert_eq!(store.schema_version(), ouradb::store::SCHEMA_VERSION);
-    let accounts = store.accounts().unwrap();
-    drop(store);
-    assert_eq!(accounts.len(), 1);
-    assert_eq!(accounts[0].id, AccountId::FIRST);
-    assert!(accounts[0].oura_user_id.is_some(), "{accounts:?}");
-    assert_eq!(
-        account_fingerprint(&old, 1),
-        account_fingerprint(&synced, 1),
-        "the migrated file differs from the file it was made from"
-    );
+        let store = Store::open(&old).unwrap();
+        assert_eq!(store.schema_version(), ouradb::store::SCHEMA_VERSION);
+        let accounts = store.accounts().unwrap();
+        drop(store);
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(accounts[0].id, AccountId::FIRST);
+        assert!(accounts[0].oura_user_id.is_some(), "{accounts:?}");
+        let migrated = account_fingerprint(&old, 1);
+        assert!(expected.lines().count() > 20, "{expected}");
+        let tables: Vec<&str> = expected
+            .lines()
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let migrated: String = migrated
+            .lines()
+            .filter(|l| tables.contains(&l.split(' ').next().unwrap_or_default()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            migrated, expected,
+            "the file migrated from schema {version} differs from the file it was made from"
+        );
+    }
     env.sim.stop().await;
 }

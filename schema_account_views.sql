@@ -527,7 +527,8 @@ FROM interbeat_interval;
 -- only successive differences between two valid beats that follow each
 -- other with no beat between them; SDNN is the population standard
 -- deviation of the valid intervals. Periods without beats have NULLs.
--- Each period reads only its own beats (a range of the table's key), so
+-- Each period reads only its own beats (a range of the table's packed
+-- key: the account's base plus the times in milliseconds), so
 -- a WHERE on time or day reads only the nights it selects. Square roots
 -- are six Newton steps from a guess within 5x (exact to 0.1 ms): SQLite
 -- builds without math functions, ouradb's own among them, have no sqrt().
@@ -537,26 +538,26 @@ SELECT p.time AS time,                                                          
        p.sleep_id AS sleep_id,                                                       -- sleep.id
        p.type AS type,                                                               -- sleep period type (long_sleep, sleep, late_nap, rest)
        (SELECT count(*) FROM interbeat_interval i
-        WHERE i.account = p.account AND i.ts_ms >= p.start_ms AND i.ts_ms < p.end_ms) AS beats,                -- beats stored in the period, count
+        WHERE i.beat >= p.first_beat AND i.beat < p.end_beat) AS beats,                -- beats stored in the period, count
        (SELECT count(*) FROM interbeat_interval i
-        WHERE i.account = p.account AND i.ts_ms >= p.start_ms AND i.ts_ms < p.end_ms
+        WHERE i.beat >= p.first_beat AND i.beat < p.end_beat
           AND i.validity = 1 AND i.ibi < 2000) AS valid_beats,                       -- valid beats (validity 1, interval under 2,000 ms), count
        (SELECT round(CASE WHEN v = 0 THEN 0.0 ELSE g END, 1) FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, CASE WHEN v < 100 THEN 5.0 WHEN v < 10000 THEN 50.0 ELSE 500.0 END AS g FROM (SELECT avg(b.diff * b.diff) AS v
         FROM (SELECT i.ibi - lag(i.ibi) OVER w AS diff,
                      (i.validity = 1 AND i.ibi < 2000) AS valid,
                      lag(i.validity = 1 AND i.ibi < 2000) OVER w AS prev_valid
               FROM interbeat_interval i
-              WHERE i.account = p.account AND i.ts_ms >= p.start_ms AND i.ts_ms < p.end_ms
-              WINDOW w AS (ORDER BY i.ts_ms)) b
+              WHERE i.beat >= p.first_beat AND i.beat < p.end_beat
+              WINDOW w AS (ORDER BY i.beat)) b
         WHERE b.valid AND b.prev_valid))))))))) AS rmssd_ms,                                 -- RMSSD of successive valid intervals, milliseconds
        (SELECT round(CASE WHEN v = 0 THEN 0.0 ELSE g END, 1) FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, (g + v / g) / 2 AS g FROM (SELECT v, CASE WHEN v < 100 THEN 5.0 WHEN v < 10000 THEN 50.0 ELSE 500.0 END AS g FROM (SELECT max(avg(i.ibi * i.ibi) - avg(i.ibi) * avg(i.ibi), 0) AS v
         FROM interbeat_interval i
-        WHERE i.account = p.account AND i.ts_ms >= p.start_ms AND i.ts_ms < p.end_ms
+        WHERE i.beat >= p.first_beat AND i.beat < p.end_beat
           AND i.validity = 1 AND i.ibi < 2000))))))))) AS sdnn_ms,                           -- SDNN (population standard deviation of valid intervals), milliseconds
        p.average_hrv AS average_hrv,                                                 -- Oura's average HRV (RMSSD) of the period, milliseconds
        p.account AS account                                                          -- the ouradb account the row belongs to (account.id)
 FROM (SELECT s.account, s.bedtime_start_ts AS time, s.day, s.id AS sleep_id, s.type, s.average_hrv,
-             s.bedtime_start_ts * 1000 AS start_ms,
-             CAST(strftime('%s', s.bedtime_end) AS INTEGER) * 1000 AS end_ms
+             (s.account - 1) * 4398046511104 + s.bedtime_start_ts * 1000 AS first_beat,
+             (s.account - 1) * 4398046511104 + CAST(strftime('%s', s.bedtime_end) AS INTEGER) * 1000 AS end_beat
       FROM sleep s
       WHERE s.bedtime_start_ts IS NOT NULL AND s.type IS NOT 'deleted') p;

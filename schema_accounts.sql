@@ -527,16 +527,21 @@ CREATE TABLE document_history (
     PRIMARY KEY (account, data_type, id)
 );
 
--- One row per beat, keyed by account and time with no index beside the
--- table (BENCHMARKS.md has its bytes per beat).
+-- One row per beat. The table is the largest by far (about 9 million beats
+-- a year), so its key packs the account and the time into one integer, the
+-- row's own rowid: beat = (account - 1) * 2^42 + ts_ms. Rows arrive in key
+-- order and SQLite packs such leaves full: about 16 bytes a beat, no index
+-- beside the table (BENCHMARKS.md). account and ts_ms are computed from the
+-- key, never stored; a range of one account's beats is a range of `beat`.
+-- 2^42 ms reach to the year 2109; a beat outside 1970..2109 is quarantined.
 CREATE TABLE interbeat_interval (
-    account INTEGER NOT NULL REFERENCES account (id), -- the ouradb account the row belongs to (account.id)
-    ts_ms INTEGER NOT NULL, -- beat time, unix milliseconds (UTC), parsed from the API's `timestamp`; `timestamp_unix` is this value
+    beat INTEGER PRIMARY KEY, -- the row's key: (account - 1) * 4398046511104 + ts_ms; not an Oura value
     ibi INTEGER, -- interval since the previous beat, milliseconds (the API caps it at 2000)
     validity INTEGER, -- the API's validity code: 1 = a valid beat; anything else marks an artifact or a beat after a gap
     extra TEXT, -- NULL, unless the API row held more than ts_ms/ibi/validity can restore (unknown fields, sub-millisecond or inconsistent times): then the whole row as JSON
-    PRIMARY KEY (account, ts_ms)
-) WITHOUT ROWID;
+    account INTEGER GENERATED ALWAYS AS ((beat >> 42) + 1) VIRTUAL, -- the ouradb account the row belongs to (account.id), from beat
+    ts_ms INTEGER GENERATED ALWAYS AS (beat & 4398046511103) VIRTUAL -- beat time, unix milliseconds (UTC), parsed from the API's `timestamp` (`timestamp_unix` is this value), from beat
+);
 
 -- Webhook events name the Oura user they are for; the worker routes each
 -- to the account with that user id.

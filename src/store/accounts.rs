@@ -21,7 +21,7 @@ use rusqlite::types::ValueRef;
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
-use super::mapping::quote;
+use super::mapping::{PACKED_KEY, quote};
 
 /// The tables that gain an `account` column, parents before the tables
 /// that reference them.
@@ -139,24 +139,23 @@ pub(super) fn copy_and_prove(
     for t in REBUILT {
         let old = format!("{t}{SET_ASIDE}");
         let columns = carry_added_columns(conn, &old, t)?;
-        let list = columns
-            .iter()
-            .map(|c| quote(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        conn.execute_batch(&format!(
-            "INSERT INTO {} (account, {list}) SELECT {FIRST_ACCOUNT}, {list} FROM {}",
-            quote(t),
-            quote(&old)
-        ))?;
+        let packed = is_packed(conn, t)?;
+        copy_rows(conn, &old, t, &columns, packed)?;
         let key = key_columns(conn, &old, &columns)?;
-        plans.push((t, old, columns, key));
+        // A packed key orders the new rows as the old time key did (the
+        // first account's keys are its times).
+        let new_key = if packed {
+            vec![PACKED_KEY.to_owned()]
+        } else {
+            key.clone()
+        };
+        plans.push((t, old, columns, key, new_key));
     }
     tamper(conn)?;
     let mut proofs = Vec::with_capacity(plans.len());
-    for (t, old, columns, key) in &plans {
+    for (t, old, columns, key, new_key) in &plans {
         let before = fingerprint(conn, old, t, columns, key)?;
-        let after = fingerprint(conn, t, t, columns, key)?;
+        let after = fingerprint(conn, t, t, columns, new_key)?;
         if before != after {
             return Err(StoreError::MigrationProof {
                 table: t.to_string(),
@@ -166,11 +165,60 @@ pub(super) fn copy_and_prove(
         }
         proofs.push(after);
     }
-    for (_, old, _, _) in plans.iter().rev() {
+    for (_, old, _, _, _) in plans.iter().rev() {
         conn.execute_batch(&format!("DROP TABLE {}", quote(old)))?;
     }
     recreate_views(conn, aside.views)?;
     Ok(proofs)
+}
+
+/// Whether `table` keys its rows by a packed account and time
+/// ([`PACKED_KEY`]): its `account` and `ts_ms` are computed, not filled.
+fn is_packed(conn: &Connection, table: &str) -> Result<bool, StoreError> {
+    Ok(declared_columns(conn, table)?
+        .iter()
+        .any(|(n, _)| n == PACKED_KEY))
+}
+
+/// Copies every row of `old` into `new` under the first account.
+fn copy_rows(
+    conn: &Connection,
+    old: &str,
+    new: &str,
+    columns: &[String],
+    packed: bool,
+) -> Result<(), StoreError> {
+    let list = |cs: &[String]| cs.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    let sql = if packed {
+        // The first account's packed key is the time itself.
+        let into: Vec<String> = columns
+            .iter()
+            .map(|c| {
+                if c == "ts_ms" {
+                    PACKED_KEY.to_owned()
+                } else {
+                    c.clone()
+                }
+            })
+            .collect();
+        format!(
+            "INSERT INTO {} ({}) SELECT {} FROM {}",
+            quote(new),
+            list(&into),
+            list(columns),
+            quote(old)
+        )
+    } else {
+        format!(
+            "INSERT INTO {} (account, {}) SELECT {FIRST_ACCOUNT}, {} FROM {}",
+            quote(new),
+            list(columns),
+            list(columns),
+            quote(old)
+        )
+    };
+    conn.execute_batch(&sql)?;
+    Ok(())
 }
 
 /// The first account takes the Oura user id and e-mail of the profile the
@@ -192,7 +240,11 @@ fn adopt_profile(conn: &Connection) -> Result<(), StoreError> {
 /// same declared type.
 fn carry_added_columns(conn: &Connection, old: &str, new: &str) -> Result<Vec<String>, StoreError> {
     let old_cols = declared_columns(conn, old)?;
-    let new_cols = declared_columns(conn, new)?;
+    // Computed columns count as present: they are no place for a copy.
+    let mut stmt = conn.prepare("SELECT name, type FROM pragma_table_xinfo(?1)")?;
+    let new_cols: Vec<(String, String)> = stmt
+        .query_map([new], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     for (name, ty) in &old_cols {
         if !new_cols.iter().any(|(n, _)| n == name) {
             conn.execute_batch(&format!(

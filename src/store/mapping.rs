@@ -36,6 +36,20 @@ pub(super) const ACCOUNT: &str = "account";
 /// The condition that keeps a statement to the current account's rows.
 pub(super) const SCOPE: &str = "account = ouradb_account()";
 
+/// The key column of a time series whose rows are too many for an account
+/// column of their own (`interbeat_interval`): the rowid, packing the
+/// account above the time in milliseconds (`account` and `ts_ms` are
+/// virtual columns computed from it). A table has this layout when it has
+/// this column.
+pub(super) const PACKED_KEY: &str = "beat";
+
+/// Milliseconds a packed key holds below the account: 2^42, up to 2109.
+pub(super) const PACKED_SPAN: i64 = 1 << 42;
+
+/// The packed key of the current account's time 0; a row's key is this
+/// plus its time in milliseconds.
+const PACKED_BASE: &str = "(ouradb_account() - 1) * 4398046511104";
+
 /// Names SQLite resolves to a table's rowid unless a column takes them
 /// (compared without case). A field so named gets a column with `_`
 /// appended (`rowid` is stored as `rowid_`; see [`column_names`]).
@@ -238,6 +252,8 @@ pub(super) struct SeriesTable {
     /// millions of new samples, one statement per row would dominate.
     pub sql_insert_batch: String,
     pub sql_update: String,
+    /// Times (milliseconds) the table can key: `Some` for a packed key.
+    pub ms_range: Option<std::ops::Range<i64>>,
 }
 
 /// Time-series rows per multi-row insert (a few parameters each, far below
@@ -566,12 +582,17 @@ fn child(conn: &Connection, field: &'static str, table: &'static str) -> Result<
 }
 
 fn build_series(table: &str, all: &[ColumnInfo]) -> Result<SeriesTable, StoreError> {
-    let time = if all.iter().any(|c| c.name == "ts_ms") {
+    let packed = all.iter().any(|c| c.name == PACKED_KEY);
+    let time = if packed || all.iter().any(|c| c.name == "ts_ms") {
         "ts_ms"
     } else {
         "ts"
     };
-    require(table, all, &[ACCOUNT, time, "extra"])?;
+    if packed {
+        require(table, all, &[PACKED_KEY, "extra"])?;
+    } else {
+        require(table, all, &[ACCOUNT, time, "extra"])?;
+    }
     // The account is no parameter: statements fill and match it themselves.
     let info: Vec<&ColumnInfo> = all.iter().filter(|c| c.name != ACCOUNT).collect();
     let t = quote(table);
@@ -579,56 +600,55 @@ fn build_series(table: &str, all: &[ColumnInfo]) -> Result<SeriesTable, StoreErr
         .iter()
         .map(|c| match c.name.as_str() {
             "ts" => SeriesColumn::Ts,
-            "ts_ms" => SeriesColumn::TsMs,
+            "ts_ms" | PACKED_KEY => SeriesColumn::TsMs,
             "extra" => SeriesColumn::Extra,
             other => SeriesColumn::Field(other.to_owned()),
         })
         .collect();
     let names: Vec<String> = info.iter().map(|c| quote(&c.name)).collect();
+    // What each parameter fills: a packed key adds the account's base.
+    let value = |c: &ColumnInfo, param: &str| -> String {
+        if c.name == PACKED_KEY {
+            format!("{PACKED_BASE} + {param}")
+        } else {
+            param.to_owned()
+        }
+    };
+    let (head, account_value) = if packed {
+        (format!("INSERT INTO {t} ({})", names.join(", ")), "")
+    } else {
+        (
+            format!("INSERT INTO {t} (account, {})", names.join(", ")),
+            "ouradb_account(), ",
+        )
+    };
+    let numbered: Vec<String> = info
+        .iter()
+        .enumerate()
+        .map(|(i, c)| value(c, &format!("?{}", i + 1)))
+        .collect();
     // ON CONFLICT, not INSERT OR IGNORE: OR IGNORE would also silently drop
     // rows violating NOT NULL (e.g. a heart-rate row without a source).
     let sql_insert = format!(
-        "INSERT INTO {t} (account, {}) VALUES (ouradb_account(), {}) ON CONFLICT DO NOTHING",
-        names.join(", "),
-        placeholders(1, names.len())
+        "{head} VALUES ({account_value}{}) ON CONFLICT DO NOTHING",
+        numbered.join(", ")
     );
     let key: Vec<String> = info
         .iter()
         .enumerate()
         .filter(|(_, c)| c.pk > 0)
-        .map(|(i, c)| format!("{} = ?{}", quote(&c.name), i + 1))
+        .map(|(i, c)| format!("{} = {}", quote(&c.name), value(c, &format!("?{}", i + 1))))
         .collect();
     if key.is_empty() {
         return Err(StoreError::Schema(format!(
             "table {table} has no primary key"
         )));
     }
-    let value_cols: Vec<(usize, String)> = info
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.pk == 0)
-        .map(|(i, c)| (i + 1, quote(&c.name)))
-        .collect();
-    let sets: Vec<String> = value_cols
-        .iter()
-        .map(|(i, n)| format!("{n} = ?{i}"))
-        .collect();
-    let differs: Vec<String> = value_cols
-        .iter()
-        .map(|(i, n)| format!("{n} IS NOT ?{i}"))
-        .collect();
-    // Only rows whose values differ are rewritten, so `changes()` tells an
-    // update from an unchanged row.
-    let sql_update = format!(
-        "UPDATE {t} SET {} WHERE {SCOPE} AND {} AND ({})",
-        sets.join(", "),
-        key.join(" AND "),
-        differs.join(" OR ")
-    );
-    let row = format!("(ouradb_account(), {})", vec!["?"; names.len()].join(", "));
+    let sql_update = series_update(&t, &info, &key);
+    let unnumbered: Vec<String> = info.iter().map(|c| value(c, "?")).collect();
+    let row = format!("({account_value}{})", unnumbered.join(", "));
     let sql_insert_batch = format!(
-        "INSERT INTO {t} (account, {}) VALUES {} ON CONFLICT DO NOTHING",
-        names.join(", "),
+        "{head} VALUES {} ON CONFLICT DO NOTHING",
         vec![row; SERIES_BATCH].join(", ")
     );
     let required = info
@@ -643,7 +663,34 @@ fn build_series(table: &str, all: &[ColumnInfo]) -> Result<SeriesTable, StoreErr
         sql_insert,
         sql_insert_batch,
         sql_update,
+        ms_range: packed.then_some(0..PACKED_SPAN),
     })
+}
+
+/// Rewrites the values of the current account's row with the key `key`,
+/// only where they differ, so `changes()` tells an update from an
+/// unchanged row.
+fn series_update(t: &str, info: &[&ColumnInfo], key: &[String]) -> String {
+    let value_cols: Vec<(usize, String)> = info
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.pk == 0)
+        .map(|(i, c)| (i + 1, quote(&c.name)))
+        .collect();
+    let sets: Vec<String> = value_cols
+        .iter()
+        .map(|(i, n)| format!("{n} = ?{i}"))
+        .collect();
+    let differs: Vec<String> = value_cols
+        .iter()
+        .map(|(i, n)| format!("{n} IS NOT ?{i}"))
+        .collect();
+    format!(
+        "UPDATE {t} SET {} WHERE {SCOPE} AND {} AND ({})",
+        sets.join(", "),
+        key.join(" AND "),
+        differs.join(" OR ")
+    )
 }
 
 /// A JSON value as stored in a typed column: booleans as 0/1, objects and
@@ -755,6 +802,14 @@ pub(super) fn series_values_into<'a>(
             )));
         }
     };
+    if let Some(range) = &table.ms_range
+        && !range.contains(&ms)
+    {
+        return Err(StoreError::Invalid(format!(
+            "{}: time {ms} ms is outside what the table can key (1970 to 2109)",
+            dt.name
+        )));
+    }
     // The row is fully restorable from the columns when it has no field
     // beyond them and its two timestamps agree at the table's precision
     // (whole seconds, or whole milliseconds with a `ts_ms` column).
@@ -930,6 +985,9 @@ pub(super) fn series_values_raw<'a>(
     let (Some(ts), Some(mut fields)) = (exact, row.fields()) else {
         return false;
     };
+    if table.ms_range.as_ref().is_some_and(|r| !r.contains(&ts)) {
+        return false;
+    }
     let known = |k: &str| {
         table
             .columns

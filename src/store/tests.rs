@@ -222,7 +222,11 @@ fn a_version_10_file_moves_every_row_to_the_first_account_and_proves_it() {
     let c = &store.conn;
     for table in accounts::REBUILT {
         let columns = mapping::table_info(c, table).unwrap();
-        assert_eq!(columns[0].name, "account", "{table}");
+        // The account leads every key: as a column, or packed in the key.
+        assert!(
+            [mapping::ACCOUNT, mapping::PACKED_KEY].contains(&columns[0].name.as_str()),
+            "{table}"
+        );
         let strays = count(
             c,
             &format!("SELECT count(*) FROM {table} WHERE account <> 1"),
@@ -246,6 +250,11 @@ fn a_version_10_file_moves_every_row_to_the_first_account_and_proves_it() {
     );
     assert_eq!(count(c, "SELECT count(*) FROM heartrate"), 2);
     assert_eq!(count(c, "SELECT count(*) FROM interbeat_interval"), 3);
+    assert_eq!(
+        count(c, "SELECT sum(beat = ts_ms) FROM interbeat_interval"),
+        3,
+        "the first account's packed keys are its times"
+    );
     assert_eq!(count(c, "SELECT length(raw_bytes) FROM quarantine"), 2);
     assert_eq!(
         count(

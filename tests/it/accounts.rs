@@ -134,7 +134,8 @@ fn as_version(from: &Path, to: &Path, version: usize) {
         .collect::<Result<_, _>>()
         .unwrap();
     let columns = |schema: &str, t: &str| -> Vec<String> {
-        conn.prepare("SELECT name FROM pragma_table_info(?1, ?2)")
+        // Computed columns too (a packed key's time), not the packed key.
+        conn.prepare("SELECT name FROM pragma_table_xinfo(?1, ?2) WHERE name <> 'beat'")
             .unwrap()
             .query_map([t, schema], |r| r.get(0))
             .unwrap()

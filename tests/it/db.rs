@@ -25,6 +25,11 @@ pub type Row = Map<String, Value>;
 const SURROGATE_KEY: &str = "pk";
 
 /// Columns that record when ouradb saw something, not what Oura served.
+/// The packed key of `interbeat_interval`: the account above the time, both
+/// also computed columns of their own; it differs between two files holding
+/// the same beats under different account numbers.
+const PACKED_KEY: &str = "beat";
+
 const TIMING_COLUMNS: &[&str] = &["first_seen", "last_seen", "last_changed", "created_at"];
 
 /// Columns of `sync_state` that say where the data stands, as opposed to
@@ -187,10 +192,11 @@ fn fingerprint_of(db: &Path, account: Option<i64>) -> String {
     let mut out = String::new();
     for table in tables {
         // (name, position in the primary key or 0)
+        // Computed columns included: a packed key's account and time.
         let info: Vec<(String, i64)> = conn
-            .prepare(&format!("PRAGMA table_info({})", quote(&table)))
+            .prepare("SELECT name, pk FROM pragma_table_xinfo(?1)")
             .unwrap()
-            .query_map([], |r| Ok((r.get(1)?, r.get(5)?)))
+            .query_map([&table], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
@@ -225,7 +231,9 @@ fn fingerprint_of(db: &Path, account: Option<i64>) -> String {
                 if table == "sync_state" {
                     SYNC_STATE_POSITION.contains(&name.as_str())
                 } else {
-                    name != SURROGATE_KEY && !TIMING_COLUMNS.contains(&name.as_str())
+                    name != SURROGATE_KEY
+                        && name != PACKED_KEY
+                        && !TIMING_COLUMNS.contains(&name.as_str())
                 }
             })
             .collect();
@@ -235,6 +243,12 @@ fn fingerprint_of(db: &Path, account: Option<i64>) -> String {
             .filter(|(name, _)| account.is_none() || name != "account")
             .collect();
         key.sort_by_key(|(_, pk)| *pk);
+        // A packed key is the account and the time: the time orders one
+        // account's rows as the key does.
+        let by_time = ("ts_ms".to_owned(), 1);
+        if key.iter().any(|(n, _)| n == PACKED_KEY) {
+            key = vec![&by_time];
+        }
         let order: Vec<String> = if key.is_empty() {
             cols.iter().map(|(n, _)| expr(n)).collect()
         } else {

@@ -35,6 +35,17 @@ fn engine_on(env: &Env, db: &Path, token: &str, store: StoreHandle) -> SyncEngin
     .expect("engine")
 }
 
+/// Syncs the simulator's second person (token `test-token-2`; start the
+/// simulator `with_persons(2)`) into `db` as the account `name`, beside
+/// what the file holds: a file of two accounts, as a household has.
+pub async fn sync_second_person(env: &Env, db: &Path, name: &str) -> AccountId {
+    let store = StoreHandle::new(Store::open(db).unwrap());
+    let id = store.blocking(move |s| s.add_account(name, jiff::Timestamp::now()).unwrap());
+    let engine = engine_on(env, db, &format!("{TOKEN}-2"), store.for_account(id));
+    assert_no_errors(&sync_all(&engine).await);
+    id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_accounts_in_one_file_hold_exactly_what_each_holds_alone() {
     let env = Env::start(45, |c| *c = c.clone().with_persons(2)).await;

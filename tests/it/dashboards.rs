@@ -47,6 +47,10 @@ struct Synced {
     to: i64,
 }
 
+/// The name of the second account of the synced file (the first is
+/// `default`).
+const SECOND_ACCOUNT: &str = "second";
+
 fn synced() -> &'static Synced {
     static DB: OnceLock<Synced> = OnceLock::new();
     DB.get_or_init(|| {
@@ -54,9 +58,12 @@ fn synced() -> &'static Synced {
         // #[test] may run on any thread.
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         rt.block_on(async {
-            let env = Env::start(DAYS, |_| {}).await;
+            // Two persons in one file: every query must hold up with
+            // several accounts, as a household's file has them.
+            let env = Env::start(DAYS, |c| *c = c.clone().with_persons(2)).await;
             let reports = env.sync().await;
             assert_no_errors(&reports);
+            crate::accounts::sync_second_person(&env, &env.db(), SECOND_ACCOUNT).await;
             let dir = tempfile::tempdir().expect("tempdir");
             let db = dir.path().join("ouradb.sqlite");
             // A consistent copy, WAL included, that outlives the simulator's temp dir.
@@ -297,35 +304,43 @@ fn heartrate_daily_places_every_sample_once_in_its_local_day() {
     assert!(stored > 10_000);
     assert_eq!(viewed, stored);
     // Each day between days of the same offset holds exactly the samples
-    // from its local midnight to the next.
-    let viewed: BTreeMap<String, i64> = conn
-        .prepare("SELECT day, sum(samples) FROM heartrate_daily GROUP BY day")
+    // from its local midnight to the next, each account's in its own days.
+    let viewed: BTreeMap<(i64, String), i64> = conn
+        .prepare("SELECT account, day, sum(samples) FROM heartrate_daily GROUP BY account, day")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let expected: Vec<(String, i64, i64)> = conn
+    let expected: Vec<(i64, String, i64, i64)> = conn
         .prepare(
-            "SELECT o.day, o.utc_offset, (SELECT count(bpm) FROM heartrate
-                 WHERE ts >= strftime('%s', o.day) - o.utc_offset
+            "SELECT o.account, o.day, o.utc_offset, (SELECT count(bpm) FROM heartrate h
+                 WHERE h.account = o.account
+                   AND ts >= strftime('%s', o.day) - o.utc_offset
                    AND ts < strftime('%s', o.day) + 86400 - o.utc_offset)
              FROM local_day_offset o
-             JOIN local_day_offset p ON p.day = date(o.day, '-1 day') AND p.utc_offset = o.utc_offset
-             JOIN local_day_offset n ON n.day = date(o.day, '+1 day') AND n.utc_offset = o.utc_offset",
+             JOIN local_day_offset p ON p.account = o.account
+                  AND p.day = date(o.day, '-1 day') AND p.utc_offset = o.utc_offset
+             JOIN local_day_offset n ON n.account = o.account
+                  AND n.day = date(o.day, '+1 day') AND n.utc_offset = o.utc_offset",
         )
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(expected.len() > 300, "{} days", expected.len());
     assert!(
-        expected.iter().any(|(_, off, _)| *off != 0),
+        expected.iter().any(|(_, _, off, _)| *off != 0),
         "the simulated person never leaves UTC: nothing tested"
     );
-    for (day, _, n) in &expected {
-        assert_eq!(viewed.get(day).copied().unwrap_or(0), *n, "{day}");
+    assert!(
+        expected.iter().any(|(account, ..)| *account != 1),
+        "one account only: nothing tested about several"
+    );
+    for (account, day, _, n) in &expected {
+        let got = viewed.get(&(*account, day.clone())).copied().unwrap_or(0);
+        assert_eq!(got, *n, "account {account}, {day}");
     }
 }
 
@@ -522,7 +537,14 @@ fn every_datasette_dashboard_chart_runs_and_feeds_its_chart() {
                 Some(dash::DEFAULT_DB_NAME),
                 "{name}: charts read the ouradb database"
             );
-            for p in [BTreeMap::new(), range.clone()] {
+            assert!(
+                sql.contains(":account"),
+                "{slug}/{name}: the account filter does not reach the chart"
+            );
+            let mut second = range.clone();
+            second.insert("account".to_owned(), SECOND_ACCOUNT.to_owned());
+            let first = BTreeMap::from([("account".to_owned(), "default".to_owned())]);
+            for p in [BTreeMap::new(), range.clone(), second, first] {
                 let sql = apply_dashboard_options(sql, &p);
                 let r = run(&s.db, &sql, &p).unwrap_or_else(|e| panic!("{slug}/{name}: {e}"));
                 assert!(
@@ -559,7 +581,16 @@ fn every_datasette_dashboard_chart_runs_and_feeds_its_chart() {
 /// (`pkg/plugin/variables.go`, `pkg/plugin/macros.go`) replaces `$__from` /
 /// `$__to` and its macros. An `Err` is the error Grafana would show.
 fn grafana_sql(raw: &str, from: i64, to: i64) -> Result<String, String> {
-    let sql = grafana_template_vars(raw, from, to)?;
+    grafana_sql_for(raw, from, to, ALL_ACCOUNTS)
+}
+
+/// The dashboard's `account` variable set to "All": its `allValue`.
+const ALL_ACCOUNTS: &str = "*";
+
+/// [`grafana_sql`] with the dashboard's `account` variable set to `account`
+/// (a name, or [`ALL_ACCOUNTS`]).
+fn grafana_sql_for(raw: &str, from: i64, to: i64, account: &str) -> Result<String, String> {
+    let sql = grafana_template_vars(raw, from, to, account)?;
     // variables.go: plain ReplaceAll, seconds * 1000.
     let sql = sql
         .replace("$__from", &(from * 1000).to_string())
@@ -571,10 +602,13 @@ fn grafana_sql(raw: &str, from: i64, to: i64) -> Result<String, String> {
 /// `${name}` of a known global variable are substituted, unknown names are
 /// left as they are. `$__from`/`$__to` are milliseconds; `$__interval_ms`
 /// is Grafana's interval for ~1000 data points over the range.
-fn grafana_template_vars(raw: &str, from: i64, to: i64) -> Result<String, String> {
+fn grafana_template_vars(raw: &str, from: i64, to: i64, account: &str) -> Result<String, String> {
     let (from_ms, to_ms) = (from * 1000, to * 1000);
     let interval_ms = ((to_ms - from_ms) / 1000).max(1000);
+    // The plugin calls templateSrv.replace without a format: a single-value
+    // variable goes in as its text, "All" as the variable's allValue.
     let vars = BTreeMap::from([
+        ("account", account.to_owned()),
         ("__from", from_ms.to_string()),
         ("__to", to_ms.to_string()),
         ("__interval_ms", interval_ms.to_string()),
@@ -824,10 +858,11 @@ fn may_be_empty(db: &Path, title: &str) -> bool {
 
 /// What is wrong with one panel target on the synced file, as Grafana would
 /// run it (nothing when it runs and returns plottable rows).
-fn panel_problems(s: &Synced, panel: &Value, target: &Value) -> Vec<String> {
-    let title = panel["title"].as_str().unwrap();
+fn panel_problems(s: &Synced, panel: &Value, target: &Value, account: &str) -> Vec<String> {
+    let name = panel["title"].as_str().unwrap();
+    let title = &format!("{name} (account {account})");
     let raw = target["rawQueryText"].as_str().unwrap();
-    let sql = match grafana_sql(raw, s.from, s.to) {
+    let sql = match grafana_sql_for(raw, s.from, s.to, account) {
         Ok(sql) => sql,
         Err(e) => return vec![format!("{title}: Grafana shows: {e}")],
     };
@@ -841,7 +876,7 @@ fn panel_problems(s: &Synced, panel: &Value, target: &Value) -> Vec<String> {
         Err(e) => return vec![format!("{title}: {e}\n{sql}")],
     };
     let mut problems = Vec::new();
-    if r.rows.is_empty() && !may_be_empty(&s.db, title) {
+    if r.rows.is_empty() && !may_be_empty(&s.db, name) {
         problems.push(format!("{title}: no rows (list it in LEGITIMATELY_EMPTY with the reason if that is right)\n{sql}"));
     }
     for c in target["timeColumns"].as_array().unwrap() {
@@ -872,7 +907,9 @@ fn every_grafana_panel_query_runs_with_time_columns_in_seconds() {
         }
         for t in p["targets"].as_array().unwrap() {
             checked += 1;
-            problems.extend(panel_problems(s, p, t));
+            for account in [ALL_ACCOUNTS, "default", SECOND_ACCOUNT] {
+                problems.extend(panel_problems(s, p, t, account));
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -895,7 +932,7 @@ fn macros_expand_as_the_plugin_expands_them() {
     // Grafana's variables: milliseconds; Grafana leaves unknown names, the
     // plugin's plain ReplaceAll then replaces a `$__from` prefix too.
     assert_eq!(
-        grafana_template_vars("SELECT $__from / 1000, $__to, $__fromage", from, to).unwrap(),
+        grafana_template_vars("SELECT $__from / 1000, $__to, $__fromage", from, to, "*").unwrap(),
         "SELECT 1700000000000 / 1000, 1700086400000, $__fromage"
     );
     assert_eq!(
@@ -972,7 +1009,7 @@ fn a_broken_panel_query_is_caught() {
     let panel = |title: &str, sql: &str| {
         let p = serde_json::json!({"title": title, "type": "timeseries"});
         let t = serde_json::json!({"rawQueryText": sql, "timeColumns": ["time"]});
-        panel_problems(s, &p, &t)
+        panel_problems(s, &p, &t, ALL_ACCOUNTS)
     };
     for (title, sql) in OLD_WORKOUT_PANELS {
         let problems = panel(title, sql);
@@ -1118,4 +1155,55 @@ fn demo_ends_with_the_datasette_command() {
     )
     .unwrap();
     assert!(m["databases"]["demo"].is_object());
+}
+
+/// The Grafana `account` variable: one field listing the accounts (the
+/// plugin's variable query takes exactly one), single-valued (the plugin
+/// inserts several values as a `{a,b}` glob no SQL reads), "All" as a
+/// GLOB that matches every name; every panel reading an account's rows
+/// follows it, and each account's rows together are All's.
+#[test]
+fn the_grafana_account_variable_picks_whose_rows_every_panel_shows() {
+    let s = synced();
+    let d = grafana_dashboard();
+    let vars = d["templating"]["list"].as_array().expect("templating");
+    let v = vars
+        .iter()
+        .find(|v| v["name"] == "account")
+        .expect("an account variable");
+    assert_eq!(v["multi"], false);
+    assert_eq!(v["includeAll"], true);
+    assert_eq!(v["allValue"], ALL_ACCOUNTS);
+    let names = run(&s.db, v["query"].as_str().unwrap(), &BTreeMap::new()).unwrap();
+    assert_eq!(names.columns.len(), 1);
+    let names: Vec<String> = names
+        .column(&names.columns[0])
+        .map(|n| match n {
+            Sql::Text(t) => t.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(names, ["default", SECOND_ACCOUNT]);
+    for p in grafana_panels(&d) {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let raw = t["rawQueryText"].as_str().unwrap();
+            assert!(
+                raw.contains("$account") || raw.contains("FROM webhook_"),
+                "{}: reads every account's rows whatever the variable says: {raw}",
+                p["title"]
+            );
+        }
+    }
+    let score = grafana_panels(&d)
+        .into_iter()
+        .find(|p| p["title"] == "Sleep score")
+        .unwrap();
+    let raw = score["targets"][0]["rawQueryText"].as_str().unwrap();
+    let rows = |account: &str| {
+        let sql = grafana_sql_for(raw, s.from, s.to, account).unwrap();
+        run(&s.db, &sql, &BTreeMap::new()).unwrap().rows.len()
+    };
+    let (first, second, all) = (rows("default"), rows(SECOND_ACCOUNT), rows(ALL_ACCOUNTS));
+    assert!(first > 0 && second > 0, "{first} {second}");
+    assert_eq!(first + second, all);
 }

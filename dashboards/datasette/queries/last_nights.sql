@@ -1,7 +1,14 @@
 -- title: Last nights
--- description: The main sleep of the last N nights (default 14) with its scores, stages and physiology, newest first.
+-- description: The main sleep of each account's last N nights (default 14) with its scores, stages and physiology, newest first. Leave the account empty for every account.
 -- example: nights=7
-SELECT n.day,
+-- example: account=SELECT name FROM account ORDER BY id LIMIT 1
+WITH ranked AS (
+    SELECT n.*, ROW_NUMBER() OVER (PARTITION BY n.account ORDER BY n.day DESC) AS nth
+    FROM sleep_night n
+    WHERE n.account IN (SELECT id FROM account WHERE coalesce(:account, '') IN ('', name))
+)
+SELECT (SELECT a.name FROM account a WHERE a.id = n.account) AS account,
+       n.day,
        n.sleep_score,
        n.readiness_score,
        substr(n.bedtime_start, 12, 5) AS bedtime,
@@ -17,6 +24,6 @@ SELECT n.day,
        n.average_hrv,
        round(n.average_breath, 1) AS average_breath,
        n.temperature_deviation
-FROM sleep_night n
-ORDER BY n.day DESC
-LIMIT coalesce(CAST(nullif(:nights, '') AS INTEGER), 14)
+FROM ranked n
+WHERE n.nth <= coalesce(CAST(nullif(:nights, '') AS INTEGER), 14)
+ORDER BY n.day DESC, n.account

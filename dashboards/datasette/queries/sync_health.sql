@@ -1,7 +1,9 @@
 -- title: Sync health
--- description: Each data type's sync state: documents, how far it is synced, backfill, age of the last success (flagged stale past N hours, default 24) and the last error.
+-- description: Each account's and data type's sync state: documents, how far it is synced, backfill, age of the last success (flagged stale past N hours, default 24) and the last error. Leave the account empty for every account.
 -- example: stale_hours=6
-SELECT data_type,
+-- example: account=SELECT name FROM account ORDER BY id LIMIT 1
+SELECT (SELECT a.name FROM account a WHERE a.id = sync_state.account) AS account,
+       data_type,
        CASE
            WHEN last_error_at IS NOT NULL AND (last_success IS NULL OR last_error_at > last_success) THEN 'failing'
            WHEN last_success IS NULL THEN 'never'
@@ -19,4 +21,5 @@ SELECT data_type,
        last_error,
        last_error_at
 FROM sync_state
-ORDER BY data_type
+WHERE account IN (SELECT id FROM account WHERE coalesce(:account, '') IN ('', name))
+ORDER BY sync_state.account, data_type

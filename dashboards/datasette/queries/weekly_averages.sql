@@ -1,7 +1,9 @@
 -- title: Weekly averages
--- description: Averages per week (Monday to Sunday) of the last N weeks (default 12): scores, sleep, resting heart rate, HRV, temperature and activity.
+-- description: Averages per week (Monday to Sunday) of the last N weeks (default 12): scores, sleep, resting heart rate, HRV, temperature and activity, per account. Leave the account empty for every account.
 -- example: weeks=8
-SELECT date(day, '-' || ((CAST(strftime('%w', day) AS INTEGER) + 6) % 7) || ' days') AS week_start,
+-- example: account=SELECT name FROM account ORDER BY id LIMIT 1
+SELECT (SELECT a.name FROM account a WHERE a.id = m.account) AS account,
+       date(day, '-' || ((CAST(strftime('%w', day) AS INTEGER) + 6) % 7) || ' days') AS week_start,
        count(*) AS days,
        round(avg(sleep_score), 1) AS sleep_score,
        round(avg(readiness_score), 1) AS readiness_score,
@@ -14,8 +16,9 @@ SELECT date(day, '-' || ((CAST(strftime('%w', day) AS INTEGER) + 6) % 7) || ' da
        round(avg(temperature_deviation), 2) AS temperature_deviation,
        round(avg(steps)) AS steps,
        round(avg(active_calories)) AS active_calories
-FROM daily_metrics
-WHERE day >= date((SELECT max(day) FROM daily_metrics),
+FROM daily_metrics m
+WHERE m.account IN (SELECT id FROM account WHERE coalesce(:account, '') IN ('', name))
+  AND day >= date((SELECT max(l.day) FROM daily_metrics l WHERE l.account = m.account),
                   '-' || (7 * coalesce(CAST(nullif(:weeks, '') AS INTEGER), 12)) || ' days')
-GROUP BY week_start
-ORDER BY week_start DESC
+GROUP BY m.account, week_start
+ORDER BY week_start DESC, m.account

@@ -119,7 +119,7 @@ fn refuse_shared_token(auth: &RawAuth) -> Result<(), ConfigError> {
     ))
 }
 
-/// The entry's `name`: 1 to 32 characters of `a-z`, `0-9`, `_` and `-`.
+/// The entry's `name` (see [`check_account_name`]).
 fn name(name: Option<String>, position: usize) -> Result<String, ConfigError> {
     let Some(name) = name else {
         return Err(ConfigError::invalid(
@@ -128,13 +128,20 @@ fn name(name: Option<String>, position: usize) -> Result<String, ConfigError> {
             "add e.g. name = \"alice\" to it",
         ));
     };
+    check_account_name("account.name", &name)?;
+    Ok(name)
+}
+
+/// An account name (for `key`): 1 to 32 characters of `a-z`, `0-9`, `_`
+/// and `-`, so it fits a status heading and a shell word.
+pub fn check_account_name(key: &str, name: &str) -> Result<(), ConfigError> {
     let valid = (1..=MAX_ACCOUNT_NAME_CHARS).contains(&name.chars().count())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !valid {
         return Err(ConfigError::invalid(
-            "account.name",
+            key,
             // Debug quoting: control characters in it cannot reach the terminal.
             format!("{name:?} is not an account name"),
             format!(
@@ -142,5 +149,5 @@ fn name(name: Option<String>, position: usize) -> Result<String, ConfigError> {
             ),
         ));
     }
-    Ok(name)
+    Ok(())
 }

@@ -31,7 +31,7 @@ mod urls;
 mod warnings;
 mod webhook;
 
-pub use account::AccountConfig;
+pub use account::{AccountConfig, check_account_name};
 pub use auth::{ClientAuth, OAuthConfig};
 pub use defaults::*;
 pub use log::LogFormat;

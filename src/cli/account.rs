@@ -135,35 +135,36 @@ fn list(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!("{}", list_table(&rows));
+        print!("{}", list_text(&rows));
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// One account a row; the Oura user's id and e-mail share a cell on two
-/// lines, so the table fits 80 columns.
-fn list_table(rows: &[serde_json::Value]) -> comfy_table::Table {
-    let mut t = comfy_table::Table::new();
-    t.set_header(["account", "id", "Oura user", "documents", "credentials"]);
+/// One account a paragraph, each fact on a line of its own, so even a
+/// long e-mail address fits 80 columns.
+fn list_text(rows: &[serde_json::Value]) -> String {
     let shown = |v: &serde_json::Value| v.as_str().map(text::one_line);
+    let mut out = String::new();
     for r in rows {
-        let user = [shown(&r["oura_user_id"]), shown(&r["email"])]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>();
-        t.add_row([
-            r["name"].as_str().unwrap_or("").to_owned(),
-            r["id"].as_i64().map_or("-".into(), |i| i.to_string()),
-            if user.is_empty() {
-                "not known yet".into()
-            } else {
-                user.join("\n")
-            },
-            r["documents"].to_string(),
-            shown(&r["credentials"]).unwrap_or_else(|| "not in config".into()),
-        ]);
+        let id = r["id"]
+            .as_i64()
+            .map_or("not in the database yet".into(), |i| format!("id {i}"));
+        let credentials =
+            shown(&r["credentials"]).unwrap_or_else(|| "not in config, not synced".into());
+        out.push_str(&format!(
+            "{} ({id}): {} documents; credentials: {credentials}\n",
+            r["name"].as_str().unwrap_or(""),
+            r["documents"]
+        ));
+        match shown(&r["oura_user_id"]) {
+            Some(user) => out.push_str(&format!("    Oura user {user}\n")),
+            None => out.push_str("    Oura user not known yet (its first sync records it)\n"),
+        }
+        if let Some(email) = shown(&r["email"]) {
+            out.push_str(&format!("    e-mail {email}\n"));
+        }
     }
-    t
+    out
 }
 
 fn add(config: &Config, name: &str) -> anyhow::Result<ExitCode> {

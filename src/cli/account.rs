@@ -150,7 +150,7 @@ fn list_text(rows: &[serde_json::Value]) -> String {
             .as_i64()
             .map_or("not in the database yet".into(), |i| format!("id {i}"));
         let credentials =
-            shown(&r["credentials"]).unwrap_or_else(|| "not in config, not synced".into());
+            shown(&r["credentials"]).unwrap_or_else(|| "not in config, so not synced".into());
         out.push_str(&format!(
             "{} ({id}): {} documents; credentials: {credentials}\n",
             r["name"].as_str().unwrap_or(""),

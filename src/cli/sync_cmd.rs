@@ -120,28 +120,18 @@ async fn sync_account(
     outcome.id = Some(engine.store().account().get());
     let bars = Arc::new(Bars::labelled(std::io::stderr().is_terminal(), label));
     set_wait_notice(&engine, &bars, request.max_wait, &who);
-    let run = sync::run_account(
-        &engine,
-        &account.name,
-        &request.types,
-        request.opts,
-        bars.as_ref(),
-    )
-    .await;
+    let reports = engine
+        .run(&request.types, request.opts, bars.as_ref())
+        .await;
     bars.clear();
     if !request.json {
         if let Some(l) = label {
             println!("account {l}:");
         }
-        print_reports(&run.reports);
+        print_reports(&reports);
     }
-    let summary = summarize(&run.reports, cancel.is_cancelled(), &who);
-    if let Some(e) = &run.error {
-        eprintln!("ouradb: {e}");
-    }
-    outcome.ok = summary == ExitCode::SUCCESS && run.error.is_none();
-    outcome.reports = run.reports;
-    outcome.error = run.error;
+    outcome.ok = summarize(&reports, cancel.is_cancelled(), &who) == ExitCode::SUCCESS;
+    outcome.reports = reports;
     Ok(outcome)
 }
 

@@ -1,14 +1,14 @@
 //! Syncing one account of several: its store handle, its engine (its own
-//! credentials on the shared file, limiter and quota) and the check that
-//! no two accounts sign in as the same Oura user.
+//! credentials on the shared file, limiter and quota) and the check, in
+//! every run, that no two accounts sign in as the same Oura user.
 
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Clock, Observer, RunOptions, SetupError, SyncEngine, TypeReport};
+use super::{Clock, SetupError, SyncEngine, TypeReport};
 use crate::config::{AccountConfig, Config};
-use crate::registry::DataType;
+use crate::error_kind::ErrorKind;
 use crate::store::{AccountId, StoreError, StoreHandle};
 
 /// `store` acting for `account`: the file's first account for a config
@@ -48,48 +48,54 @@ pub async fn account_engine(
     )
 }
 
-/// One account's run: its types' reports, and why the account stopped
-/// early, if it did.
-pub struct AccountRun {
-    pub reports: Vec<TypeReport>,
-    pub error: Option<String>,
-}
+/// The data type whose document names the Oura user an account signed in
+/// as (`id`, `email`).
+const PROFILE: &str = "personal_info";
 
-/// Runs `types` for the engine's account. The profile (personal_info) goes
-/// first when it is among them: once stored, its Oura user is recorded on
-/// the account, and an Oura user another account already signed in as
-/// stops the run before anything else is fetched.
-pub async fn run_account(
-    engine: &SyncEngine,
-    name: &str,
-    types: &[&'static DataType],
-    opts: RunOptions,
-    observer: &dyn Observer,
-) -> AccountRun {
-    let (profile, rest): (Vec<_>, Vec<_>) = types
-        .iter()
-        .copied()
-        .partition(|d| d.name == "personal_info");
-    let mut reports = engine.run(&profile, opts, observer).await;
-    if !profile.is_empty() {
-        let recorded = engine.store().run(|s| s.record_oura_user()).await;
-        let error = match recorded {
-            Ok(None) => None,
-            Ok(Some(other)) => Some(format!(
-                "account {name} signed in as the same Oura user as account {}; each account needs its own Oura sign-in (sign account {name} in as its own Oura user, or remove it from the config)",
-                other.name
-            )),
-            Err(e) => Some(format!("account {name}: cannot record its Oura user: {e}")),
-        };
-        if error.is_some() {
-            return AccountRun { reports, error };
+/// After a run's metadata types: when the profile was stored, records its
+/// Oura user on the engine's account. False when another account of the
+/// file already has that Oura user: the profile's report (and its
+/// `sync_state`) then carries the error and the run stops there.
+pub(super) async fn check_oura_user(engine: &SyncEngine, reports: &mut [TypeReport]) -> bool {
+    let Some(profile) = reports
+        .iter_mut()
+        .find(|r| r.data_type == PROFILE && r.error.is_none() && !r.skipped_busy)
+    else {
+        return true;
+    };
+    let me = engine.store().account();
+    let other = engine
+        .store()
+        .run(move |s| -> Result<_, StoreError> {
+            let Some(other) = s.record_oura_user()? else {
+                return Ok(None);
+            };
+            let mine = s.accounts()?.into_iter().find(|a| a.id == me);
+            Ok(Some((mine.map(|a| a.name).unwrap_or_default(), other.name)))
+        })
+        .await;
+    let (mine, other) = match other {
+        Ok(None) => return true,
+        Ok(Some(names)) => names,
+        Err(e) => {
+            // The data is still this account's; only the label is missing.
+            tracing::warn!("cannot record the account's Oura user: {e}");
+            return true;
         }
+    };
+    let message = format!(
+        "account {mine} signed in as the same Oura user as account {other}; each account needs its own Oura sign-in (sign {mine} in as its own Oura user, or take it out of the config)"
+    );
+    let dt = crate::registry::find(PROFILE).expect("a registry type");
+    let (kind, at, msg) = (ErrorKind::Auth, engine.now(), message.clone());
+    let recorded = engine
+        .store()
+        .run(move |s| s.record_failure(dt, kind, &msg, 0, at))
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!("cannot record the failure of {PROFILE}: {e}");
     }
-    reports.extend(engine.run(&rest, opts, observer).await);
-    let order = |n: &str| types.iter().position(|d| d.name == n);
-    reports.sort_by_key(|r| order(r.data_type));
-    AccountRun {
-        reports,
-        error: None,
-    }
+    profile.error = Some(message);
+    profile.error_kind = Some(kind);
+    false
 }

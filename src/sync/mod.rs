@@ -4,7 +4,7 @@ pub mod accounts;
 pub mod engine;
 pub mod plan;
 
-pub use accounts::{AccountRun, account_engine, account_store, run_account};
+pub use accounts::{account_engine, account_store};
 pub use engine::{Clock, NoObserver, Observer, RunOptions, SyncEngine, SyncError, TypeReport};
 
 use std::sync::Arc;

@@ -254,10 +254,18 @@ async fn an_oura_user_signed_in_on_two_accounts_stops_the_second() {
     let cfg = accounts_config(&env, &db, &[("a", TOKEN), ("b", TOKEN)]);
     let out = run(&cfg, &["sync"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
+    let said = stdout(&out) + &stderr(&out);
+    let refusal = "account b signed in as the same Oura user as account a; each account needs its own Oura sign-in";
+    assert!(said.contains(refusal), "{said}");
+    let out = run(&cfg, &["status", "--account", "b"]);
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.contains("personal_info"))
+        .unwrap()
+        .to_owned();
     assert!(
-        err.contains("account b signed in as the same Oura user as account a; each account needs its own Oura sign-in"),
-        "{err}"
+        line.contains("failing") && line.contains("account b signed in"),
+        "{line}"
     );
     let ids = account_ids(&db);
     assert!(ids[1].2.is_some() && ids[2].2.is_none(), "{ids:?}");

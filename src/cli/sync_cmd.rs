@@ -126,7 +126,7 @@ async fn sync_account(
     bars.clear();
     if !request.json {
         if let Some(l) = label {
-            println!("account {l}:");
+            println!("\naccount {l}:");
         }
         print_reports(&reports);
     }

@@ -189,6 +189,26 @@ fn check_one_account_selected(cfg: &Path, db: &Path) {
     );
     assert_eq!(account_fingerprint(db, 2), before, "alice was not synced");
 
+    let out = run(
+        cfg,
+        &[
+            "sync",
+            "--json",
+            "--account",
+            "bob",
+            "--type",
+            "daily_sleep",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let accounts = doc["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0]["name"], "bob");
+    assert_eq!(accounts[0]["id"], 3);
+    assert!(accounts[0]["error"].is_null());
+    assert_eq!(accounts[0]["types"][0]["data_type"], "daily_sleep");
+
     let out = run(cfg, &["sync", "--account", "carol"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);

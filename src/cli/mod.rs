@@ -7,11 +7,13 @@ use std::process::ExitCode;
 #[allow(clippy::disallowed_types, reason = "never held across an .await")]
 use std::sync::{Arc, Mutex};
 
+mod account;
 mod assets;
 mod auth;
 mod backup;
 mod coverage;
 pub mod dashboards;
+mod sync_cmd;
 pub mod webhook;
 
 use anyhow::Context;
@@ -64,15 +66,30 @@ pub enum Command {
         /// it the waiting types end as rate-limited and the run says so.
         #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
         max_wait: std::time::Duration,
+        /// Only this account (default: every configured account, one after another).
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
     },
     /// Show each data type's cursor, freshness and last error.
     Status {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Only this account (default: every configured account).
+        #[arg(long, value_name = "NAME")]
+        account: Option<String>,
+    },
+    /// The database's accounts; add, rename or remove one.
+    Account {
+        #[command(subcommand)]
+        cmd: account::AccountCommand,
     },
     /// Sign in with Oura (OAuth2), show the grant, refresh or sign out.
     Auth {
+        /// The account to sign in, show or sign out (needed when the
+        /// config lists several).
+        #[arg(long, value_name = "NAME", global = true)]
+        account: Option<String>,
         #[command(subcommand)]
         cmd: auth::AuthCommand,
     },
@@ -208,28 +225,46 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     match cli.command {
-        Command::Status { json } => status(&config, json),
+        Command::Status { json, account } => status(&config, json, account.as_deref()),
+        Command::Account { cmd } => account::run(&config, cmd),
         Command::Sync {
             types,
             since,
             no_backfill,
             json,
             max_wait,
+            account,
         } => {
             let types = select_types(&config, &types)?;
-            require_credentials(&config)?;
-            let opts = RunOptions {
-                since,
-                backfill: !no_backfill,
+            let accounts: Vec<_> = account::selected(&config, account.as_deref())?
+                .into_iter()
+                .cloned()
+                .collect();
+            if let [one] = accounts.as_slice() {
+                require_credentials(&config.for_account(one))?;
+            }
+            let request = sync_cmd::SyncRequest {
+                types,
+                opts: RunOptions {
+                    since,
+                    backfill: !no_backfill,
+                },
+                json,
+                max_wait,
             };
-            block_on(sync_once(Arc::new(config), types, opts, json, max_wait))?
+            block_on(sync_cmd::sync_once(Arc::new(config), accounts, request))?
         }
         Command::Daemon => {
-            require_credentials(&config)?;
+            if let [one] = config.accounts.as_slice() {
+                require_credentials(&config.for_account(one))?;
+            }
             crate::daemon::limit_malloc_arenas();
             Ok(block_on(crate::daemon::run(Arc::new(config)))??)
         }
-        Command::Auth { cmd } => block_on(auth::run(&config, cmd))?,
+        Command::Auth { cmd, account } => {
+            let own = config.for_account(account::one(&config, account.as_deref())?);
+            block_on(auth::run(&own, cmd))?
+        }
         Command::Webhook { cmd } => block_on(webhook::run(&config, cmd))?,
         Command::Dashboards {
             dir, serve, port, ..
@@ -252,9 +287,18 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     std::time::Duration::try_from(d).map_err(|_| format!("`{text}` is negative"))
 }
 
-/// Stops before any request when there is nothing to authenticate with.
+/// Stops before any request when there is nothing to authenticate with
+/// (`config` as one account syncs with it, [`Config::for_account`]).
 fn require_credentials(config: &Config) -> anyhow::Result<()> {
     if config.token.is_none() && !crate::api::oauth::uses_oauth(config) {
+        if let (true, [account]) = (config.account_entries, config.accounts.as_slice()) {
+            return Err(ConfigError::Invalid {
+                key: format!("account.{}.personal_access_token", account.name),
+                problem: format!("account {} has no Oura credentials, so nothing was requested for it", account.name),
+                fix: format!("set it (or personal_access_token_file) in its [[account]] entry, or keep its OAuth tokens in {}", account.token_file.display()),
+            }
+            .into());
+        }
         return Err(ConfigError::Invalid {
             key: "auth.personal_access_token".into(),
             problem: "no Oura credentials are configured (the token is empty or missing), so nothing was requested".into(),
@@ -324,57 +368,10 @@ pub fn init_logging(level: &str, format: LogFormat) {
     };
 }
 
-async fn sync_once(
-    config: Arc<Config>,
-    types: Vec<&'static DataType>,
-    opts: RunOptions,
-    json: bool,
-    max_wait: std::time::Duration,
-) -> anyhow::Result<ExitCode> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let cancel = CancellationToken::new();
-    let engine =
-        sync::engine_from_config(config.clone(), None, cancel.clone(), sync::system_clock())?;
-    let bars = Arc::new(Bars::new(std::io::stderr().is_terminal()));
-    let notify_bars = bars.clone();
-    engine.client().set_wait_policy(crate::api::WaitPolicy {
-        max_wait: Some(max_wait),
-        notify: Some(Arc::new(move |w: &crate::api::RateLimitWait| {
-            notify_bars.println(&format!(
-                "ouradb: {} for {}; Ctrl-C to stop (--max-wait {})",
-                w.describe(),
-                w.data_type,
-                crate::api::client::human_duration(max_wait)
-            ));
-        })),
-    });
-    // SIGTERM (systemd, `kill`) is handled exactly like Ctrl-C: the page
-    // being written commits, nothing further is fetched, and the run ends
-    // with its summary and a failure exit code.
-    let mut term = signal(SignalKind::terminate()).context("cannot install signal handlers")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot install signal handlers")?;
-    let stop = cancel.clone();
-    tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        };
-        eprintln!("ouradb: interrupted ({name}); finishing the current page");
-        stop.cancel();
-    });
-    let reports = engine.run(&types, opts, bars.as_ref()).await;
-    bars.clear();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
-    } else {
-        print_reports(&reports);
-    }
-    Ok(summarize(&reports, cancel.is_cancelled()))
-}
-
 /// The closing line of `sync` and its exit code: types skipped for a scope
-/// that was not granted are reported but are not failures.
-fn summarize(reports: &[TypeReport], interrupted: bool) -> ExitCode {
+/// that was not granted are reported but are not failures. `who` starts
+/// each line (`account NAME: ` when several accounts are synced).
+fn summarize(reports: &[TypeReport], interrupted: bool, who: &str) -> ExitCode {
     let skipped: Vec<&str> = reports
         .iter()
         .filter(|r| r.error_kind == Some(ErrorKind::ScopeNotGranted))
@@ -399,20 +396,20 @@ fn summarize(reports: &[TypeReport], interrupted: bool) -> ExitCode {
         .collect();
     if !skipped.is_empty() {
         eprintln!(
-            "ouradb: skipped {} (scope not granted; run `ouradb auth login` granting it to sync them)",
+            "ouradb: {who}skipped {} (scope not granted; run `ouradb auth login` granting it to sync them)",
             skipped.join(", ")
         );
     }
     if !not_available.is_empty() {
         eprintln!(
-            "ouradb: not available to this application: {} (refused while other collections work; {}; asked again once a day, see `ouradb status`)",
+            "ouradb: {who}not available to this application: {} (refused while other collections work; {}; asked again once a day, see `ouradb status`)",
             not_available.join(", "),
             crate::api::error::NOT_AVAILABLE_FIX
         );
     }
     if let Some(scopes) = sync::scopes_missing_for_every_type(reports) {
         eprintln!(
-            "ouradb: nothing synced: every data type was skipped because the grant lacks its scope (not granted: {}); run `ouradb auth login` granting them (auth.scopes in the config file lists what is asked for)",
+            "ouradb: {who}nothing synced: every data type was skipped because the grant lacks its scope (not granted: {}); run `ouradb auth login` granting them (auth.scopes in the config file lists what is asked for)",
             scopes.join(" ")
         );
         return ExitCode::FAILURE;
@@ -423,7 +420,7 @@ fn summarize(reports: &[TypeReport], interrupted: bool) -> ExitCode {
             .filter(|r| r.error_kind == Some(ErrorKind::Cancelled))
             .count();
         eprintln!(
-            "ouradb: interrupted; {unfinished} data type(s) not finished, every committed page is kept: run `ouradb sync` again to continue"
+            "ouradb: {who}interrupted; {unfinished} data type(s) not finished, every committed page is kept: run `ouradb sync` again to continue"
         );
         return ExitCode::FAILURE;
     }
@@ -434,13 +431,13 @@ fn summarize(reports: &[TypeReport], interrupted: bool) -> ExitCode {
         .collect();
     if !rate_limited.is_empty() {
         eprintln!(
-            "ouradb: rate-limited by Oura: {} stopped waiting; run `ouradb sync` again later",
+            "ouradb: {who}rate-limited by Oura: {} stopped waiting; run `ouradb sync` again later",
             rate_limited.join(", ")
         );
     }
     if !failed.is_empty() {
         eprintln!(
-            "ouradb: {} data type(s) failed; see `ouradb status` for details",
+            "ouradb: {who}{} data type(s) failed; see `ouradb status` for details",
             failed.len()
         );
         return ExitCode::FAILURE;
@@ -489,14 +486,22 @@ fn print_reports(reports: &[TypeReport]) {
 /// One progress bar per data type, drawn only on a terminal.
 pub struct Bars {
     multi: Option<MultiProgress>,
+    /// The account the bars are for, when several are synced.
+    label: Option<String>,
     #[allow(clippy::disallowed_types, reason = "never held across an .await")]
     bars: Mutex<std::collections::HashMap<&'static str, ProgressBar>>,
 }
 
 impl Bars {
     pub fn new(enabled: bool) -> Self {
+        Self::labelled(enabled, None)
+    }
+
+    /// Bars whose labels start with `label` (the account's name).
+    pub fn labelled(enabled: bool, label: Option<&str>) -> Self {
         Bars {
             multi: enabled.then(MultiProgress::new),
+            label: label.map(str::to_owned),
             #[allow(clippy::disallowed_types, reason = "never held across an .await")]
             bars: Mutex::default(),
         }
@@ -528,7 +533,10 @@ impl Observer for Bars {
                 .expect("valid template")
                 .progress_chars("=> "),
         );
-        bar.set_prefix(dt.name);
+        match &self.label {
+            Some(l) => bar.set_prefix(format!("{l}: {}", dt.name)),
+            None => bar.set_prefix(dt.name),
+        }
         self.bars.lock().expect("bars").insert(dt.name, bar);
     }
 
@@ -554,8 +562,8 @@ impl Observer for Bars {
 
 pub use crate::daemon::{Freshness, freshness};
 
-fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
-    status_inner(config, json).map_err(|e| match e.downcast::<crate::store::StoreError>() {
+fn status(config: &Config, json: bool, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    status_inner(config, json, only).map_err(|e| match e.downcast::<crate::store::StoreError>() {
         Ok(se) => store_error_with_path(se, &config.database),
         Err(e) => e,
     })
@@ -578,48 +586,115 @@ fn store_error_with_path(e: crate::store::StoreError, path: &std::path::Path) ->
     }
 }
 
-fn status_inner(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
-    let store = Store::open_read_only(&config.database)?;
-    let states = store.all_sync_states()?;
+fn status_inner(config: &Config, json: bool, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    let selected = account::selected(config, only)?;
+    let mut store = Store::open_read_only(&config.database)?;
+    let stored = store.accounts()?;
     let now = crate::clock::now();
-    let quarantine = store.quarantine_summary()?;
-    let pending = store.pending_removals()?;
     if json {
-        let added = store.added_columns()?;
-        let rows: Vec<_> = states
-            .iter()
-            .map(|s| {
-                let mut v = serde_json::to_value(s).expect("serializable");
-                v["freshness"] = serde_json::to_value(freshness(s, now, config.stale_after))
-                    .expect("serializable");
-                let q = quarantine.iter().find(|q| q.data_type == s.data_type);
-                v["quarantined"] = q.map_or(0, |q| q.count).into();
-                v["quarantine_reason"] = q.map(|q| q.latest_reason.clone()).into();
-                v["pending_removal"] = pending.get(&s.data_type).copied().unwrap_or(0).into();
-                v["not_available"] = not_available_json(s);
-                let table = crate::registry::find(&s.data_type).map(|d| d.table);
-                v["added_columns"] = serde_json::to_value(
-                    added
-                        .iter()
-                        .filter(|c| Some(c.table.as_str()) == table)
-                        .collect::<Vec<_>>(),
-                )
-                .expect("serializable");
-                v
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        let mut nested = Vec::new();
+        for a in &selected {
+            let id = account::stored_id(config, &stored, a);
+            let types = match id {
+                Some(id) => {
+                    store.use_account(id);
+                    status_json(&store, config, now)?
+                }
+                None => Vec::new(),
+            };
+            nested.push(serde_json::json!({ "name": a.name, "id": id, "types": types }));
+        }
+        // A config without [[account]] keeps the shape from before accounts.
+        let doc = match config.account_entries {
+            false => nested.swap_remove(0)["types"].take(),
+            true => serde_json::json!({ "accounts": nested }),
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!("database: {}", config.database.display());
+    let sections = config.accounts.len() > 1;
+    for a in &selected {
+        let id = account::stored_id(config, &stored, a);
+        if sections {
+            let known = stored.iter().find(|s| Some(s.id) == id);
+            let email = known.and_then(|k| k.email.as_deref());
+            println!(
+                "\naccount {}{}",
+                a.name,
+                email.map_or(String::new(), |e| format!(" ({})", text::one_line(e)))
+            );
+        }
+        let Some(id) = id else {
+            println!("not synced yet: `ouradb sync --account {}` adds it", a.name);
+            continue;
+        };
+        store.use_account(id);
+        status_text(&store, &config.for_account(a), now)?;
+    }
+    if let Some(section) = webhook::status_section(config, &store, now)? {
+        print!("\n{section}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `status --json`'s per-type objects of the store's current account.
+fn status_json(
+    store: &Store,
+    config: &Config,
+    now: Timestamp,
+) -> anyhow::Result<Vec<serde_json::Value>> {
+    let states = store.all_sync_states()?;
+    let quarantine = store.quarantine_summary()?;
+    let pending = store.pending_removals()?;
+    let added = store.added_columns()?;
+    Ok(states
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).expect("serializable");
+            v["freshness"] =
+                serde_json::to_value(freshness(s, now, config.stale_after)).expect("serializable");
+            let q = quarantine.iter().find(|q| q.data_type == s.data_type);
+            v["quarantined"] = q.map_or(0, |q| q.count).into();
+            v["quarantine_reason"] = q.map(|q| q.latest_reason.clone()).into();
+            v["pending_removal"] = pending.get(&s.data_type).copied().unwrap_or(0).into();
+            v["not_available"] = not_available_json(s);
+            let table = crate::registry::find(&s.data_type).map(|d| d.table);
+            v["added_columns"] = serde_json::to_value(
+                added
+                    .iter()
+                    .filter(|c| Some(c.table.as_str()) == table)
+                    .collect::<Vec<_>>(),
+            )
+            .expect("serializable");
+            v
+        })
+        .collect())
+}
+
+/// The auth line, status table and quarantine section of the store's
+/// current account (`config` as that account syncs with it).
+fn status_text(store: &Store, config: &Config, now: Timestamp) -> anyhow::Result<()> {
+    let states = store.all_sync_states()?;
+    let quarantine = store.quarantine_summary()?;
+    let pending = store.pending_removals()?;
+    println!("{}", auth_line(config));
+    println!("{}", status_table(&states, now, config.stale_after));
+    if let Some(section) = quarantine_section(&quarantine, &pending) {
+        print!("\n{section}");
+    }
+    Ok(())
+}
+
+fn auth_line(config: &Config) -> String {
     if crate::api::oauth::uses_oauth(config) {
         match crate::api::oauth::auth_state(&config.oauth) {
             Ok(a) => match &a.reauth_required {
-                Some(why) => println!(
+                Some(why) => format!(
                     "auth: RE-AUTHORIZATION REQUIRED ({}); run `ouradb auth login` - syncing resumes by itself afterwards",
                     text::one_line(why)
                 ),
-                None => println!(
+                None => format!(
                     "auth: OAuth{}, scopes: {}",
                     a.user_id
                         .map(|u| format!(" as {}", text::one_line(&u)))
@@ -627,21 +702,15 @@ fn status_inner(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                     text::one_line(&a.scopes.join(" "))
                 ),
             },
-            Err(e) => println!("auth: {e}"),
+            Err(e) => format!("auth: {e}"),
         }
     } else if config.token.is_some() {
-        println!("auth: personal access token (deprecated by Oura; consider `ouradb auth login`)");
+        "auth: personal access token (deprecated by Oura; consider `ouradb auth login`)".into()
+    } else if config.account_entries {
+        "auth: no credentials; set personal_access_token in its [[account]] entry or run `ouradb auth login --account NAME`".into()
     } else {
-        println!("auth: no credentials; run `ouradb auth login` or set OURA_TOKEN");
+        "auth: no credentials; run `ouradb auth login` or set OURA_TOKEN".into()
     }
-    println!("{}", status_table(&states, now, config.stale_after));
-    if let Some(section) = quarantine_section(&quarantine, &pending) {
-        print!("\n{section}");
-    }
-    if let Some(section) = webhook::status_section(config, &store, now)? {
-        print!("\n{section}");
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Longest reason the quarantine section shows; `status --json` has it whole.

@@ -16,7 +16,7 @@ use super::{ConfigError, Secret, expand_home};
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAuth {
     pub personal_access_token: Option<String>,
-    personal_access_token_file: Option<PathBuf>,
+    pub personal_access_token_file: Option<PathBuf>,
     client_id: Option<String>,
     pub client_secret: Option<String>,
     redirect_uri: Option<String>,
@@ -191,29 +191,12 @@ pub(super) fn personal_token(
     env: &impl Fn(&str) -> Option<String>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<Secret>, ConfigError> {
-    let token = match (
-        raw.personal_access_token.filter(|t| !t.trim().is_empty()),
+    let token = configured_token(
+        "auth",
+        raw.personal_access_token,
         raw.personal_access_token_file,
-    ) {
-        (Some(t), _) => {
-            check_token("auth.personal_access_token", t.trim())?;
-            Some(Secret::new(t.trim()))
-        }
-        (None, Some(file)) => {
-            let file = expand_home(&file);
-            warnings.extend(exposed_file("token file", &file));
-            let t = std::fs::read_to_string(&file).map_err(|e| {
-                ConfigError::invalid(
-                    "auth.personal_access_token_file",
-                    format!("cannot read {}: {e}", file.display()),
-                    "point it at a readable file holding only the token",
-                )
-            })?;
-            check_token("auth.personal_access_token_file", t.trim())?;
-            Some(Secret::new(t.trim()))
-        }
-        (None, None) => None,
-    };
+        warnings,
+    )?;
     if token.is_some() {
         return Ok(token);
     }
@@ -223,6 +206,38 @@ pub(super) fn personal_token(
             Ok(Some(Secret::new(t.trim())))
         }
         None => Ok(None),
+    }
+}
+
+/// `<section>.personal_access_token`, else the file at
+/// `<section>.personal_access_token_file`: the token a section (`[auth]`
+/// or an `[[account]]`) configures itself, checked to fit a header line.
+pub(super) fn configured_token(
+    section: &str,
+    token: Option<String>,
+    file: Option<PathBuf>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Secret>, ConfigError> {
+    match (token.filter(|t| !t.trim().is_empty()), file) {
+        (Some(t), _) => {
+            check_token(&format!("{section}.personal_access_token"), t.trim())?;
+            Ok(Some(Secret::new(t.trim())))
+        }
+        (None, Some(file)) => {
+            let key = format!("{section}.personal_access_token_file");
+            let file = expand_home(&file);
+            warnings.extend(exposed_file("token file", &file));
+            let t = std::fs::read_to_string(&file).map_err(|e| {
+                ConfigError::invalid(
+                    &key,
+                    format!("cannot read {}: {e}", file.display()),
+                    "point it at a readable file holding only the token",
+                )
+            })?;
+            check_token(&key, t.trim())?;
+            Ok(Some(Secret::new(t.trim())))
+        }
+        (None, None) => Ok(None),
     }
 }
 

@@ -97,6 +97,18 @@ pub fn default_database_path() -> PathBuf {
     data_dir().join("ouradb.sqlite")
 }
 
+/// The account of a config without `[[account]]`, and the first account of
+/// every database file.
+pub const DEFAULT_ACCOUNT_NAME: &str = "default";
+/// Longest `[[account]] name`: it heads status sections and progress bars.
+pub const MAX_ACCOUNT_NAME_CHARS: usize = 32;
+
+/// An account's OAuth token file when its entry names none: beside
+/// `[auth]`'s token file.
+pub(super) fn account_token_file(folder: &std::path::Path, name: &str) -> PathBuf {
+    folder.join(format!("tokens-{name}.json"))
+}
+
 pub fn default_token_file() -> PathBuf {
     data_dir().join("tokens.json")
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::registry::DataType;
 pub use crate::secret::Secret;
 
+mod account;
 mod api;
 mod auth;
 mod defaults;
@@ -30,6 +31,7 @@ mod urls;
 mod warnings;
 mod webhook;
 
+pub use account::{AccountConfig, check_account_name};
 pub use auth::{ClientAuth, OAuthConfig};
 pub use defaults::*;
 pub use log::LogFormat;
@@ -91,6 +93,8 @@ struct RawConfig {
     webhook: webhook::RawWebhook,
     #[serde(default)]
     metrics: metrics::RawMetrics,
+    #[serde(default, rename = "account")]
+    accounts: Vec<account::RawAccount>,
 }
 
 impl RawConfig {
@@ -100,6 +104,7 @@ impl RawConfig {
         set(&self.auth.personal_access_token)
             || set(&self.auth.client_secret)
             || set(&self.webhook.verification_token)
+            || self.accounts.iter().any(|a| set(&a.personal_access_token))
     }
 }
 
@@ -136,6 +141,13 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Where the daemon serves `/metrics` (`[metrics] listen`); `None`: off.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// The accounts synced, in the file's order: the `[[account]]` entries,
+    /// or the one implicit account `default` with `token` and
+    /// `oauth.token_file`.
+    pub accounts: Vec<AccountConfig>,
+    /// Whether the file lists `[[account]]` entries (else `accounts` is
+    /// the implicit one).
+    pub account_entries: bool,
 }
 
 impl Config {
@@ -186,7 +198,19 @@ impl Config {
             .collect();
         let webhook = webhook::webhook_config(raw.webhook, &oauth, &env)?;
         let metrics_listen = metrics::metrics_listen(raw.metrics)?;
-        let token = auth::personal_token(raw.auth, &env, &mut warnings)?;
+        let account_entries = !raw.accounts.is_empty();
+        let mut accounts =
+            account::accounts(raw.accounts, &raw.auth, &oauth.token_file, &mut warnings)?;
+        let mut token = auth::personal_token(raw.auth, &env, &mut warnings)?;
+        if account_entries {
+            // Each account has its own; OURA_TOKEN would be nobody's.
+            token = None;
+        } else {
+            accounts.push(AccountConfig::implicit(
+                token.clone(),
+                oauth.token_file.clone(),
+            ));
+        }
         let database = storage::database(raw.storage)?;
         let rate_limit = rate_limit::rate_limit(raw.rate_limit)?;
         let retry = retry::retry(raw.retry)?;
@@ -214,6 +238,8 @@ impl Config {
             webhook,
             warnings,
             metrics_listen,
+            accounts,
+            account_entries,
         })
     }
 
@@ -229,7 +255,43 @@ impl Config {
         // concern of a test or the demo.
         c.warnings.clear();
         c.database = database;
+        c.accounts = vec![AccountConfig::implicit(
+            c.token.clone(),
+            c.oauth.token_file.clone(),
+        )];
         c
+    }
+
+    /// This config as `account` syncs with it: its token and OAuth token
+    /// file in place of `[auth]`'s. The implicit account's are `[auth]`'s,
+    /// so its config is this one unchanged.
+    pub fn for_account(&self, account: &AccountConfig) -> Config {
+        let mut c = self.clone();
+        if self.account_entries {
+            c.token = account.token.clone();
+            c.oauth.token_file = account.token_file.clone();
+            c.accounts = vec![account.clone()];
+        }
+        c
+    }
+
+    /// The configured account named `name`; an unknown name is an error
+    /// (for `key`, e.g. `--account`) listing the configured ones.
+    pub fn account(&self, key: &str, name: &str) -> Result<&AccountConfig, ConfigError> {
+        self.accounts
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.accounts.iter().map(|a| a.name.as_str()).collect();
+                ConfigError::invalid(
+                    key,
+                    format!("no account `{name}` is configured"),
+                    format!(
+                        "use one of: {} (accounts are the config's [[account]] entries)",
+                        names.join(", ")
+                    ),
+                )
+            })
     }
 
     pub fn lookback_days(&self, dt: &DataType) -> u32 {

@@ -271,3 +271,129 @@ fn metrics_endpoint_is_off_by_default_and_a_bare_port_stays_on_loopback() {
         Some((std::net::Ipv4Addr::LOCALHOST, DEFAULT_METRICS_PORT).into())
     );
 }
+
+#[test]
+fn without_account_entries_there_is_one_implicit_default_account() {
+    let c = Config::from_toml(
+        "[auth]\npersonal_access_token = \"tok\"\ntoken_file = \"/x/t.json\"\n",
+        Path::new("t"),
+        |_| None,
+    )
+    .unwrap();
+    assert!(!c.account_entries);
+    assert_eq!(c.accounts.len(), 1);
+    let a = &c.accounts[0];
+    assert_eq!(a.name, DEFAULT_ACCOUNT_NAME);
+    assert_eq!(a.token.as_ref().unwrap().expose(), "tok");
+    assert_eq!(a.token_file, Path::new("/x/t.json"));
+    let own = c.for_account(a);
+    assert_eq!(own.token.unwrap().expose(), "tok");
+    assert_eq!(own.oauth.token_file, c.oauth.token_file);
+}
+
+#[test]
+fn account_entries_carry_their_own_tokens_and_token_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bob.token");
+    std::fs::write(&file, "bobtok\n").unwrap();
+    let text = format!(
+        "[auth]\ntoken_file = \"/data/tokens.json\"\n\
+         [[account]]\nname = \"alice\"\npersonal_access_token = \"alicetok\"\n\
+         [[account]]\nname = \"bob-2\"\npersonal_access_token_file = \"{}\"\n\
+         [[account]]\nname = \"carol_c\"\ntoken_file = \"/elsewhere/c.json\"\n",
+        file.display()
+    );
+    let c = Config::from_toml(&text, Path::new("t"), |_| Some("envtok".into())).unwrap();
+    assert!(c.account_entries);
+    assert!(c.token.is_none(), "OURA_TOKEN belongs to no account");
+    let names: Vec<&str> = c.accounts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob-2", "carol_c"]);
+    assert_eq!(c.accounts[0].token.as_ref().unwrap().expose(), "alicetok");
+    assert_eq!(c.accounts[1].token.as_ref().unwrap().expose(), "bobtok");
+    assert!(c.accounts[2].token.is_none());
+    assert_eq!(
+        c.accounts[0].token_file,
+        Path::new("/data/tokens-alice.json")
+    );
+    assert_eq!(c.accounts[2].token_file, Path::new("/elsewhere/c.json"));
+    let bob = c.for_account(&c.accounts[1]);
+    assert_eq!(bob.token.unwrap().expose(), "bobtok");
+    assert_eq!(bob.oauth.token_file, Path::new("/data/tokens-bob-2.json"));
+    assert_eq!(c.account("--account", "alice").unwrap().name, "alice");
+    let e = c.account("--account", "dave").unwrap_err().to_string();
+    assert!(
+        e.contains("--account") && e.contains("dave") && e.contains("alice, bob-2, carol_c"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_account_entries_name_the_key_and_the_fix() {
+    let cases = [
+        (
+            "[[account]]\ntoken_file = \"/t.json\"",
+            "account.name",
+            "add e.g. name",
+        ),
+        (
+            "[[account]]\nname = \"\"",
+            "account.name",
+            "1 to 32 characters",
+        ),
+        ("[[account]]\nname = \"Alice\"", "account.name", "a-z, 0-9"),
+        (
+            "[[account]]\nname = \"a b\"",
+            "account.name",
+            "1 to 32 characters",
+        ),
+        (
+            &format!("[[account]]\nname = \"{}\"", "a".repeat(33)),
+            "account.name",
+            "1 to 32",
+        ),
+        (
+            "[[account]]\nname = \"a\"\n[[account]]\nname = \"a\"",
+            "account.name",
+            "its own name",
+        ),
+        (
+            "[[account]]\nname = \"a\"\npersonal_access_token = \"x y\"",
+            "account.a.personal_access_token",
+            "one line",
+        ),
+        (
+            "[[account]]\nname = \"a\"\npersonal_access_token_file = \"/nonexistent/t\"",
+            "account.a.personal_access_token_file",
+            "readable file",
+        ),
+        (
+            "[[account]]\nname = \"a\"\ntoken_file = \"/t.json\"\n[[account]]\nname = \"b\"\ntoken_file = \"/t.json\"",
+            "account.b.token_file",
+            "its own token file",
+        ),
+        (
+            "[[account]]\nname = \"a\"\ntoken = \"x\"",
+            "token",
+            "daemon.toml.example",
+        ),
+        (
+            "[auth]\npersonal_access_token = \"tok\"\n[[account]]\nname = \"a\"",
+            "auth.personal_access_token",
+            "move it into the [[account]]",
+        ),
+        (
+            "[auth]\npersonal_access_token_file = \"/t\"\n[[account]]\nname = \"a\"",
+            "auth.personal_access_token_file",
+            "move it into the [[account]]",
+        ),
+    ];
+    for (text, key, fix) in cases {
+        let msg = parse(text).unwrap_err().to_string();
+        assert!(msg.contains(key), "{text}: {msg}");
+        assert!(msg.contains(fix), "{text}: {msg}");
+        assert!(!msg.contains('\n'), "one line: {msg}");
+    }
+    // The example file's empty token is no token.
+    let c = parse("[auth]\npersonal_access_token = \"\"\n[[account]]\nname = \"a\"").unwrap();
+    assert_eq!(c.accounts.len(), 1);
+}

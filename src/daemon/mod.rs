@@ -38,6 +38,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
 pub enum DaemonError {
     #[error(transparent)]
     Setup(#[from] sync::SetupError),
+    #[error(
+        "the config lists {} accounts ({}), and the daemon syncs one account for now; run `ouradb sync` on a timer (e.g. a systemd timer every 15 minutes) instead, or keep one [[account]] for the daemon"
+    , .0.len(), .0.join(", "))]
+    SeveralAccounts(Vec<String>),
     #[error("scheduler: {0}; check the [schedule] cron expressions")]
     Scheduler(String),
     #[error("cannot install signal handlers: {0}")]
@@ -54,13 +58,23 @@ pub enum DaemonError {
 pub async fn run(config: Arc<Config>) -> Result<ExitCode, DaemonError> {
     let cancel = CancellationToken::new();
     spawn_signal_listener(cancel.clone()).map_err(DaemonError::Signals)?;
-    let engine = Arc::new(sync::engine_from_config(
-        config.clone(),
-        None,
+    let [account] = config.accounts.as_slice() else {
+        let names = config.accounts.iter().map(|a| a.name.clone()).collect();
+        return Err(DaemonError::SeveralAccounts(names));
+    };
+    let store = crate::store::StoreHandle::new(
+        crate::store::Store::open(&config.database).map_err(sync::SetupError::from)?,
+    );
+    let engine = sync::account_engine(
+        &config,
+        account,
+        &store,
         cancel.clone(),
         sync::system_clock(),
-    )?);
-    run_with(engine, cancel).await?;
+    )
+    .await?;
+    drop(store);
+    run_with(Arc::new(engine), cancel).await?;
     Ok(ExitCode::SUCCESS)
 }
 

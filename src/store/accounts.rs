@@ -15,9 +15,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use rusqlite::Connection;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
@@ -449,5 +449,82 @@ impl super::Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl super::Store {
+    /// Documents (or samples) stored per account, as `sync_state` counts
+    /// them for `status`.
+    pub fn documents_per_account(
+        &self,
+    ) -> Result<std::collections::HashMap<AccountId, i64>, StoreError> {
+        if self.version < ACCOUNTS_VERSION {
+            return Ok(Default::default());
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT account, SUM(documents) FROM sync_state GROUP BY account")?;
+        let rows = stmt.query_map([], |r| Ok((AccountId(r.get(0)?), r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Renames the account `old` to `new`; false when there is no `old`.
+    /// The caller makes sure `new` is free (the name is UNIQUE).
+    pub fn rename_account(&mut self, old: &str, new: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute("UPDATE account SET name = ?2 WHERE name = ?1", [old, new])?;
+        Ok(n > 0)
+    }
+
+    /// Deletes every row of account `id` from every per-account table
+    /// ([`REBUILT`], children first) and then the account itself, in one
+    /// transaction.
+    pub fn purge_account(&mut self, id: AccountId) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for t in REBUILT.iter().rev() {
+            tx.execute(
+                &format!("DELETE FROM {} WHERE account = ?1", quote(t)),
+                [id.0],
+            )?;
+        }
+        tx.execute("DELETE FROM account WHERE id = ?1", [id.0])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the Oura user id and e-mail of the profile the current
+    /// account's `personal_info` holds on its `account` row. When another
+    /// account already has that Oura user, nothing is recorded and that
+    /// account is returned: the column is UNIQUE, as two accounts of one
+    /// Oura user would hold the same data twice.
+    pub fn record_oura_user(&mut self) -> Result<Option<Account>, StoreError> {
+        let me = self.account();
+        let profile: Option<(String, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT id, email FROM personal_info WHERE account = ?1
+                 ORDER BY last_seen DESC LIMIT 1",
+                [me.0],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((user_id, email)) = profile else {
+            return Ok(None);
+        };
+        let other = self
+            .accounts()?
+            .into_iter()
+            .find(|a| a.id != me && a.oura_user_id.as_deref() == Some(user_id.as_str()));
+        if other.is_some() {
+            return Ok(other);
+        }
+        self.conn.execute(
+            "UPDATE account SET oura_user_id = ?1, email = ?2 WHERE id = ?3",
+            rusqlite::params![user_id, email, me.0],
+        )?;
+        Ok(None)
     }
 }

@@ -193,6 +193,11 @@ impl SyncEngine {
         &self.config
     }
 
+    /// The engine's clock's time.
+    pub fn now(&self) -> jiff::Timestamp {
+        (self.clock)()
+    }
+
     pub fn today(&self) -> Date {
         (self.clock)().to_zoned(jiff::tz::TimeZone::UTC).date()
     }
@@ -219,6 +224,11 @@ impl SyncEngine {
         // `history_start`, the ring's set-up) bounds every backfill.
         for dt in meta {
             reports.push(since_start(self.run_type(dt, opts, observer).await));
+        }
+        // The profile names the Oura user: one another account of the file
+        // signed in as stops this account before its data is fetched.
+        if !super::accounts::check_oura_user(self, &mut reports).await {
+            return reports;
         }
         // Every type at once: the client's in-flight cap
         // (`sync.max_in_flight`) bounds the requests, and its priorities

@@ -1,8 +1,10 @@
 //! Sync jobs: window planning (`plan`) and the engine that runs them.
 
+pub mod accounts;
 pub mod engine;
 pub mod plan;
 
+pub use accounts::{account_engine, account_store};
 pub use engine::{Clock, NoObserver, Observer, RunOptions, SyncEngine, SyncError, TypeReport};
 
 use std::sync::Arc;

@@ -11,6 +11,7 @@
 )]
 
 mod accounts;
+mod accounts_cli;
 mod cli;
 mod coverage;
 mod daemon;

@@ -1,0 +1,101 @@
+//! Syncing one account of several: its store handle, its engine (its own
+//! credentials on the shared file, limiter and quota) and the check, in
+//! every run, that no two accounts sign in as the same Oura user.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use super::{Clock, SetupError, SyncEngine, TypeReport};
+use crate::config::{AccountConfig, Config};
+use crate::error_kind::ErrorKind;
+use crate::store::{AccountId, StoreError, StoreHandle};
+
+/// `store` acting for `account`: the file's first account for a config
+/// without `[[account]]` (whatever it is called now), else the account of
+/// that name, added when the file has none.
+pub async fn account_store(
+    store: &StoreHandle,
+    config: &Config,
+    account: &AccountConfig,
+) -> Result<StoreHandle, StoreError> {
+    if !config.account_entries {
+        return Ok(store.for_account(AccountId::FIRST));
+    }
+    let name = account.name.clone();
+    let id = store
+        .run(move |s| s.add_account(&name, crate::clock::now()))
+        .await?;
+    Ok(store.for_account(id))
+}
+
+/// An engine syncing `account` into `store` (see [`account_store`]) with
+/// the account's own token and OAuth token file.
+pub async fn account_engine(
+    config: &Config,
+    account: &AccountConfig,
+    store: &StoreHandle,
+    cancel: CancellationToken,
+    clock: Clock,
+) -> Result<SyncEngine, SetupError> {
+    let store = account_store(store, config, account).await?;
+    super::engine_with_store(
+        Arc::new(config.for_account(account)),
+        None,
+        cancel,
+        clock,
+        store,
+    )
+}
+
+/// The data type whose document names the Oura user an account signed in
+/// as (`id`, `email`).
+const PROFILE: &str = "personal_info";
+
+/// After a run's metadata types: when the profile was stored, records its
+/// Oura user on the engine's account. False when another account of the
+/// file already has that Oura user: the profile's report (and its
+/// `sync_state`) then carries the error and the run stops there.
+pub(super) async fn check_oura_user(engine: &SyncEngine, reports: &mut [TypeReport]) -> bool {
+    let Some(profile) = reports
+        .iter_mut()
+        .find(|r| r.data_type == PROFILE && r.error.is_none() && !r.skipped_busy)
+    else {
+        return true;
+    };
+    let me = engine.store().account();
+    let other = engine
+        .store()
+        .run(move |s| -> Result<_, StoreError> {
+            let Some(other) = s.record_oura_user()? else {
+                return Ok(None);
+            };
+            let mine = s.accounts()?.into_iter().find(|a| a.id == me);
+            Ok(Some((mine.map(|a| a.name).unwrap_or_default(), other.name)))
+        })
+        .await;
+    let (mine, other) = match other {
+        Ok(None) => return true,
+        Ok(Some(names)) => names,
+        Err(e) => {
+            // The data is still this account's; only the label is missing.
+            tracing::warn!("cannot record the account's Oura user: {e}");
+            return true;
+        }
+    };
+    let message = format!(
+        "account {mine} signed in as the same Oura user as account {other}; each account needs its own Oura sign-in (sign {mine} in as its own Oura user, or take it out of the config)"
+    );
+    let dt = crate::registry::find(PROFILE).expect("a registry type");
+    let (kind, at, msg) = (ErrorKind::Auth, engine.now(), message.clone());
+    let recorded = engine
+        .store()
+        .run(move |s| s.record_failure(dt, kind, &msg, 0, at))
+        .await;
+    if let Err(e) = recorded {
+        tracing::warn!("cannot record the failure of {PROFILE}: {e}");
+    }
+    profile.error = Some(message);
+    profile.error_kind = Some(kind);
+    false
+}

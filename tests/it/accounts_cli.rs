@@ -1,0 +1,370 @@
+//! Several accounts from the config and the command line (issue 20):
+//! `[[account]]` entries synced by `ouradb sync` each into its own rows,
+//! `ouradb account ...`, and `status` per account.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use ouradb::store::AccountId;
+
+use crate::cli::ouradb_at;
+use crate::db::{account_fingerprint, reader};
+use crate::util::{Env, TOKEN, assert_no_errors};
+
+/// A config for `env` with one `[[account]]` per (name, token).
+fn accounts_config(env: &Env, db: &Path, accounts: &[(&str, &str)]) -> PathBuf {
+    let c = env.config_for(db);
+    let mut text = format!(
+        "[api]\nbase_url = \"{}\"\ntimeout_seconds = 5\n[storage]\ndatabase = \"{}\"\n\
+         [sync]\nbackfill_start = \"{}\"\n[retry]\nbase_delay_ms = 20\nmax_delay_seconds = 1\n",
+        env.sim.base_url(),
+        db.display(),
+        c.backfill_start
+    );
+    for (name, token) in accounts {
+        text.push_str(&format!(
+            "[[account]]\nname = \"{name}\"\npersonal_access_token = \"{token}\"\n"
+        ));
+    }
+    let path = db.with_extension("toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn run(cfg: &Path, args: &[&str]) -> Output {
+    ouradb_at(cfg).args(args).output().unwrap()
+}
+
+fn account_ids(db: &Path) -> Vec<(String, i64, Option<String>)> {
+    reader(db)
+        .prepare("SELECT name, id, oura_user_id FROM account ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn rows_of(db: &Path, table: &str, account: i64) -> i64 {
+    reader(db)
+        .query_row(
+            &format!("SELECT COUNT(*) FROM {table} WHERE account = ?1"),
+            [account],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_configured_accounts_sync_from_the_cli_into_what_each_holds_alone() {
+    let env = Env::start(45, |c| *c = c.clone().with_persons(2)).await;
+    let second = format!("{TOKEN}-2");
+    let alone: Vec<PathBuf> = ["one.sqlite", "two.sqlite"]
+        .iter()
+        .map(|n| env.dir.path().join(n))
+        .collect();
+    for (db, token) in alone.iter().zip([TOKEN, second.as_str()]) {
+        let mut config = env.config_for(db);
+        config.token = Some(ouradb::secret::Secret::new(token));
+        assert_no_errors(&env.sync_with(config).await);
+    }
+
+    let db = env.dir.path().join("shared.sqlite");
+    let cfg = accounts_config(&env, &db, &[("alice", TOKEN), ("bob", &second)]);
+    let out = run(&cfg, &["sync"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("account alice:") && report.contains("account bob:"),
+        "{report}"
+    );
+
+    let persons = env.sim.persons();
+    let ids = account_ids(&db);
+    assert_eq!(
+        ids,
+        vec![
+            ("default".to_owned(), 1, None),
+            ("alice".to_owned(), 2, Some(persons[0].personal_info_id())),
+            ("bob".to_owned(), 3, Some(persons[1].personal_info_id())),
+        ]
+    );
+    for (id, alone) in [(2, &alone[0]), (3, &alone[1])] {
+        assert_eq!(
+            account_fingerprint(&db, id),
+            account_fingerprint(alone, AccountId::FIRST.get()),
+            "account {id} differs from its person synced alone"
+        );
+    }
+
+    check_account_list(&cfg, &persons);
+    check_status_per_account(&cfg, &persons);
+    check_one_account_selected(&cfg, &db);
+    check_remove_and_purge(&env, &db, &alone[0]);
+    env.sim.stop().await;
+}
+
+fn check_account_list(cfg: &Path, persons: &[ouradb_sim::PersonConfig]) {
+    let out = run(cfg, &["account", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), 3, "{list:#?}");
+    for (row, (name, person)) in list[1..]
+        .iter()
+        .zip([("alice", &persons[0]), ("bob", &persons[1])])
+    {
+        assert_eq!(row["name"], name);
+        assert_eq!(row["oura_user_id"], person.personal_info_id().as_str());
+        assert_eq!(row["email"], person.email().as_str());
+        assert_eq!(row["credentials"], "token");
+        assert!(row["documents"].as_i64().unwrap() > 100, "{row}");
+    }
+    assert_eq!(list[0]["configured"], false);
+    let out = ouradb_at(cfg)
+        .args(["account", "list"])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    let table = stdout(&out);
+    for p in persons {
+        assert!(table.contains(&p.personal_info_id()), "{table}");
+    }
+    assert!(
+        table.contains("default (id 1)") && table.contains("not in config"),
+        "{table}"
+    );
+    for line in table.lines() {
+        assert!(line.chars().count() <= 80, "wider than 80 columns: {line}");
+    }
+}
+
+fn check_status_per_account(cfg: &Path, persons: &[ouradb_sim::PersonConfig]) {
+    let out = run(cfg, &["status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let alice = text.find("account alice").expect("alice's section");
+    let bob = text.find("account bob").expect("bob's section");
+    assert!(alice < bob, "{text}");
+    assert!(text[alice..bob].contains(&persons[0].email()), "{text}");
+    assert!(text[bob..].contains(&persons[1].email()), "{text}");
+    assert_eq!(text.matches("daily_sleep").count(), 2, "{text}");
+
+    let out = run(cfg, &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let accounts = doc["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 2);
+    assert_eq!(accounts[0]["name"], "alice");
+    assert_eq!(accounts[0]["id"], 2);
+    assert_eq!(accounts[1]["name"], "bob");
+    for a in accounts {
+        let types = a["types"].as_array().unwrap();
+        assert_eq!(types.len(), ouradb::registry::DATA_TYPES.len());
+        assert!(types.iter().all(|t| t["freshness"] == "fresh"), "{a:#}");
+    }
+
+    let out = run(cfg, &["status", "--account", "bob"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("account bob") && !text.contains("account alice"),
+        "{text}"
+    );
+}
+
+fn check_one_account_selected(cfg: &Path, db: &Path) {
+    let before = account_fingerprint(db, 2);
+    let out = run(cfg, &["sync", "--account", "bob", "--type", "daily_sleep"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = stdout(&out);
+    assert!(
+        report.contains("account bob:") && !report.contains("alice"),
+        "{report}"
+    );
+    assert_eq!(account_fingerprint(db, 2), before, "alice was not synced");
+
+    let out = run(
+        cfg,
+        &[
+            "sync",
+            "--json",
+            "--account",
+            "bob",
+            "--type",
+            "daily_sleep",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let accounts = doc["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0]["name"], "bob");
+    assert_eq!(accounts[0]["id"], 3);
+    assert!(accounts[0]["error"].is_null());
+    assert_eq!(accounts[0]["types"][0]["data_type"], "daily_sleep");
+
+    let out = run(cfg, &["sync", "--account", "carol"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--account") && err.contains("carol") && err.contains("alice, bob"),
+        "{err}"
+    );
+}
+
+fn check_remove_and_purge(env: &Env, db: &Path, alice_alone: &Path) {
+    let both = db.with_extension("toml");
+    let out = run(&both, &["account", "remove", "bob"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("still in the config"),
+        "{}",
+        stderr(&out)
+    );
+
+    let only_alice = accounts_config(env, db, &[("alice", TOKEN)]);
+    let bob_rows = rows_of(db, "daily_sleep", 3);
+    assert!(bob_rows > 0);
+    let out = run(&only_alice, &["account", "remove", "bob"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("stay in the database"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(rows_of(db, "daily_sleep", 3), bob_rows, "the data stays");
+
+    let out = run(&only_alice, &["account", "remove", "bob", "--purge"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    assert_eq!(rows_of(db, "daily_sleep", 3), bob_rows);
+
+    let out = run(
+        &only_alice,
+        &["account", "remove", "bob", "--purge", "--yes"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    for t in [
+        "sync_state",
+        "daily_sleep",
+        "heartrate",
+        "sleep_heart_rate",
+        "personal_info",
+    ] {
+        assert_eq!(rows_of(db, t, 3), 0, "{t} keeps bob's rows");
+    }
+    assert_eq!(account_ids(db).len(), 2);
+    assert_eq!(
+        account_fingerprint(db, 2),
+        account_fingerprint(alice_alone, 1),
+        "alice's rows are untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oura_user_signed_in_on_two_accounts_stops_the_second() {
+    let env = Env::start(10, |_| {}).await;
+    let db = env.dir.path().join("same.sqlite");
+    let cfg = accounts_config(&env, &db, &[("a", TOKEN), ("b", TOKEN)]);
+    let out = run(&cfg, &["sync"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = stdout(&out) + &stderr(&out);
+    let refusal = "account b signed in as the same Oura user as account a; each account needs its own Oura sign-in";
+    assert!(said.contains(refusal), "{said}");
+    let out = run(&cfg, &["status", "--account", "b"]);
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.contains("personal_info"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        line.contains("failing") && line.contains("account b signed in"),
+        "{line}"
+    );
+    let ids = account_ids(&db);
+    assert!(ids[1].2.is_some() && ids[2].2.is_none(), "{ids:?}");
+    assert!(rows_of(&db, "daily_sleep", 2) > 0);
+    assert_eq!(
+        rows_of(&db, "daily_sleep", 3),
+        0,
+        "b stopped before its data"
+    );
+    env.sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_without_accounts_keeps_one_implicit_account_and_todays_shapes() {
+    let env = Env::start(10, |_| {}).await;
+    let db = env.db();
+    let cfg = crate::cli::write_config(&env, env.dir.path(), &db);
+    let out = run(&cfg, &["sync"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("account"), "{}", stdout(&out));
+    let out = run(&cfg, &["status", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), ouradb::registry::DATA_TYPES.len());
+    let out = run(&cfg, &["status"]);
+    assert!(!stdout(&out).contains("account"), "{}", stdout(&out));
+    let out = run(&cfg, &["account", "list", "--json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["name"], "default");
+    assert_eq!(list[0]["configured"], true);
+    assert_eq!(
+        list[0]["oura_user_id"],
+        env.sim.persons()[0].personal_info_id().as_str()
+    );
+    env.sim.stop().await;
+}
+
+#[test]
+fn account_add_rename_and_the_daemon_with_several_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.sqlite");
+    let cfg = dir.path().join("a.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[storage]\ndatabase = \"{}\"\n[[account]]\nname = \"a\"\npersonal_access_token = \"t1\"\n\
+             [[account]]\nname = \"b\"\npersonal_access_token = \"t2\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let out = run(&cfg, &["account", "add", "carol"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("[[account]]"), "{}", stdout(&out));
+    let out = run(&cfg, &["account", "add", "carol"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let out = run(&cfg, &["account", "add", "Carol!"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&cfg, &["account", "rename", "carol", "dave"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&cfg, &["account", "rename", "nobody", "eve"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no account nobody"),
+        "{}",
+        stderr(&out)
+    );
+    let names: Vec<String> = account_ids(&db).into_iter().map(|a| a.0).collect();
+    assert_eq!(names, ["default", "dave"]);
+    let out = run(&cfg, &["account", "remove", "default", "--purge", "--yes"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("rename it"), "{}", stderr(&out));
+
+    let out = run(&cfg, &["daemon"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("2 accounts (a, b)") && err.contains("ouradb sync"),
+        "{err}"
+    );
+}

@@ -13,6 +13,7 @@ mod auth;
 mod backup;
 mod coverage;
 pub mod dashboards;
+pub mod demo;
 mod sync_cmd;
 pub mod webhook;
 
@@ -21,7 +22,6 @@ use clap::{Parser, Subcommand};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 use jiff::civil::Date;
-use tokio_util::sync::CancellationToken;
 
 use crate::api::text;
 use crate::config::{Config, ConfigError, LogFormat};
@@ -160,6 +160,10 @@ pub enum Command {
         /// Days of simulated history.
         #[arg(long, default_value_t = 730)]
         days: u32,
+        /// Simulated persons, each synced as an account of its own (a
+        /// household in one file).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=10))]
+        accounts: u16,
     },
 }
 
@@ -190,9 +194,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Coverage { spec, json } = &cli.command {
         return coverage::run(spec, *json);
     }
-    if let Command::Demo { database, days } = &cli.command {
+    if let Command::Demo {
+        database,
+        days,
+        accounts,
+    } = &cli.command
+    {
         init_logging("warn", LogFormat::Auto);
-        return block_on(demo(database.clone(), *days))?;
+        return block_on(demo::run(database.clone(), *days, *accounts))?;
     }
     if let Command::Dashboards {
         database: Some(db),
@@ -901,73 +910,4 @@ fn ago(now: Timestamp, then: Timestamp) -> String {
         3600..86400 => format!("{}h ago", secs / 3600),
         _ => format!("{}d ago", secs / 86400),
     }
-}
-
-async fn demo(database: PathBuf, days: u32) -> anyhow::Result<ExitCode> {
-    use ouradb_sim::{SimConfig, SimServer};
-    let today = crate::clock::now().to_zoned(jiff::tz::TimeZone::UTC).date();
-    let token = "demo-token";
-    let mut sim_cfg = SimConfig::new(7, days, today);
-    sim_cfg.tokens = vec![token.to_owned()];
-    // The demo's own request log would only grow; nothing reads it.
-    sim_cfg.log_requests = false;
-    // Two weeks of raw beats (~350,000 rows) fill the interbeat chart; the
-    // whole history would be ~27 requests a night, mostly waiting on the
-    // simulated quota.
-    sim_cfg.interbeat_days = Some(14);
-    eprintln!("starting the Oura API simulator with {days} days of synthetic history...");
-    let sim = SimServer::start(sim_cfg)
-        .await
-        .context("cannot start the built-in simulator")?;
-    eprintln!("simulator listening on {}", sim.base_url());
-
-    let mut config = Config::for_base_url(&sim.base_url(), token, database.clone());
-    config.backfill_start = today.saturating_sub(jiff::Span::new().days(days as i64));
-    let config = Arc::new(config);
-    let cancel = CancellationToken::new();
-    let engine = sync::engine_from_config(config.clone(), None, cancel, sync::system_clock())?;
-    let bars = Bars::new(std::io::stderr().is_terminal());
-    let started = std::time::Instant::now();
-    let reports = engine
-        .run(
-            &config.types,
-            RunOptions {
-                since: None,
-                backfill: true,
-            },
-            &bars,
-        )
-        .await;
-    bars.clear();
-    let elapsed = started.elapsed();
-    sim.stop().await;
-
-    print_reports(&reports);
-    let states = engine.states().await?;
-    println!(
-        "{}",
-        status_table(&states, crate::clock::now(), config.stale_after)
-    );
-    let failed = reports.iter().any(|r| r.error.is_some());
-    println!(
-        "synced {} rows with {} requests in {:.1} s into {}",
-        reports
-            .iter()
-            .map(|r| r.counts.inserted + r.counts.updated)
-            .sum::<u64>(),
-        reports.iter().map(|r| r.requests as u64).sum::<u64>(),
-        elapsed.as_secs_f64(),
-        database.display()
-    );
-    println!(
-        "open it with: sqlite3 {} 'SELECT * FROM daily_summary ORDER BY day DESC LIMIT 7'",
-        database.display()
-    );
-    let installed = dashboards::install(&database, &dashboards::default_dir(&database))?;
-    println!("{}", dashboards::instructions(&installed, 8001));
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
 }

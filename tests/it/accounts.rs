@@ -252,3 +252,68 @@ async fn files_of_two_synced_years_before_accounts_migrate_to_the_same_rows() {
     }
     env.sim.stop().await;
 }
+
+/// `ouradb demo --accounts 3` syncs three simulated persons into one file;
+/// each account holds exactly what a sync of its person alone, with the
+/// demo's own settings, holds in a file of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_of_three_accounts_holds_each_person_as_synced_alone() {
+    use ouradb::cli::demo;
+    let days = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("demo.sqlite");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ouradb"))
+        .args(["demo", "--accounts", "3", "--days", &days.to_string()])
+        .arg("--database")
+        .arg(&shared)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["account default:", "account person-2:", "account person-3:"] {
+        assert!(text.contains(name), "the report names each account: {text}");
+    }
+
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let sim = ouradb_sim::SimServer::start(demo::sim_config(days, today, 3))
+        .await
+        .unwrap();
+    for (n, account) in demo::accounts(3, &shared).into_iter().enumerate() {
+        let alone = dir.path().join(format!("alone-{n}.sqlite"));
+        let mut config = demo::config(&sim.base_url(), alone.clone(), days, today, 1);
+        config.token = account.token.clone();
+        config.accounts[0].token = account.token.clone();
+        let store = StoreHandle::new(Store::open(&alone).unwrap());
+        let engine = sync::account_engine(
+            &config,
+            &config.accounts[0],
+            &store,
+            CancellationToken::new(),
+            sync::system_clock(),
+        )
+        .await
+        .unwrap();
+        assert_no_errors(&sync_all(&engine).await);
+        drop((engine, store));
+        let id: i64 = reader(&shared)
+            .query_row(
+                "SELECT id FROM account WHERE name = ?1",
+                [&account.name],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            account_fingerprint(&shared, id),
+            account_fingerprint(&alone, AccountId::FIRST.get()),
+            "account {} of the demo differs from its person synced alone",
+            account.name
+        );
+    }
+    sim.stop().await;
+}

@@ -67,7 +67,7 @@ fn anyhow_is_used_only_at_the_edge() {
 #[test]
 fn the_simulator_is_used_only_by_the_demo() {
     assert_eq!(
-        users_outside("ouradb_sim", &["src/cli/mod.rs"]),
+        users_outside("ouradb_sim", &["src/cli/demo.rs"]),
         Vec::<String>::new()
     );
 }

@@ -8,6 +8,7 @@ use crate::api::auth::TokenSource;
 use crate::api::oauth::{self, LoginOptions, OAuthSource};
 use crate::api::text::one_line;
 use crate::config::Config;
+use crate::store::{Claim, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
@@ -33,9 +34,10 @@ pub enum AuthCommand {
     },
 }
 
-pub async fn run(config: &Config, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
+/// Runs `cmd` for the account `account` (whose credentials `config` holds).
+pub async fn run(config: &Config, account: &str, cmd: AuthCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        AuthCommand::Login { no_browser } => login(config, !no_browser).await,
+        AuthCommand::Login { no_browser } => login(config, account, !no_browser).await,
         AuthCommand::Status { json } => status(config, json),
         AuthCommand::Refresh => {
             let source = OAuthSource::new(config);
@@ -69,7 +71,7 @@ pub async fn run(config: &Config, cmd: AuthCommand) -> anyhow::Result<ExitCode> 
     }
 }
 
-async fn login(config: &Config, open_browser: bool) -> anyhow::Result<ExitCode> {
+async fn login(config: &Config, account: &str, open_browser: bool) -> anyhow::Result<ExitCode> {
     let loopback = oauth::redirect_is_loopback(&config.oauth.redirect_uri);
     let opts = LoginOptions::new(open_browser, move |u| {
         println!("Open this URL to sign in with Oura:");
@@ -82,6 +84,15 @@ async fn login(config: &Config, open_browser: bool) -> anyhow::Result<ExitCode> 
         }
     });
     let out = oauth::login(config, opts).await?;
+    if let Some(id) = &out.user_id
+        && let Some(refusal) = claim(config, account, id)?
+    {
+        // The tokens are this sign-in's own: dropping them leaves the other
+        // account's grant as it is (revoking could end that one too).
+        let _ = std::fs::remove_file(&out.token_file);
+        eprintln!("ouradb: {refusal}");
+        return Ok(ExitCode::FAILURE);
+    }
     println!("Signed in. Tokens stored in {}", out.token_file.display());
     // The user id and the scopes are the server's words.
     if let Some(id) = &out.user_id {
@@ -95,6 +106,30 @@ async fn login(config: &Config, open_browser: bool) -> anyhow::Result<ExitCode> 
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Records that `account` signs in as the Oura user `user_id`; the reason
+/// to refuse the sign-in when another account is that user, or the account
+/// holds another user's data.
+fn claim(config: &Config, account: &str, user_id: &str) -> anyhow::Result<Option<String>> {
+    let mut store = Store::open(&config.database)?;
+    let user = one_line(user_id);
+    Ok(
+        match store.claim_oura_user(account, user_id, crate::clock::now())? {
+            Claim::Claimed => None,
+            Claim::TakenBy(other) => Some(format!(
+                "account {account} signed in as Oura user {user}, which account {other} already is; \
+                 each account needs its own Oura sign-in: run `ouradb auth login --account {account}` \
+                 again and sign in as the other person (a private browser window keeps Oura's \
+                 session of the first person out of the way); nothing was stored"
+            )),
+            Claim::HoldsAnother(previous) => Some(format!(
+                "account {account} holds the data of Oura user {}, not {user}; sign in as that \
+                 person, or add an [[account]] of its own for this one; nothing was stored",
+                one_line(&previous)
+            )),
+        },
+    )
 }
 
 fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {

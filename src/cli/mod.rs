@@ -271,8 +271,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(block_on(crate::daemon::run(Arc::new(config)))??)
         }
         Command::Auth { cmd, account } => {
-            let own = config.for_account(account::one(&config, account.as_deref())?);
-            block_on(auth::run(&own, cmd))?
+            let chosen = account::one(&config, account.as_deref())?;
+            let own = config.for_account(chosen);
+            block_on(auth::run(&own, &chosen.name, cmd))?
         }
         Command::Webhook { cmd } => block_on(webhook::run(&config, cmd))?,
         Command::Dashboards {

@@ -528,3 +528,47 @@ impl super::Store {
         Ok(None)
     }
 }
+
+/// What signing an account in as an Oura user found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The account is (now) this Oura user's.
+    Claimed,
+    /// Another account, named here, already is this Oura user.
+    TakenBy(String),
+    /// The account already holds another Oura user's data (that user's id).
+    HoldsAnother(String),
+}
+
+impl super::Store {
+    /// Makes the account named `name` (added at `at` when the file has none
+    /// of that name) the Oura user `user_id`, unless another account is that
+    /// user or the account is already another user: one person's data never
+    /// lands under two accounts, nor two persons' under one.
+    pub fn claim_oura_user(
+        &mut self,
+        name: &str,
+        user_id: &str,
+        at: jiff::Timestamp,
+    ) -> Result<Claim, StoreError> {
+        let id = self.add_account(name, at)?;
+        let accounts = self.accounts()?;
+        if let Some(other) = accounts
+            .iter()
+            .find(|a| a.id != id && a.oura_user_id.as_deref() == Some(user_id))
+        {
+            return Ok(Claim::TakenBy(other.name.clone()));
+        }
+        let own = accounts.iter().find(|a| a.id == id);
+        if let Some(previous) = own.and_then(|a| a.oura_user_id.as_deref())
+            && previous != user_id
+        {
+            return Ok(Claim::HoldsAnother(previous.to_owned()));
+        }
+        self.conn.execute(
+            "UPDATE account SET oura_user_id = ?1 WHERE id = ?2",
+            rusqlite::params![user_id, id.0],
+        )?;
+        Ok(Claim::Claimed)
+    }
+}

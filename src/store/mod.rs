@@ -94,7 +94,7 @@ impl StoreError {
     }
 }
 
-pub use accounts::{Account, AccountId, TableProof};
+pub use accounts::{Account, AccountId, Claim, TableProof};
 pub use backup::{BackupError, BackupReport, CheckReport, OrphanRows, backup, check};
 pub use handle::StoreHandle;
 pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};

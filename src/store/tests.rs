@@ -407,3 +407,44 @@ fn each_account_sees_only_its_own_documents_cursors_and_quarantine() {
         "a delete for one account left the other's"
     );
 }
+
+#[test]
+fn an_oura_user_is_claimed_by_one_account_and_an_account_by_one_user() {
+    let (_dir, mut store) = temp_store();
+    let at = jiff::Timestamp::UNIX_EPOCH;
+    assert_eq!(
+        store.claim_oura_user("alex", "user-a", at).unwrap(),
+        Claim::Claimed
+    );
+    // Signing in again as the same person changes nothing.
+    assert_eq!(
+        store.claim_oura_user("alex", "user-a", at).unwrap(),
+        Claim::Claimed
+    );
+    assert_eq!(
+        store.claim_oura_user("sam", "user-a", at).unwrap(),
+        Claim::TakenBy("alex".into())
+    );
+    assert_eq!(
+        store.claim_oura_user("alex", "user-b", at).unwrap(),
+        Claim::HoldsAnother("user-a".into())
+    );
+    assert_eq!(
+        store.claim_oura_user("sam", "user-b", at).unwrap(),
+        Claim::Claimed
+    );
+    let users: Vec<(String, Option<String>)> = store
+        .accounts()
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.name, a.oura_user_id))
+        .collect();
+    assert_eq!(
+        users,
+        [
+            ("default".into(), None),
+            ("alex".into(), Some("user-a".into())),
+            ("sam".into(), Some("user-b".into()))
+        ]
+    );
+}

@@ -461,7 +461,19 @@ async fn revoked_grant_requires_reauth_then_a_new_login_resumes() {
 
 /// Runs `ouradb auth login` as a user would (the test plays the browser).
 async fn login_with_binary(env: &Env, extra_env: &[(&str, &str)]) -> (String, String) {
-    let mut cmd = ouradb_cmd(env, &["auth", "login", "--no-browser"]);
+    let (status, stdout, stderr) =
+        login_with_binary_args(env, &["auth", "login", "--no-browser"], extra_env).await;
+    assert!(status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// Runs `ouradb` with `args` (an `auth login`) and plays the browser.
+async fn login_with_binary_args(
+    env: &Env,
+    args: &[&str],
+    extra_env: &[(&str, &str)],
+) -> (std::process::ExitStatus, String, String) {
+    let mut cmd = ouradb_cmd(env, args);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
@@ -495,8 +507,45 @@ async fn login_with_binary(env: &Env, extra_env: &[(&str, &str)]) -> (String, St
         .expect("login finished");
     let status = child.wait().await.unwrap();
     let stderr = err_task.await.unwrap();
-    assert!(status.success(), "{stdout}\n{stderr}");
-    (stdout, stderr)
+    (status, stdout, stderr)
+}
+
+/// Two `[[account]]`s signed in as the same Oura user (the browser's Oura
+/// session still the first person's): the second sign-in is refused with
+/// the reason and the fix, its tokens dropped, the first account's kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_account_signing_in_as_the_same_oura_user_is_refused() {
+    let env = setup_with(sim_config(Duration::from_secs(3600)).with_persons(2), None).await;
+    let mut text = std::fs::read_to_string(&env.config_path).unwrap();
+    text.push_str("\n[[account]]\nname = \"alex\"\n\n[[account]]\nname = \"sam\"\n");
+    std::fs::write(&env.config_path, text).unwrap();
+    let login = |name: &'static str| {
+        let env = &env;
+        async move {
+            login_with_binary_args(
+                env,
+                &["auth", "login", "--no-browser", "--account", name],
+                &[],
+            )
+            .await
+        }
+    };
+    let (status, out, err) = login("alex").await;
+    assert!(status.success(), "{out}\n{err}");
+    let (status, out, err) = login("sam").await;
+    assert!(!status.success(), "{out}\n{err}");
+    assert!(
+        err.contains("account sam signed in as Oura user")
+            && err.contains("which account alex already is")
+            && err.contains("ouradb auth login --account sam"),
+        "{err}"
+    );
+    let state = env.dir.path().join("state");
+    assert!(state.join("tokens-alex.json").exists());
+    assert!(
+        !state.join("tokens-sam.json").exists(),
+        "the refused sign-in's tokens stay"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -368,3 +368,81 @@ fn account_add_rename_and_the_daemon_with_several_accounts() {
         "{err}"
     );
 }
+
+/// Documents stored for the account `id` so far (0 before the file exists).
+fn stored_for(db: &Path, id: i64) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    reader(db)
+        .query_row(
+            "SELECT coalesce(sum(documents), 0) FROM sync_state WHERE account = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+}
+
+/// Three accounts; the second person's token is revoked while that
+/// account's sync runs. Only it stops: the other two complete, and
+/// `status` names it with what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_mid_run_stops_its_account_alone() {
+    let env = Env::start(60, |c| *c = c.clone().with_persons(3)).await;
+    let tokens = [TOKEN.to_owned(), format!("{TOKEN}-2"), format!("{TOKEN}-3")];
+    let db = env.dir.path().join("household.sqlite");
+    let cfg = accounts_config(
+        &env,
+        &db,
+        &[
+            ("alice", &tokens[0]),
+            ("bob", &tokens[1]),
+            ("carol", &tokens[2]),
+        ],
+    );
+    // The simulator answers a few requests at a time, so the test revokes
+    // bob's token once his run has stored something, whatever the pace.
+    env.sim.hold_requests();
+    let mut sync = ouradb_at(&cfg)
+        .arg("sync")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bob = 3; // ids: default 1, then the accounts in config order
+    while stored_for(&db, bob) == 0 {
+        assert!(sync.try_wait().unwrap().is_none(), "the sync ended early");
+        env.sim.allow_requests(4);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    env.sim.revoke_token(&tokens[1]);
+    env.sim.release_requests();
+    let out = sync.wait_with_output().unwrap();
+    assert!(!out.status.success(), "a failed account fails the run");
+    let report = stdout(&out);
+
+    let status = stdout(&run(&cfg, &["status"]));
+    let section = |name: &str| -> String {
+        let start = status
+            .find(&format!("\naccount {name}"))
+            .unwrap_or_else(|| panic!("status has no section for {name}:\n{status}"));
+        let rest = &status[start + 1..];
+        let end = rest.find("\naccount ").map_or(rest.len(), |e| e + 1);
+        status[start..start + end].to_owned()
+    };
+    for fine in ["alice", "carol"] {
+        let s = section(fine);
+        assert!(
+            !s.contains("failing") && !s.contains("401"),
+            "{fine} synced fully:\n{s}\n{report}"
+        );
+    }
+    let s = section("bob");
+    assert!(
+        s.contains("personal_access_token") || s.contains("auth login"),
+        "{s}"
+    );
+    assert_eq!(account_ids(&db).len(), 4, "{status}");
+    assert!(rows_of(&db, "daily_sleep", 4) > 0, "carol synced after bob");
+    env.sim.stop().await;
+}

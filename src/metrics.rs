@@ -8,8 +8,9 @@
 //! other series is derived at scrape time from the state `ouradb status`
 //! reads, so the two never disagree. The exposition is prometheus-client's
 //! Prometheus text format (0.0.4), which `promtool check metrics` and every
-//! Prometheus version read. Series are per data type; an `account` label
-//! joins `data_type` once a file holds several accounts.
+//! Prometheus version read. Series are per data type of the daemon's
+//! account (the daemon syncs one account; several are synced by `ouradb
+//! sync`, whose state `ouradb status` shows per account).
 
 use std::sync::LazyLock;
 use std::sync::atomic::AtomicU64;

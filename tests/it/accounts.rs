@@ -11,7 +11,7 @@ use ouradb::sync::{self, NoObserver, RunOptions, SyncEngine, TypeReport};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{account_fingerprint, reader, view_rows_of_account};
-use crate::util::{Env, TOKEN, assert_no_errors};
+use crate::util::{self, Env, TOKEN, assert_no_errors};
 
 async fn sync_all(engine: &SyncEngine) -> Vec<TypeReport> {
     let types = engine.config().types.clone();
@@ -25,6 +25,10 @@ async fn sync_all(engine: &SyncEngine) -> Vec<TypeReport> {
 fn engine_on(env: &Env, db: &Path, token: &str, store: StoreHandle) -> SyncEngine {
     let mut config = env.config_for(db);
     config.token = Some(Secret::new(token));
+    engine_with(env, config, store)
+}
+
+fn engine_with(env: &Env, config: ouradb::config::Config, store: StoreHandle) -> SyncEngine {
     sync::engine_with_store(
         Arc::new(config),
         None,
@@ -316,4 +320,76 @@ async fn a_demo_of_three_accounts_holds_each_person_as_synced_alone() {
         );
     }
     sim.stop().await;
+}
+
+/// Two processes (two stores, two sets of limiters on one file) each sync
+/// three accounts: every request of every account and process counts in
+/// the file's one request account, so the application's quota (all
+/// personal tokens together, as Oura counts them) is never exceeded in any
+/// window and nothing is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_of_three_accounts_stay_within_the_applications_quota() {
+    let (limit, window) = (30, std::time::Duration::from_secs(2));
+    let env = Env::start(60, |c| {
+        *c = c.clone().with_persons(3);
+        c.app_rate_limit = limit;
+        c.app_rate_window = window;
+    })
+    .await;
+    let db = env.dir.path().join("household.sqlite");
+    let tokens = [TOKEN.to_owned(), format!("{TOKEN}-2"), format!("{TOKEN}-3")];
+    let first = StoreHandle::new(Store::open(&db).unwrap());
+    let ids: Vec<AccountId> = ["alice", "bob", "carol"]
+        .into_iter()
+        .map(|n| first.blocking(move |s| s.add_account(n, jiff::Timestamp::now()).unwrap()))
+        .collect();
+    let process = |order: Vec<usize>| {
+        let store = StoreHandle::new(Store::open(&db).unwrap());
+        let engines: Vec<SyncEngine> = order
+            .into_iter()
+            .map(|i| {
+                let mut config = env.config_for(&db);
+                config.token = Some(Secret::new(&tokens[i]));
+                config.types = ["heartrate", "daily_sleep", "sleep"]
+                    .map(|n| ouradb::registry::find(n).unwrap())
+                    .to_vec();
+                config.rate_limit.requests = limit;
+                config.rate_limit.window = window;
+                // Requests reach the server a little after they leave here.
+                config.rate_limit.margin_percent = 10;
+                engine_with(&env, config, store.for_account(ids[i]))
+            })
+            .collect();
+        async move {
+            let mut reports = Vec::new();
+            for e in &engines {
+                reports.extend(sync_all(e).await);
+            }
+            reports
+        }
+    };
+    let (a, b) = tokio::join!(process(vec![0, 1, 2]), process(vec![2, 1, 0]));
+    assert_no_errors(&a);
+    assert_no_errors(&b);
+    let sent: u32 = a.iter().chain(&b).map(|r| r.requests).sum();
+    assert!(
+        sent > 3 * limit,
+        "the syncs must need several windows: {sent}"
+    );
+    let busiest = env
+        .sim
+        .max_app_requests_in_window(&ouradb_sim::Application::PersonalTokens, window);
+    eprintln!("{sent} requests, at most {busiest} in any {window:?} (limit {limit})");
+    assert!(
+        busiest <= limit as usize,
+        "{busiest} requests in one window"
+    );
+    assert_eq!(
+        env.sim
+            .stats()
+            .rate_limited(ouradb_sim::RateLimitCause::Application),
+        0
+    );
+    assert_eq!(util::status_count(&env.sim, 429), 0, "no request refused");
+    env.sim.stop().await;
 }

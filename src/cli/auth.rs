@@ -8,7 +8,7 @@ use crate::api::auth::TokenSource;
 use crate::api::oauth::{self, LoginOptions, OAuthSource};
 use crate::api::text::one_line;
 use crate::config::Config;
-use crate::store::{Claim, Store};
+use crate::store::{AccountId, Claim, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum AuthCommand {
@@ -113,23 +113,28 @@ async fn login(config: &Config, account: &str, open_browser: bool) -> anyhow::Re
 /// holds another user's data.
 fn claim(config: &Config, account: &str, user_id: &str) -> anyhow::Result<Option<String>> {
     let mut store = Store::open(&config.database)?;
+    // The account `sync` writes: a config without `[[account]]` syncs the
+    // file's first account, whatever it is called now.
+    let id = if config.account_entries {
+        store.add_account(account, crate::clock::now())?
+    } else {
+        AccountId::FIRST
+    };
     let user = one_line(user_id);
-    Ok(
-        match store.claim_oura_user(account, user_id, crate::clock::now())? {
-            Claim::Claimed => None,
-            Claim::TakenBy(other) => Some(format!(
-                "account {account} signed in as Oura user {user}, which account {other} already is; \
+    Ok(match store.claim_oura_user(id, user_id)? {
+        Claim::Claimed => None,
+        Claim::TakenBy(other) => Some(format!(
+            "account {account} signed in as Oura user {user}, which account {other} already is; \
                  each account needs its own Oura sign-in: run `ouradb auth login --account {account}` \
                  again and sign in as the other person (a private browser window keeps Oura's \
                  session of the first person out of the way); nothing was stored"
-            )),
-            Claim::HoldsAnother(previous) => Some(format!(
-                "account {account} holds the data of Oura user {}, not {user}; sign in as that \
+        )),
+        Claim::HoldsAnother(previous) => Some(format!(
+            "account {account} holds the data of Oura user {}, not {user}; sign in as that \
                  person, or add an [[account]] of its own for this one; nothing was stored",
-                one_line(&previous)
-            )),
-        },
-    )
+            one_line(&previous)
+        )),
+    })
 }
 
 fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {

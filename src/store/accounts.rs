@@ -541,17 +541,11 @@ pub enum Claim {
 }
 
 impl super::Store {
-    /// Makes the account named `name` (added at `at` when the file has none
-    /// of that name) the Oura user `user_id`, unless another account is that
-    /// user or the account is already another user: one person's data never
-    /// lands under two accounts, nor two persons' under one.
-    pub fn claim_oura_user(
-        &mut self,
-        name: &str,
-        user_id: &str,
-        at: jiff::Timestamp,
-    ) -> Result<Claim, StoreError> {
-        let id = self.add_account(name, at)?;
+    /// Makes the account `id` the Oura user `user_id`, unless another
+    /// account is that user or the account is already another user: one
+    /// person's data never lands under two accounts, nor two persons' under
+    /// one.
+    pub fn claim_oura_user(&mut self, id: AccountId, user_id: &str) -> Result<Claim, StoreError> {
         let accounts = self.accounts()?;
         if let Some(other) = accounts
             .iter()

@@ -412,25 +412,27 @@ fn each_account_sees_only_its_own_documents_cursors_and_quarantine() {
 fn an_oura_user_is_claimed_by_one_account_and_an_account_by_one_user() {
     let (_dir, mut store) = temp_store();
     let at = jiff::Timestamp::UNIX_EPOCH;
+    let alex = store.add_account("alex", at).unwrap();
+    let sam = store.add_account("sam", at).unwrap();
     assert_eq!(
-        store.claim_oura_user("alex", "user-a", at).unwrap(),
+        store.claim_oura_user(alex, "user-a").unwrap(),
         Claim::Claimed
     );
     // Signing in again as the same person changes nothing.
     assert_eq!(
-        store.claim_oura_user("alex", "user-a", at).unwrap(),
+        store.claim_oura_user(alex, "user-a").unwrap(),
         Claim::Claimed
     );
     assert_eq!(
-        store.claim_oura_user("sam", "user-a", at).unwrap(),
+        store.claim_oura_user(sam, "user-a").unwrap(),
         Claim::TakenBy("alex".into())
     );
     assert_eq!(
-        store.claim_oura_user("alex", "user-b", at).unwrap(),
+        store.claim_oura_user(alex, "user-b").unwrap(),
         Claim::HoldsAnother("user-a".into())
     );
     assert_eq!(
-        store.claim_oura_user("sam", "user-b", at).unwrap(),
+        store.claim_oura_user(sam, "user-b").unwrap(),
         Claim::Claimed
     );
     let users: Vec<(String, Option<String>)> = store

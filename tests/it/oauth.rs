@@ -1269,3 +1269,34 @@ async fn a_partial_grant_listed_with_a_prefix_names_exactly_the_scopes_left_out(
     );
     env.sim.stop().await;
 }
+
+/// Without `[[account]]` in the config, a sign-in is the file's first
+/// account's, whatever it is called now (as `sync` writes it): no second
+/// account appears for the same person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_without_accounts_in_the_config_is_the_files_first_account() {
+    let env = setup(Duration::from_secs(3600)).await;
+    let mut store = ouradb::store::Store::open(&env.config.database).unwrap();
+    assert!(store.rename_account("default", "alice").unwrap());
+    drop(store);
+    login_with_binary(&env, &[]).await;
+    let accounts = ouradb::store::Store::open(&env.config.database)
+        .unwrap()
+        .accounts()
+        .unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&env.sim.read_data(|d| d.personal_info().to_owned())).unwrap();
+    let users: Vec<(i64, String, Option<String>)> = accounts
+        .into_iter()
+        .map(|a| (a.id.get(), a.name, a.oura_user_id))
+        .collect();
+    assert_eq!(
+        users,
+        [(
+            1,
+            "alice".to_owned(),
+            info["id"].as_str().map(str::to_owned)
+        )]
+    );
+    env.sim.stop().await;
+}

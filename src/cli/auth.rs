@@ -121,7 +121,7 @@ fn claim(config: &Config, account: &str, user_id: &str) -> anyhow::Result<Option
         AccountId::FIRST
     };
     let user = one_line(user_id);
-    Ok(match store.claim_oura_user(id, user_id)? {
+    Ok(match store.claim_oura_user(id, user_id, None)? {
         Claim::Claimed => None,
         Claim::TakenBy(other) => Some(format!(
             "account {account} signed in as Oura user {user}, which account {other} already is; \

@@ -495,12 +495,10 @@ impl super::Store {
         Ok(())
     }
 
-    /// Records the Oura user id and e-mail of the profile the current
-    /// account's `personal_info` holds on its `account` row. When another
-    /// account already has that Oura user, nothing is recorded and that
-    /// account is returned: the column is UNIQUE, as two accounts of one
-    /// Oura user would hold the same data twice.
-    pub fn record_oura_user(&mut self) -> Result<Option<Account>, StoreError> {
+    /// Claims (see [`Self::claim_oura_user`]) the Oura user whose profile
+    /// the current account's `personal_info` holds, with its e-mail;
+    /// `None` while the account has no profile.
+    pub fn record_oura_user(&mut self) -> Result<Option<Claim>, StoreError> {
         let me = self.account();
         let profile: Option<(String, Option<String>)> = self
             .conn
@@ -514,18 +512,8 @@ impl super::Store {
         let Some((user_id, email)) = profile else {
             return Ok(None);
         };
-        let other = self
-            .accounts()?
-            .into_iter()
-            .find(|a| a.id != me && a.oura_user_id.as_deref() == Some(user_id.as_str()));
-        if other.is_some() {
-            return Ok(other);
-        }
-        self.conn.execute(
-            "UPDATE account SET oura_user_id = ?1, email = ?2 WHERE id = ?3",
-            rusqlite::params![user_id, email, me.0],
-        )?;
-        Ok(None)
+        self.claim_oura_user(me, &user_id, email.as_deref())
+            .map(Some)
     }
 }
 
@@ -541,11 +529,16 @@ pub enum Claim {
 }
 
 impl super::Store {
-    /// Makes the account `id` the Oura user `user_id`, unless another
-    /// account is that user or the account is already another user: one
-    /// person's data never lands under two accounts, nor two persons' under
-    /// one.
-    pub fn claim_oura_user(&mut self, id: AccountId, user_id: &str) -> Result<Claim, StoreError> {
+    /// Makes the account `id` the Oura user `user_id` (with `email` when
+    /// known), unless another account is that user or the account is
+    /// already another user: one person's data never lands under two
+    /// accounts, nor two persons' under one (`oura_user_id` is UNIQUE).
+    pub fn claim_oura_user(
+        &mut self,
+        id: AccountId,
+        user_id: &str,
+        email: Option<&str>,
+    ) -> Result<Claim, StoreError> {
         let accounts = self.accounts()?;
         if let Some(other) = accounts
             .iter()
@@ -560,8 +553,8 @@ impl super::Store {
             return Ok(Claim::HoldsAnother(previous.to_owned()));
         }
         self.conn.execute(
-            "UPDATE account SET oura_user_id = ?1 WHERE id = ?2",
-            rusqlite::params![user_id, id.0],
+            "UPDATE account SET oura_user_id = ?1, email = coalesce(?2, email) WHERE id = ?3",
+            rusqlite::params![user_id, email, id.0],
         )?;
         Ok(Claim::Claimed)
     }

@@ -415,24 +415,24 @@ fn an_oura_user_is_claimed_by_one_account_and_an_account_by_one_user() {
     let alex = store.add_account("alex", at).unwrap();
     let sam = store.add_account("sam", at).unwrap();
     assert_eq!(
-        store.claim_oura_user(alex, "user-a").unwrap(),
+        store.claim_oura_user(alex, "user-a", None).unwrap(),
         Claim::Claimed
     );
     // Signing in again as the same person changes nothing.
     assert_eq!(
-        store.claim_oura_user(alex, "user-a").unwrap(),
+        store.claim_oura_user(alex, "user-a", None).unwrap(),
         Claim::Claimed
     );
     assert_eq!(
-        store.claim_oura_user(sam, "user-a").unwrap(),
+        store.claim_oura_user(sam, "user-a", None).unwrap(),
         Claim::TakenBy("alex".into())
     );
     assert_eq!(
-        store.claim_oura_user(alex, "user-b").unwrap(),
+        store.claim_oura_user(alex, "user-b", None).unwrap(),
         Claim::HoldsAnother("user-a".into())
     );
     assert_eq!(
-        store.claim_oura_user(sam, "user-b").unwrap(),
+        store.claim_oura_user(sam, "user-b", None).unwrap(),
         Claim::Claimed
     );
     let users: Vec<(String, Option<String>)> = store

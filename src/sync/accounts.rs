@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Clock, SetupError, SyncEngine, TypeReport};
 use crate::config::{AccountConfig, Config};
 use crate::error_kind::ErrorKind;
-use crate::store::{AccountId, StoreError, StoreHandle};
+use crate::store::{AccountId, Claim, StoreError, StoreHandle};
 
 /// `store` acting for `account`: the file's first account for a config
 /// without `[[account]]` (whatever it is called now), else the account of
@@ -52,10 +52,11 @@ pub async fn account_engine(
 /// as (`id`, `email`).
 const PROFILE: &str = "personal_info";
 
-/// After a run's metadata types: when the profile was stored, records its
-/// Oura user on the engine's account. False when another account of the
-/// file already has that Oura user: the profile's report (and its
-/// `sync_state`) then carries the error and the run stops there.
+/// After a run's metadata types: when the profile was stored, claims its
+/// Oura user for the engine's account. False when another account of the
+/// file already is that Oura user, or the account already holds another
+/// user's data: the profile's report (and its `sync_state`) then carries
+/// the error and the run stops there, before any other data is fetched.
 pub(super) async fn check_oura_user(engine: &SyncEngine, reports: &mut [TypeReport]) -> bool {
     let Some(profile) = reports
         .iter_mut()
@@ -64,28 +65,29 @@ pub(super) async fn check_oura_user(engine: &SyncEngine, reports: &mut [TypeRepo
         return true;
     };
     let me = engine.store().account();
-    let other = engine
+    let claimed = engine
         .store()
         .run(move |s| -> Result<_, StoreError> {
-            let Some(other) = s.record_oura_user()? else {
-                return Ok(None);
-            };
+            let claim = s.record_oura_user()?;
             let mine = s.accounts()?.into_iter().find(|a| a.id == me);
-            Ok(Some((mine.map(|a| a.name).unwrap_or_default(), other.name)))
+            Ok((claim, mine.map(|a| a.name).unwrap_or_default()))
         })
         .await;
-    let (mine, other) = match other {
-        Ok(None) => return true,
-        Ok(Some(names)) => names,
+    let message = match claimed {
+        Ok((None | Some(Claim::Claimed), _)) => return true,
+        Ok((Some(Claim::TakenBy(other)), mine)) => format!(
+            "account {mine} signed in as the same Oura user as account {other}; each account needs its own Oura sign-in (sign {mine} in as its own Oura user, or take it out of the config)"
+        ),
+        Ok((Some(Claim::HoldsAnother(previous)), mine)) => format!(
+            "account {mine} holds the data of Oura user {}, but its credentials now sign in as another Oura user; sign {mine} in as its own Oura user again, or give the other person an [[account]] of their own",
+            crate::api::text::one_line(&previous)
+        ),
         Err(e) => {
             // The data is still this account's; only the label is missing.
             tracing::warn!("cannot record the account's Oura user: {e}");
             return true;
         }
     };
-    let message = format!(
-        "account {mine} signed in as the same Oura user as account {other}; each account needs its own Oura sign-in (sign {mine} in as its own Oura user, or take it out of the config)"
-    );
     let dt = crate::registry::find(PROFILE).expect("a registry type");
     let (kind, at, msg) = (ErrorKind::Auth, engine.now(), message.clone());
     let recorded = engine

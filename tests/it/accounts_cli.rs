@@ -298,6 +298,35 @@ async fn an_oura_user_signed_in_on_two_accounts_stops_the_second() {
     env.sim.stop().await;
 }
 
+/// An account whose credentials start signing in as another person (a
+/// token swapped in the config) stops before that person's data lands
+/// among its own, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_signing_in_as_another_person_stops_before_their_data() {
+    let env = Env::start(10, |c| *c = c.clone().with_persons(2)).await;
+    let db = env.dir.path().join("swapped.sqlite");
+    let cfg = accounts_config(&env, &db, &[("a", TOKEN)]);
+    assert!(run(&cfg, &["sync"]).status.success());
+    let before = rows_of(&db, "daily_sleep", 2);
+    assert!(before > 0);
+    let second = format!("{TOKEN}-2");
+    let cfg = accounts_config(&env, &db, &[("a", &second)]);
+    let out = run(&cfg, &["sync"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let said = stdout(&out) + &stderr(&out);
+    assert!(
+        said.contains("account a holds the data of Oura user")
+            && said.contains("sign a in as its own Oura user again"),
+        "{said}"
+    );
+    assert_eq!(
+        rows_of(&db, "daily_sleep", 2),
+        before,
+        "the other person's nights stay out"
+    );
+    env.sim.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_without_accounts_keeps_one_implicit_account_and_todays_shapes() {
     let env = Env::start(10, |_| {}).await;

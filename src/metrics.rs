@@ -8,9 +8,11 @@
 //! other series is derived at scrape time from the state `ouradb status`
 //! reads, so the two never disagree. The exposition is prometheus-client's
 //! Prometheus text format (0.0.4), which `promtool check metrics` and every
-//! Prometheus version read. Series are per data type of the daemon's
-//! account (the daemon syncs one account; several are synced by `ouradb
-//! sync`, whose state `ouradb status` shows per account).
+//! Prometheus version read. Series of the database's state carry the
+//! `account` (the `[[account]]` name, `default` without one) and, per data
+//! type, the `data_type`; the process's counters and the request account's
+//! window are the whole process's (the accounts share one application
+//! quota).
 
 use std::sync::LazyLock;
 use std::sync::atomic::AtomicU64;
@@ -57,12 +59,19 @@ struct OutcomeLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TypeLabel {
     data_type: &'static str,
+    account: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RefusalLabel {
     data_type: &'static str,
+    account: String,
     reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabel {
+    account: String,
 }
 
 type FloatCounter = Counter<f64, AtomicU64>;
@@ -156,6 +165,8 @@ impl Live {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TypeSnapshot {
     pub data_type: &'static str,
+    /// The account whose type this is.
+    pub account: String,
     /// Unix seconds of the last successful run.
     pub last_success: Option<i64>,
     pub documents: i64,
@@ -182,6 +193,13 @@ pub struct Snapshot {
     pub types: Vec<TypeSnapshot>,
     /// Requests in the request account's current window over Oura's quota.
     pub quota_used_ratio: f64,
+    pub accounts: Vec<AccountSnapshot>,
+}
+
+/// One account's credentials at scrape time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountSnapshot {
+    pub name: String,
     /// Unix seconds when the OAuth access token expires (OAuth only).
     pub token_expiry: Option<i64>,
     /// A type's last run ended for want of working credentials, or the
@@ -206,23 +224,39 @@ pub fn render(live: &Live, snap: &Snapshot) -> String {
         "Share of Oura's request quota used in the current rate-limit window (0 to 1), counting every process on the database",
         quota,
     );
-    if let Some(expiry) = snap.token_expiry {
-        r.register_with_unit(
-            "oauth_token_expiry_timestamp",
-            "When the stored OAuth access token expires (Unix time); it is refreshed before requests as needed",
-            Unit::Seconds,
-            gauge(expiry),
-        );
-    }
-    r.register(
-        "auth_failing",
-        "1 while a data type's last run failed for want of working credentials, or the OAuth grant needs `ouradb auth login`; else 0",
-        gauge(i64::from(snap.auth_failing)),
-    );
+    register_accounts(&mut r, &snap.accounts);
     let mut out = String::new();
     prometheus_client::encoding::prometheus_text::encode(&mut out, &r)
         .expect("writing to a String cannot fail");
     out
+}
+
+/// The per-account gauges: the OAuth token's expiry and failing credentials.
+fn register_accounts(r: &mut Registry, accounts: &[AccountSnapshot]) {
+    let expiry = Family::<AccountLabel, Gauge>::default();
+    let failing = Family::<AccountLabel, Gauge>::default();
+    for a in accounts {
+        let l = AccountLabel {
+            account: a.name.clone(),
+        };
+        if let Some(at) = a.token_expiry {
+            expiry.get_or_create(&l).set(at);
+        }
+        failing.get_or_create(&l).set(i64::from(a.auth_failing));
+    }
+    if accounts.iter().any(|a| a.token_expiry.is_some()) {
+        r.register_with_unit(
+            "oauth_token_expiry_timestamp",
+            "When the account's stored OAuth access token expires (Unix time); it is refreshed before requests as needed",
+            Unit::Seconds,
+            expiry,
+        );
+    }
+    r.register(
+        "auth_failing",
+        "1 while a data type of the account last failed for want of working credentials, or its OAuth grant needs `ouradb auth login --account NAME`; else 0",
+        failing,
+    );
 }
 
 /// The per-type gauges: one series per data type the daemon syncs.
@@ -237,10 +271,12 @@ fn register_types(r: &mut Registry, types: &[TypeSnapshot]) {
     for t in types {
         let l = TypeLabel {
             data_type: t.data_type,
+            account: t.account.clone(),
         };
         if let Some(n) = &t.not_available {
             let reason = RefusalLabel {
                 data_type: t.data_type,
+                account: t.account.clone(),
                 reason: n.reason.clone(),
             };
             refused.get_or_create(&reason).set(1);
@@ -315,7 +351,7 @@ fn register_live(r: &mut Registry, live: &Live) {
     );
     r.register(
         "webhook_events",
-        "Webhook events applied by outcome (stored, quarantined, not_found, deleted, deleted_not_stored, pending, failed)",
+        "Webhook events applied by outcome (stored, quarantined, not_found, deleted, deleted_not_stored, pending, failed, rejected, no_account: no account is the event's Oura user)",
         live.webhook_events.clone(),
     );
     r.register_with_unit(
@@ -324,13 +360,6 @@ fn register_live(r: &mut Registry, live: &Live) {
         Unit::Seconds,
         live.commit_duration.clone(),
     );
-}
-
-/// A gauge reading `v`.
-fn gauge(v: i64) -> Gauge {
-    let g = Gauge::default();
-    g.set(v);
-    g
 }
 
 #[cfg(test)]
@@ -342,6 +371,7 @@ mod tests {
             types: vec![
                 TypeSnapshot {
                     data_type: "daily_sleep",
+                    account: "default".into(),
                     last_success: Some(1_765_000_000),
                     documents: 30,
                     quarantined: 2,
@@ -351,6 +381,7 @@ mod tests {
                 },
                 TypeSnapshot {
                     data_type: "tag",
+                    account: "default".into(),
                     not_available: Some(NotAvailable {
                         reason: "tag: not available (HTTP 401: \"no\")".into(),
                         retry_at: 1_765_100_000,
@@ -359,8 +390,11 @@ mod tests {
                 },
             ],
             quota_used_ratio: 0.25,
-            token_expiry: Some(1_765_086_400),
-            auth_failing: true,
+            accounts: vec![AccountSnapshot {
+                name: "default".into(),
+                token_expiry: Some(1_765_086_400),
+                auth_failing: true,
+            }],
         }
     }
 
@@ -388,25 +422,36 @@ mod tests {
         }
         let v = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("{s}:\n{text}"));
         assert_eq!(
-            v("ouradb_last_success_timestamp_seconds{data_type=\"daily_sleep\"}"),
+            v(
+                "ouradb_last_success_timestamp_seconds{data_type=\"daily_sleep\",account=\"default\"}"
+            ),
             1_765_000_000.0
         );
         assert_eq!(
             sample(
                 &text,
-                "ouradb_last_success_timestamp_seconds{data_type=\"tag\"}"
+                "ouradb_last_success_timestamp_seconds{data_type=\"tag\",account=\"default\"}"
             ),
             None
         );
-        assert_eq!(v("ouradb_documents{data_type=\"daily_sleep\"}"), 30.0);
-        assert_eq!(v("ouradb_documents{data_type=\"tag\"}"), 0.0);
         assert_eq!(
-            v("ouradb_quarantined_documents{data_type=\"daily_sleep\"}"),
+            v("ouradb_documents{data_type=\"daily_sleep\",account=\"default\"}"),
+            30.0
+        );
+        assert_eq!(
+            v("ouradb_documents{data_type=\"tag\",account=\"default\"}"),
+            0.0
+        );
+        assert_eq!(
+            v("ouradb_quarantined_documents{data_type=\"daily_sleep\",account=\"default\"}"),
             2.0
         );
-        assert_eq!(v("ouradb_pending_removals{data_type=\"daily_sleep\"}"), 1.0);
         assert_eq!(
-            v("ouradb_schedule_period_seconds{data_type=\"daily_sleep\"}"),
+            v("ouradb_pending_removals{data_type=\"daily_sleep\",account=\"default\"}"),
+            1.0
+        );
+        assert_eq!(
+            v("ouradb_schedule_period_seconds{data_type=\"daily_sleep\",account=\"default\"}"),
             3600.0
         );
         assert_eq!(v("ouradb_requests_total{outcome=\"ok\"}"), 2.0);
@@ -416,18 +461,20 @@ mod tests {
         assert_eq!(v("ouradb_quota_used_ratio"), 0.25);
         assert_eq!(v("ouradb_webhook_events_total{outcome=\"stored\"}"), 1.0);
         assert_eq!(
-            v("ouradb_oauth_token_expiry_timestamp_seconds"),
+            v("ouradb_oauth_token_expiry_timestamp_seconds{account=\"default\"}"),
             1_765_086_400.0
         );
-        assert_eq!(v("ouradb_auth_failing"), 1.0);
+        assert_eq!(v("ouradb_auth_failing{account=\"default\"}"), 1.0);
         assert_eq!(
             v(
-                "ouradb_not_available{data_type=\"tag\",reason=\"tag: not available (HTTP 401: \\\"no\\\")\"}"
+                "ouradb_not_available{data_type=\"tag\",account=\"default\",reason=\"tag: not available (HTTP 401: \\\"no\\\")\"}"
             ),
             1.0
         );
         assert_eq!(
-            v("ouradb_not_available_retry_timestamp_seconds{data_type=\"tag\"}"),
+            v(
+                "ouradb_not_available_retry_timestamp_seconds{data_type=\"tag\",account=\"default\"}"
+            ),
             1_765_100_000.0
         );
         assert!(!text.contains("ouradb_not_available{data_type=\"daily_sleep\""));
@@ -441,10 +488,8 @@ mod tests {
 
     #[test]
     fn a_personal_access_token_has_no_expiry_series() {
-        let snap = Snapshot {
-            token_expiry: None,
-            ..snapshot()
-        };
+        let mut snap = snapshot();
+        snap.accounts[0].token_expiry = None;
         let text = render(&Live::default(), &snap);
         assert!(!text.contains("ouradb_oauth_token_expiry"), "{text}");
     }

@@ -233,6 +233,14 @@ impl Client {
         })
     }
 
+    /// This client with its requests counted in `in_flight`, a cap shared
+    /// with other clients (the daemon's accounts), so `sync.max_in_flight`
+    /// and its priorities hold across them.
+    pub fn sharing_in_flight(mut self, in_flight: super::InFlight) -> Client {
+        self.in_flight = in_flight;
+        self
+    }
+
     /// Bounds and announces rate-limit waits (`ouradb sync --max-wait`).
     pub fn set_wait_policy(&self, policy: WaitPolicy) {
         *self.wait_policy.write().unwrap_or_else(|p| p.into_inner()) = policy;

@@ -105,6 +105,17 @@ fn clock_time(t: Timestamp) -> String {
         .to_string()
 }
 
+/// A type's last run failed for want of working credentials.
+fn auth_failing(states: &[SyncState], now: Timestamp, stale_after: Duration) -> bool {
+    states.iter().any(|s| {
+        freshness(s, now, stale_after) == Freshness::Failing
+            && matches!(
+                s.error_kind(),
+                Some(ErrorKind::Unauthorized | ErrorKind::ReauthRequired | ErrorKind::Auth)
+            )
+    })
+}
+
 /// The STATUS line: what needs the person first (auth), then what the
 /// daemon waits for (the rate limit), else how fresh the types are.
 pub fn status_line(
@@ -113,14 +124,7 @@ pub fn status_line(
     stale_after: Duration,
     rate_limited_until: Option<Timestamp>,
 ) -> String {
-    let auth_failing = states.iter().any(|s| {
-        freshness(s, now, stale_after) == Freshness::Failing
-            && matches!(
-                s.error_kind(),
-                Some(ErrorKind::Unauthorized | ErrorKind::ReauthRequired | ErrorKind::Auth)
-            )
-    });
-    if auth_failing {
+    if auth_failing(states, now, stale_after) {
         return "auth revoked: run ouradb auth login".into();
     }
     if let Some(until) = rate_limited_until {
@@ -155,10 +159,57 @@ pub fn status_line(
     line
 }
 
-/// Runs until `cancel`: every period, the sync state through the store's
-/// thread, then `STATUS=` and (when systemd set `WATCHDOG_USEC`)
-/// `WATCHDOG=1` every half watchdog interval, as systemd advises.
-pub async fn supervise(engine: Arc<SyncEngine>, health: Arc<Health>, cancel: CancellationToken) {
+/// The STATUS line of a daemon syncing several accounts (`accounts`: each
+/// account's name and states): the accounts whose credentials fail are
+/// named with the command that fixes each, then the rate limit, then the
+/// freshness of every account's types together. One account reads exactly
+/// as [`status_line`].
+pub fn household_status_line(
+    accounts: &[(&str, Vec<SyncState>)],
+    now: Timestamp,
+    stale_after: Duration,
+    rate_limited_until: Option<Timestamp>,
+) -> String {
+    if let [(_, states)] = accounts {
+        return status_line(states, now, stale_after, rate_limited_until);
+    }
+    let failing: Vec<&str> = accounts
+        .iter()
+        .filter(|(_, states)| auth_failing(states, now, stale_after))
+        .map(|(name, _)| *name)
+        .collect();
+    match failing.as_slice() {
+        [] => {}
+        [one] => {
+            return format!("auth revoked for account {one}: run ouradb auth login --account {one}");
+        }
+        many => {
+            return format!(
+                "auth revoked for accounts {}: run ouradb auth login --account NAME for each",
+                many.join(", ")
+            );
+        }
+    }
+    let all: Vec<SyncState> = accounts
+        .iter()
+        .flat_map(|(_, s)| s.iter().cloned())
+        .collect();
+    let line = status_line(&all, now, stale_after, rate_limited_until);
+    format!("{} accounts: {line}", accounts.len())
+}
+
+/// Runs until `cancel`: every period, the sync state of every account
+/// through the store's thread, then `STATUS=` and (when systemd set
+/// `WATCHDOG_USEC`) `WATCHDOG=1` every half watchdog interval, as systemd
+/// advises.
+pub async fn supervise(
+    engines: Vec<Arc<SyncEngine>>,
+    health: Arc<Health>,
+    cancel: CancellationToken,
+) {
+    let Some(first) = engines.first().cloned() else {
+        return;
+    };
     let watchdog = sd_notify::watchdog_enabled();
     // interval() panics on zero: WATCHDOG_USEC=1 must not.
     let period = watchdog
@@ -172,20 +223,10 @@ pub async fn supervise(engine: Arc<SyncEngine>, health: Arc<Health>, cancel: Can
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        failpoints::wedge(&engine, pings).await;
+        failpoints::wedge(&first, pings).await;
         // No timeout on purpose: a store thread that never answers must
         // stop the pings.
-        let states = engine.states().await;
-        let now = crate::clock::now();
-        let status = match &states {
-            Ok(states) => status_line(
-                states,
-                now,
-                engine.config().stale_after,
-                health.rate_limited_until(now),
-            ),
-            Err(e) => format!("database error: {e}"),
-        };
+        let status = read_status(&engines, &health).await;
         let mut msg = vec![NotifyState::Status(&status)];
         if watchdog.is_some() {
             msg.push(NotifyState::Watchdog);
@@ -195,6 +236,22 @@ pub async fn supervise(engine: Arc<SyncEngine>, health: Arc<Health>, cancel: Can
             tracing::debug!(error = %e, "cannot notify systemd");
         }
     }
+}
+
+/// Every account's states, read through the store's thread, as one line.
+async fn read_status(engines: &[Arc<SyncEngine>], health: &Health) -> String {
+    let mut accounts = Vec::with_capacity(engines.len());
+    for engine in engines {
+        match engine.states().await {
+            Ok(states) => accounts.push((engine.account_name(), states)),
+            Err(e) => return format!("database error: {e}"),
+        }
+    }
+    let now = crate::clock::now();
+    let stale_after = engines
+        .first()
+        .map_or(Duration::ZERO, |e| e.config().stale_after);
+    household_status_line(&accounts, now, stale_after, health.rate_limited_until(now))
 }
 
 /// Test-only switches (`OURADB_FAILPOINT`, feature `failpoints`) that wedge

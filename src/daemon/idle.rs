@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::sync::SyncEngine;
 
 pub struct Idle {
-    engine: Arc<SyncEngine>,
+    /// Every account's engine: they share the store's thread, and each has
+    /// its own request-account connection.
+    engines: Vec<Arc<SyncEngine>>,
     /// Runs started through [`Idle::around`] and not yet ended.
     in_flight: Arc<AtomicUsize>,
 }
@@ -29,9 +31,9 @@ impl Drop for Running {
 }
 
 impl Idle {
-    pub fn new(engine: Arc<SyncEngine>) -> Idle {
+    pub fn new(engines: Vec<Arc<SyncEngine>>) -> Idle {
         Idle {
-            engine,
+            engines,
             in_flight: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -57,9 +59,11 @@ impl Idle {
     /// store's thread, where calls run in order: a run that started while
     /// this call was queued keeps its large cache.
     async fn on_store(&self, run: bool) {
+        let Some(engine) = self.engines.first() else {
+            return;
+        };
         let in_flight = self.in_flight.clone();
-        let result = self
-            .engine
+        let result = engine
             .store()
             .run(move |s| {
                 let busy = in_flight.load(Ordering::SeqCst) > 0;
@@ -84,14 +88,20 @@ impl Idle {
     /// The request account's SQLite memory, then the allocator's free
     /// pages; on a blocking thread, as both may take a moment.
     async fn release_process_memory(&self) {
-        let account = self.engine.client().limiter().account().clone();
+        let accounts: Vec<_> = self
+            .engines
+            .iter()
+            .map(|e| e.client().limiter().account().clone())
+            .collect();
         let in_flight = self.in_flight.clone();
         let _ = tokio::task::spawn_blocking(move || {
             if in_flight.load(Ordering::SeqCst) > 0 {
                 return;
             }
-            if let Err(e) = account.release_memory() {
-                tracing::warn!(error = %e, "cannot free the request account's cache");
+            for account in accounts {
+                if let Err(e) = account.release_memory() {
+                    tracing::warn!(error = %e, "cannot free the request account's cache");
+                }
             }
             trim_allocator();
             page_out_program();

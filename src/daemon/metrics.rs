@@ -18,21 +18,21 @@ use tokio_util::task::TaskTracker;
 
 use super::DaemonError;
 use crate::error_kind::ErrorKind;
-use crate::metrics::{Snapshot, TypeSnapshot};
+use crate::metrics::{AccountSnapshot, Snapshot, TypeSnapshot};
 use crate::registry::DataType;
 use crate::store::{Store, StoreError, SyncState};
 use crate::sync::SyncEngine;
 
-/// What a scrape reads from: the engine and each synced type's schedule
-/// period (fixed while the daemon runs).
+/// What a scrape reads from: every account's engine and each synced type's
+/// schedule period (fixed while the daemon runs).
 struct Scrape {
-    engine: Arc<SyncEngine>,
+    engines: Vec<Arc<SyncEngine>>,
     periods: Vec<(&'static DataType, Option<Duration>)>,
 }
 
 /// Serves `/metrics` on `addr` until `cancel`; returns the bound address.
 pub async fn start(
-    engine: Arc<SyncEngine>,
+    engines: Vec<Arc<SyncEngine>>,
     addr: SocketAddr,
     cancel: CancellationToken,
     tracker: &TaskTracker,
@@ -42,7 +42,9 @@ pub async fn start(
         .await
         .map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
-    let config = engine.config().clone();
+    let Some(config) = engines.first().map(|e| e.config().clone()) else {
+        return Ok(bound);
+    };
     let periods = config
         .types
         .iter()
@@ -50,7 +52,7 @@ pub async fn start(
         .collect();
     let app = Router::new()
         .route("/metrics", get(scrape))
-        .with_state(Arc::new(Scrape { engine, periods }));
+        .with_state(Arc::new(Scrape { engines, periods }));
     tracing::info!(addr = %bound, "metrics endpoint listening on /metrics");
     tracker.spawn(async move {
         let served = axum::serve(listener, app)
@@ -99,27 +101,50 @@ fn read_store(s: &mut Store) -> Result<Stored, StoreError> {
 }
 
 async fn snapshot(s: &Scrape) -> Result<Snapshot, String> {
-    let engine = &s.engine;
+    let mut snap = Snapshot::default();
+    for engine in &s.engines {
+        let (types, account) = account_snapshot(s, engine).await?;
+        snap.types.extend(types);
+        snap.accounts.push(account);
+    }
+    let Some(first) = s.engines.first() else {
+        return Ok(snap);
+    };
+    // Every account and process on the file counts in one request account.
+    let account = first.client().limiter().account().clone();
+    let window = first.config().rate_limit.window;
+    let used = tokio::task::spawn_blocking(move || {
+        let since = crate::clock::now().as_microsecond() - window.as_micros() as i64;
+        account.sends_since(since).map(|sends| sends.len())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    snap.quota_used_ratio = used as f64 / f64::from(first.config().rate_limit.requests);
+    Ok(snap)
+}
+
+/// One account's types and credentials, read through its store handle and
+/// from its token file.
+async fn account_snapshot(
+    s: &Scrape,
+    engine: &SyncEngine,
+) -> Result<(Vec<TypeSnapshot>, AccountSnapshot), String> {
     let stored = engine
         .store()
         .run(read_store)
         .await
         .map_err(|e| e.to_string())?;
     let config = engine.config().clone();
-    let account = engine.client().limiter().account().clone();
-    let window = config.rate_limit.window;
-    // The account and the token file are read off the runtime.
-    let (used, auth) = tokio::task::spawn_blocking(move || {
-        let since = crate::clock::now().as_microsecond() - window.as_micros() as i64;
-        let used = account.sends_since(since).map(|sends| sends.len());
-        let auth = crate::api::oauth::uses_oauth(&config)
+    // The token file is read off the runtime.
+    let auth = tokio::task::spawn_blocking(move || {
+        crate::api::oauth::uses_oauth(&config)
             .then(|| crate::api::oauth::auth_state(&config.oauth).ok())
-            .flatten();
-        (used, auth)
+            .flatten()
     })
     .await
     .map_err(|e| e.to_string())?;
-    let used = used.map_err(|e| e.to_string())?;
+    let name = engine.account_name().to_owned();
     let mut types = Vec::with_capacity(s.periods.len());
     let mut auth_failing = auth.as_ref().is_some_and(|a| a.reauth_required.is_some());
     for (dt, period) in &s.periods {
@@ -127,6 +152,7 @@ async fn snapshot(s: &Scrape) -> Result<Snapshot, String> {
         auth_failing |= state.is_some_and(fails_for_credentials);
         types.push(TypeSnapshot {
             data_type: dt.name,
+            account: name.clone(),
             last_success: state.and_then(|st| st.last_success).map(|t| t.as_second()),
             documents: state.map_or(0, |st| st.documents),
             quarantined: stored
@@ -139,14 +165,14 @@ async fn snapshot(s: &Scrape) -> Result<Snapshot, String> {
             not_available: state.and_then(not_available),
         });
     }
-    Ok(Snapshot {
-        types,
-        quota_used_ratio: used as f64 / f64::from(engine.config().rate_limit.requests),
+    let account = AccountSnapshot {
+        name,
         token_expiry: auth
             .and_then(|a| a.access_expires_at)
             .map(|t| t.as_second()),
         auth_failing,
-    })
+    };
+    Ok((types, account))
 }
 
 /// A type marked not available to this application: its refusal (one

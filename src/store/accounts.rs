@@ -369,6 +369,11 @@ impl AccountId {
     pub fn get(self) -> i64 {
         self.0
     }
+
+    /// The id a row of the store names.
+    pub(super) fn from_row(id: i64) -> AccountId {
+        AccountId(id)
+    }
 }
 
 /// The account the store's statements act for, as SQL reads it:

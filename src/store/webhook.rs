@@ -30,6 +30,9 @@ pub struct WebhookEventRecord {
     pub object_id: String,
     pub event_time: Option<String>,
     pub outcome: String,
+    /// The account the event was routed to; `None` when no account is the
+    /// event's Oura user (or, for one saved pending, not yet known).
+    pub account: Option<super::AccountId>,
 }
 
 /// `webhook_event.outcome` of an event acknowledged but not yet applied.
@@ -67,7 +70,7 @@ impl Store {
         tx.prepare_cached(
             "INSERT OR REPLACE INTO webhook_event
                 (signature, received_at, event_type, data_type, object_id, event_time, outcome, account)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ouradb_account())",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             ev.signature,
@@ -77,6 +80,7 @@ impl Store {
             ev.object_id,
             ev.event_time,
             ev.outcome,
+            ev.account.map(|a| a.get()),
         ])?;
         tx.prepare_cached("DELETE FROM webhook_event WHERE received_at < ?1")?
             .execute([whole(prune_before)])?;
@@ -100,7 +104,8 @@ impl Store {
         params: impl rusqlite::Params,
     ) -> Result<Vec<WebhookEventRecord>, StoreError> {
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT signature, received_at, event_type, data_type, object_id, event_time, outcome
+            "SELECT signature, received_at, event_type, data_type, object_id, event_time, outcome,
+                    account
              FROM webhook_event {filter}"
         ))?;
         let rows = stmt
@@ -113,12 +118,22 @@ impl Store {
                     r.get::<_, String>(4)?,
                     r.get::<_, Option<String>>(5)?,
                     r.get::<_, String>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
             .map(
-                |(signature, at, event_type, data_type, object_id, event_time, outcome)| {
+                |(
+                    signature,
+                    at,
+                    event_type,
+                    data_type,
+                    object_id,
+                    event_time,
+                    outcome,
+                    account,
+                )| {
                     Ok(WebhookEventRecord {
                         signature,
                         received_at: parse_time(Some(at), "webhook_event.received_at")?
@@ -128,6 +143,7 @@ impl Store {
                         object_id,
                         event_time,
                         outcome,
+                        account: account.map(super::AccountId::from_row),
                     })
                 },
             )

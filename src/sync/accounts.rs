@@ -48,6 +48,34 @@ pub async fn account_engine(
     )
 }
 
+/// An engine for every account of `config` on `store`'s thread, in the
+/// config's order. They share one cap on requests in flight, so
+/// `sync.max_in_flight` and its priorities (recent data before history)
+/// hold across the accounts: one account's backfill queues behind another's
+/// incremental run, not in front of it.
+pub async fn household(
+    config: &Config,
+    store: &StoreHandle,
+    cancel: CancellationToken,
+    clock: Clock,
+) -> Result<Vec<Arc<SyncEngine>>, SetupError> {
+    let in_flight = crate::api::InFlight::new(config.max_in_flight);
+    let mut engines = Vec::with_capacity(config.accounts.len());
+    for account in &config.accounts {
+        let store = account_store(store, config, account).await?;
+        let engine = super::engine_sharing(
+            Arc::new(config.for_account(account)),
+            None,
+            cancel.clone(),
+            clock.clone(),
+            store,
+            Some(in_flight.clone()),
+        )?;
+        engines.push(Arc::new(engine));
+    }
+    Ok(engines)
+}
+
 /// The data type whose document names the Oura user an account signed in
 /// as (`id`, `email`).
 const PROFILE: &str = "personal_info";

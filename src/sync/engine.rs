@@ -193,6 +193,12 @@ impl SyncEngine {
         &self.config
     }
 
+    /// The name of the account this engine syncs (`default` for a config
+    /// without `[[account]]`).
+    pub fn account_name(&self) -> &str {
+        self.config.accounts.first().map_or("", |a| a.name.as_str())
+    }
+
     /// The engine's clock's time.
     pub fn now(&self) -> jiff::Timestamp {
         (self.clock)()

@@ -4,7 +4,7 @@ pub mod accounts;
 pub mod engine;
 pub mod plan;
 
-pub use accounts::{account_engine, account_store};
+pub use accounts::{account_engine, account_store, household};
 pub use engine::{Clock, NoObserver, Observer, RunOptions, SyncEngine, SyncError, TypeReport};
 
 use std::sync::Arc;
@@ -47,6 +47,19 @@ pub fn engine_with_store(
     clock: Clock,
     store: StoreHandle,
 ) -> Result<SyncEngine, SetupError> {
+    engine_sharing(config, auth, cancel, clock, store, None)
+}
+
+/// [`engine_with_store`], its requests counted in `in_flight` (the cap the
+/// process's other accounts share) when given.
+fn engine_sharing(
+    config: Arc<Config>,
+    auth: Option<Arc<dyn TokenSource>>,
+    cancel: CancellationToken,
+    clock: Clock,
+    store: StoreHandle,
+    in_flight: Option<crate::api::InFlight>,
+) -> Result<SyncEngine, SetupError> {
     // The request account lives in the same file, so every process syncing
     // it shares one quota.
     let account = Arc::new(RequestLog::open(&config.database)?);
@@ -58,7 +71,10 @@ pub fn engine_with_store(
     // OAuth when tokens are stored (or an app is configured without a
     // personal access token), else the personal access token.
     let auth = auth.unwrap_or_else(|| crate::api::oauth::token_source(&config));
-    let client = Client::new(&config, auth, limiter, cancel)?;
+    let mut client = Client::new(&config, auth, limiter, cancel)?;
+    if let Some(shared) = in_flight {
+        client = client.sharing_in_flight(shared);
+    }
     Ok(SyncEngine::new(Arc::new(client), store, config, clock))
 }
 

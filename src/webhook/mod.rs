@@ -13,6 +13,7 @@
 //! running unchanged; webhooks only make updates arrive sooner.
 
 pub mod receiver;
+pub mod route;
 pub mod upkeep;
 pub mod worker;
 
@@ -87,12 +88,16 @@ impl Renewal {
 
 /// Starts the receiver, its workers and the subscription upkeep inside the
 /// daemon when webhooks are enabled (`None` when not): all stop with
-/// `cancel` and are tracked by `tracker`.
+/// `cancel` and are tracked by `tracker`. Subscriptions are the OAuth
+/// application's, so one receiver serves every account of `engines`.
 pub async fn start_in_daemon(
-    engine: Arc<SyncEngine>,
+    engines: &[Arc<SyncEngine>],
     cancel: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<Option<WebhookHandle>, WebhookError> {
+    let Some(engine) = engines.first().cloned() else {
+        return Ok(None);
+    };
     let config = engine.config().clone();
     let Some(settings) = config.webhook.enabled() else {
         return Ok(None);
@@ -100,7 +105,8 @@ pub async fn start_in_daemon(
     let app = AppCredentials::from_config(&config)?;
     let opts = ReceiverOptions::new(settings, app.client_secret.clone(), sync::system_clock());
     let api = WebhookApi::with_credentials(&config, app)?;
-    let handle = receiver::start(engine.clone(), opts, cancel.clone(), tracker).await?;
+    let accounts = route::Accounts::new(engines.to_vec());
+    let handle = receiver::start(accounts, opts, cancel.clone(), tracker).await?;
     // After the receiver: creating a subscription makes Oura call it.
     tracker.spawn(upkeep::run(
         engine,

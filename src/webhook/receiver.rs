@@ -29,13 +29,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::WebhookError;
+use super::route::Accounts;
 use super::worker::{self, Job};
 use crate::api::Operation;
 use crate::api::subscriptions::AppCredentials;
 use crate::api::text::one_line_cut;
 use crate::config::{Config, Secret, WebhookSettings};
 use crate::registry;
-use crate::sync::{Clock, SyncEngine};
+use crate::sync::Clock;
 
 /// Oura events are a few hundred bytes; anything this large is not one.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -179,9 +180,10 @@ struct Recv {
 }
 
 /// Binds `opts.listen` and serves until `cancel`; the workers drain the
-/// queue through `engine`.
+/// queue, each event through its account's engine (`accounts`: one engine,
+/// or every account's, see [`super::route`]).
 pub async fn start(
-    engine: Arc<SyncEngine>,
+    accounts: impl Into<Accounts>,
     opts: ReceiverOptions,
     cancel: CancellationToken,
     tracker: &TaskTracker,
@@ -197,6 +199,8 @@ pub async fn start(
         source,
     })?;
     let stats = Arc::new(WebhookStats::default());
+    let accounts = Arc::new(accounts.into());
+    let engine = accounts.first().clone();
 
     // Signatures accepted before a restart stay refused.
     let mut seen = Seen::default();
@@ -218,7 +222,7 @@ pub async fn start(
         let (tx, rx) = mpsc::channel(opts.queue_per_worker.max(1));
         queues.push(tx);
         tracker.spawn(worker::run(
-            engine.clone(),
+            accounts.clone(),
             rx,
             stats.clone(),
             opts.clock.clone(),
@@ -340,6 +344,9 @@ struct EventBody {
     object_id: String,
     #[serde(default)]
     event_time: Option<String>,
+    /// The Oura user the event is about (routes it to an account).
+    #[serde(default)]
+    user_id: Option<String>,
 }
 
 fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -427,6 +434,8 @@ fn handle_event(st: &Recv, headers: &HeaderMap, body: &[u8]) -> Response {
         event_time: ev.event_time,
         signature: sig.clone(),
         received_at: now,
+        user_id: ev.user_id,
+        account: None,
     };
     let shard = shard_of(dt.name, &job.object_id, st.queues.len());
     match st.queues[shard].try_send(job) {

@@ -10,9 +10,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::receiver::WebhookStats;
+use super::route::{Accounts, Route};
 use crate::api::Operation;
 use crate::registry::DataType;
-use crate::store::{CursorAdvance, Documents, PageCommit, WEBHOOK_PENDING, WebhookEventRecord};
+use crate::store::{
+    AccountId, CursorAdvance, Documents, PageCommit, WEBHOOK_PENDING, WebhookEventRecord,
+};
 use crate::sync::{Clock, SyncEngine};
 
 /// The longest rate-limit wait one event's fetch accepts: a full window of
@@ -46,6 +49,9 @@ pub enum Outcome {
     /// The event's `object_id` cannot name a document, so nothing was
     /// fetched or removed (`rejected: <reason>`).
     Rejected(&'static str),
+    /// No account is the event's Oura user: none has its `user_id`, and no
+    /// account's credentials read the document (`ignored: no account ...`).
+    NoAccount(String),
 }
 
 impl Outcome {
@@ -64,6 +70,7 @@ impl Outcome {
             Outcome::Pending => "pending",
             Outcome::Failed(_) => "failed",
             Outcome::Rejected(_) => "rejected",
+            Outcome::NoAccount(_) => "no_account",
         }
     }
 }
@@ -79,6 +86,9 @@ impl std::fmt::Display for Outcome {
             Outcome::Pending => f.write_str(WEBHOOK_PENDING),
             Outcome::Failed(reason) => write!(f, "failed: {reason}"),
             Outcome::Rejected(reason) => write!(f, "rejected: {reason}"),
+            Outcome::NoAccount(user) => {
+                write!(f, "ignored: no account is Oura user {user}")
+            }
         }
     }
 }
@@ -93,6 +103,10 @@ pub struct Job {
     /// Upper-case hex, the replay key kept across restarts.
     pub signature: String,
     pub received_at: Timestamp,
+    /// The Oura user the event is about, as Oura sent it.
+    pub user_id: Option<String>,
+    /// The account a pending event was routed to before a restart.
+    pub account: Option<AccountId>,
 }
 
 /// Drains one queue until it closes or `cancel` fires. Events still queued
@@ -100,7 +114,7 @@ pub struct Job {
 /// again: they are saved as [`WEBHOOK_PENDING`] and applied at the next
 /// start (see [`pending_jobs`]).
 pub async fn run(
-    engine: Arc<SyncEngine>,
+    accounts: Arc<Accounts>,
     mut rx: mpsc::Receiver<Job>,
     stats: Arc<WebhookStats>,
     clock: Clock,
@@ -116,14 +130,15 @@ pub async fn run(
                 None => break,
             },
         };
-        let outcome = apply_surviving(&engine, &job, &clock).await;
+        let (outcome, account) = route_and_apply(&accounts, &job, &clock).await;
         crate::metrics::live().webhook_event(outcome.label());
         if outcome.is_failure() {
             stats.failed.fetch_add(1, Ordering::Relaxed);
         }
-        let record = record_of(&job, &outcome);
+        let record = record_of(&job, &outcome, account);
         let keep_since = clock() - KEEP_EVENTS;
-        let recorded = engine
+        let recorded = accounts
+            .first()
             .store()
             .run(move |s| s.record_webhook_event(&record, keep_since))
             .await;
@@ -135,10 +150,11 @@ pub async fn run(
     rx.close();
     let mut records = Vec::new();
     while let Ok(job) = rx.try_recv() {
-        records.push(record_of(&job, &Outcome::Pending));
+        records.push(record_of(&job, &Outcome::Pending, job.account));
     }
     let keep_since = clock() - KEEP_EVENTS;
-    let saved = engine
+    let saved = accounts
+        .first()
         .store()
         .run(move |store| {
             let mut saved = 0usize;
@@ -159,8 +175,9 @@ pub async fn run(
     }
 }
 
-/// The store's row of `job`: the operation and the outcome as text.
-fn record_of(job: &Job, outcome: &Outcome) -> WebhookEventRecord {
+/// The store's row of `job`: the operation, the outcome as text and the
+/// account it was applied to.
+fn record_of(job: &Job, outcome: &Outcome, account: Option<AccountId>) -> WebhookEventRecord {
     WebhookEventRecord {
         signature: job.signature.clone(),
         received_at: job.received_at,
@@ -169,6 +186,7 @@ fn record_of(job: &Job, outcome: &Outcome) -> WebhookEventRecord {
         object_id: job.object_id.clone(),
         event_time: job.event_time.clone(),
         outcome: outcome.to_string(),
+        account,
     }
 }
 
@@ -189,6 +207,8 @@ pub fn pending_jobs(
                 event_time: ev.event_time,
                 signature: ev.signature,
                 received_at: ev.received_at,
+                user_id: None,
+                account: ev.account,
             })
         })
         .collect())
@@ -218,6 +238,71 @@ pub fn object_id_problem(id: &str) -> Option<&'static str> {
         );
     }
     None
+}
+
+/// Routes `job` to its account (see [`super::route`]) and applies it
+/// there; returns the outcome and the account it was applied to.
+async fn route_and_apply(
+    accounts: &Accounts,
+    job: &Job,
+    clock: &Clock,
+) -> (Outcome, Option<AccountId>) {
+    let provable = job.op != Operation::Delete;
+    let route = accounts
+        .route(job.user_id.as_deref(), job.account, provable)
+        .await;
+    let candidates = match route {
+        Route::Account(i) => {
+            let engine = accounts.engine(i);
+            return (
+                apply_surviving(engine, job, clock).await,
+                Some(engine.store().account()),
+            );
+        }
+        Route::Unknown => return (no_account(job), None),
+        Route::Probe(candidates) => candidates,
+    };
+    if let Some(why) = object_id_problem(&job.object_id) {
+        return (Outcome::Rejected(why), None);
+    }
+    for i in candidates {
+        let engine = accounts.engine(i);
+        match apply_surviving(engine, job, clock).await {
+            // Not this account's document (or gone): ask the next.
+            Outcome::NotFound => continue,
+            stored @ (Outcome::Stored | Outcome::Quarantined) => {
+                if let Some(user) = &job.user_id {
+                    tracing::info!(
+                        account = engine.account_name(),
+                        user_id = %crate::api::text::one_line_cut(user, 80),
+                        "webhook user is this account (its credentials read the announced document)"
+                    );
+                    accounts.learn(user, i);
+                }
+                return (stored, Some(engine.store().account()));
+            }
+            // Unproven: a failure, or shutdown; polling (or the next
+            // start) settles it.
+            other => return (other, None),
+        }
+    }
+    (no_account(job), None)
+}
+
+/// The outcome of an event no account may apply.
+fn no_account(job: &Job) -> Outcome {
+    let user = job
+        .user_id
+        .as_deref()
+        .map_or("(none given)".to_owned(), |u| {
+            crate::api::text::one_line_cut(u, 80)
+        });
+    tracing::warn!(
+        data_type = job.dt.name,
+        user_id = %user,
+        "webhook event for an Oura user no account is; ignored"
+    );
+    Outcome::NoAccount(user)
 }
 
 /// [`apply`], with a panic (a bug, never expected) turned into a failed

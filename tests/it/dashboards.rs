@@ -82,6 +82,7 @@ fn synced() -> &'static Synced {
                         object_id: "x".into(),
                         event_time: None,
                         outcome: "stored".into(),
+                        account: Some(ouradb::store::AccountId::FIRST),
                     },
                     now.checked_sub(jiff::SignedDuration::from_hours(24 * 7))
                         .unwrap(),

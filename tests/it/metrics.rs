@@ -247,7 +247,7 @@ async fn the_daemon_serves_metrics_equal_to_status_and_promtool_finds_no_problem
     assert_eq!(v(&version), 1.0);
     for row in &rows {
         let dt = row["data_type"].as_str().unwrap();
-        let label = format!("{{data_type=\"{dt}\"}}");
+        let label = format!("{{data_type=\"{dt}\",account=\"default\"}}");
         assert_eq!(
             v(&format!("ouradb_documents{label}")),
             row["documents"].as_i64().unwrap() as f64,
@@ -273,11 +273,11 @@ async fn the_daemon_serves_metrics_equal_to_status_and_promtool_finds_no_problem
         }
     }
     assert_eq!(
-        v("ouradb_schedule_period_seconds{data_type=\"heartrate\"}"),
+        v("ouradb_schedule_period_seconds{data_type=\"heartrate\",account=\"default\"}"),
         900.0
     );
     assert_eq!(
-        v("ouradb_schedule_period_seconds{data_type=\"daily_sleep\"}"),
+        v("ouradb_schedule_period_seconds{data_type=\"daily_sleep\",account=\"default\"}"),
         3600.0
     );
 
@@ -307,7 +307,7 @@ async fn the_daemon_serves_metrics_equal_to_status_and_promtool_finds_no_problem
         commits
     );
     assert!(v("ouradb_store_commit_duration_seconds_sum") > 0.0);
-    assert_eq!(v("ouradb_auth_failing"), 0.0);
+    assert_eq!(v("ouradb_auth_failing{account=\"default\"}"), 0.0);
     assert!(
         !text.contains("ouradb_oauth_token_expiry"),
         "a token, no expiry"
@@ -377,9 +377,9 @@ async fn a_revoked_grant_shows_as_auth_failing_with_the_token_expiry() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let s = samples(&text);
-    assert_eq!(s["ouradb_auth_failing"], 1.0, "{text}");
+    assert_eq!(s["ouradb_auth_failing{account=\"default\"}"], 1.0, "{text}");
     assert_eq!(
-        s["ouradb_oauth_token_expiry_timestamp_seconds"],
+        s["ouradb_oauth_token_expiry_timestamp_seconds{account=\"default\"}"],
         expires.as_second() as f64
     );
     assert_eq!(total(&s, "ouradb_requests_total"), 0.0);

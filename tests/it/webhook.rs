@@ -1220,3 +1220,160 @@ async fn a_daily_document_re_issued_under_a_new_id_replaces_the_stored_one_by_we
     })
     .await;
 }
+
+/// Subscriptions are the application's, so one receiver hears every
+/// account's events: each lands in the account of its Oura user only. The
+/// simulator's webhook `user_id` is not the personal_info id, so the first
+/// event of each user is proven by which account's token reads the
+/// document, and later ones go straight to it. An event of a user no
+/// account is, delete included, is recorded and touches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_only_the_account_of_their_oura_user() {
+    bounded(async {
+        let env = Env::start(10, |c| *c = c.clone().with_persons(2)).await;
+        let mut config = webhook_config(&env, &format!("http://127.0.0.1:1{PATH}"));
+        let store = ouradb::store::StoreHandle::new(Store::open(&config.database).unwrap());
+        let mut engines = Vec::new();
+        let mut ids = Vec::new();
+        for (name, token) in [
+            ("alice", util::TOKEN.to_owned()),
+            ("bob", format!("{}-2", util::TOKEN)),
+        ] {
+            let id = store.blocking(move |s| s.add_account(name, Timestamp::now()).unwrap());
+            let mut c = config.clone();
+            c.token = Some(Secret::new(&token));
+            let engine = sync::engine_with_store(
+                Arc::new(c),
+                None,
+                CancellationToken::new(),
+                env.clock(),
+                store.for_account(id),
+            )
+            .unwrap();
+            engines.push(Arc::new(engine));
+            ids.push(id.get());
+        }
+        let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
+        let opts = ReceiverOptions::from_config(&config, sync::system_clock()).unwrap();
+        let accounts = webhook::route::Accounts::new(engines.clone());
+        let handle = receiver::start(accounts, opts, cancel.clone(), &tracker)
+            .await
+            .unwrap();
+        let callback = format!("http://{}{PATH}", handle.addr);
+        settings(&mut config).callback_url = callback.parse().unwrap();
+        let api = WebhookApi::new(&config).unwrap();
+        let types = [registry::find("daily_sleep").unwrap()];
+        let r = reconcile(
+            &api,
+            &callback,
+            &Secret::new(VT),
+            &wanted(&types),
+            Timestamp::now(),
+            RENEW_BEFORE,
+        )
+        .await
+        .unwrap();
+        assert!(r.failed.is_empty(), "{:?}", r.failed);
+
+        let doc_of = |person: usize, id: &str, day: i32| {
+            let mut doc: Value = env.sim.read_person_data(person, |d| {
+                serde_json::from_str(&d.documents("daily_sleep").last().unwrap().json).unwrap()
+            });
+            doc["id"] = json!(id);
+            on_own_day(doc, day)
+        };
+        let owners = |id: &str| -> Vec<i64> {
+            db::reader(&config.database)
+                .prepare("SELECT account FROM daily_sleep WHERE id = ?1")
+                .unwrap()
+                .query_map([id], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let fetches = |id: &str| -> Vec<String> {
+            env.sim
+                .request_log()
+                .iter()
+                .filter(|e| e.path.ends_with(&format!("/daily_sleep/{id}")))
+                .filter_map(|e| e.token.clone())
+                .collect()
+        };
+        let mut processed = 0;
+        for (person, id, day) in [(1, "wh-bob-1", 3), (0, "wh-alice-1", 4), (1, "wh-bob-2", 5)] {
+            let doc = doc_of(person, id, day);
+            env.sim.with_person_data(person, |d| {
+                vec![d.set_document("daily_sleep", doc).unwrap()]
+            });
+            processed += 1;
+            assert!(
+                handle
+                    .wait_processed(processed, Duration::from_secs(10))
+                    .await,
+                "{id}"
+            );
+            assert_eq!(
+                owners(id),
+                vec![ids[person]],
+                "{id} stored under its own account only"
+            );
+        }
+        // Bob's first event was proven by fetching with each account's
+        // token (alice's answers 404); his second went straight to him.
+        let bob = format!("{}-2", util::TOKEN);
+        assert_eq!(
+            fetches("wh-bob-1"),
+            vec![util::TOKEN.to_owned(), bob.clone()]
+        );
+        assert_eq!(fetches("wh-bob-2"), vec![bob]);
+
+        // A stranger's events: a delete of an id alice holds, a create of a
+        // document no account's token reads.
+        let ts = now_ts();
+        for (op, id) in [("delete", "wh-alice-1"), ("create", "nobodys-document")] {
+            let body = json!({"event_type": op, "data_type": "daily_sleep", "object_id": id,
+                              "event_time": Timestamp::now().to_string(), "user_id": "stranger"})
+            .to_string();
+            let sig = sign(SECRET, &ts, body.as_bytes());
+            assert_eq!(post(&callback, &ts, Some(&sig), body).await, 200);
+        }
+        assert!(
+            handle
+                .wait_processed(processed + 2, Duration::from_secs(10))
+                .await
+        );
+        assert_eq!(
+            owners("wh-alice-1"),
+            vec![ids[0]],
+            "a stranger's delete touches no account"
+        );
+        let mut recorded: Vec<(String, String, Option<i64>)> = db::reader(&config.database)
+            .prepare(
+                "SELECT object_id, outcome, account FROM webhook_event ORDER BY received_at, rowid",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let stranger = "ignored: no account is Oura user stranger".to_owned();
+        // The stranger's two events may be applied by two workers in
+        // either order.
+        recorded[3..].sort();
+        assert_eq!(
+            recorded,
+            vec![
+                ("wh-bob-1".into(), "stored".into(), Some(ids[1])),
+                ("wh-alice-1".into(), "stored".into(), Some(ids[0])),
+                ("wh-bob-2".into(), "stored".into(), Some(ids[1])),
+                ("nobodys-document".into(), stranger.clone(), None),
+                ("wh-alice-1".into(), stranger, None),
+            ]
+        );
+        cancel.cancel();
+        tracker.close();
+        tracker.wait().await;
+        env.sim.stop().await;
+    })
+    .await;
+}

@@ -18,6 +18,7 @@ mod daemon;
 mod dashboards;
 mod db;
 mod hostile;
+mod household;
 mod interbeat;
 mod metrics;
 mod not_available;

@@ -1,0 +1,207 @@
+//! The daemon of a household (issue 20, scheduling and quota): every
+//! account's jobs in one process, beside `ouradb sync` processes on the
+//! same file, within and filling the application's quota; the STATUS line
+//! naming the account whose sign-in failed.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ouradb::config::{AccountConfig, Config};
+use ouradb::secret::Secret;
+use ouradb::store::{AccountId, Store, StoreHandle, SyncState};
+use ouradb::sync::{self, NoObserver, RunOptions, SyncEngine, TypeReport};
+use tokio_util::sync::CancellationToken;
+
+use crate::util::{self, Env, TOKEN, assert_no_errors};
+
+const NAMES: [&str; 3] = ["alice", "bob", "carol"];
+
+fn token(i: usize) -> String {
+    if i == 0 {
+        TOKEN.to_owned()
+    } else {
+        format!("{TOKEN}-{}", i + 1)
+    }
+}
+
+/// A config of three `[[account]]`s, one per simulated person, syncing
+/// three types under a quota of `limit` per `window`.
+fn household_config(env: &Env, db: &Path, limit: u32, window: Duration) -> Config {
+    let mut config = env.config_for(db);
+    config.accounts = NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, name)| AccountConfig {
+            name: (*name).to_owned(),
+            token: Some(Secret::new(&token(i))),
+            token_file: env.dir.path().join(format!("{name}-tokens.json")),
+        })
+        .collect();
+    config.account_entries = true;
+    config.types = ["heartrate", "daily_sleep", "sleep"]
+        .map(|n| ouradb::registry::find(n).unwrap())
+        .to_vec();
+    config.rate_limit.requests = limit;
+    config.rate_limit.window = window;
+    // Requests reach the server a little after they leave here.
+    config.rate_limit.margin_percent = 5;
+    config
+}
+
+async fn sync_all(engine: &SyncEngine) -> Vec<TypeReport> {
+    let types = engine.config().types.clone();
+    let options = RunOptions {
+        since: None,
+        backfill: true,
+    };
+    engine.run(&types, options, &NoObserver).await
+}
+
+/// Waits until the daemon's catch-up of every account has ended: a run of
+/// its own then finds no type busy.
+async fn caught_up(engines: &[Arc<SyncEngine>]) {
+    for engine in engines {
+        loop {
+            let reports = sync_all(engine).await;
+            if reports.iter().all(|r| !r.skipped_busy) {
+                assert_no_errors(&reports);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The daemon syncing three accounts and two `ouradb sync` processes
+/// syncing the same three on one file: the application's quota holds in
+/// every window (no 429), and while the backfills run they keep it at least
+/// 90 % used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_and_two_sync_processes_of_three_accounts_keep_and_fill_the_applications_quota() {
+    let (limit, window) = (30u32, Duration::from_secs(2));
+    let env = Env::start(60, |c| {
+        *c = c.clone().with_persons(3);
+        c.app_rate_limit = limit;
+        c.app_rate_window = window;
+    })
+    .await;
+    let db = env.dir.path().join("household.sqlite");
+    let config = household_config(&env, &db, limit, window);
+    let cancel = CancellationToken::new();
+    let store = StoreHandle::new(Store::open(&db).unwrap());
+    let engines = sync::household(&config, &store, cancel.clone(), env.clock())
+        .await
+        .expect("engines");
+    let ids: Vec<AccountId> = engines.iter().map(|e| e.store().account()).collect();
+    let daemon = tokio::spawn(ouradb::daemon::run_all(engines.clone(), cancel.clone()));
+    let process = |order: [usize; 3]| {
+        // A process of its own: its own store thread and request-account
+        // connection on the file.
+        let store = StoreHandle::new(Store::open(&db).unwrap());
+        let engines: Vec<SyncEngine> = order
+            .into_iter()
+            .map(|i| {
+                let mut c = config.for_account(&config.accounts[i]);
+                c.token = Some(Secret::new(&token(i)));
+                sync::engine_with_store(
+                    Arc::new(c),
+                    None,
+                    CancellationToken::new(),
+                    env.clock(),
+                    store.for_account(ids[i]),
+                )
+                .unwrap()
+            })
+            .collect();
+        async move {
+            let mut reports = Vec::new();
+            for e in &engines {
+                reports.extend(sync_all(e).await);
+            }
+            reports
+        }
+    };
+    let bounded = tokio::time::timeout(Duration::from_secs(240), async {
+        let (a, b) = tokio::join!(process([0, 1, 2]), process([2, 1, 0]));
+        assert_no_errors(&a);
+        assert_no_errors(&b);
+        caught_up(&engines).await;
+    });
+    bounded.await.expect("the household synced in time");
+    cancel.cancel();
+    daemon.await.unwrap().expect("the daemon stops cleanly");
+
+    let app = ouradb_sim::Application::PersonalTokens;
+    let busiest = env.sim.max_app_requests_in_window(&app, window);
+    let times: Vec<_> = env
+        .sim
+        .request_log()
+        .into_iter()
+        .filter(|e| e.application.as_ref() == Some(&app))
+        .map(|e| e.at)
+        .collect();
+    let share = backfill_share(&times, window, limit);
+    eprintln!(
+        "{} requests, at most {busiest} in any {window:?} (limit {limit}), {:.0} % of the quota used during the backfill",
+        times.len(),
+        share * 100.0
+    );
+    assert!(
+        times.len() > 4 * limit as usize,
+        "several windows' worth: {}",
+        times.len()
+    );
+    assert!(busiest <= limit as usize, "{busiest} in one window");
+    assert_eq!(util::status_count(&env.sim, 429), 0, "no request refused");
+    assert!(share >= 0.9, "{:.2} of the quota used", share);
+    env.sim.stop().await;
+}
+
+/// The share of the quota used while the backfills run: requests per
+/// window over `[first, the 80th percentile request]` (the tail, where the
+/// last runs finish alone, is no backfill), over the limit.
+fn backfill_share(times: &[std::time::Instant], window: Duration, limit: u32) -> f64 {
+    let end = times.len() * 8 / 10;
+    let span = times[end].duration_since(times[0]);
+    // The requests of [first, end), at most one window's burst counted
+    // beyond the steady rate.
+    let windows = span.as_secs_f64() / window.as_secs_f64() + 1.0;
+    end as f64 / windows / f64::from(limit)
+}
+
+/// The STATUS line of several accounts names the one whose sign-in failed
+/// and the command for it, else adds every account's types together.
+#[test]
+fn the_status_line_of_a_household_names_the_account_to_sign_in_again() {
+    let now = jiff::Timestamp::now();
+    let stale = Duration::from_secs(86_400);
+    let fresh = |name: &str| SyncState {
+        data_type: name.into(),
+        last_success: Some(now),
+        ..SyncState::default()
+    };
+    let revoked = SyncState {
+        last_error_at: Some(now.checked_add(jiff::SignedDuration::from_secs(1)).unwrap()),
+        last_error_kind: Some("reauth_required".into()),
+        ..fresh("sleep")
+    };
+    let line = |accounts: &[(&str, Vec<SyncState>)]| {
+        ouradb::daemon::household_status_line(accounts, now, stale, None)
+    };
+    let alice = ("alice", vec![fresh("sleep"), fresh("tag")]);
+    let bob = ("bob", vec![revoked.clone(), fresh("tag")]);
+    assert_eq!(
+        line(&[alice.clone(), bob.clone()]),
+        "auth revoked for account bob: run ouradb auth login --account bob"
+    );
+    let carol = ("carol", vec![revoked]);
+    assert_eq!(
+        line(&[alice.clone(), bob, carol]),
+        "auth revoked for accounts bob, carol: run ouradb auth login --account NAME for each"
+    );
+    let dave = ("dave", vec![fresh("sleep")]);
+    assert_eq!(line(&[alice.clone(), dave]), "2 accounts: 3 types fresh");
+    // One account reads as it always did.
+    assert_eq!(line(&[alice]), "2 types fresh");
+}

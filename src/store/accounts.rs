@@ -369,6 +369,13 @@ impl AccountId {
     pub fn get(self) -> i64 {
         self.0
     }
+
+    /// An id no `account` row need back: unit tests of code that only
+    /// carries ids (the request log, the limiter).
+    #[cfg(test)]
+    pub(crate) const fn for_test(id: i64) -> AccountId {
+        AccountId(id)
+    }
 }
 
 /// The account the store's statements act for, as SQL reads it:

@@ -53,6 +53,7 @@ pub fn engine_with_store(
     let limiter = Arc::new(Limiter::with_account(
         &config.rate_limit,
         account,
+        store.account(),
         AccountClock::Wall,
     ));
     // OAuth when tokens are stored (or an app is configured without a

@@ -354,6 +354,7 @@ async fn two_processes_of_three_accounts_stay_within_the_applications_quota() {
                     .map(|n| ouradb::registry::find(n).unwrap())
                     .to_vec();
                 config.rate_limit.requests = limit;
+                config.rate_limit.application_requests = limit;
                 config.rate_limit.window = window;
                 // Requests reach the server a little after they leave here.
                 config.rate_limit.margin_percent = 10;

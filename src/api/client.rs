@@ -914,6 +914,7 @@ mod tests {
             requests: 3,
             window,
             margin_percent: 2,
+            ..Default::default()
         };
         let limiter = Arc::new(Limiter::new(&config.rate_limit));
         let auth = Arc::new(super::super::auth::StaticToken::new(Some(

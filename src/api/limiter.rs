@@ -1,13 +1,17 @@
 //! The one rate limiter every data request goes through.
 //!
-//! Oura counts a user's requests in any sliding window (5000 per 300 s). Two
-//! layers decide when a request may leave:
+//! Oura counts requests in any sliding window (5000 per 300 s) twice: per
+//! access token and per application, across all of its tokens. Two layers
+//! decide when a request may leave:
 //!
-//! - **The account** ([`RequestLog`]): an exact record of send times. A
-//!   request goes as soon as fewer than the usable quota (`requests × (1 −
-//!   margin)`) were sent in the last window. It lives in the database, so the
-//!   daemon, an `ouradb sync` beside it and a process restarted after a crash
-//!   share one account and none of them re-bursts. Slots are taken in an
+//! - **The account** ([`RequestLog`]): an exact record of send times, each
+//!   naming the account (token) that sent it. A request goes as soon as
+//!   fewer than the token's usable quota (`requests × (1 − margin)`) were
+//!   sent by its account in the last window and fewer than the
+//!   application's (`application_requests × (1 − margin)`) by every account
+//!   of the file. It lives in the database, so the daemon, an `ouradb sync`
+//!   beside it, a process restarted after a crash and the other accounts of
+//!   a household share it and none of them re-bursts. Slots are taken in an
 //!   IMMEDIATE transaction on a blocking thread, so two processes cannot both
 //!   take the last slot and the runtime never waits on SQLite. To keep that
 //!   off the path of every request, slots are taken a few at a time as a
@@ -15,13 +19,13 @@
 //!   they cover: the time is read once the database lock is held, and a
 //!   grant that comes back after its lease ended is given back unused);
 //!   unused ones are given back with the next batch.
-//! - **governor** paces: a GCRA as deep as the usable quota and refilled at
-//!   the quota's rate, so a full burst goes at once and, once it is spent,
+//! - **governor** paces: a GCRA as deep as the token's usable quota and
+//!   refilled at its rate, so a full burst goes at once and, once it is spent,
 //!   requests are spread evenly instead of re-bursting a window later.
 //!
 //! The server's headers only ever slow this down: a 429's `Retry-After` and
 //! `X-RateLimit-Reset` hold every request, `X-RateLimit-Limit`/`-Window`
-//! add the server's own window to the account when it is stricter, and
+//! add the server's own window to the token's count when it is stricter, and
 //! `X-RateLimit-Remaining` stops requests once the server says none are left.
 //! The margin absorbs requests arriving at the server a little later than
 //! they leave here.
@@ -39,7 +43,7 @@ use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
 use crate::config::RateLimitConfig;
-use crate::store::{RequestLog, Reservation, Unused, WindowLimit};
+use crate::store::{AccountId, RequestLog, Reservation, Scope, Unused, WindowLimit};
 
 /// governor clock on tokio's timer, so `tokio::time::pause()` drives the
 /// limiter in tests exactly like it drives sleeps.
@@ -156,9 +160,20 @@ fn until_timestamp(epoch: i64, now: jiff::Timestamp) -> Duration {
     Duration::from_secs(secs).min(MAX_SERVER_WAIT)
 }
 
-/// The most requests the account admits in one window of `cfg`.
+/// The most requests the account admits from one token in one window of
+/// `cfg`.
 pub fn usable_quota(cfg: &RateLimitConfig) -> u32 {
-    ((u64::from(cfg.requests) * u64::from(100 - cfg.margin_percent.min(99)) / 100) as u32).max(1)
+    usable(cfg.requests, cfg.margin_percent)
+}
+
+/// The most requests the account admits from every token of the file
+/// together in one window of `cfg`.
+pub fn usable_application_quota(cfg: &RateLimitConfig) -> u32 {
+    usable(cfg.application_requests, cfg.margin_percent)
+}
+
+fn usable(requests: u32, margin_percent: u32) -> u32 {
+    ((u64::from(requests) * u64::from(100 - margin_percent.min(99)) / 100) as u32).max(1)
 }
 
 /// What a 429 said, for the caller's log line.
@@ -199,8 +214,14 @@ type Gcra = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<std:
 pub struct Limiter {
     pacer: Gcra,
     account: Arc<RequestLog>,
+    /// Whose token this limiter spends: the rows it records are this
+    /// account's, and the token's limit counts only them.
+    account_id: AccountId,
     clock: AccountClock,
+    /// The token's limit (`rate_limit.requests`).
     configured: WindowLimit,
+    /// The application's limit (`rate_limit.application_requests`).
+    application: WindowLimit,
     margin_percent: u32,
     #[allow(clippy::disallowed_types, reason = "never held across an .await")]
     server: Mutex<ServerState>,
@@ -215,30 +236,35 @@ pub struct Limiter {
 }
 
 impl Limiter {
-    /// A limiter with a private, in-memory account on tokio's clock: for
-    /// tests and tools that have no database.
+    /// A limiter with a private, in-memory account on tokio's clock, for
+    /// the first account: for tests and tools that have no database.
     pub fn new(cfg: &RateLimitConfig) -> Limiter {
         let log = RequestLog::in_memory().expect("an in-memory SQLite database opens");
-        Limiter::with_account(cfg, Arc::new(log), AccountClock::tokio())
+        Limiter::with_account(cfg, Arc::new(log), AccountId::FIRST, AccountClock::tokio())
     }
 
-    /// A limiter whose account is `log`, shared with every limiter (in this
-    /// or another process) on the same database.
+    /// A limiter spending `account`'s token in the request account `log`,
+    /// shared with every limiter (of this or another account, in this or
+    /// another process) on the same database.
     pub fn with_account(
         cfg: &RateLimitConfig,
         log: Arc<RequestLog>,
+        account: AccountId,
         clock: AccountClock,
     ) -> Limiter {
-        let usable = usable_quota(cfg);
-        let period = (cfg.window / usable).max(Duration::from_nanos(1));
+        let token = usable_quota(cfg);
+        let application = usable_application_quota(cfg);
+        let period = (cfg.window / token).max(Duration::from_nanos(1));
         let quota = Quota::with_period(period)
             .expect("period is positive")
-            .allow_burst(NonZeroU32::new(usable).expect("usable quota is positive"));
+            .allow_burst(NonZeroU32::new(token).expect("usable quota is positive"));
         Limiter {
             pacer: RateLimiter::direct_with_clock(quota, TokioClock),
             account: log,
+            account_id: account,
             clock,
-            configured: window_limit(cfg.window, usable),
+            configured: window_limit(cfg.window, token, Scope::Token),
+            application: window_limit(cfg.window, application, Scope::Application),
             margin_percent: cfg.margin_percent,
             #[allow(clippy::disallowed_types, reason = "never held across an .await")]
             server: Mutex::new(ServerState::default()),
@@ -254,7 +280,13 @@ impl Limiter {
         &self.account
     }
 
-    /// Requests admitted in any window of the configured length.
+    /// The account whose token this limiter spends.
+    pub fn account_id(&self) -> AccountId {
+        self.account_id
+    }
+
+    /// Requests of this account admitted in any window of the configured
+    /// length (the token's usable quota).
     pub fn usable(&self) -> u32 {
         self.configured.cap
     }
@@ -307,8 +339,16 @@ impl Limiter {
             let lease_us = self.lease_len.as_micros() as i64;
             let limits = self.limits();
             let log = self.account.clone();
+            let account = self.account_id;
             let outcome = tokio::task::spawn_blocking(move || {
-                log.reserve_when_locked(|| clock.now_us(), BATCH, lease_us, &limits, unused)
+                log.reserve_when_locked(
+                    account,
+                    || clock.now_us(),
+                    BATCH,
+                    lease_us,
+                    &limits,
+                    unused,
+                )
             })
             .await;
             match outcome {
@@ -377,7 +417,10 @@ impl Limiter {
 
     fn limits(&self) -> Vec<WindowLimit> {
         let learned = self.lock_server().learned;
-        std::iter::once(self.configured).chain(learned).collect()
+        [self.configured, self.application]
+            .into_iter()
+            .chain(learned)
+            .collect()
     }
 
     /// Sleeps while a 429 or an exhausted `X-RateLimit-Remaining` holds
@@ -459,8 +502,15 @@ impl Limiter {
                     requests: limit.min(u64::from(u32::MAX)) as u32,
                     window,
                     margin_percent: self.margin_percent,
+                    ..RateLimitConfig::default()
                 };
-                let l = window_limit(window, usable_quota(&cfg));
+                // The headers answer a request of this token and describe
+                // the token's limit, so the learned window counts this
+                // account's rows. Counting every row instead would hold
+                // the other accounts to one token's share; if a 429 of the
+                // application's quota carries that quota here, applying it
+                // to one token is stricter than needed, never looser.
+                let l = window_limit(window, usable_quota(&cfg), Scope::Token);
                 s.learned = (l != self.configured).then_some(l);
             }
             if let Some(remaining) = num("x-ratelimit-remaining") {
@@ -492,10 +542,11 @@ impl Limiter {
     }
 }
 
-fn window_limit(window: Duration, cap: u32) -> WindowLimit {
+fn window_limit(window: Duration, cap: u32, scope: Scope) -> WindowLimit {
     WindowLimit {
         window_us: (window + WINDOW_SLACK).as_micros() as i64,
         cap,
+        scope,
     }
 }
 
@@ -509,6 +560,9 @@ mod tests {
             requests,
             window: Duration::from_secs(window_s),
             margin_percent: 2,
+            // Above any token's quota here: only the tests of the
+            // application's quota lower it.
+            application_requests: 100_000,
         }
     }
 
@@ -674,8 +728,18 @@ mod tests {
         let (_dir, path) = db();
         let c = cfg(30, 5);
         let clock = AccountClock::tokio();
-        let a = Limiter::with_account(&c, Arc::new(RequestLog::open(&path).unwrap()), clock);
-        let b = Limiter::with_account(&c, Arc::new(RequestLog::open(&path).unwrap()), clock);
+        let a = Limiter::with_account(
+            &c,
+            Arc::new(RequestLog::open(&path).unwrap()),
+            AccountId::FIRST,
+            clock,
+        );
+        let b = Limiter::with_account(
+            &c,
+            Arc::new(RequestLog::open(&path).unwrap()),
+            AccountId::FIRST,
+            clock,
+        );
         let start = Instant::now();
         let run = |l: Limiter| async move {
             let mut times = Vec::new();
@@ -695,6 +759,102 @@ mod tests {
         assert_eq!(at_once, 29);
     }
 
+    fn app_cfg(requests: u32, application_requests: u32, window_s: u64) -> RateLimitConfig {
+        RateLimitConfig {
+            application_requests,
+            ..cfg(requests, window_s)
+        }
+    }
+
+    fn limiter_of(c: &RateLimitConfig, path: &std::path::Path, id: i64) -> Limiter {
+        Limiter::with_account(
+            c,
+            Arc::new(RequestLog::open(path).unwrap()),
+            AccountId::for_test(id),
+            // One wall time for every limiter of a test, as processes share.
+            AccountClock::Tokio {
+                wall_us: 1_700_000_000_000_000,
+                at: Instant::now(),
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_accounts_each_keep_to_their_token_and_together_to_the_application() {
+        let (_dir, path) = db();
+        // 19 usable per token, 29 per application.
+        let c = app_cfg(20, 30, 5);
+        let (a, b) = (limiter_of(&c, &path, 1), limiter_of(&c, &path, 2));
+        let start = Instant::now();
+        let run = |l: Limiter| async move {
+            let mut times = Vec::new();
+            for _ in 0..60 {
+                l.acquire().await;
+                times.push(start.elapsed());
+            }
+            times
+        };
+        let (ta, tb) = tokio::join!(run(a), run(b));
+        let w = Duration::from_secs(5);
+        assert!(fullest_window(&ta, w) <= 19, "{ta:?}");
+        assert!(fullest_window(&tb, w) <= 19, "{tb:?}");
+        let all: Vec<Duration> = ta.iter().chain(&tb).copied().collect();
+        assert_eq!(
+            fullest_window(&all, w),
+            29,
+            "the application's quota is reached"
+        );
+        // Both accounts went at once, beyond one token's quota.
+        let at_once = all.iter().filter(|t| t.is_zero()).count();
+        assert_eq!(at_once, 29);
+        assert!(ta.iter().filter(|t| t.is_zero()).count() >= 10);
+        assert!(tb.iter().filter(|t| t.is_zero()).count() >= 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_account_alone_keeps_to_the_stricter_of_its_token_and_the_application() {
+        // (token, application, usable alone): 19 of 20 and 39 of 40.
+        for (token, application, alone) in [(20, 1000, 19), (1000, 40, 39)] {
+            let (_dir, path) = db();
+            let one = limiter_of(&app_cfg(token, application, 10), &path, 1);
+            let start = Instant::now();
+            let mut times = Vec::new();
+            for _ in 0..(alone * 2) {
+                one.acquire().await;
+                times.push(start.elapsed());
+            }
+            let at_once = times.iter().filter(|t| t.is_zero()).count();
+            assert_eq!(at_once, alone, "({token}, {application})");
+            let worst = fullest_window(&times, Duration::from_secs(10));
+            assert_eq!(worst, alone, "({token}, {application})");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_window_learned_by_one_account_holds_only_that_account() {
+        let (_dir, path) = db();
+        let c = app_cfg(20, 100, 10);
+        let (a, b) = (limiter_of(&c, &path, 1), limiter_of(&c, &path, 2));
+        let h = headers(&[
+            ("x-ratelimit-limit", "5".into()),
+            ("x-ratelimit-window", "10".into()),
+        ]);
+        assert_eq!(a.observe(200, &h), None);
+        let start = Instant::now();
+        for _ in 0..4 {
+            a.acquire().await;
+        }
+        for _ in 0..19 {
+            b.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "b keeps its token's quota");
+        a.acquire().await;
+        assert!(
+            start.elapsed() >= Duration::from_secs(10),
+            "a keeps the server's"
+        );
+    }
+
     // Real time: the other process's lock is held on the wall clock.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slots_taken_after_waiting_for_a_lock_are_not_dated_before_the_send() {
@@ -703,6 +863,7 @@ mod tests {
         let limiter = Limiter::with_account(
             &c,
             Arc::new(RequestLog::open(&path).unwrap()),
+            AccountId::FIRST,
             AccountClock::Wall,
         );
         // Another process holds the write lock for a while, as a daemon
@@ -732,14 +893,24 @@ mod tests {
         let c = cfg(20, 60);
         // Both processes read the same wall clock.
         let clock = AccountClock::tokio();
-        let first = Limiter::with_account(&c, Arc::new(RequestLog::open(&path).unwrap()), clock);
+        let first = Limiter::with_account(
+            &c,
+            Arc::new(RequestLog::open(&path).unwrap()),
+            AccountId::FIRST,
+            clock,
+        );
         for _ in 0..15 {
             first.acquire().await;
         }
         drop(first);
         tokio::time::sleep(Duration::from_secs(20)).await;
         // A new process: fresh governor, fresh memory, same database.
-        let second = Limiter::with_account(&c, Arc::new(RequestLog::open(&path).unwrap()), clock);
+        let second = Limiter::with_account(
+            &c,
+            Arc::new(RequestLog::open(&path).unwrap()),
+            AccountId::FIRST,
+            clock,
+        );
         let start = Instant::now();
         let mut at_once = 0;
         let waited = loop {

@@ -55,6 +55,7 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         RateLimitConfig {
             requests: 5000,
+            application_requests: 5000,
             window: Duration::from_secs(300),
             margin_percent: 2,
         }

@@ -10,13 +10,18 @@ use super::ConfigError;
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRateLimit {
     requests: Option<u32>,
+    application_requests: Option<u32>,
     window_seconds: Option<u64>,
     margin_percent: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimitConfig {
+    /// Oura's quota per access token: what one account may send.
     pub requests: u32,
+    /// Oura's quota per application, across every token of it: what all
+    /// the accounts of a file send together (same window and margin).
+    pub application_requests: u32,
     pub window: Duration,
     /// Share of the quota held back for clock skew between us and the server.
     pub margin_percent: u32,
@@ -25,6 +30,9 @@ pub struct RateLimitConfig {
 pub(super) fn rate_limit(raw: RawRateLimit) -> Result<RateLimitConfig, ConfigError> {
     let default = RateLimitConfig::default();
     let requests = raw.requests.unwrap_or(default.requests);
+    let application_requests = raw
+        .application_requests
+        .unwrap_or(default.application_requests);
     let window_seconds = raw.window_seconds.unwrap_or(default.window.as_secs());
     let margin_percent = raw.margin_percent.unwrap_or(default.margin_percent);
     if requests < 3 {
@@ -32,6 +40,13 @@ pub(super) fn rate_limit(raw: RawRateLimit) -> Result<RateLimitConfig, ConfigErr
             "rate_limit.requests",
             "must be at least 3",
             "use Oura's limit, 5000",
+        ));
+    }
+    if application_requests < 3 {
+        return Err(ConfigError::invalid(
+            "rate_limit.application_requests",
+            "must be at least 3",
+            "use Oura's limit per application, 5000",
         ));
     }
     if window_seconds == 0 {
@@ -50,6 +65,7 @@ pub(super) fn rate_limit(raw: RawRateLimit) -> Result<RateLimitConfig, ConfigErr
     }
     Ok(RateLimitConfig {
         requests,
+        application_requests,
         window: Duration::from_secs(window_seconds),
         margin_percent,
     })

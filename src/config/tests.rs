@@ -114,6 +114,32 @@ fn errors_name_the_key_and_the_fix() {
 }
 
 #[test]
+fn the_application_quota_defaults_to_oura_s_and_refuses_fewer_than_3() {
+    let c = parse("").unwrap();
+    assert_eq!(c.rate_limit.application_requests, 5000);
+    let c = parse("[rate_limit]\napplication_requests = 12000\nrequests = 400").unwrap();
+    assert_eq!(
+        (c.rate_limit.application_requests, c.rate_limit.requests),
+        (12000, 400)
+    );
+    for bad in ["0", "2"] {
+        let msg = parse(&format!("[rate_limit]\napplication_requests = {bad}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("rate_limit.application_requests")
+                && msg.contains("at least 3")
+                && msg.contains("5000"),
+            "{msg}"
+        );
+    }
+    let msg = parse("[rate_limit]\napplication_requests = \"many\"")
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("application_requests"), "{msg}");
+}
+
+#[test]
 fn oauth_defaults_env_secret_and_errors() {
     let c = Config::from_toml("[auth]\nclient_id = \"app\"\n", Path::new("t"), |k| {
         (k == "OURA_CLIENT_SECRET").then(|| "envsecret".into())

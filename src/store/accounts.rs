@@ -374,6 +374,13 @@ impl AccountId {
     pub(super) fn from_row(id: i64) -> AccountId {
         AccountId(id)
     }
+
+    /// An id no `account` row need back: unit tests of code that only
+    /// carries ids (the request log, the limiter).
+    #[cfg(test)]
+    pub(crate) const fn for_test(id: i64) -> AccountId {
+        AccountId(id)
+    }
 }
 
 /// The account the store's statements act for, as SQL reads it:

@@ -97,7 +97,7 @@ impl StoreError {
 pub use accounts::{Account, AccountId, Claim, TableProof};
 pub use backup::{BackupError, BackupReport, CheckReport, OrphanRows, backup, check};
 pub use handle::StoreHandle;
-pub use request_log::{RequestLog, Reservation, Unused, WindowLimit};
+pub use request_log::{RequestLog, Reservation, Scope, Unused, WindowLimit};
 pub use schema::{SCHEMA_VERSION, SchemaObject, migration_sources, schema_objects};
 pub use typed_columns::{TypedColumn, typed_columns};
 pub use webhook::{

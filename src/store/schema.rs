@@ -75,7 +75,15 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 12,
         sql: include_str!("../../schema_account_views.sql"),
     },
+    Migration {
+        version: 13,
+        sql: REQUEST_ACCOUNT_SQL,
+    },
 ];
+
+/// The step that gives `_request_log` its `account` column: a private
+/// request log (`RequestLog::in_memory`) applies it after `schema_limiter.sql`.
+pub(super) const REQUEST_ACCOUNT_SQL: &str = include_str!("../../schema_request_account.sql");
 
 /// The version that rebuilds the tables with an `account` column
 /// (src/store/accounts.rs).

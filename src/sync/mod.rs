@@ -66,6 +66,7 @@ fn engine_sharing(
     let limiter = Arc::new(Limiter::with_account(
         &config.rate_limit,
         account,
+        store.account(),
         AccountClock::Wall,
     ));
     // OAuth when tokens are stored (or an app is configured without a

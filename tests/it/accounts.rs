@@ -354,6 +354,7 @@ async fn two_processes_of_three_accounts_stay_within_the_applications_quota() {
                     .map(|n| ouradb::registry::find(n).unwrap())
                     .to_vec();
                 config.rate_limit.requests = limit;
+                config.rate_limit.application_requests = limit;
                 config.rate_limit.window = window;
                 // Requests reach the server a little after they leave here.
                 config.rate_limit.margin_percent = 10;
@@ -388,6 +389,94 @@ async fn two_processes_of_three_accounts_stay_within_the_applications_quota() {
         env.sim
             .stats()
             .rate_limited(ouradb_sim::RateLimitCause::Application),
+        0
+    );
+    assert_eq!(util::status_count(&env.sim, 429), 0, "no request refused");
+    env.sim.stop().await;
+}
+
+/// Oura's two quotas, token and application, each kept exactly: two
+/// processes each sync two accounts side by side with a token limit below
+/// the application's (20 and 30 per 2 s). No token ever exceeds its own
+/// limit, the accounts together never exceed the application's, nothing is
+/// refused, and the busiest window holds more than one token's limit: the
+/// second account is no longer held to the first one's share.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_side_by_side_each_keep_their_tokens_quota_and_share_the_applications() {
+    let (token_limit, app_limit) = (20u32, 30u32);
+    let window = std::time::Duration::from_secs(2);
+    let env = Env::start(30, |c| {
+        *c = c.clone().with_persons(2);
+        c.rate_limit = token_limit;
+        c.rate_window = window;
+        c.app_rate_limit = app_limit;
+        c.app_rate_window = window;
+    })
+    .await;
+    let db = env.dir.path().join("household.sqlite");
+    let tokens = [TOKEN.to_owned(), format!("{TOKEN}-2")];
+    let first = StoreHandle::new(Store::open(&db).unwrap());
+    let ids: Vec<AccountId> = ["alice", "bob"]
+        .into_iter()
+        .map(|n| first.blocking(move |s| s.add_account(n, jiff::Timestamp::now()).unwrap()))
+        .collect();
+    // One process: its own store and one engine (and limiter) per account,
+    // every account's run at once.
+    let process = || {
+        let store = StoreHandle::new(Store::open(&db).unwrap());
+        let engines: Vec<SyncEngine> = (0..2)
+            .map(|i| {
+                let mut config = env.config_for(&db);
+                config.token = Some(Secret::new(&tokens[i]));
+                config.types = ["heartrate", "daily_sleep", "sleep"]
+                    .map(|n| ouradb::registry::find(n).unwrap())
+                    .to_vec();
+                config.rate_limit.requests = token_limit;
+                config.rate_limit.application_requests = app_limit;
+                config.rate_limit.window = window;
+                // Requests reach the server a little after they leave here.
+                config.rate_limit.margin_percent = 10;
+                engine_with(&env, config, store.for_account(ids[i]))
+            })
+            .collect();
+        async move {
+            let (a, b) = tokio::join!(sync_all(&engines[0]), sync_all(&engines[1]));
+            a.into_iter().chain(b).collect::<Vec<_>>()
+        }
+    };
+    let (a, b) = tokio::join!(process(), process());
+    assert_no_errors(&a);
+    assert_no_errors(&b);
+    let sent: u32 = a.iter().chain(&b).map(|r| r.requests).sum();
+    assert!(
+        sent > 3 * app_limit,
+        "the syncs must need several windows: {sent}"
+    );
+    for token in &tokens {
+        let busiest = env.sim.max_requests_in_window(token, window);
+        assert!(
+            busiest <= token_limit as usize,
+            "{busiest} requests of {token} in one window (limit {token_limit})"
+        );
+    }
+    let busiest = env
+        .sim
+        .max_app_requests_in_window(&ouradb_sim::Application::PersonalTokens, window);
+    eprintln!(
+        "{sent} requests, at most {busiest} in any {window:?} (token {token_limit}, application {app_limit})"
+    );
+    assert!(
+        busiest <= app_limit as usize,
+        "{busiest} requests in one window (application limit {app_limit})"
+    );
+    assert!(
+        busiest > token_limit as usize,
+        "the accounts were held to one token's quota together: {busiest}"
+    );
+    let stats = env.sim.stats();
+    assert_eq!(stats.rate_limited(ouradb_sim::RateLimitCause::Token), 0);
+    assert_eq!(
+        stats.rate_limited(ouradb_sim::RateLimitCause::Application),
         0
     );
     assert_eq!(util::status_count(&env.sim, 429), 0, "no request refused");

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ouradb::store::{RequestLog, Store, WindowLimit};
+use ouradb::store::{AccountId, RequestLog, Scope, Store, WindowLimit};
 
 use crate::util::{self, Env};
 
@@ -117,10 +117,13 @@ fn the_store_and_its_request_account_keep_their_locks_against_other_readers() {
     let limit = [WindowLimit {
         window_us: 1_000_000,
         cap: 100,
+        scope: Scope::Application,
     }];
     let wal = dir.path().join("ouradb.sqlite-wal");
     for round in 0..3 {
-        account.reserve(round, 1, round, &limit, None).unwrap();
+        account
+            .reserve(AccountId::FIRST, round, 1, round, &limit, None)
+            .unwrap();
         // Every way this process opens the file again while it holds it.
         drop(Store::open_read_only(&db).unwrap());
         drop(RequestLog::open(&db).unwrap());

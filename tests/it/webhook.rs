@@ -438,6 +438,7 @@ async fn a_burst_of_1000_events_respects_the_rate_limit_and_loses_nothing() {
                     requests: limit,
                     window,
                     margin_percent: 2,
+                    ..RateLimitConfig::default()
                 };
             },
         )

@@ -221,7 +221,7 @@ pub fn render(live: &Live, snap: &Snapshot) -> String {
     quota.set(snap.quota_used_ratio);
     r.register(
         "quota_used_ratio",
-        "Share of Oura's request quota used in the current rate-limit window (0 to 1), counting every process on the database",
+        "Share of the OAuth application's request quota (rate_limit.application_requests) used in the current rate-limit window (0 to 1), counting every account and every process on the database",
         quota,
     );
     register_accounts(&mut r, &snap.accounts);

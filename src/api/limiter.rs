@@ -209,6 +209,15 @@ struct Lease {
 /// trip at full speed, and little held back by a process that stops.
 const BATCH: u32 = 16;
 
+/// Slots one reservation asks for under a quota of `usable`: at most a
+/// sixteenth of it. A lease not used up stays recorded until its limiter
+/// reserves again (or a window passes, when its account goes idle), so
+/// under a small quota shared by several accounts and processes, leases of
+/// 16 would hold most of it unused and the household would not fill it.
+fn batch_for(usable: u32) -> u32 {
+    BATCH.min(usable / 16).max(1)
+}
+
 type Gcra = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<std::time::Instant>>;
 
 pub struct Limiter {
@@ -233,6 +242,8 @@ pub struct Limiter {
     /// How long a batch stays usable: a 200th of the window, so the rows'
     /// lateness costs at most half a percent of the quota.
     lease_len: Duration,
+    /// Slots asked for at once: [`BATCH`], or fewer under a small quota.
+    batch: u32,
 }
 
 impl Limiter {
@@ -272,6 +283,7 @@ impl Limiter {
             lease: Mutex::new(None),
             refill: tokio::sync::Mutex::new(()),
             lease_len: (cfg.window / 200).clamp(LEASE_FLOOR, Duration::from_secs(2)),
+            batch: batch_for(token.min(application)),
         }
     }
 
@@ -339,12 +351,12 @@ impl Limiter {
             let lease_us = self.lease_len.as_micros() as i64;
             let limits = self.limits();
             let log = self.account.clone();
-            let account = self.account_id;
+            let (account, batch) = (self.account_id, self.batch);
             let outcome = tokio::task::spawn_blocking(move || {
                 log.reserve_when_locked(
                     account,
                     || clock.now_us(),
-                    BATCH,
+                    batch,
                     lease_us,
                     &limits,
                     unused,

@@ -181,7 +181,9 @@ pub fn household_status_line(
     match failing.as_slice() {
         [] => {}
         [one] => {
-            return format!("auth revoked for account {one}: run ouradb auth login --account {one}");
+            return format!(
+                "auth revoked for account {one}: run ouradb auth login --account {one}"
+            );
         }
         many => {
             return format!(

@@ -120,7 +120,9 @@ async fn snapshot(s: &Scrape) -> Result<Snapshot, String> {
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
-    snap.quota_used_ratio = used as f64 / f64::from(first.config().rate_limit.requests);
+    // Every account's sends over the application's quota: with one
+    // account, the token's (both are Oura's 5000 by default).
+    snap.quota_used_ratio = used as f64 / f64::from(first.config().rate_limit.application_requests);
     Ok(snap)
 }
 

@@ -34,7 +34,7 @@ fn household_config(env: &Env, db: &Path, limit: u32, window: Duration) -> Confi
         .enumerate()
         .map(|(i, name)| AccountConfig {
             name: (*name).to_owned(),
-            token: Some(Secret::new(&token(i))),
+            token: Some(Secret::new(token(i))),
             token_file: env.dir.path().join(format!("{name}-tokens.json")),
         })
         .collect();
@@ -105,7 +105,7 @@ async fn a_daemon_and_two_sync_processes_of_three_accounts_keep_and_fill_the_app
             .into_iter()
             .map(|i| {
                 let mut c = config.for_account(&config.accounts[i]);
-                c.token = Some(Secret::new(&token(i)));
+                c.token = Some(Secret::new(token(i)));
                 sync::engine_with_store(
                     Arc::new(c),
                     None,

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::db::{account_fingerprint, reader, view_rows_of_account};
 use crate::util::{self, Env, TOKEN, assert_no_errors};
 
-async fn sync_all(engine: &SyncEngine) -> Vec<TypeReport> {
+pub async fn sync_all(engine: &SyncEngine) -> Vec<TypeReport> {
     let types = engine.config().types.clone();
     let options = RunOptions {
         since: None,
@@ -37,6 +37,30 @@ fn engine_with(env: &Env, config: ouradb::config::Config, store: StoreHandle) ->
         store,
     )
     .expect("engine")
+}
+
+/// The config of person `i`'s account in the quota tests: three types (a
+/// time series and two daily ones), `requests` per token and `application`
+/// for every account together per `window`.
+pub fn quota_config(
+    env: &Env,
+    db: &Path,
+    i: usize,
+    (requests, application): (u32, u32),
+    window: std::time::Duration,
+) -> ouradb::config::Config {
+    let mut config = env.config_for(db);
+    config.token = Some(Secret::new(util::person_token(i)));
+    config.types = ["heartrate", "daily_sleep", "sleep"]
+        .map(|n| ouradb::registry::find(n).unwrap())
+        .to_vec();
+    config.rate_limit.requests = requests;
+    config.rate_limit.application_requests = application;
+    config.rate_limit.window = window;
+    // Requests reach the server a little after they leave here, later
+    // still on a loaded machine running the simulator in the same process.
+    config.rate_limit.margin_percent = 10;
+    config
 }
 
 /// Syncs the simulator's second person (token `test-token-2`; start the
@@ -337,7 +361,6 @@ async fn two_processes_of_three_accounts_stay_within_the_applications_quota() {
     })
     .await;
     let db = env.dir.path().join("household.sqlite");
-    let tokens = [TOKEN.to_owned(), format!("{TOKEN}-2"), format!("{TOKEN}-3")];
     let first = StoreHandle::new(Store::open(&db).unwrap());
     let ids: Vec<AccountId> = ["alice", "bob", "carol"]
         .into_iter()
@@ -348,16 +371,7 @@ async fn two_processes_of_three_accounts_stay_within_the_applications_quota() {
         let engines: Vec<SyncEngine> = order
             .into_iter()
             .map(|i| {
-                let mut config = env.config_for(&db);
-                config.token = Some(Secret::new(&tokens[i]));
-                config.types = ["heartrate", "daily_sleep", "sleep"]
-                    .map(|n| ouradb::registry::find(n).unwrap())
-                    .to_vec();
-                config.rate_limit.requests = limit;
-                config.rate_limit.application_requests = limit;
-                config.rate_limit.window = window;
-                // Requests reach the server a little after they leave here.
-                config.rate_limit.margin_percent = 10;
+                let config = quota_config(&env, &db, i, (limit, limit), window);
                 engine_with(&env, config, store.for_account(ids[i]))
             })
             .collect();
@@ -414,7 +428,7 @@ async fn accounts_side_by_side_each_keep_their_tokens_quota_and_share_the_applic
     })
     .await;
     let db = env.dir.path().join("household.sqlite");
-    let tokens = [TOKEN.to_owned(), format!("{TOKEN}-2")];
+    let tokens = [util::person_token(0), util::person_token(1)];
     let first = StoreHandle::new(Store::open(&db).unwrap());
     let ids: Vec<AccountId> = ["alice", "bob"]
         .into_iter()
@@ -426,16 +440,7 @@ async fn accounts_side_by_side_each_keep_their_tokens_quota_and_share_the_applic
         let store = StoreHandle::new(Store::open(&db).unwrap());
         let engines: Vec<SyncEngine> = (0..2)
             .map(|i| {
-                let mut config = env.config_for(&db);
-                config.token = Some(Secret::new(&tokens[i]));
-                config.types = ["heartrate", "daily_sleep", "sleep"]
-                    .map(|n| ouradb::registry::find(n).unwrap())
-                    .to_vec();
-                config.rate_limit.requests = token_limit;
-                config.rate_limit.application_requests = app_limit;
-                config.rate_limit.window = window;
-                // Requests reach the server a little after they leave here.
-                config.rate_limit.margin_percent = 10;
+                let config = quota_config(&env, &db, i, (token_limit, app_limit), window);
                 engine_with(&env, config, store.for_account(ids[i]))
             })
             .collect();

@@ -10,54 +10,30 @@ use std::time::Duration;
 use ouradb::config::{AccountConfig, Config};
 use ouradb::secret::Secret;
 use ouradb::store::{AccountId, Store, StoreHandle, SyncState};
-use ouradb::sync::{self, NoObserver, RunOptions, SyncEngine, TypeReport};
+use ouradb::sync::{self, SyncEngine};
 use tokio_util::sync::CancellationToken;
 
-use crate::util::{self, Env, TOKEN, assert_no_errors};
+use crate::accounts::{quota_config, sync_all};
+use crate::util::{self, Env, assert_no_errors, person_token};
 
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
 
-fn token(i: usize) -> String {
-    if i == 0 {
-        TOKEN.to_owned()
-    } else {
-        format!("{TOKEN}-{}", i + 1)
-    }
-}
-
-/// A config of three `[[account]]`s, one per simulated person, syncing
-/// three types under a quota of `limit` per `window`.
+/// A config of three `[[account]]`s, one per simulated person, under
+/// [`quota_config`]'s quota with `limit` for each token and all together.
 fn household_config(env: &Env, db: &Path, limit: u32, window: Duration) -> Config {
-    let mut config = env.config_for(db);
+    let mut config = quota_config(env, db, 0, (limit, limit), window);
+    config.token = None;
     config.accounts = NAMES
         .iter()
         .enumerate()
         .map(|(i, name)| AccountConfig {
             name: (*name).to_owned(),
-            token: Some(Secret::new(token(i))),
+            token: Some(Secret::new(person_token(i))),
             token_file: env.dir.path().join(format!("{name}-tokens.json")),
         })
         .collect();
     config.account_entries = true;
-    config.types = ["heartrate", "daily_sleep", "sleep"]
-        .map(|n| ouradb::registry::find(n).unwrap())
-        .to_vec();
-    config.rate_limit.requests = limit;
-    config.rate_limit.application_requests = limit;
-    config.rate_limit.window = window;
-    // Requests reach the server a little after they leave here, later
-    // still on a loaded machine running the simulator in the same process.
-    config.rate_limit.margin_percent = 10;
     config
-}
-
-async fn sync_all(engine: &SyncEngine) -> Vec<TypeReport> {
-    let types = engine.config().types.clone();
-    let options = RunOptions {
-        since: None,
-        backfill: true,
-    };
-    engine.run(&types, options, &NoObserver).await
 }
 
 /// Waits until the daemon's catch-up of every account has ended: a run of
@@ -104,8 +80,7 @@ async fn a_daemon_and_two_sync_processes_of_three_accounts_keep_and_fill_the_app
         let engines: Vec<SyncEngine> = order
             .into_iter()
             .map(|i| {
-                let mut c = config.for_account(&config.accounts[i]);
-                c.token = Some(Secret::new(token(i)));
+                let c = config.for_account(&config.accounts[i]);
                 sync::engine_with_store(
                     Arc::new(c),
                     None,
@@ -148,7 +123,7 @@ async fn a_daemon_and_two_sync_processes_of_three_accounts_keep_and_fill_the_app
     let usable = ouradb::api::limiter::usable_quota(&config.rate_limit);
     let share = backfill_share(&times, window, usable);
     let per_token: Vec<usize> = (0..3)
-        .map(|i| env.sim.max_requests_in_window(&token(i), window))
+        .map(|i| env.sim.max_requests_in_window(&person_token(i), window))
         .collect();
     eprintln!(
         "{} requests, at most {busiest} in any {window:?} (limit {limit}, {usable} usable; per token {per_token:?}), {:.0} % of the usable quota used during the backfill, {} x 429",

@@ -19,6 +19,17 @@ pub use crate::db::{count, fingerprint, reader};
 
 pub const TOKEN: &str = "test-token";
 
+/// The personal access token of the simulator's person `i` (0 is the
+/// first; a simulator started `with_persons(n)` gives the others
+/// `TOKEN-2`, `TOKEN-3`, ...).
+pub fn person_token(i: usize) -> String {
+    if i == 0 {
+        TOKEN.to_owned()
+    } else {
+        format!("{TOKEN}-{}", i + 1)
+    }
+}
+
 /// The Oura OpenAPI 1.37 spec vendored with the tests.
 pub fn spec_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/openapi-1.37.json")

@@ -1238,7 +1238,7 @@ async fn events_reach_only_the_account_of_their_oura_user() {
         let mut ids = Vec::new();
         for (name, token) in [
             ("alice", util::TOKEN.to_owned()),
-            ("bob", format!("{}-2", util::TOKEN)),
+            ("bob", util::person_token(1)),
         ] {
             let id = store.blocking(move |s| s.add_account(name, Timestamp::now()).unwrap());
             let mut c = config.clone();
@@ -1321,7 +1321,7 @@ async fn events_reach_only_the_account_of_their_oura_user() {
         }
         // Bob's first event was proven by fetching with each account's
         // token (alice's answers 404); his second went straight to him.
-        let bob = format!("{}-2", util::TOKEN);
+        let bob = util::person_token(1);
         assert_eq!(
             fetches("wh-bob-1"),
             vec![util::TOKEN.to_owned(), bob.clone()]

@@ -23,6 +23,14 @@
 //!   refilled at its rate, so a full burst goes at once and, once it is spent,
 //!   requests are spread evenly instead of re-bursting a window later.
 //!
+//! History holds back a little of each window for recent data: a request
+//! ranked below [`Priority::Recent`] (a backfill's) is admitted only while
+//! the windows keep [`recent_reserve`] slots free, and a recent request (an
+//! incremental run, a webhook fetch) asks for its one slot with the whole
+//! quota. So while the backfills of a household (or a first sync) keep the
+//! quota full, an account's 15-minute heart-rate run still finds a free
+//! slot at once, instead of waiting for the window to turn.
+//!
 //! The server's headers only ever slow this down: a 429's `Retry-After` and
 //! `X-RateLimit-Reset` hold every request, `X-RateLimit-Limit`/`-Window`
 //! add the server's own window to the token's count when it is stricter, and
@@ -42,6 +50,7 @@ use governor::{
 use reqwest::header::HeaderMap;
 use tokio::time::Instant;
 
+use super::in_flight::Priority;
 use crate::config::RateLimitConfig;
 use crate::store::{AccountId, RequestLog, Reservation, Scope, Unused, WindowLimit};
 
@@ -209,6 +218,12 @@ struct Lease {
 /// trip at full speed, and little held back by a process that stops.
 const BATCH: u32 = 16;
 
+/// Slots of a window of `cap` that history leaves to recent requests: 2 %
+/// (98 of Oura's usable 4,900), at least one when the cap allows it.
+pub fn recent_reserve(cap: u32) -> u32 {
+    if cap < 2 { 0 } else { (cap / 50).max(1) }
+}
+
 /// Slots one reservation asks for under a quota of `usable`: at most a
 /// sixteenth of it. A lease not used up stays recorded until its limiter
 /// reserves again (or a window passes, when its account goes idle), so
@@ -349,9 +364,12 @@ impl Limiter {
                 });
             let clock = self.clock;
             let lease_us = self.lease_len.as_micros() as i64;
-            let limits = self.limits();
+            // Recent requests ask for their own slot with the reserve;
+            // history takes batches and leaves the reserve free.
+            let recent = super::in_flight::current_priority() == Priority::Recent;
+            let limits = self.limits(recent);
             let log = self.account.clone();
-            let (account, batch) = (self.account_id, self.batch);
+            let (account, batch) = (self.account_id, if recent { 1 } else { self.batch });
             let outcome = tokio::task::spawn_blocking(move || {
                 log.reserve_when_locked(
                     account,
@@ -427,11 +445,21 @@ impl Limiter {
         self.server.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn limits(&self) -> Vec<WindowLimit> {
+    /// Every limit a reservation keeps to: whole for recent requests, less
+    /// [`recent_reserve`] for history.
+    fn limits(&self, recent: bool) -> Vec<WindowLimit> {
         let learned = self.lock_server().learned;
         [self.configured, self.application]
             .into_iter()
             .chain(learned)
+            .map(|l| WindowLimit {
+                cap: if recent {
+                    l.cap
+                } else {
+                    l.cap - recent_reserve(l.cap)
+                },
+                ..l
+            })
             .collect()
     }
 
@@ -840,6 +868,43 @@ mod tests {
             let worst = fullest_window(&times, Duration::from_secs(10));
             assert_eq!(worst, alone, "({token}, {application})");
         }
+    }
+
+    /// A backfill filling the application's window leaves 2 % of it to
+    /// recent requests: another account's incremental run goes at once
+    /// while the backfill waits for the window to turn.
+    #[tokio::test(start_paused = true)]
+    async fn history_leaves_a_reserve_that_a_recent_request_takes_at_once() {
+        use super::super::in_flight::at_priority;
+        let (_dir, path) = db();
+        // 100 per token and application, 2 % margin: 98 usable, 1 reserved.
+        let c = app_cfg(100, 100, 10);
+        let (backfill, recent) = (limiter_of(&c, &path, 1), limiter_of(&c, &path, 2));
+        let start = Instant::now();
+        let history = at_priority(Priority::History, async {
+            let mut times = Vec::new();
+            for _ in 0..98 {
+                backfill.acquire().await;
+                times.push(start.elapsed());
+            }
+            times
+        });
+        let other = async {
+            // Once history has taken what it may.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            at_priority(Priority::Recent, recent.acquire()).await;
+            start.elapsed()
+        };
+        let (history, recent_at) = tokio::join!(history, other);
+        let at_once = history.iter().filter(|t| t.is_zero()).count();
+        assert_eq!(at_once, 97, "history stops one short of the usable 98");
+        assert!(history[97] >= Duration::from_secs(10), "{history:?}");
+        assert!(
+            recent_at < Duration::from_secs(1),
+            "the recent request took the reserve at once: {recent_at:?}"
+        );
+        assert_eq!(recent_reserve(4900), 98);
+        assert_eq!(recent_reserve(1), 0);
     }
 
     #[tokio::test(start_paused = true)]

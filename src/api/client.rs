@@ -241,6 +241,45 @@ impl Client {
         self
     }
 
+    /// A place in flight, then a slot of the quota (taken in that order: a
+    /// slot leased by the limiter is sent at once). A request that finds the
+    /// shared quota spent gives its place back while it waits for the
+    /// window to turn, then queues again by its priority: a full window of
+    /// backfills must not hold every place for minutes while a caught-up
+    /// account's incremental run, which may use the quota's reserve
+    /// (`limiter::recent_reserve`), waits for one.
+    async fn admitted(&self, dt: &DataType) -> Result<super::in_flight::Permit, ApiError> {
+        loop {
+            let permit = tokio::select! {
+                p = self.in_flight.acquire() => p,
+                _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
+            };
+            let mut spent_until = None;
+            let admitted = tokio::select! {
+                r = self.limiter.acquire_announcing(|hold, until| {
+                    if hold == Hold::Account {
+                        spent_until = Some(until);
+                        return Err(None);
+                    }
+                    self.announce_wait(dt, hold, until).map_err(Some)
+                }) => r,
+                _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
+            };
+            let until = match (admitted, spent_until) {
+                (Ok(()), _) => return Ok(permit),
+                (Err(Some(e)), _) => return Err(e),
+                (Err(None), Some(until)) => until,
+                (Err(None), None) => continue,
+            };
+            drop(permit);
+            self.announce_wait(dt, Hold::Account, until)?;
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
+            }
+        }
+    }
+
     /// Bounds and announces rate-limit waits (`ouradb sync --max-wait`).
     pub fn set_wait_policy(&self, policy: WaitPolicy) {
         *self.wait_policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
@@ -508,16 +547,8 @@ impl Client {
             self.wait_for_block(dt).await?;
             // A wait for a place in flight is not a rate-limit wait.
             let blocked = waiting.elapsed();
-            // Before the limiter: a slot leased there is sent at once.
-            let permit = tokio::select! {
-                p = self.in_flight.acquire() => p,
-                _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
-            };
             let waiting = tokio::time::Instant::now();
-            tokio::select! {
-                r = self.limiter.acquire_announcing(|hold, until| self.announce_wait(dt, hold, until)) => r?,
-                _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
-            }
+            let permit = self.admitted(dt).await?;
             crate::metrics::live().rate_limit_wait(blocked + waiting.elapsed());
             let req = match self
                 .http

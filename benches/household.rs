@@ -120,7 +120,12 @@ fn cpu_and_peak(pid: u32) -> (Duration, i64) {
         .rsplit_once(')')
         .map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
     // After the name: state is field 3, utime 14 and stime 15 (1-based).
-    let ticks = |i: usize| fields.get(i - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let cpu = Duration::from_millis((ticks(14) + ticks(15)) * 1000 / hz);
@@ -164,7 +169,11 @@ fn main() {
         c.args(["--account", "a1"]);
         c
     });
-    assert!(alone.ok, "ouradb sync --account a1 failed: {}", alone.stdout);
+    assert!(
+        alone.ok,
+        "ouradb sync --account a1 failed: {}",
+        alone.stdout
+    );
     println!(
         "a1 alone first (ouradb sync): {:.1} s",
         alone.wall.as_secs_f64()

@@ -353,7 +353,7 @@ async fn a_config_without_accounts_keeps_one_implicit_account_and_todays_shapes(
 }
 
 #[test]
-fn account_add_rename_and_the_daemon_with_several_accounts() {
+fn account_add_and_rename_keep_names_unique_and_the_first_accounts_data() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("a.sqlite");
     let cfg = dir.path().join("a.toml");
@@ -388,14 +388,6 @@ fn account_add_rename_and_the_daemon_with_several_accounts() {
     let out = run(&cfg, &["account", "remove", "default", "--purge", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("rename it"), "{}", stderr(&out));
-
-    let out = run(&cfg, &["daemon"]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("2 accounts (a, b)") && err.contains("ouradb sync"),
-        "{err}"
-    );
 }
 
 /// Documents stored for the account `id` so far (0 before the file exists).

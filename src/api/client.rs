@@ -47,6 +47,11 @@ pub struct DocumentsPage {
     pub next_token: Option<String>,
     /// Requests spent on this page, retries included.
     pub requests: u32,
+    /// The page's place in flight (`sync.max_in_flight`), held until the
+    /// page is stored: pages awaiting the store thread count against the
+    /// cap, so ten accounts catching up at once cannot pile up hundreds of
+    /// fetched pages in memory. Dropping the page gives the place back.
+    pub place: Option<super::in_flight::Permit>,
 }
 
 impl DocumentsPage {
@@ -455,7 +460,7 @@ impl Client {
             params.push(("next_token", t.to_owned()));
         }
         let url = self.collection_url(dt);
-        let (page, requests) = self
+        let (page, requests, place) = self
             .get(dt, &url, &params, false, attempts, |b| read_page(dt, b))
             .await?;
         let page = page.expect("404 is only tolerated for single documents");
@@ -471,6 +476,7 @@ impl Client {
             rows,
             next_token: next_token.filter(|t| !t.is_empty()),
             requests,
+            place: Some(place),
         })
     }
 
@@ -513,13 +519,15 @@ impl Client {
             })?
             .push(id);
         let mut attempts = 0;
-        self.get(dt, &url, &[], true, &mut attempts, read_single)
-            .await
+        let (document, attempts, _place) = self
+            .get(dt, &url, &[], true, &mut attempts, read_single)
+            .await?;
+        Ok((document, attempts))
     }
 
     /// GET with limiter, auth and retries. Returns the body as `read`
-    /// reads it (None on a tolerated 404) and the number of requests it
-    /// took; `attempts` counts them as they go, so a failure still reports
+    /// reads it (None on a tolerated 404), the number of requests it took
+    /// and the successful request's place in flight; `attempts` counts them as they go, so a failure still reports
     /// what it spent. A body `read` finds truncated or malformed is retried
     /// like a failed request; one that is JSON of the wrong shape is not.
     async fn get<T>(
@@ -530,7 +538,7 @@ impl Client {
         allow_404: bool,
         attempts: &mut u32,
         read: impl Fn(&[u8]) -> Result<T, PageError>,
-    ) -> Result<(Option<T>, u32), ApiError> {
+    ) -> Result<(Option<T>, u32, super::in_flight::Permit), ApiError> {
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
         let mut refreshed = false;
@@ -597,26 +605,30 @@ impl Client {
                 true => ErrorKind::NotAvailable,
                 false => a.kind(),
             }));
-            drop(permit);
             let attempts = *attempts;
-            let (cause, status) = match outcome {
+            let failed = match outcome {
                 Ok(body) => {
                     self.accepted
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .insert(dt.name, (digest(&token), tokio::time::Instant::now()));
-                    return Ok((body, attempts));
+                    return Ok((body, attempts, permit));
                 }
-                Err(Attempt::Fatal(e)) if alone => return Err(e.not_available().unwrap_or(e)),
-                Err(Attempt::Fatal(e)) => return Err(e),
-                Err(Attempt::Unreadable(cause)) => {
+                Err(failed) => failed,
+            };
+            // Not held through a refresh, a back-off or a Retry-After wait.
+            drop(permit);
+            let (cause, status) = match failed {
+                Attempt::Fatal(e) if alone => return Err(e.not_available().unwrap_or(e)),
+                Attempt::Fatal(e) => return Err(e),
+                Attempt::Unreadable(cause) => {
                     return Err(ApiError::BadResponse {
                         data_type: dt.name.into(),
                         cause,
                         attempts,
                     });
                 }
-                Err(Attempt::Unauthorized(detail)) => {
+                Attempt::Unauthorized(detail) => {
                     if !refreshed
                         && self
                             .auth
@@ -636,7 +648,7 @@ impl Client {
                         false => e,
                     });
                 }
-                Err(Attempt::RetryAfter(wait)) => {
+                Attempt::RetryAfter(wait) => {
                     rate_limited += 1;
                     // A server that keeps answering 429 despite honoured
                     // Retry-After is left for the next scheduled run. The
@@ -656,7 +668,7 @@ impl Client {
                     // happens at the top of the loop for every request.
                     continue;
                 }
-                Err(Attempt::Retry { cause, status }) => (cause, status),
+                Attempt::Retry { cause, status } => (cause, status),
             };
             failures += 1;
             if failures >= self.retry.max_attempts {

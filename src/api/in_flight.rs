@@ -1,7 +1,10 @@
 //! The cap on data requests in flight (`sync.max_in_flight`), shared by
 //! every request of the process: sync jobs of every type, retries and
 //! webhook fetches. A request holds a permit from before the limiter until
-//! its body is read, so the server never sees more at once.
+//! its body is read, so the server never sees more at once; a sync page
+//! keeps it until the page is stored (`DocumentsPage::place`), so pages
+//! fetched faster than the one store thread writes them wait as requests
+//! not yet sent rather than piling up in memory.
 //!
 //! Waiting requests are served by [`Priority`], then in arrival order: when
 //! the cap binds, the incremental runs and the daily types' history go
@@ -63,6 +66,12 @@ struct State {
 /// One request's place in flight; given back when dropped.
 pub struct Permit {
     inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Permit")
+    }
 }
 
 impl InFlight {

@@ -774,6 +774,8 @@ impl SyncEngine {
                 None => tokio::spawn(async { (Ok(DocumentsPage::default()), 0) }),
             };
             let mut guard = AbortOnDrop(Some(pending.abort_handle()));
+            // Given back once the page is stored (see `DocumentsPage::place`).
+            let place = page.place;
             tally.requests += page.requests;
             let mut docs = page.data;
             // Documents that could not be decoded: their readable fields
@@ -849,6 +851,7 @@ impl SyncEngine {
                     Ok(counts)
                 })
                 .await?;
+            drop(place);
             tally.counts += counts;
             if last_page {
                 return Ok(());

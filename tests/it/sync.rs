@@ -991,6 +991,80 @@ async fn the_server_never_sees_more_requests_at_once_than_max_in_flight() {
     env.sim.stop().await;
 }
 
+/// Pages fetched but not yet stored keep their place in flight: with the
+/// store thread held, every type's windows running side by side fetch no
+/// more than `sync.max_in_flight` pages between them (before, each window
+/// fetched its page and the next one ahead, so a household's catch-up piled
+/// up hundreds of pages in memory waiting for the one store thread).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_awaiting_the_store_thread_count_against_max_in_flight() {
+    let env = Env::start(365, |c| c.latency = Duration::from_millis(20)).await;
+    let mut config = env.config();
+    config.max_in_flight = 4;
+    let engine = std::sync::Arc::new(env.engine(config));
+    let data_requests = || {
+        env.sim
+            .request_log()
+            .iter()
+            .filter(|e| util::collection_of(&e.path).is_some())
+            .count()
+    };
+    let run = tokio::spawn({
+        let engine = engine.clone();
+        async move {
+            let types = engine.config().types.clone();
+            let opts = ouradb::sync::RunOptions {
+                since: None,
+                backfill: true,
+            };
+            engine.run(&types, opts, &ouradb::sync::NoObserver).await
+        }
+    });
+    // Every type's jobs are under way (metadata is fetched first, alone).
+    while data_requests() < 30 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let store = engine.store().clone();
+    let hold = tokio::spawn(async move {
+        store
+            .run(move |_| {
+                let _ = held_tx.send(());
+                let _ = release_rx.recv();
+            })
+            .await
+    });
+    held_rx.await.expect("the store thread is held");
+    let at_hold = data_requests();
+    // Nothing is stored from here on; wait until the requests stop (at
+    // most three seconds: twenty 20 ms round trips per second per place).
+    let mut last = (at_hold, std::time::Instant::now());
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a bound on waiting, not a measurement"
+    )]
+    while last.1.elapsed() < Duration::from_millis(600) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = data_requests();
+        if now != last.0 {
+            last = (now, std::time::Instant::now());
+        }
+        if now > at_hold + 40 {
+            break;
+        }
+    }
+    let fetched = last.0 - at_hold;
+    release_tx.send(()).expect("release the store thread");
+    hold.await.expect("hold task");
+    assert_no_errors(&run.await.expect("sync task"));
+    assert!(
+        fetched <= 4,
+        "{fetched} pages fetched while none could be stored, with max_in_flight = 4"
+    );
+    env.sim.stop().await;
+}
+
 /// With the in-flight cap binding, every type's incremental run and the
 /// daily types' history are served before the time series' old history:
 /// the first request for an old time series' day waits until every

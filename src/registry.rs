@@ -107,7 +107,7 @@ pub struct DataType {
     pub backfill_windows_in_flight: usize,
     /// How a backfill request of this type ranks against other requests
     /// when the in-flight cap or the quota binds (its incremental requests
-    /// are always [`Priority::Recent`]).
+    /// rank by [`Priority::of_recent_requests`]).
     pub backfill_priority: Priority,
     /// OAuth scope the data type needs.
     pub scope: &'static str,
@@ -148,8 +148,17 @@ pub struct DataType {
 /// lowest first: the days a dashboard shows fill before old history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Priority {
-    /// Incremental runs, re-checks, metadata and webhook fetches.
+    /// Incremental runs, re-checks, metadata and webhook fetches of a type
+    /// caught up: the only requests the quota's reserve is kept for
+    /// (`api::limiter::recent_reserve`).
     Recent,
+    /// The same requests of a type that has not caught up yet (its first
+    /// sync, a new account's): before any history, so a new account's
+    /// dashboards fill from the recent days, but after every caught-up
+    /// account's runs, and outside the reserve: ten accounts starting at
+    /// once would otherwise spend it on their first days, and one caught-up
+    /// account's 15-minute run would wait for the window to turn.
+    CatchUp,
     /// Backfill of daily documents: a year of history in a few requests.
     History,
     /// Backfill of time series: most of a first sync's requests.
@@ -163,12 +172,14 @@ pub enum Priority {
 
 impl Priority {
     /// The rank of an incremental run, re-check or whole-collection fetch
-    /// of a type whose backfill ranks at `self`: first, unless the type
-    /// always yields ([`Priority::Raw`]).
-    pub fn of_recent_requests(self) -> Priority {
-        match self {
-            Priority::Raw => Priority::Raw,
-            _ => Priority::Recent,
+    /// of a type whose backfill ranks at `self`: first once the type has
+    /// `caught_up` (its backfill complete), else [`Priority::CatchUp`],
+    /// unless the type always yields ([`Priority::Raw`]).
+    pub fn of_recent_requests(self, caught_up: bool) -> Priority {
+        match (self, caught_up) {
+            (Priority::Raw, _) => Priority::Raw,
+            (_, true) => Priority::Recent,
+            (_, false) => Priority::CatchUp,
         }
     }
 }
@@ -629,11 +640,15 @@ mod tests {
         for d in DATA_TYPES.iter().filter(|d| d.name != ibi.name) {
             let theirs = [
                 d.backfill_priority,
-                d.backfill_priority.of_recent_requests(),
+                d.backfill_priority.of_recent_requests(false),
+                d.backfill_priority.of_recent_requests(true),
             ];
             for p in theirs {
                 assert!(p < ibi.backfill_priority, "{}", d.name);
-                assert!(p < ibi.backfill_priority.of_recent_requests(), "{}", d.name);
+                for caught_up in [false, true] {
+                    let ibi_recent = ibi.backfill_priority.of_recent_requests(caught_up);
+                    assert!(p < ibi_recent, "{}", d.name);
+                }
             }
         }
     }

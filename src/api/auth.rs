@@ -10,6 +10,11 @@ pub enum AuthError {
         "no Oura access token configured; set auth.personal_access_token, the OURA_TOKEN environment variable, or run `ouradb auth login`"
     )]
     NoToken,
+    /// [`AuthError::NoToken`] of one `[[account]]` of several.
+    #[error(
+        "account {0} has no Oura credentials, so nothing was requested for it; set personal_access_token (or personal_access_token_file) in its [[account]] entry, or run `ouradb auth login --account {0}`"
+    )]
+    AccountNoToken(String),
     #[error("re-authorization required: {0}; run `ouradb auth login`")]
     ReauthRequired(String),
     #[error("token refresh failed: {0}")]
@@ -28,6 +33,41 @@ pub trait TokenSource: Send + Sync {
     /// missing scope is retried only once this changes.
     fn grant(&self) -> Grant {
         Grant::default()
+    }
+}
+
+/// The token source of one `[[account]]`: a missing sign-in names the
+/// account and the command that fixes it, as every account's error must in
+/// a household (the others keep syncing).
+pub struct OfAccount {
+    pub inner: std::sync::Arc<dyn TokenSource>,
+    pub name: String,
+}
+
+impl OfAccount {
+    fn named(&self, e: AuthError) -> AuthError {
+        match e {
+            AuthError::NoToken => AuthError::AccountNoToken(self.name.clone()),
+            e => e,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenSource for OfAccount {
+    async fn access_token(&self) -> Result<Secret, AuthError> {
+        self.inner.access_token().await.map_err(|e| self.named(e))
+    }
+
+    async fn rejected(&self, rejected: &Secret) -> Result<bool, AuthError> {
+        self.inner
+            .rejected(rejected)
+            .await
+            .map_err(|e| self.named(e))
+    }
+
+    fn grant(&self) -> Grant {
+        self.inner.grant()
     }
 }
 

@@ -832,10 +832,12 @@ fn body_attempt(dt: &DataType, e: BodyError, status: StatusCode) -> Attempt {
 fn auth_error(dt: &DataType, e: AuthError) -> ApiError {
     match e {
         AuthError::ReauthRequired(m) => ApiError::ReauthRequired(m),
-        e @ (AuthError::NoToken | AuthError::Refresh(_)) => ApiError::Auth {
-            data_type: dt.name.into(),
-            message: e.to_string(),
-        },
+        e @ (AuthError::NoToken | AuthError::AccountNoToken(_) | AuthError::Refresh(_)) => {
+            ApiError::Auth {
+                data_type: dt.name.into(),
+                message: e.to_string(),
+            }
+        }
     }
 }
 

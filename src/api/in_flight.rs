@@ -7,8 +7,9 @@
 //! not yet sent rather than piling up in memory.
 //!
 //! Waiting requests are served by [`Priority`], then in arrival order: when
-//! the cap binds, the incremental runs and the daily types' history go
-//! before the time series' bulk, and since a permit is taken before the
+//! the cap binds, caught-up types' incremental runs go first, then a first
+//! sync's recent days, then the daily types' history, then the time
+//! series' bulk, and since a permit is taken before the
 //! limiter's slot, the same order holds when the quota binds (at most
 //! `max_in_flight` requests wait on the limiter at once).
 //!
@@ -233,8 +234,10 @@ mod tests {
             (Priority::BulkHistory, "bulk-3"),
             (Priority::BulkHistory, "bulk-4"),
             (Priority::History, "daily-1"),
+            (Priority::CatchUp, "new-1"),
             (Priority::Recent, "recent-1"),
             (Priority::History, "daily-2"),
+            (Priority::CatchUp, "new-2"),
             (Priority::Recent, "recent-2"),
         ] {
             tasks.push(request(&gate, p, name, &order));
@@ -247,8 +250,8 @@ mod tests {
         assert_eq!(
             *order.lock().await,
             [
-                "bulk-1", "bulk-2", "recent-1", "recent-2", "daily-1", "daily-2", "bulk-3",
-                "bulk-4"
+                "bulk-1", "bulk-2", "recent-1", "recent-2", "new-1", "new-2", "daily-1", "daily-2",
+                "bulk-3", "bulk-4"
             ]
         );
         assert_eq!(gate.in_use(), 0);
@@ -285,7 +288,7 @@ mod tests {
         settle().await;
         // Interbeat's incremental and backfill requests queue first...
         for p in [
-            ibi.backfill_priority.of_recent_requests(),
+            ibi.backfill_priority.of_recent_requests(true),
             ibi.backfill_priority,
         ] {
             tasks.push(request(&gate, p, "interbeat", &order));
@@ -295,7 +298,7 @@ mod tests {
         for d in DATA_TYPES.iter().filter(|d| d.name != ibi.name) {
             for p in [
                 d.backfill_priority,
-                d.backfill_priority.of_recent_requests(),
+                d.backfill_priority.of_recent_requests(true),
             ] {
                 tasks.push(request(&gate, p, d.name, &order));
                 settle().await;

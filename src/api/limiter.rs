@@ -24,10 +24,11 @@
 //!   requests are spread evenly instead of re-bursting a window later.
 //!
 //! History holds back a little of each window for recent data: a request
-//! ranked below [`Priority::Recent`] (a backfill's) is admitted only while
-//! the windows keep [`recent_reserve`] slots free, and a recent request (an
-//! incremental run, a webhook fetch) asks for its one slot with the whole
-//! quota. So while the backfills of a household (or a first sync) keep the
+//! ranked below [`Priority::Recent`] (a backfill's, or a first sync's
+//! recent days: [`Priority::CatchUp`]) is admitted only while the windows
+//! keep [`recent_reserve`] slots free, and a recent request (a caught-up
+//! type's incremental run, a webhook fetch) asks for its one slot with the
+//! whole quota. So while the backfills of a household (or a first sync) keep the
 //! quota full, an account's 15-minute heart-rate run still finds a free
 //! slot at once, instead of waiting for the window to turn.
 //!

@@ -149,13 +149,20 @@ pub fn uses_oauth(config: &Config) -> bool {
 
 /// The token source the client should use for this config.
 pub fn token_source(config: &Config) -> Arc<dyn TokenSource> {
-    if uses_oauth(config) {
+    let source: Arc<dyn TokenSource> = if uses_oauth(config) {
         if config.token.is_some() {
             tracing::info!("OAuth tokens are stored; ignoring the personal access token");
         }
         Arc::new(OAuthSource::new(config))
     } else {
         Arc::new(StaticToken::new(config.token.clone()))
+    };
+    match (config.account_entries, config.accounts.as_slice()) {
+        (true, [account]) => Arc::new(super::auth::OfAccount {
+            inner: source,
+            name: account.name.clone(),
+        }),
+        _ => source,
     }
 }
 

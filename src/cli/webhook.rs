@@ -34,10 +34,24 @@ pub enum WebhookCommand {
         #[arg(long = "type", value_name = "TYPE")]
         types: Vec<String>,
     },
+    /// The events received, newest first, with the account each was routed
+    /// to and what became of it.
+    Events {
+        /// Only the events of this account (default: every event, those no
+        /// account owns included).
+        #[arg(long)]
+        account: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCode> {
-    let api = WebhookApi::new(config)?;
+    let api = || WebhookApi::new(config);
     let callback = || -> Result<String, ConfigError> {
         config
             .webhook
@@ -46,7 +60,14 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
             .ok_or_else(|| config::missing_callback_url("is not set"))
     };
     match cmd {
+        // Read from the database alone: no application credentials needed.
+        WebhookCommand::Events {
+            account,
+            limit,
+            json,
+        } => events(config, account.as_deref(), limit, json),
         WebhookCommand::Subscribe { types } => {
+            let api = api()?;
             let url = callback()?;
             let token = config
                 .webhook
@@ -80,6 +101,7 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
             })
         }
         WebhookCommand::List { json } => {
+            let api = api()?;
             let subs = api.list().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&subs)?);
@@ -97,6 +119,7 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
             Ok(ExitCode::SUCCESS)
         }
         WebhookCommand::Renew => {
+            let api = api()?;
             let url = callback()?;
             let mut failed = 0;
             let mut renewed = 0;
@@ -120,6 +143,7 @@ pub async fn run(config: &Config, cmd: WebhookCommand) -> anyhow::Result<ExitCod
             })
         }
         WebhookCommand::Unsubscribe { types } => {
+            let api = api()?;
             let url = callback()?;
             let only: Vec<&str> = select(config, &types)?
                 .iter()
@@ -193,6 +217,76 @@ fn print_table(subs: &[Subscription]) {
         ]);
     }
     println!("{t}");
+}
+
+/// `ouradb webhook events`: what the receiver recorded, by account.
+fn events(config: &Config, only: Option<&str>, limit: u32, json: bool) -> anyhow::Result<ExitCode> {
+    let store = Store::open_read_only(&config.database)?;
+    let stored = store.accounts()?;
+    let account = match only {
+        None => None,
+        Some(name) => {
+            let chosen = super::account::one(config, Some(name))?;
+            match super::account::stored_id(config, &stored, chosen) {
+                Some(id) => Some(id),
+                None => {
+                    println!(
+                        "account {name} has no data in this database yet, so no events: `ouradb sync --account {name}` adds it"
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+        }
+    };
+    let name_of = |id: Option<crate::store::AccountId>| match id {
+        None => None,
+        Some(id) => stored.iter().find(|a| a.id == id).map(|a| a.name.clone()),
+    };
+    let events = store.recent_webhook_events(account, limit)?;
+    if json {
+        let rows: Vec<serde_json::Value> = events
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "received_at": e.received_at.to_string(),
+                    "account": name_of(e.account),
+                    "event_type": e.event_type,
+                    "data_type": e.data_type,
+                    "object_id": e.object_id,
+                    "event_time": e.event_time,
+                    "outcome": e.outcome,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if events.is_empty() {
+        println!("no webhook events recorded");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = comfy_table::Table::new();
+    t.set_header([
+        "received",
+        "account",
+        "event",
+        "data type",
+        "object id",
+        "outcome",
+    ]);
+    for e in &events {
+        // Everything but the time and the account is the server's text.
+        t.add_row([
+            e.received_at.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+            name_of(e.account).unwrap_or_else(|| "-".into()),
+            one_line(&e.event_type),
+            one_line(&e.data_type),
+            one_line_cut(&e.object_id, 40),
+            one_line_cut(&e.outcome, 60),
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Best effort: `status` shows what was last recorded.

@@ -97,6 +97,22 @@ impl Store {
         self.webhook_events("WHERE outcome = ?1 ORDER BY received_at, rowid", [PENDING])
     }
 
+    /// The newest `limit` events, newest first: `account`'s when given,
+    /// else every event, those no account owns included.
+    pub fn recent_webhook_events(
+        &self,
+        account: Option<super::AccountId>,
+        limit: u32,
+    ) -> Result<Vec<WebhookEventRecord>, StoreError> {
+        if !self.has_webhook_tables() {
+            return Ok(Vec::new());
+        }
+        self.webhook_events(
+            "WHERE ?1 IS NULL OR account = ?1 ORDER BY received_at DESC, rowid DESC LIMIT ?2",
+            params![account.map(super::AccountId::get), limit],
+        )
+    }
+
     /// `webhook_event` rows selected by `filter` (a WHERE/ORDER/LIMIT tail).
     fn webhook_events(
         &self,

@@ -114,18 +114,6 @@ enum WindowCursor {
     Backfill(Arc<Mutex<FloorLedger>>),
 }
 
-impl WindowCursor {
-    /// How the window's requests rank at the in-flight cap: a backfill's
-    /// by its type, everything else (incremental windows, re-checks, whole
-    /// collections) first.
-    fn priority(&self, dt: &DataType) -> Priority {
-        match self {
-            WindowCursor::Fixed(_) => dt.backfill_priority.of_recent_requests(),
-            WindowCursor::Backfill(_) => dt.backfill_priority,
-        }
-    }
-}
-
 /// Progress notifications for bars and logs.
 pub trait Observer: Send + Sync {
     fn started(&self, _dt: &'static DataType, _total_days: u64) {}
@@ -487,6 +475,11 @@ impl SyncEngine {
     ) -> Result<(), SyncError> {
         let mut state = self.with_store(dt, move |s| s.sync_state(dt)).await?;
         let today = self.today();
+        // Incremental windows, re-checks and whole collections; a backfill
+        // ranks at its type's `backfill_priority`.
+        let recent = dt
+            .backfill_priority
+            .of_recent_requests(state.backfill_complete);
         match dt.query {
             QueryStyle::Single | QueryStyle::List => {
                 observer.started(dt, 1);
@@ -506,7 +499,7 @@ impl SyncEngine {
                         dt,
                         everything,
                         PageQuery::All,
-                        WindowCursor::Fixed(cursor),
+                        (WindowCursor::Fixed(cursor), recent),
                         &mut tally,
                     )
                     .await;
@@ -541,7 +534,8 @@ impl SyncEngine {
                 for w in rechecks {
                     // Moves no cursor: these days are synced already.
                     let cursor = WindowCursor::Fixed(CursorAdvance::default());
-                    self.window_into(dt, w, cursor, observer, report).await?;
+                    self.window_into(dt, w, (cursor, recent), observer, report)
+                        .await?;
                 }
 
                 let windows = plan::split(inc.from, inc.to, dt.window_days);
@@ -558,8 +552,8 @@ impl SyncEngine {
                         backfill_complete: false,
                         window_done: i == last,
                     };
-                    self.window_into(dt, w, WindowCursor::Fixed(cursor), observer, report)
-                        .await?;
+                    let cursor = (WindowCursor::Fixed(cursor), recent);
+                    self.window_into(dt, w, cursor, observer, report).await?;
                 }
 
                 if !opts.backfill || state.backfill_complete {
@@ -585,7 +579,7 @@ impl SyncEngine {
                     .max(1);
                 let mut in_flight = futures::stream::iter(windows)
                     .map(|w| {
-                        let cursor = WindowCursor::Backfill(ledger.clone());
+                        let cursor = (WindowCursor::Backfill(ledger.clone()), dt.backfill_priority);
                         async move {
                             let mut tally = Tally::default();
                             let r = self
@@ -613,7 +607,7 @@ impl SyncEngine {
         &self,
         dt: &'static DataType,
         w: Window,
-        cursor: WindowCursor,
+        cursor: (WindowCursor, Priority),
         observer: &dyn Observer,
         report: &mut TypeReport,
     ) -> Result<(), SyncError> {
@@ -704,7 +698,7 @@ impl SyncEngine {
         dt: &'static DataType,
         w: Window,
         query: PageQuery,
-        cursor: WindowCursor,
+        (cursor, priority): (WindowCursor, Priority),
         tally: &mut Tally,
     ) -> Result<(), SyncError> {
         // Every token of the window with the page it led to: a cycle of any
@@ -718,7 +712,6 @@ impl SyncEngine {
         // could not may be any stored document, so nothing counts as gone.
         let mut complete = true;
         let track_vanished = dt.query != QueryStyle::DateTimeRange;
-        let priority = cursor.priority(dt);
         let mut pending = self.prefetch(dt, &query, None, priority);
         loop {
             let page = match pending.await {

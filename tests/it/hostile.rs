@@ -1446,6 +1446,48 @@ async fn a_short_wait_on_the_shared_quota_is_announced_then_the_sync_finishes() 
     );
 }
 
+/// The quota's reserve (2 % of a window) is kept for the runs of types
+/// that caught up: with the rest of the window spent by another process, a
+/// caught-up type's incremental run goes at once, while the same run of a
+/// type that never finished its first sync (a new account's) waits for the
+/// window like history does, here beyond `--max-wait`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quotas_reserve_serves_caught_up_types_not_a_first_sync() {
+    let fake = Fake::start(|_| json_page(json!([]), None)).await;
+    let reserve = ouradb::api::limiter::recent_reserve(4900);
+    let spend_all_but_the_reserve = |db: &Path| fill_account(db, 4900 - reserve, now_us());
+    // daily_sleep's incremental run (`sync_into`).
+    let args = ["--max-wait", "1m"];
+
+    let dir = tempfile::tempdir().unwrap();
+    let caught_up = dir.path().join("caught_up.sqlite");
+    let cfg = config_file(dir.path(), &fake.base, &caught_up, TOKEN_LINE);
+    let (out, _) = run(&cfg, &["sync", "--type", "daily_sleep"]).await;
+    assert!(out.status.success(), "{}", text(&out).1);
+    spend_all_but_the_reserve(&caught_up);
+    let before = fake.hits();
+    let (out, took) = sync_into(&fake.base, dir.path(), &caught_up, &args).await;
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(fake.hits() > before, "the run was sent within the reserve");
+
+    let first = dir.path().join("first.sqlite");
+    // The file's schema and its profile, nothing of daily_sleep yet.
+    let cfg = config_file(dir.path(), &fake.base, &first, TOKEN_LINE);
+    let (out, _) = run(&cfg, &["sync", "--type", "personal_info"]).await;
+    assert!(out.status.success(), "{}", text(&out).1);
+    spend_all_but_the_reserve(&first);
+    let before = fake.hits();
+    let (out, _) = sync_into(&fake.base, dir.path(), &first, &args).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out).1);
+    assert!(
+        errors(&out).contains("daily_sleep: the Oura request quota shared by every ouradb process on this database (used up in the last window) asks to wait until"),
+        "{}",
+        errors(&out)
+    );
+    assert_eq!(fake.hits(), before, "the first sync left the reserve alone");
+}
+
 /// Rows dated tomorrow (a process with its clock a day ahead) stall
 /// nothing and are dropped from the account.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

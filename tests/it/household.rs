@@ -199,3 +199,88 @@ fn the_status_line_of_a_household_names_the_account_to_sign_in_again() {
     // One account reads as it always did.
     assert_eq!(line(&[alice]), "2 types fresh");
 }
+
+/// A daemon of three accounts, one of them (carol) with no credentials at
+/// all: carol pauses alone, each of her types naming her, the cause and the
+/// command that fixes it, with nothing sent for her; alice and bob sync to
+/// completion beside her; the STATUS line names carol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_without_credentials_pauses_alone_in_a_household_daemon() {
+    let env = Env::start(20, |c| *c = c.clone().with_persons(3)).await;
+    let db = env.dir.path().join("household.sqlite");
+    let mut config = household_config(&env, &db, 5000, Duration::from_secs(300));
+    config.accounts[2].token = None;
+    let cancel = CancellationToken::new();
+    let store = StoreHandle::new(Store::open(&db).unwrap());
+    let engines = sync::household(&config, &store, cancel.clone(), env.clock())
+        .await
+        .expect("engines");
+    let daemon = tokio::spawn(ouradb::daemon::run_all(engines.clone(), cancel.clone()));
+    let synced = tokio::time::timeout(Duration::from_secs(120), caught_up(&engines[..2]));
+    synced.await.expect("alice and bob synced in time");
+    // Carol's catch-up ended too: a run of her own finds no type busy.
+    let carol = &engines[2];
+    let reports = loop {
+        let reports = sync_all(carol).await;
+        if reports.iter().all(|r| !r.skipped_busy) {
+            break reports;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    cancel.cancel();
+    daemon.await.unwrap().expect("the daemon stops cleanly");
+
+    let fix = "account carol has no Oura credentials, so nothing was requested for it; set personal_access_token (or personal_access_token_file) in its [[account]] entry, or run `ouradb auth login --account carol`";
+    for r in &reports {
+        let error = r.error.as_deref().unwrap_or_default();
+        assert!(error.contains(fix), "{}: {error}", r.data_type);
+    }
+    let states = configured_states(carol).await;
+    assert_eq!(states.len(), config.types.len());
+    for s in &states {
+        let error = s.last_error.as_deref().unwrap_or_default();
+        assert!(error.contains(fix), "{}: {error}", s.data_type);
+    }
+    let unsigned = env
+        .sim
+        .request_log()
+        .iter()
+        .filter(|e| e.token.is_none())
+        .count();
+    assert_eq!(unsigned, 0, "nothing was sent without a token");
+    for (engine, name) in engines[..2].iter().zip(NAMES) {
+        let states = configured_states(engine).await;
+        assert!(
+            states
+                .iter()
+                .all(|s| s.backfill_complete && s.last_success.is_some()),
+            "{name}: {states:?}"
+        );
+    }
+    let all: Vec<(&str, Vec<SyncState>)> = vec![
+        ("alice", configured_states(&engines[0]).await),
+        ("bob", configured_states(&engines[1]).await),
+        ("carol", states),
+    ];
+    let line = ouradb::daemon::household_status_line(
+        &all,
+        jiff::Timestamp::now(),
+        Duration::from_secs(86_400),
+        None,
+    );
+    assert_eq!(
+        line,
+        "auth revoked for account carol: run ouradb auth login --account carol"
+    );
+    env.sim.stop().await;
+}
+
+/// The sync state of the types `engine` syncs.
+async fn configured_states(engine: &SyncEngine) -> Vec<SyncState> {
+    let types = &engine.config().types;
+    let states = engine.states().await.unwrap();
+    states
+        .into_iter()
+        .filter(|s| types.iter().any(|t| t.name == s.data_type))
+        .collect()
+}

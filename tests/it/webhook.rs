@@ -1222,6 +1222,59 @@ async fn a_daily_document_re_issued_under_a_new_id_replaces_the_stored_one_by_we
     .await;
 }
 
+/// `ouradb webhook events [--account NAME]` on the file of
+/// [`events_reach_only_the_account_of_their_oura_user`]: bob's two events,
+/// newest first; without `--account`, all five, the stranger's under no
+/// account.
+fn check_events_by_account(env: &Env, db: &std::path::Path, stranger: &str) {
+    let cfg = env.dir.path().join("household.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[storage]\ndatabase = \"{}\"\n[[account]]\nname = \"alice\"\n[[account]]\nname = \"bob\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let events = |args: &[&str]| -> Vec<Value> {
+        let out = crate::cli::ouradb_at(&cfg)
+            .args(["webhook", "events", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let field =
+        |rows: &[Value], key: &str| -> Vec<Value> { rows.iter().map(|r| r[key].clone()).collect() };
+    let bobs = events(&["--account", "bob"]);
+    assert_eq!(
+        field(&bobs, "object_id"),
+        [json!("wh-bob-2"), json!("wh-bob-1")]
+    );
+    assert_eq!(field(&bobs, "account"), [json!("bob"), json!("bob")]);
+    let all = events(&[]);
+    assert_eq!(all.len(), 5);
+    let strangers: Vec<&Value> = all.iter().filter(|r| r["account"].is_null()).collect();
+    assert_eq!(strangers.len(), 2);
+    assert!(strangers.iter().all(|r| r["outcome"] == json!(stranger)));
+    assert_eq!(events(&["--limit", "1"]).len(), 1);
+    let out = crate::cli::ouradb_at(&cfg)
+        .args(["webhook", "events", "--account", "carol"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "an account not in the config");
+    let told = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        told.contains("carol") && told.contains("alice, bob"),
+        "{told}"
+    );
+}
+
 /// Subscriptions are the application's, so one receiver hears every
 /// account's events: each lands in the account of its Oura user only. The
 /// simulator's webhook `user_id` is not the personal_info id, so the first
@@ -1368,9 +1421,10 @@ async fn events_reach_only_the_account_of_their_oura_user() {
                 ("wh-alice-1".into(), "stored".into(), Some(ids[0])),
                 ("wh-bob-2".into(), "stored".into(), Some(ids[1])),
                 ("nobodys-document".into(), stranger.clone(), None),
-                ("wh-alice-1".into(), stranger, None),
+                ("wh-alice-1".into(), stranger.clone(), None),
             ]
         );
+        check_events_by_account(&env, &config.database, &stranger);
         cancel.cancel();
         tracker.close();
         tracker.wait().await;

@@ -215,6 +215,9 @@ pub fn write_config(path: &Path, url: &str, db: &Path, days: u32, extra: &str) {
         ),
     )
     .expect("config");
+    // It holds the token: ouradb warns about a config others can read.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod 600");
 }
 
 /// `ouradb --config <config> sync --json`, ready to measure.

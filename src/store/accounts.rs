@@ -497,10 +497,18 @@ impl super::Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         for t in REBUILT.iter().rev() {
-            tx.execute(
-                &format!("DELETE FROM {} WHERE account = ?1", quote(t)),
-                [id.0],
-            )?;
+            // A packed key's account is computed from the key: a range of
+            // the key, not a scan of every account's beats.
+            let table = quote(t);
+            if is_packed(&tx, t)? {
+                let span = super::mapping::PACKED_SPAN;
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE {PACKED_KEY} >= ?1 AND {PACKED_KEY} < ?2"),
+                    [(id.0 - 1) * span, id.0 * span],
+                )?;
+            } else {
+                tx.execute(&format!("DELETE FROM {table} WHERE account = ?1"), [id.0])?;
+            }
         }
         tx.execute("DELETE FROM account WHERE id = ?1", [id.0])?;
         tx.commit()?;

@@ -213,6 +213,63 @@ fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
+/// Purging an account takes its beats (a range of the packed key) and
+/// every other row of its, and leaves the other account's.
+#[test]
+fn purging_an_account_takes_its_beats_and_rows_and_leaves_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = version_10_file(dir.path());
+    let mut store = Store::open(&path).unwrap();
+    let second = store.add_account("second", jiff::Timestamp::now()).unwrap();
+    let base = (second.get() - 1) * mapping::PACKED_SPAN;
+    store
+        .conn
+        .execute(
+            "INSERT INTO interbeat_interval (beat, ibi, validity) VALUES (?1, 900, 1), (?2, 910, 1)",
+            [base + 1709251200000, base + 1709251200900],
+        )
+        .unwrap();
+    store
+        .conn
+        .execute(
+            "INSERT INTO heartrate (account, ts, source, bpm) VALUES (?1, 1709251200, 'sleep', 60)",
+            [second.get()],
+        )
+        .unwrap();
+    let c = |store: &Store, sql: &str| count(&store.conn, sql);
+    assert_eq!(
+        c(
+            &store,
+            "SELECT count(*) FROM interbeat_interval WHERE account = 2"
+        ),
+        2
+    );
+    store.purge_account(second).unwrap();
+    assert_eq!(
+        c(
+            &store,
+            "SELECT count(*) FROM interbeat_interval WHERE account = 2"
+        ),
+        0
+    );
+    assert_eq!(
+        c(&store, "SELECT count(*) FROM heartrate WHERE account = 2"),
+        0
+    );
+    assert_eq!(
+        c(
+            &store,
+            "SELECT count(*) FROM interbeat_interval WHERE account = 1"
+        ),
+        3
+    );
+    assert_eq!(
+        c(&store, "SELECT count(*) FROM heartrate WHERE account = 1"),
+        2
+    );
+    assert_eq!(c(&store, "SELECT count(*) FROM account"), 1);
+}
+
 #[test]
 fn a_version_10_file_moves_every_row_to_the_first_account_and_proves_it() {
     let dir = tempfile::tempdir().unwrap();

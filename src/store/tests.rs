@@ -220,7 +220,7 @@ fn purging_an_account_takes_its_beats_and_rows_and_leaves_the_others() {
     let dir = tempfile::tempdir().unwrap();
     let path = version_10_file(dir.path());
     let mut store = Store::open(&path).unwrap();
-    let second = store.add_account("second", jiff::Timestamp::now()).unwrap();
+    let second = store.add_account("second", crate::clock::now()).unwrap();
     let base = (second.get() - 1) * mapping::PACKED_SPAN;
     store
         .conn

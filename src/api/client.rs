@@ -47,10 +47,10 @@ pub struct DocumentsPage {
     pub next_token: Option<String>,
     /// Requests spent on this page, retries included.
     pub requests: u32,
-    /// The page's place in flight (`sync.max_in_flight`), held until the
-    /// page is stored: pages awaiting the store thread count against the
-    /// cap, so ten accounts catching up at once cannot pile up hundreds of
-    /// fetched pages in memory. Dropping the page gives the place back.
+    /// The page's place (`in_flight::Permit::into_page`), held until the
+    /// page is stored: at most twice `sync.max_in_flight` pages are fetched
+    /// and not yet stored, so ten accounts catching up at once cannot pile
+    /// up hundreds of them in memory. Dropping the page gives it back.
     pub place: Option<super::in_flight::Permit>,
 }
 
@@ -476,7 +476,7 @@ impl Client {
             rows,
             next_token: next_token.filter(|t| !t.is_empty()),
             requests,
-            place: Some(place),
+            place: Some(place.into_page()),
         })
     }
 

@@ -1,10 +1,13 @@
 //! The cap on data requests in flight (`sync.max_in_flight`), shared by
 //! every request of the process: sync jobs of every type, retries and
 //! webhook fetches. A request holds a permit from before the limiter until
-//! its body is read, so the server never sees more at once; a sync page
-//! keeps it until the page is stored (`DocumentsPage::place`), so pages
+//! its body is read, so the server never sees more at once. A sync page
+//! then keeps a place until it is stored (`DocumentsPage::place`): one of
+//! as many page places as the cap, else its request's own permit. So at
+//! most twice the cap of pages are fetched and not yet stored; pages
 //! fetched faster than the one store thread writes them wait as requests
-//! not yet sent rather than piling up in memory.
+//! not yet sent rather than piling up in memory, while a page waiting a
+//! moment for the store does not hold a request back.
 //!
 //! Waiting requests are served by [`Priority`], then in arrival order: when
 //! the cap binds, caught-up types' incremental runs go first, then a first
@@ -57,6 +60,8 @@ struct Inner {
 #[derive(Default)]
 struct State {
     free: usize,
+    /// Places for pages fetched and not yet stored ([`Permit::into_page`]).
+    pages_free: usize,
     /// Waiters by (priority, arrival).
     queue: BTreeSet<(Priority, u64)>,
     /// Waiters a permit was handed to, not yet woken.
@@ -64,9 +69,11 @@ struct State {
     next: u64,
 }
 
-/// One request's place in flight; given back when dropped.
+/// One request's place in flight, or a fetched page's place
+/// ([`Permit::into_page`]); given back when dropped.
 pub struct Permit {
     inner: Arc<Inner>,
+    page: bool,
 }
 
 impl std::fmt::Debug for Permit {
@@ -85,6 +92,7 @@ impl InFlight {
                 cap,
                 state: Mutex::new(State {
                     free: cap,
+                    pages_free: cap,
                     ..State::default()
                 }),
                 handed: Notify::new(),
@@ -141,7 +149,32 @@ impl InFlight {
     fn permit(&self) -> Permit {
         Permit {
             inner: self.inner.clone(),
+            page: false,
         }
+    }
+}
+
+impl Permit {
+    /// The place of the page this request fetched, until it is stored: a
+    /// page place when one is free, the request's place going back to the
+    /// requests at once; else this request's place, kept.
+    pub fn into_page(mut self) -> Permit {
+        if self.page {
+            return self;
+        }
+        let took = {
+            let mut s = self.inner.lock();
+            let free = s.pages_free > 0;
+            if free {
+                s.pages_free -= 1;
+            }
+            free
+        };
+        if took {
+            self.inner.release();
+            self.page = true;
+        }
+        self
     }
 }
 
@@ -167,7 +200,10 @@ impl Inner {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.inner.release();
+        match self.page {
+            true => self.inner.lock().pages_free += 1,
+            false => self.inner.release(),
+        }
     }
 }
 
@@ -255,6 +291,30 @@ mod tests {
             ]
         );
         assert_eq!(gate.in_use(), 0);
+    }
+
+    /// A fetched page takes a page place and gives its request's place
+    /// back; with the page places taken, it keeps its request's place.
+    #[tokio::test(start_paused = true)]
+    async fn pages_take_page_places_then_keep_their_requests() {
+        let gate = InFlight::new(2);
+        let first = gate.acquire().await.into_page();
+        let second = gate.acquire().await.into_page();
+        assert_eq!(gate.in_use(), 0, "two pages, both in page places");
+        let third = gate.acquire().await.into_page();
+        let fourth = gate.acquire().await.into_page();
+        assert_eq!(gate.in_use(), 2, "the page places are taken");
+        let waiting = tokio::time::timeout(Duration::from_millis(10), gate.acquire()).await;
+        assert!(waiting.is_err(), "four pages held: no request may go");
+        drop(first);
+        assert_eq!(gate.in_use(), 2, "a page place is no request place");
+        drop(third);
+        assert_eq!(gate.in_use(), 1);
+        drop((second, fourth));
+        assert_eq!(gate.in_use(), 0);
+        let again = gate.acquire().await.into_page();
+        assert_eq!(gate.in_use(), 0, "the page places came back");
+        drop(again);
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use ouradb::config::{AccountConfig, Config};
 use ouradb::secret::Secret;
 use ouradb::store::{AccountId, Store, StoreHandle, SyncState};
-use ouradb::sync::{self, SyncEngine};
+use ouradb::sync::{self, SyncEngine, TypeReport};
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::{quota_config, sync_all};
@@ -36,18 +36,23 @@ fn household_config(env: &Env, db: &Path, limit: u32, window: Duration) -> Confi
     config
 }
 
-/// Waits until the daemon's catch-up of every account has ended: a run of
-/// its own then finds no type busy.
+/// Waits until the daemon's catch-up of every account has ended, and
+/// every account synced without an error.
 async fn caught_up(engines: &[Arc<SyncEngine>]) {
     for engine in engines {
-        loop {
-            let reports = sync_all(engine).await;
-            if reports.iter().all(|r| !r.skipped_busy) {
-                assert_no_errors(&reports);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_no_errors(&after_catch_up(engine).await);
+    }
+}
+
+/// The reports of a run of `engine`'s own once the daemon's catch-up of
+/// its account has ended: a run that finds no type busy.
+async fn after_catch_up(engine: &SyncEngine) -> Vec<TypeReport> {
+    loop {
+        let reports = sync_all(engine).await;
+        if reports.iter().all(|r| !r.skipped_busy) {
+            return reports;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -218,15 +223,8 @@ async fn an_account_without_credentials_pauses_alone_in_a_household_daemon() {
     let daemon = tokio::spawn(ouradb::daemon::run_all(engines.clone(), cancel.clone()));
     let synced = tokio::time::timeout(Duration::from_secs(120), caught_up(&engines[..2]));
     synced.await.expect("alice and bob synced in time");
-    // Carol's catch-up ended too: a run of her own finds no type busy.
     let carol = &engines[2];
-    let reports = loop {
-        let reports = sync_all(carol).await;
-        if reports.iter().all(|r| !r.skipped_busy) {
-            break reports;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let reports = after_catch_up(carol).await;
     cancel.cancel();
     daemon.await.unwrap().expect("the daemon stops cleanly");
 

@@ -527,8 +527,8 @@ impl Client {
 
     /// GET with limiter, auth and retries. Returns the body as `read`
     /// reads it (None on a tolerated 404), the number of requests it took
-    /// and the successful request's place in flight; `attempts` counts them as they go, so a failure still reports
-    /// what it spent. A body `read` finds truncated or malformed is retried
+    /// and the successful request's place in flight; `attempts` counts
+    /// them as they go, so a failure still reports what it spent. A body `read` finds truncated or malformed is retried
     /// like a failed request; one that is JSON of the wrong shape is not.
     async fn get<T>(
         &self,

@@ -295,6 +295,13 @@ pub static DATA_TYPES: &[DataType] = &[
         // Beats reach the cloud when the app syncs the ring, mostly in the
         // morning; each run re-reads the lookback (~27 pages a night).
         schedule: SCHEDULE_HOURLY,
+        // A night's beats are ~27 pages that follow one another by
+        // next_token: heart rate's 30-day windows made each a chain of
+        // ~800 round trips (90 nights: 178 s at 200 ms a request, whatever
+        // the cap). A week a window: 60 s, and 16.7 bytes a beat against
+        // 16.9 (1-day windows: 53 s but 18.4 bytes, their inserts split
+        // more pages); BENCHMARKS.md.
+        backfill_window_days: 7,
         ..HEARTRATE
     },
     DataType {
@@ -637,6 +644,10 @@ mod tests {
         assert_eq!(ibi.query, QueryStyle::DateTimeRange);
         assert_eq!(ibi.scope, "heartrate");
         assert_eq!(ibi.window_days, TIME_SERIES_WINDOW_DAYS);
+        // A backfill window is one chain of next_token pages, ~27 a night:
+        // at 200 ms a round trip, no window may take more than a minute.
+        let chain = ibi.backfill_window_days * 27;
+        assert!(chain * 200 <= 60_000, "{chain} pages in a row");
         for d in DATA_TYPES.iter().filter(|d| d.name != ibi.name) {
             let theirs = [
                 d.backfill_priority,

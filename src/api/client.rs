@@ -1,7 +1,6 @@
 //! HTTP client for the Oura collections: one request at a time per caller,
 //! every request through the shared [`Limiter`], retries with backoff.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,10 +14,8 @@ use super::error::{ApiError, Attempt};
 use super::http::{BodyError, BodySize};
 use super::limiter::{Hold, Limiter};
 use crate::config::{Config, RetryConfig};
-use crate::error_kind::ErrorKind;
 use crate::registry::{DataType, QueryStyle};
 use crate::rows::{Document, DocumentPage, PageError, RawRows, Undecodable};
-use crate::secret::Secret;
 
 /// The query of one page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,20 +188,6 @@ pub struct Client {
     wait_policy: std::sync::RwLock<WaitPolicy>,
     #[allow(clippy::disallowed_types, reason = "never held across an .await")]
     waits: std::sync::Mutex<WaitLedger>,
-    /// Per data type, a digest of the last access token a request of it
-    /// succeeded with (in memory only) and when that answer came: the
-    /// evidence that a 401/403 with that token concerns one collection.
-    #[allow(clippy::disallowed_types, reason = "never held across an .await")]
-    accepted: std::sync::Mutex<HashMap<&'static str, (TokenDigest, tokio::time::Instant)>>,
-}
-
-/// A SHA-256 of an access token: compares tokens without keeping another
-/// copy of one.
-type TokenDigest = [u8; 32];
-
-fn digest(token: &Secret) -> TokenDigest {
-    use sha2::Digest;
-    sha2::Sha256::digest(token.expose().as_bytes()).into()
 }
 
 impl Client {
@@ -233,8 +216,6 @@ impl Client {
             wait_policy: std::sync::RwLock::default(),
             #[allow(clippy::disallowed_types, reason = "never held across an .await")]
             waits: std::sync::Mutex::default(),
-            #[allow(clippy::disallowed_types, reason = "never held across an .await")]
-            accepted: std::sync::Mutex::default(),
         })
     }
 
@@ -374,24 +355,6 @@ impl Client {
             }
         }
         Ok(())
-    }
-
-    /// Whether a request of another data type than `dt` succeeded with
-    /// `token` after `since` (when the refused request was sent): the
-    /// token worked then, so the refusal is the collection's alone. An
-    /// older success proves nothing: a personal access token revoked since
-    /// is still the same token.
-    fn accepted_elsewhere(
-        &self,
-        dt: &DataType,
-        token: &Secret,
-        since: tokio::time::Instant,
-    ) -> bool {
-        let d = digest(token);
-        let accepted = self.accepted.lock().unwrap_or_else(|p| p.into_inner());
-        accepted
-            .iter()
-            .any(|(name, (seen, at))| *name != dt.name && *seen == d && *at >= since)
     }
 
     /// What the current credentials were granted.
@@ -582,7 +545,6 @@ impl Client {
                 }
             };
             *attempts += 1;
-            let sent = tokio::time::Instant::now();
             let req = self.http.execute(req);
             let outcome = tokio::select! {
                 r = async {
@@ -597,29 +559,15 @@ impl Client {
                 } => r,
                 _ = self.cancel.cancelled() => return Err(ApiError::Cancelled),
             };
-            // A refusal of this collection alone is no failure, in the
-            // metrics either.
-            let alone = outcome.as_ref().err().is_some_and(Attempt::is_refusal)
-                && self.accepted_elsewhere(dt, &token, sent);
-            crate::metrics::live().request(outcome.as_ref().err().map(|a| match alone {
-                true => ErrorKind::NotAvailable,
-                false => a.kind(),
-            }));
+            crate::metrics::live().request(outcome.as_ref().err().map(Attempt::kind));
             let attempts = *attempts;
             let failed = match outcome {
-                Ok(body) => {
-                    self.accepted
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(dt.name, (digest(&token), tokio::time::Instant::now()));
-                    return Ok((body, attempts, permit));
-                }
+                Ok(body) => return Ok((body, attempts, permit)),
                 Err(failed) => failed,
             };
             // Not held through a refresh, a back-off or a Retry-After wait.
             drop(permit);
             let (cause, status) = match failed {
-                Attempt::Fatal(e) if alone => return Err(e.not_available().unwrap_or(e)),
                 Attempt::Fatal(e) => return Err(e),
                 Attempt::Unreadable(cause) => {
                     return Err(ApiError::BadResponse {
@@ -639,13 +587,9 @@ impl Client {
                         refreshed = true;
                         continue;
                     }
-                    let e = ApiError::Unauthorized {
+                    return Err(ApiError::Unauthorized {
                         data_type: dt.name.into(),
                         detail,
-                    };
-                    return Err(match alone {
-                        true => e.not_available().unwrap_or(e),
-                        false => e,
                     });
                 }
                 Attempt::RetryAfter(wait) => {

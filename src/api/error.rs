@@ -224,15 +224,6 @@ pub(crate) enum Attempt {
 }
 
 impl Attempt {
-    /// A 401, or a 403 that names no scope: perhaps this collection's alone.
-    pub(crate) fn is_refusal(&self) -> bool {
-        match self {
-            Attempt::Unauthorized(_) => true,
-            Attempt::Fatal(e) => e.refusal().is_some(),
-            _ => false,
-        }
-    }
-
     /// The kind of failure this attempt was (the `outcome` of its metric).
     pub(crate) fn kind(&self) -> ErrorKind {
         match self {

@@ -355,14 +355,13 @@ impl SyncEngine {
     /// this collection gets from a refusal of the token itself.
     ///
     /// The rule: the refusal is this collection's alone ("not available to
-    /// this application") when the same access token was answered by
-    /// another collection after the refused request was sent (the client
-    /// decides that case itself: it keeps, in memory, a digest of the token
-    /// each collection last succeeded with and when), or, lacking that
-    /// evidence, when one request of another configured collection
-    /// succeeds now. Anything else (the probe refused too, or failing
-    /// otherwise) keeps the error as it is: the account's auth failure,
-    /// with its fix.
+    /// this application") when one request of another configured
+    /// collection, sent after the refusal came back, succeeds with the same
+    /// credentials. Only a request sent after the refusal proves the token
+    /// still works: an answer to one sent before may have been authorized
+    /// before the token was revoked, however late it arrives. Anything else
+    /// (the probe refused too, or failing otherwise) keeps the error as it
+    /// is: the account's auth failure, with its fix.
     async fn judge_refusal(
         &self,
         dt: &'static DataType,

@@ -20,6 +20,7 @@ use crate::util::{self, Env, assert_no_errors, fingerprint};
 
 /// One request as the fake saw it.
 pub struct Seen {
+    pub path: String,
     pub query: Vec<(String, String)>,
     /// 0 for the first request.
     pub n: usize,
@@ -66,7 +67,11 @@ impl Fake {
                 let query = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
                     .map(|(k, v)| (k.into_owned(), v.into_owned()))
                     .collect();
-                let seen = Seen { query, n };
+                let seen = Seen {
+                    path: uri.path().to_owned(),
+                    query,
+                    n,
+                };
                 tokio::time::sleep(delay(&seen)).await;
                 handler(&seen)
             }

@@ -234,3 +234,88 @@ async fn sync_exits_0_and_status_explains_a_collection_not_available() {
     assert_eq!(sleep["not_available"], serde_json::Value::Null);
     env.sim.stop().await;
 }
+
+/// A token revoked while requests are out: a request of another collection
+/// authorized just before the revocation is answered after this
+/// collection's refusal was sent. That late success proves nothing about
+/// the token now, so the refusal stays the account's auth failure; before,
+/// it marked the refused collection "not available" and the run passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_authorized_before_a_revocation_does_not_make_a_refusal_the_collections() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use axum::response::IntoResponse;
+
+    use crate::hostile::{Fake, config_file, json_page};
+
+    // The request number of the one success.
+    let admitted = std::sync::Arc::new(AtomicUsize::new(usize::MAX));
+    let (admit, admitted_h) = (admitted.clone(), admitted.clone());
+    // The first daily_sleep request was authorized (the token still
+    // worked) and its answer takes 300 ms; the token is revoked from then
+    // on and every other request is refused after 800 ms.
+    let fake = Fake::start_delayed(
+        move |s| {
+            let ok = s.path.ends_with("/daily_sleep")
+                && admit
+                    .compare_exchange(usize::MAX, s.n, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+            Duration::from_millis(if ok { 300 } else { 800 })
+        },
+        move |s| {
+            if admitted_h.load(Ordering::SeqCst) == s.n {
+                json_page(serde_json::json!([]), None)
+            } else {
+                (
+                    axum::http::StatusCode::UNAUTHORIZED,
+                    r#"{"detail":"Unauthorized"}"#,
+                )
+                    .into_response()
+            }
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let cfg = config_file(
+        dir.path(),
+        &fake.base,
+        &db,
+        "personal_access_token = \"revoked-soon\"",
+    );
+    let mut cmd = ouradb_at(&cfg);
+    cmd.args([
+        "sync",
+        "--json",
+        "--type",
+        "daily_sleep",
+        "--type",
+        DENIED,
+        "--no-backfill",
+    ]);
+    let out = tokio::time::timeout(
+        Duration::from_secs(90),
+        tokio::task::spawn_blocking(move || cmd.output().unwrap()),
+    )
+    .await
+    .expect("ouradb ended within 90 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let reports: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let denied = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["data_type"] == DENIED)
+        .unwrap();
+    assert!(!out.status.success(), "{stdout}");
+    assert_eq!(denied["error_kind"], "unauthorized", "{denied}");
+    assert!(
+        denied["error"]
+            .as_str()
+            .unwrap()
+            .contains("access token was rejected"),
+        "{denied}"
+    );
+    assert_ne!(admitted.load(Ordering::SeqCst), usize::MAX, "one success");
+}

@@ -23,6 +23,10 @@ use sha2::{Digest, Sha256};
 use super::StoreError;
 use super::mapping::{PACKED_KEY, quote};
 
+/// Per-account tables created after the accounts migration, with their
+/// account from the start (the rebuild never sees them).
+pub(super) const ADDED_SINCE: &[&str] = &["interbeat_interval_extra"];
+
 /// The tables that gain an `account` column, parents before the tables
 /// that reference them.
 pub(super) const REBUILT: &[&str] = &[
@@ -490,13 +494,13 @@ impl super::Store {
     }
 
     /// Deletes every row of account `id` from every per-account table
-    /// ([`REBUILT`], children first) and then the account itself, in one
-    /// transaction.
+    /// ([`ADDED_SINCE`] and [`REBUILT`], children first) and then the
+    /// account itself, in one transaction.
     pub fn purge_account(&mut self, id: AccountId) -> Result<(), StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for t in REBUILT.iter().rev() {
+        for t in ADDED_SINCE.iter().rev().chain(REBUILT.iter().rev()) {
             // A packed key's account is computed from the key: a range of
             // the key, not a scan of every account's beats.
             let table = quote(t);

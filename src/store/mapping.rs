@@ -43,6 +43,11 @@ pub(super) const SCOPE: &str = "account = ouradb_account()";
 /// this column.
 pub(super) const PACKED_KEY: &str = "beat";
 
+/// The table beside a packed table holding the whole API row of each of
+/// its rows the columns cannot restore (schema 14): `<table>_extra`, keyed
+/// by the same packed key. An `extra` column would cost every row a byte.
+pub(super) const EXTRA_SUFFIX: &str = "_extra";
+
 /// Milliseconds a packed key holds below the account: 2^42, up to 2109.
 pub(super) const PACKED_SPAN: i64 = 1 << 42;
 
@@ -251,9 +256,29 @@ pub(super) struct SeriesTable {
     /// `sql_insert` for [`SERIES_BATCH`] rows at once: a backfill writes
     /// millions of new samples, one statement per row would dominate.
     pub sql_insert_batch: String,
+    /// Rewrites a stored row whose values (its `extra` included) differ;
+    /// binds every column's value.
     pub sql_update: String,
+    /// How many leading values of a row the inserts bind: all of
+    /// `columns`, or all but the last when `extra` lives in `side`.
+    pub insert_width: usize,
+    /// Where the `extra` of a packed table lives.
+    pub side: Option<SideExtra>,
     /// Times (milliseconds) the table can key: `Some` for a packed key.
     pub ms_range: Option<std::ops::Range<i64>>,
+}
+
+/// The `<table>_extra` of a packed table: the last of the table's
+/// `columns` is its [`SeriesColumn::Extra`], written here, not to the row.
+#[derive(Debug)]
+pub(super) struct SideExtra {
+    /// Position of the key's value among a row's values.
+    pub key: usize,
+    /// `?1` the key's time, `?2` the extra: inserts it or rewrites a
+    /// different one.
+    pub sql_upsert: String,
+    /// `?1` the key's time: deletes the row's extra, if any.
+    pub sql_clear: String,
 }
 
 /// Time-series rows per multi-row insert (a few parameters each, far below
@@ -341,7 +366,7 @@ fn placeholders(from: usize, n: usize) -> String {
 pub(super) fn build(conn: &Connection, dt: &DataType) -> Result<Shape, StoreError> {
     let info = table_info(conn, dt.table)?;
     let shape = if dt.is_time_series() {
-        Shape::Series(build_series(dt.table, &info)?)
+        Shape::Series(build_series(conn, dt.table, &info)?)
     } else {
         Shape::Document(Box::new(build_document(conn, dt, &info)?))
     };
@@ -581,22 +606,32 @@ fn child(conn: &Connection, field: &'static str, table: &'static str) -> Result<
     })
 }
 
-fn build_series(table: &str, all: &[ColumnInfo]) -> Result<SeriesTable, StoreError> {
+fn build_series(
+    conn: &Connection,
+    table: &str,
+    all: &[ColumnInfo],
+) -> Result<SeriesTable, StoreError> {
     let packed = all.iter().any(|c| c.name == PACKED_KEY);
     let time = if packed || all.iter().any(|c| c.name == "ts_ms") {
         "ts_ms"
     } else {
         "ts"
     };
+    let side_table = format!("{table}{EXTRA_SUFFIX}");
     if packed {
-        require(table, all, &[PACKED_KEY, "extra"])?;
+        require(table, all, &[PACKED_KEY])?;
+        require(
+            &side_table,
+            &table_info(conn, &side_table)?,
+            &[PACKED_KEY, "extra"],
+        )?;
     } else {
         require(table, all, &[ACCOUNT, time, "extra"])?;
     }
     // The account is no parameter: statements fill and match it themselves.
     let info: Vec<&ColumnInfo> = all.iter().filter(|c| c.name != ACCOUNT).collect();
     let t = quote(table);
-    let columns: Vec<SeriesColumn> = info
+    let mut columns: Vec<SeriesColumn> = info
         .iter()
         .map(|c| match c.name.as_str() {
             "ts" => SeriesColumn::Ts,
@@ -605,6 +640,11 @@ fn build_series(table: &str, all: &[ColumnInfo]) -> Result<SeriesTable, StoreErr
             other => SeriesColumn::Field(other.to_owned()),
         })
         .collect();
+    let insert_width = columns.len();
+    let side = packed.then(|| {
+        columns.push(SeriesColumn::Extra);
+        side_extra(&quote(&side_table), &info)
+    });
     let names: Vec<String> = info.iter().map(|c| quote(&c.name)).collect();
     // What each parameter fills: a packed key adds the account's base.
     let value = |c: &ColumnInfo, param: &str| -> String {
@@ -644,7 +684,19 @@ fn build_series(table: &str, all: &[ColumnInfo]) -> Result<SeriesTable, StoreErr
             "table {table} has no primary key"
         )));
     }
-    let sql_update = series_update(&t, &info, &key);
+    let mut sql_update = series_update(&t, &info, &key);
+    if packed {
+        // A row whose `extra` alone changed is an update too: the row is
+        // rewritten as it was, and the side table written after.
+        let close = sql_update.pop();
+        debug_assert_eq!(close, Some(')'));
+        let key = info.iter().position(|c| c.name == PACKED_KEY).unwrap_or(0) + 1;
+        sql_update.push_str(&format!(
+            " OR (SELECT extra FROM {} WHERE {PACKED_KEY} = {PACKED_BASE} + ?{key}) IS NOT ?{})",
+            quote(&side_table),
+            insert_width + 1
+        ));
+    }
     let unnumbered: Vec<String> = info.iter().map(|c| value(c, "?")).collect();
     let row = format!("({account_value}{})", unnumbered.join(", "));
     let sql_insert_batch = format!(
@@ -663,8 +715,24 @@ fn build_series(table: &str, all: &[ColumnInfo]) -> Result<SeriesTable, StoreErr
         sql_insert,
         sql_insert_batch,
         sql_update,
+        insert_width,
+        side,
         ms_range: packed.then_some(0..PACKED_SPAN),
     })
+}
+
+/// The statements of a packed table's side table `t` (quoted), whose key
+/// is the packed key's value among the row's values (`info`).
+fn side_extra(t: &str, info: &[&ColumnInfo]) -> SideExtra {
+    SideExtra {
+        key: info.iter().position(|c| c.name == PACKED_KEY).unwrap_or(0),
+        sql_upsert: format!(
+            "INSERT INTO {t} ({PACKED_KEY}, extra) VALUES ({PACKED_BASE} + ?1, ?2)
+             ON CONFLICT ({PACKED_KEY}) DO UPDATE SET extra = excluded.extra
+             WHERE extra IS NOT excluded.extra"
+        ),
+        sql_clear: format!("DELETE FROM {t} WHERE {PACKED_KEY} = {PACKED_BASE} + ?1"),
+    }
 }
 
 /// Rewrites the values of the current account's row with the key `key`,

@@ -1641,53 +1641,14 @@ fn upsert_series(
     log: &mut QuarantineLog,
 ) -> Result<WriteCounts, StoreError> {
     let mut counts = WriteCounts::default();
-    let mut insert = tx.prepare_cached(&t.sql_insert)?;
-    let mut update = tx.prepare_cached(&t.sql_update)?;
-    let mut batch = tx.prepare_cached(&t.sql_insert_batch)?;
+    let mut stmts = SeriesStatements::prepare(tx, t)?;
     let width = t.columns.len();
     // The column values of up to one batch of good rows, borrowed from the
     // page and bound straight into the statements.
     let mut values = Vec::with_capacity(width * mapping::SERIES_BATCH);
     let mut flush = |values: &mut Vec<rusqlite::types::ToSqlOutput<'_>>,
-                     counts: &mut WriteCounts|
-     -> Result<(), StoreError> {
-        let n = values.len() / width;
-        if n == 0 {
-            return Ok(());
-        }
-        // New rows go in with one statement per batch; `changes()` says how
-        // many were new. Only when some already existed is each row of the
-        // batch offered as an update, which rewrites only rows that differ
-        // (the freshly inserted ones never do).
-        let inserted = if n == mapping::SERIES_BATCH {
-            for (i, v) in values.iter().enumerate() {
-                batch.raw_bind_parameter(i + 1, v)?;
-            }
-            batch.raw_execute()?
-        } else {
-            let mut inserted = 0;
-            for row in values.chunks_exact(width) {
-                for (i, v) in row.iter().enumerate() {
-                    insert.raw_bind_parameter(i + 1, v)?;
-                }
-                inserted += insert.raw_execute()?;
-            }
-            inserted
-        };
-        counts.inserted += inserted as u64;
-        if inserted < n {
-            let mut updated = 0;
-            for row in values.chunks_exact(width) {
-                for (i, v) in row.iter().enumerate() {
-                    update.raw_bind_parameter(i + 1, v)?;
-                }
-                updated += update.raw_execute()?;
-            }
-            counts.updated += updated as u64;
-            counts.unchanged += (n - inserted - updated) as u64;
-        }
-        values.clear();
-        Ok(())
+                     counts: &mut WriteCounts| {
+        stmts.flush(t, values, counts)
     };
     // A row that cannot be stored goes to quarantine; the page goes on.
     let mut quarantine_row = |row: &serde_json::Value,
@@ -1761,6 +1722,129 @@ fn upsert_series(
         }
     }
     Ok(counts)
+}
+
+/// The statements one page of a time series is written with.
+struct SeriesStatements<'c> {
+    insert: rusqlite::CachedStatement<'c>,
+    update: rusqlite::CachedStatement<'c>,
+    batch: rusqlite::CachedStatement<'c>,
+    /// A packed table's side table: upsert and clear of a row's `extra`.
+    side: Option<(rusqlite::CachedStatement<'c>, rusqlite::CachedStatement<'c>)>,
+}
+
+type SeriesValue<'a> = rusqlite::types::ToSqlOutput<'a>;
+
+impl<'c> SeriesStatements<'c> {
+    fn prepare(tx: &'c Connection, t: &mapping::SeriesTable) -> Result<Self, StoreError> {
+        let side = match &t.side {
+            Some(s) => Some((
+                tx.prepare_cached(&s.sql_upsert)?,
+                tx.prepare_cached(&s.sql_clear)?,
+            )),
+            None => None,
+        };
+        Ok(SeriesStatements {
+            insert: tx.prepare_cached(&t.sql_insert)?,
+            update: tx.prepare_cached(&t.sql_update)?,
+            batch: tx.prepare_cached(&t.sql_insert_batch)?,
+            side,
+        })
+    }
+
+    /// Writes the rows whose values `values` holds (`t.columns` each) and
+    /// empties it. New rows go in with one statement per batch;
+    /// `changes()` says how many were new. Only when some already existed
+    /// is each row of the batch offered as an update, which rewrites only
+    /// rows that differ (the freshly inserted ones never do).
+    fn flush(
+        &mut self,
+        t: &mapping::SeriesTable,
+        values: &mut Vec<SeriesValue<'_>>,
+        counts: &mut WriteCounts,
+    ) -> Result<(), StoreError> {
+        let width = t.columns.len();
+        let n = values.len() / width;
+        if n == 0 {
+            return Ok(());
+        }
+        let inserted = self.insert(t, values)?;
+        counts.inserted += inserted as u64;
+        let some_existed = inserted < n;
+        if some_existed {
+            let mut updated = 0;
+            for row in values.chunks_exact(width) {
+                for (i, v) in row.iter().enumerate() {
+                    self.update.raw_bind_parameter(i + 1, v)?;
+                }
+                updated += self.update.raw_execute()?;
+            }
+            counts.updated += updated as u64;
+            counts.unchanged += (n - inserted - updated) as u64;
+        }
+        if let (Some(side), Some(stmts)) = (&t.side, &mut self.side) {
+            write_side_extras(side, stmts, values, width, some_existed)?;
+        }
+        values.clear();
+        Ok(())
+    }
+
+    /// Inserts the rows of `values` that are new (their leading
+    /// `t.insert_width` values); returns how many were.
+    fn insert(
+        &mut self,
+        t: &mapping::SeriesTable,
+        values: &[SeriesValue<'_>],
+    ) -> Result<usize, StoreError> {
+        let (width, bound) = (t.columns.len(), t.insert_width);
+        if values.len() == width * mapping::SERIES_BATCH {
+            for (r, row) in values.chunks_exact(width).enumerate() {
+                for (i, v) in row[..bound].iter().enumerate() {
+                    self.batch.raw_bind_parameter(r * bound + i + 1, v)?;
+                }
+            }
+            return Ok(self.batch.raw_execute()?);
+        }
+        let mut inserted = 0;
+        for row in values.chunks_exact(width) {
+            for (i, v) in row[..bound].iter().enumerate() {
+                self.insert.raw_bind_parameter(i + 1, v)?;
+            }
+            inserted += self.insert.raw_execute()?;
+        }
+        Ok(inserted)
+    }
+}
+
+/// Writes the `extra` (each row's last value) of the rows just stored to
+/// a packed table's side table: inserted or rewritten where the row has
+/// one, deleted where it has none and the row may have had one before
+/// (`some_existed`: a freshly inserted row never has).
+fn write_side_extras(
+    side: &mapping::SideExtra,
+    (upsert, clear): &mut (rusqlite::CachedStatement<'_>, rusqlite::CachedStatement<'_>),
+    values: &[SeriesValue<'_>],
+    width: usize,
+    some_existed: bool,
+) -> Result<(), StoreError> {
+    use rusqlite::types::{ToSqlOutput, ValueRef};
+    for row in values.chunks_exact(width) {
+        let key = &row[side.key];
+        match &row[width - 1] {
+            ToSqlOutput::Borrowed(ValueRef::Null) | ToSqlOutput::Owned(Sql::Null) => {
+                if some_existed {
+                    clear.raw_bind_parameter(1, key)?;
+                    clear.raw_execute()?;
+                }
+            }
+            extra => {
+                upsert.raw_bind_parameter(1, key)?;
+                upsert.raw_bind_parameter(2, extra)?;
+                upsert.raw_execute()?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The deletion rule for documents missing from a complete re-fetch (see

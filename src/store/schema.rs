@@ -79,6 +79,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 13,
         sql: REQUEST_ACCOUNT_SQL,
     },
+    Migration {
+        version: 14,
+        sql: include_str!("../../schema_interbeat_extra.sql"),
+    },
 ];
 
 /// The step that gives `_request_log` its `account` column: a private

@@ -195,7 +195,7 @@ fn version_10_file(dir: &std::path::Path) -> std::path::PathBuf {
                                                                (1709251260, 'sleep', 54, '{\"x\":1}');
          INSERT INTO interbeat_interval (ts_ms, ibi, validity, extra)
              VALUES (1709251200000, 900, 1, NULL), (1709251200900, 905, 1, NULL),
-                    (1709251201805, 2000, 2, NULL);
+                    (1709251201805, 2000, 2, NULL), (1709251202805, 950, 1, '{\"x\":1}');
          INSERT INTO ring_battery_level (ts, level) VALUES (1709251200, 80);
          INSERT INTO quarantine (data_type, doc_key, reason, raw_json, raw_bytes, first_seen, last_seen)
              VALUES ('tag', 'sha256:ab', 'no id', '{}', x'ff00', 't', 't');
@@ -225,8 +225,15 @@ fn purging_an_account_takes_its_beats_and_rows_and_leaves_the_others() {
     store
         .conn
         .execute(
-            "INSERT INTO interbeat_interval (beat, ibi, validity) VALUES (?1, 900, 1), (?2, 910, 1)",
+            "INSERT INTO interbeat_interval (beat, ibi, validity) VALUES (?1, 900, 1), (?2, 910, 1);",
             [base + 1709251200000, base + 1709251200900],
+        )
+        .unwrap();
+    store
+        .conn
+        .execute(
+            "INSERT INTO interbeat_interval_extra (beat, extra) VALUES (?1, '{}')",
+            [base + 1709251200900],
         )
         .unwrap();
     store
@@ -253,6 +260,14 @@ fn purging_an_account_takes_its_beats_and_rows_and_leaves_the_others() {
         0
     );
     assert_eq!(
+        c(
+            &store,
+            "SELECT sum(account) * 10 + count(*) FROM interbeat_interval_extra"
+        ),
+        11,
+        "the first account's extra stays, the second's goes"
+    );
+    assert_eq!(
         c(&store, "SELECT count(*) FROM heartrate WHERE account = 2"),
         0
     );
@@ -261,7 +276,7 @@ fn purging_an_account_takes_its_beats_and_rows_and_leaves_the_others() {
             &store,
             "SELECT count(*) FROM interbeat_interval WHERE account = 1"
         ),
-        3
+        4
     );
     assert_eq!(
         c(&store, "SELECT count(*) FROM heartrate WHERE account = 1"),
@@ -306,11 +321,27 @@ fn a_version_10_file_moves_every_row_to_the_first_account_and_proves_it() {
         2
     );
     assert_eq!(count(c, "SELECT count(*) FROM heartrate"), 2);
-    assert_eq!(count(c, "SELECT count(*) FROM interbeat_interval"), 3);
+    assert_eq!(count(c, "SELECT count(*) FROM interbeat_interval"), 4);
     assert_eq!(
         count(c, "SELECT sum(beat = ts_ms) FROM interbeat_interval"),
-        3,
+        4,
         "the first account's packed keys are its times"
+    );
+    // Schema 14: the one beat's extra moved beside the table, whose
+    // `extra` column is gone.
+    let extras: Vec<(i64, i64, String)> = c
+        .prepare("SELECT beat, account, extra FROM interbeat_interval_extra")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(extras, [(1709251202805, 1, r#"{"x":1}"#.to_owned())]);
+    assert!(
+        mapping::table_info(c, "interbeat_interval")
+            .unwrap()
+            .iter()
+            .all(|col| col.name != "extra")
     );
     assert_eq!(count(c, "SELECT length(raw_bytes) FROM quarantine"), 2);
     assert_eq!(

@@ -61,11 +61,13 @@ fn others_done_s(sync_json: &str) -> f64 {
         / 1000.0
 }
 
-/// Bytes per stored beat of `interbeat_interval`, its pages as `dbstat` counts them.
+/// Bytes per stored beat of `interbeat_interval` and its side table of
+/// `extra` rows, their pages as `dbstat` counts them.
 fn bytes_per_beat(db: &std::path::Path) -> (f64, i64) {
     let conn = rusqlite::Connection::open(db).expect("open db");
     conn.query_row(
-        "SELECT (SELECT sum(pgsize) FROM dbstat WHERE name = 'interbeat_interval'),
+        "SELECT (SELECT sum(pgsize) FROM dbstat
+                 WHERE name IN ('interbeat_interval', 'interbeat_interval_extra')),
                 (SELECT count(*) FROM interbeat_interval)",
         [],
         |r| {

@@ -146,6 +146,13 @@ fn hold_cause(hold: Hold) -> &'static str {
 /// Shared-account waits shorter than this are not announced.
 const QUIET_ACCOUNT_WAIT: Duration = Duration::from_secs(1);
 
+/// A wait ending less than this after the last one announced is the same
+/// wait to a person: requests queued behind a spent quota each wait for
+/// the next slot to leave the window, a few milliseconds apart, and the
+/// household's daemon logged one identical line per request (32 in its
+/// benchmark). Counted against `--max-wait` all the same.
+const ANNOUNCE_AGAIN_AFTER: Duration = Duration::from_secs(60);
+
 tokio::task_local! {
     /// The longest one rate-limit wait may be in this task, whatever the
     /// policy: set by [`Client::fetch_document_within`].
@@ -168,8 +175,10 @@ pub struct WaitPolicy {
 /// What the client has spent waiting on the rate limit so far.
 #[derive(Default)]
 struct WaitLedger {
-    /// The latest block end already announced and counted.
+    /// The latest block end already counted.
     counted_until: Option<tokio::time::Instant>,
+    /// The latest block end told (logged and notified).
+    told_until: Option<tokio::time::Instant>,
     spent: Duration,
 }
 
@@ -335,11 +344,18 @@ impl Client {
                 // Processes sharing a full account wait a few milliseconds
                 // at a time for the next slot: counted, but told only when
                 // a person would notice.
-                (hold == Hold::Server || wait >= QUIET_ACCOUNT_WAIT).then(|| RateLimitWait {
-                    data_type: dt.name,
-                    until: wall_at(wait),
-                    wait,
-                    hold,
+                let noticed = hold == Hold::Server || wait >= QUIET_ACCOUNT_WAIT;
+                let told = ledger
+                    .told_until
+                    .is_some_and(|t| until < t + ANNOUNCE_AGAIN_AFTER);
+                (noticed && !told).then(|| {
+                    ledger.told_until = Some(until);
+                    RateLimitWait {
+                        data_type: dt.name,
+                        until: wall_at(wait),
+                        wait,
+                        hold,
+                    }
                 })
             }
         };
@@ -939,6 +955,40 @@ mod tests {
             assert_eq!(waits.len(), announced, "{window:?}: {waits:?}");
             assert!(waits.iter().all(|w| w.hold == Hold::Account));
         }
+    }
+
+    /// Requests queued behind a spent quota each wait for the next slot,
+    /// a few milliseconds later than the one before: one announcement for
+    /// them all, every millisecond of it counted, and a new one only for a
+    /// wait ending a minute or more later.
+    #[tokio::test(start_paused = true)]
+    #[allow(clippy::disallowed_types, reason = "a test's plain shared state")]
+    async fn waits_queued_behind_one_spent_quota_are_announced_once() {
+        let dt = crate::registry::find("heartrate").unwrap();
+        let (client, _) = client_with_waits(Duration::from_secs(300));
+        let waits = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = waits.clone();
+        client.set_wait_policy(WaitPolicy {
+            max_wait: Some(Duration::from_secs(3600)),
+            notify: Some(Arc::new(move |w: &RateLimitWait| {
+                seen.lock().unwrap().push(w.clone())
+            })),
+        });
+        let now = tokio::time::Instant::now();
+        for ms in [296_000, 296_040, 296_090, 296_150] {
+            let until = now + Duration::from_millis(ms);
+            client.announce_wait(dt, Hold::Account, until).unwrap();
+        }
+        assert_eq!(waits.lock().unwrap().len(), 1);
+        let later = now + Duration::from_secs(400);
+        client.announce_wait(dt, Hold::Account, later).unwrap();
+        assert_eq!(
+            waits.lock().unwrap().len(),
+            2,
+            "a wait ending later is told"
+        );
+        let spent = client.waits.lock().unwrap().spent;
+        assert_eq!(spent, Duration::from_secs(400), "every wait counted");
     }
 
     #[test]

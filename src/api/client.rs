@@ -913,6 +913,15 @@ mod tests {
     /// about every announced wait.
     #[allow(clippy::disallowed_types, reason = "a test's plain shared state")]
     fn client_with_waits(window: Duration) -> (Client, Arc<std::sync::Mutex<Vec<RateLimitWait>>>) {
+        client_waiting_at_most(window, Duration::from_secs(60))
+    }
+
+    /// [`client_with_waits`] whose run may wait `max_wait` in all.
+    #[allow(clippy::disallowed_types, reason = "a test's plain shared state")]
+    fn client_waiting_at_most(
+        window: Duration,
+        max_wait: Duration,
+    ) -> (Client, Arc<std::sync::Mutex<Vec<RateLimitWait>>>) {
         let mut config = Config::for_base_url("http://127.0.0.1:9", "t", "/nonexistent/x".into());
         config.retry.max_attempts = 1;
         config.rate_limit = crate::config::RateLimitConfig {
@@ -929,7 +938,7 @@ mod tests {
         let waits = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = waits.clone();
         client.set_wait_policy(WaitPolicy {
-            max_wait: Some(Duration::from_secs(60)),
+            max_wait: Some(max_wait),
             notify: Some(Arc::new(move |w: &RateLimitWait| {
                 seen.lock().unwrap().push(w.clone())
             })),
@@ -965,15 +974,8 @@ mod tests {
     #[allow(clippy::disallowed_types, reason = "a test's plain shared state")]
     async fn waits_queued_behind_one_spent_quota_are_announced_once() {
         let dt = crate::registry::find("heartrate").unwrap();
-        let (client, _) = client_with_waits(Duration::from_secs(300));
-        let waits = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let seen = waits.clone();
-        client.set_wait_policy(WaitPolicy {
-            max_wait: Some(Duration::from_secs(3600)),
-            notify: Some(Arc::new(move |w: &RateLimitWait| {
-                seen.lock().unwrap().push(w.clone())
-            })),
-        });
+        let (client, waits) =
+            client_waiting_at_most(Duration::from_secs(300), Duration::from_secs(3600));
         let now = tokio::time::Instant::now();
         for ms in [296_000, 296_040, 296_090, 296_150] {
             let until = now + Duration::from_millis(ms);

@@ -140,7 +140,7 @@ max_delay_seconds = 1
 const TOKEN_LINE: &str = "personal_access_token = \"hostile-test-token\"";
 
 /// Runs the binary off the test's runtime threads, bounded in time.
-async fn run(cfg: &Path, args: &[&str]) -> (Output, Duration) {
+pub async fn run(cfg: &Path, args: &[&str]) -> (Output, Duration) {
     let mut cmd = ouradb_at(cfg);
     cmd.env_remove("OURA_CLIENT_SECRET").args(args);
     let started = Instant::now();

@@ -283,8 +283,7 @@ async fn a_success_authorized_before_a_revocation_does_not_make_a_refusal_the_co
         &db,
         "personal_access_token = \"revoked-soon\"",
     );
-    let mut cmd = ouradb_at(&cfg);
-    cmd.args([
+    let args = [
         "sync",
         "--json",
         "--type",
@@ -292,14 +291,8 @@ async fn a_success_authorized_before_a_revocation_does_not_make_a_refusal_the_co
         "--type",
         DENIED,
         "--no-backfill",
-    ]);
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        tokio::task::spawn_blocking(move || cmd.output().unwrap()),
-    )
-    .await
-    .expect("ouradb ended within 90 s")
-    .unwrap();
+    ];
+    let (out, _) = crate::hostile::run(&cfg, &args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let reports: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let denied = reports

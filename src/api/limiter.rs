@@ -40,6 +40,7 @@
 //! they leave here.
 
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 #[allow(clippy::disallowed_types, reason = "never held across an .await")]
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -237,19 +238,13 @@ pub fn recent_reserve(cap: u32) -> u32 {
     if cap < 2 { 0 } else { (cap / 50).max(1) }
 }
 
-/// Slots one reservation asks for under a quota of `usable`: at most a
-/// sixteenth of it. A lease not used up stays recorded until its limiter
+/// `slots` ([`BATCH`] or [`BATCH_MAX`]) under a quota of `usable`: at most
+/// a sixteenth of it. A lease not used up stays recorded until its limiter
 /// reserves again (or a window passes, when its account goes idle), so
 /// under a small quota shared by several accounts and processes, leases of
 /// 16 would hold most of it unused and the household would not fill it.
-fn batch_for(usable: u32) -> u32 {
-    BATCH.min(usable / 16).max(1)
-}
-
-/// The most slots a lease grows to under a quota of `usable`: at most a
-/// sixteenth of it, as [`batch_for`].
-fn batch_max_for(usable: u32) -> u32 {
-    BATCH_MAX.min(usable / 16).max(1)
+fn batch_for(slots: u32, usable: u32) -> u32 {
+    slots.min(usable / 16).max(1)
 }
 
 /// The next batch after a lease of `size` slots: doubled when the last
@@ -295,7 +290,7 @@ pub struct Limiter {
     /// Slots a batch grows to: [`BATCH_MAX`], or fewer under a small quota.
     batch_max: u32,
     /// Slots the next batch asks for (see [`next_batch`]).
-    next_batch: std::sync::atomic::AtomicU32,
+    next_batch: AtomicU32,
 }
 
 impl Limiter {
@@ -317,6 +312,7 @@ impl Limiter {
     ) -> Limiter {
         let token = usable_quota(cfg);
         let application = usable_application_quota(cfg);
+        let batch = batch_for(BATCH, token.min(application));
         let period = (cfg.window / token).max(Duration::from_nanos(1));
         let quota = Quota::with_period(period)
             .expect("period is positive")
@@ -335,9 +331,9 @@ impl Limiter {
             lease: Mutex::new(None),
             refill: tokio::sync::Mutex::new(()),
             lease_len: (cfg.window / 200).clamp(LEASE_FLOOR, Duration::from_secs(2)),
-            batch: batch_for(token.min(application)),
-            batch_max: batch_max_for(token.min(application)),
-            next_batch: std::sync::atomic::AtomicU32::new(batch_for(token.min(application))),
+            batch,
+            batch_max: batch_for(BATCH_MAX, token.min(application)),
+            next_batch: AtomicU32::new(batch),
         }
     }
 
@@ -407,7 +403,7 @@ impl Limiter {
             let log = self.account.clone();
             let batch = match recent {
                 true => 1,
-                false => self.next_batch.load(std::sync::atomic::Ordering::Relaxed),
+                false => self.next_batch.load(Ordering::Relaxed),
             };
             let account = self.account_id;
             let outcome = tokio::task::spawn_blocking(move || {
@@ -470,10 +466,9 @@ impl Limiter {
             return;
         };
         let quick = old.granted.elapsed() < self.lease_len / 4;
-        let size = self.next_batch.load(std::sync::atomic::Ordering::Relaxed);
+        let size = self.next_batch.load(Ordering::Relaxed);
         let next = next_batch(size, old.slots == 0, quick, self.batch, self.batch_max);
-        self.next_batch
-            .store(next, std::sync::atomic::Ordering::Relaxed);
+        self.next_batch.store(next, Ordering::Relaxed);
     }
 
     /// Uses one slot of the current lease if it has one left in time.
@@ -815,11 +810,11 @@ mod tests {
             "never below the floor"
         );
         // A small quota keeps its small batches.
-        assert_eq!(batch_for(30), 1);
-        assert_eq!(batch_max_for(30), 1);
+        assert_eq!(batch_for(BATCH, 30), 1);
+        assert_eq!(batch_for(BATCH_MAX, 30), 1);
         assert_eq!(next_batch(1, true, true, 1, 1), 1);
         assert_eq!(
-            batch_max_for(usable_quota(&RateLimitConfig::default())),
+            batch_for(BATCH_MAX, usable_quota(&RateLimitConfig::default())),
             BATCH_MAX
         );
     }
@@ -831,7 +826,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn leases_grow_under_a_stream_of_requests_and_shrink_after_it() {
         let limiter = Limiter::new(&RateLimitConfig::default());
-        let size = |l: &Limiter| l.next_batch.load(std::sync::atomic::Ordering::Relaxed);
+        let size = |l: &Limiter| l.next_batch.load(Ordering::Relaxed);
         assert_eq!(size(&limiter), BATCH);
         let history = super::super::in_flight::at_priority(Priority::History, async {
             for _ in 0..300 {

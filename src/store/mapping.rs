@@ -259,9 +259,6 @@ pub(super) struct SeriesTable {
     /// Rewrites a stored row whose values (its `extra` included) differ;
     /// binds every column's value.
     pub sql_update: String,
-    /// How many leading values of a row the inserts bind: all of
-    /// `columns`, or all but the last when `extra` lives in `side`.
-    pub insert_width: usize,
     /// Where the `extra` of a packed table lives.
     pub side: Option<SideExtra>,
     /// Times (milliseconds) the table can key: `Some` for a packed key.
@@ -279,6 +276,14 @@ pub(super) struct SideExtra {
     pub sql_upsert: String,
     /// `?1` the key's time: deletes the row's extra, if any.
     pub sql_clear: String,
+}
+
+impl SeriesTable {
+    /// How many leading values of a row the inserts bind: all of
+    /// `columns`, or all but the last when `extra` lives in `side`.
+    pub fn insert_width(&self) -> usize {
+        self.columns.len() - usize::from(self.side.is_some())
+    }
 }
 
 /// Time-series rows per multi-row insert (a few parameters each, far below
@@ -640,7 +645,6 @@ fn build_series(
             other => SeriesColumn::Field(other.to_owned()),
         })
         .collect();
-    let insert_width = columns.len();
     let side = packed.then(|| {
         columns.push(SeriesColumn::Extra);
         side_extra(&quote(&side_table), &info)
@@ -684,19 +688,17 @@ fn build_series(
             "table {table} has no primary key"
         )));
     }
-    let mut sql_update = series_update(&t, &info, &key);
-    if packed {
-        // A row whose `extra` alone changed is an update too: the row is
-        // rewritten as it was, and the side table written after.
-        let close = sql_update.pop();
-        debug_assert_eq!(close, Some(')'));
-        let key = info.iter().position(|c| c.name == PACKED_KEY).unwrap_or(0) + 1;
-        sql_update.push_str(&format!(
-            " OR (SELECT extra FROM {} WHERE {PACKED_KEY} = {PACKED_BASE} + ?{key}) IS NOT ?{})",
+    // A row whose `extra` alone changed is an update too: the row is
+    // rewritten as it was, and the side table written after.
+    let side_differs = side.as_ref().map(|s| {
+        format!(
+            "(SELECT extra FROM {} WHERE {PACKED_KEY} = {PACKED_BASE} + ?{}) IS NOT ?{}",
             quote(&side_table),
-            insert_width + 1
-        ));
-    }
+            s.key + 1,
+            info.len() + 1
+        )
+    });
+    let sql_update = series_update(&t, &info, &key, side_differs);
     let unnumbered: Vec<String> = info.iter().map(|c| value(c, "?")).collect();
     let row = format!("({account_value}{})", unnumbered.join(", "));
     let sql_insert_batch = format!(
@@ -715,7 +717,6 @@ fn build_series(
         sql_insert,
         sql_insert_batch,
         sql_update,
-        insert_width,
         side,
         ms_range: packed.then_some(0..PACKED_SPAN),
     })
@@ -738,7 +739,12 @@ fn side_extra(t: &str, info: &[&ColumnInfo]) -> SideExtra {
 /// Rewrites the values of the current account's row with the key `key`,
 /// only where they differ, so `changes()` tells an update from an
 /// unchanged row.
-fn series_update(t: &str, info: &[&ColumnInfo], key: &[String]) -> String {
+fn series_update(
+    t: &str,
+    info: &[&ColumnInfo],
+    key: &[String],
+    also_differs: Option<String>,
+) -> String {
     let value_cols: Vec<(usize, String)> = info
         .iter()
         .enumerate()
@@ -752,6 +758,7 @@ fn series_update(t: &str, info: &[&ColumnInfo], key: &[String]) -> String {
     let differs: Vec<String> = value_cols
         .iter()
         .map(|(i, n)| format!("{n} IS NOT ?{i}"))
+        .chain(also_differs)
         .collect();
     format!(
         "UPDATE {t} SET {} WHERE {SCOPE} AND {} AND ({})",

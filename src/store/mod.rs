@@ -1646,10 +1646,6 @@ fn upsert_series(
     // The column values of up to one batch of good rows, borrowed from the
     // page and bound straight into the statements.
     let mut values = Vec::with_capacity(width * mapping::SERIES_BATCH);
-    let mut flush = |values: &mut Vec<rusqlite::types::ToSqlOutput<'_>>,
-                     counts: &mut WriteCounts| {
-        stmts.flush(t, values, counts)
-    };
     // A row that cannot be stored goes to quarantine; the page goes on.
     let mut quarantine_row = |row: &serde_json::Value,
                               text: &str,
@@ -1679,7 +1675,7 @@ fn upsert_series(
                     s.extend(ts.as_str().map(str::to_owned));
                 }
                 if values.len() == width * mapping::SERIES_BATCH {
-                    flush(&mut values, &mut counts)?;
+                    stmts.flush(t, &mut values, &mut counts)?;
                 }
             }
             Err(StoreError::Invalid(reason)) => quarantine_row(row, text, reason, &mut counts)?,
@@ -1708,10 +1704,10 @@ fn upsert_series(
             s.push(ts.to_owned());
         }
         if values.len() == width * mapping::SERIES_BATCH {
-            flush(&mut values, &mut counts)?;
+            stmts.flush(t, &mut values, &mut counts)?;
         }
     }
-    flush(&mut values, &mut counts)?;
+    stmts.flush(t, &mut values, &mut counts)?;
     if let Some(stored_ts) = stored_ts {
         let mut stmt =
             tx.prepare_cached(
@@ -1790,13 +1786,13 @@ impl<'c> SeriesStatements<'c> {
     }
 
     /// Inserts the rows of `values` that are new (their leading
-    /// `t.insert_width` values); returns how many were.
+    /// `t.insert_width()` values); returns how many were.
     fn insert(
         &mut self,
         t: &mapping::SeriesTable,
         values: &[SeriesValue<'_>],
     ) -> Result<usize, StoreError> {
-        let (width, bound) = (t.columns.len(), t.insert_width);
+        let (width, bound) = (t.columns.len(), t.insert_width());
         if values.len() == width * mapping::SERIES_BATCH {
             for (r, row) in values.chunks_exact(width).enumerate() {
                 for (i, v) in row[..bound].iter().enumerate() {

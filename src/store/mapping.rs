@@ -14,7 +14,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use serde_json::Value;
 
 use super::StoreError;
-use crate::registry::{DataType, NaturalKey, SYNTHETIC_ID_PREFIX, SampleStorage};
+use crate::registry::{DataType, NaturalKey, PackedFields, SYNTHETIC_ID_PREFIX, SampleStorage};
 use crate::rows::{Field, RawRow};
 
 /// Columns of document tables that ouradb fills itself, not from a JSON field.
@@ -244,6 +244,19 @@ pub(super) enum SeriesColumn {
     Extra,
     /// The JSON field of the same name.
     Field(String),
+    /// Two integer fields as one value (the registry's `packed`).
+    Packed(PackedFields),
+}
+
+impl SeriesColumn {
+    /// Whether the column holds the row's JSON field `field`.
+    pub fn holds(&self, field: &str) -> bool {
+        match self {
+            SeriesColumn::Field(f) => f == field,
+            SeriesColumn::Packed(p) => p.high == field || p.low == field,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -279,6 +292,14 @@ pub(super) struct SideExtra {
 }
 
 impl SeriesTable {
+    /// The packing of the table's packed column, if it has one.
+    pub fn packed(&self) -> Option<&PackedFields> {
+        self.columns.iter().find_map(|c| match c {
+            SeriesColumn::Packed(p) => Some(p),
+            _ => None,
+        })
+    }
+
     /// How many leading values of a row the inserts bind: all of
     /// `columns`, or all but the last when `extra` lives in `side`.
     pub fn insert_width(&self) -> usize {
@@ -371,7 +392,7 @@ fn placeholders(from: usize, n: usize) -> String {
 pub(super) fn build(conn: &Connection, dt: &DataType) -> Result<Shape, StoreError> {
     let info = table_info(conn, dt.table)?;
     let shape = if dt.is_time_series() {
-        Shape::Series(build_series(conn, dt.table, &info)?)
+        Shape::Series(build_series(conn, dt, &info)?)
     } else {
         Shape::Document(Box::new(build_document(conn, dt, &info)?))
     };
@@ -613,9 +634,13 @@ fn child(conn: &Connection, field: &'static str, table: &'static str) -> Result<
 
 fn build_series(
     conn: &Connection,
-    table: &str,
+    dt: &DataType,
     all: &[ColumnInfo],
 ) -> Result<SeriesTable, StoreError> {
+    let table = dt.table;
+    if let Some(p) = dt.packed {
+        require(table, all, &[p.column])?;
+    }
     let packed = all.iter().any(|c| c.name == PACKED_KEY);
     let time = if packed || all.iter().any(|c| c.name == "ts_ms") {
         "ts_ms"
@@ -642,7 +667,10 @@ fn build_series(
             "ts" => SeriesColumn::Ts,
             "ts_ms" | PACKED_KEY => SeriesColumn::TsMs,
             "extra" => SeriesColumn::Extra,
-            other => SeriesColumn::Field(other.to_owned()),
+            other => match dt.packed {
+                Some(p) if p.column == other => SeriesColumn::Packed(p),
+                _ => SeriesColumn::Field(other.to_owned()),
+            },
         })
         .collect();
     let side = packed.then(|| {
@@ -889,22 +917,24 @@ pub(super) fn series_values_into<'a>(
     // beyond them and its two timestamps agree at the table's precision
     // (whole seconds, or whole milliseconds with a `ts_ms` column).
     let in_ms = table.columns.contains(&SeriesColumn::TsMs);
+    let packed = table.packed().map(|p| {
+        let field = |f: &str| obj.get(f).and_then(Value::as_i64);
+        field(p.high)
+            .zip(field(p.low))
+            .and_then(|(h, l)| p.pack(h, l))
+    });
     let mut exact = if in_ms {
         parsed.is_some_and(|t| t.subsec_nanosecond() % 1_000_000 == 0) && unix_ms == Some(ms)
     } else {
         parsed.is_some_and(|t| t.subsec_nanosecond() == 0) && unix_ms == Some(ts * 1000)
     };
     if exact {
-        exact = obj.iter().all(|(k, v)| {
-            k == "timestamp"
-                || k == "timestamp_unix"
-                || (!v.is_object()
-                    && !v.is_array()
-                    && table
-                        .columns
-                        .iter()
-                        .any(|c| matches!(c, SeriesColumn::Field(f) if f == k)))
-        });
+        exact = packed != Some(None)
+            && obj.iter().all(|(k, v)| {
+                k == "timestamp"
+                    || k == "timestamp_unix"
+                    || (!v.is_object() && !v.is_array() && table.columns.iter().any(|c| c.holds(k)))
+            });
     }
     let start = out.len();
     out.extend(table.columns.iter().map(|c| match c {
@@ -913,6 +943,9 @@ pub(super) fn series_values_into<'a>(
         SeriesColumn::Extra if exact => ToSqlOutput::Borrowed(ValueRef::Null),
         SeriesColumn::Extra => ToSqlOutput::Owned(Sql::Text(row.to_string())),
         SeriesColumn::Field(f) => to_sql_ref(obj.get(f)),
+        SeriesColumn::Packed(_) => {
+            ToSqlOutput::Borrowed(packed.flatten().map_or(ValueRef::Null, ValueRef::Integer))
+        }
     }));
     if let Some((_, name)) = table
         .required
@@ -1063,13 +1096,19 @@ pub(super) fn series_values_raw<'a>(
     if table.ms_range.as_ref().is_some_and(|r| !r.contains(&ts)) {
         return false;
     }
-    let known = |k: &str| {
-        table
-            .columns
-            .iter()
-            .any(|c| matches!(c, SeriesColumn::Field(f) if f == k))
-    };
+    let known = |k: &str| table.columns.iter().any(|c| c.holds(k));
     if !fields.all(|(k, _)| k == "timestamp" || k == "timestamp_unix" || known(k)) {
+        return false;
+    }
+    let int = |f: &str| match row.get(f) {
+        Some(Field::I64(n)) => Some(n),
+        Some(Field::U64(n)) => i64::try_from(n).ok(),
+        _ => None,
+    };
+    let packed = table
+        .packed()
+        .map(|p| int(p.high).zip(int(p.low)).and_then(|(h, l)| p.pack(h, l)));
+    if packed == Some(None) {
         return false;
     }
     let present = |i: usize| match &table.columns[i] {
@@ -1083,6 +1122,7 @@ pub(super) fn series_values_raw<'a>(
         ToSqlOutput::Borrowed(match c {
             SeriesColumn::Ts | SeriesColumn::TsMs => ValueRef::Integer(ts),
             SeriesColumn::Extra => ValueRef::Null,
+            SeriesColumn::Packed(_) => packed.flatten().map_or(ValueRef::Null, ValueRef::Integer),
             SeriesColumn::Field(f) => match row.get(f) {
                 None | Some(Field::Null) => ValueRef::Null,
                 Some(Field::Bool(b)) => ValueRef::Integer(i64::from(b)),

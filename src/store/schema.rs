@@ -83,6 +83,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         version: 14,
         sql: include_str!("../../schema_interbeat_extra.sql"),
     },
+    Migration {
+        version: 15,
+        sql: include_str!("../../schema_interbeat_packed.sql"),
+    },
 ];
 
 /// The step that gives `_request_log` its `account` column: a private
@@ -181,7 +185,9 @@ pub fn schema_objects() -> Result<Vec<SchemaObject>, StoreError> {
     let objects: Vec<(String, String)> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let mut cols = conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+    // Generated columns too (hidden 2 and 3): readers see and query them.
+    let mut cols =
+        conn.prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden <> 1 ORDER BY cid")?;
     objects
         .into_iter()
         .map(|(name, kind)| {

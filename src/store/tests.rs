@@ -195,7 +195,8 @@ fn version_10_file(dir: &std::path::Path) -> std::path::PathBuf {
                                                                (1709251260, 'sleep', 54, '{\"x\":1}');
          INSERT INTO interbeat_interval (ts_ms, ibi, validity, extra)
              VALUES (1709251200000, 900, 1, NULL), (1709251200900, 905, 1, NULL),
-                    (1709251201805, 2000, 2, NULL), (1709251202805, 950, 1, '{\"x\":1}');
+                    (1709251201805, 2000, 2, NULL), (1709251202805, 950, 1, '{\"x\":1}'),
+                    (1709251203755, 812.5, 1, NULL), (1709251204600, 940, 9, NULL);
          INSERT INTO ring_battery_level (ts, level) VALUES (1709251200, 80);
          INSERT INTO quarantine (data_type, doc_key, reason, raw_json, raw_bytes, first_seen, last_seen)
              VALUES ('tag', 'sha256:ab', 'no id', '{}', x'ff00', 't', 't');
@@ -225,7 +226,7 @@ fn purging_an_account_takes_its_beats_and_rows_and_leaves_the_others() {
     store
         .conn
         .execute(
-            "INSERT INTO interbeat_interval (beat, ibi, validity) VALUES (?1, 900, 1), (?2, 910, 1);",
+            "INSERT INTO interbeat_interval (beat, ibi_validity) VALUES (?1, 7201), (?2, 7281);",
             [base + 1709251200000, base + 1709251200900],
         )
         .unwrap();
@@ -264,8 +265,8 @@ fn purging_an_account_takes_its_beats_and_rows_and_leaves_the_others() {
             &store,
             "SELECT sum(account) * 10 + count(*) FROM interbeat_interval_extra"
         ),
-        11,
-        "the first account's extra stays, the second's goes"
+        33,
+        "the first account's three extras stay, the second's goes"
     );
     assert_eq!(
         c(&store, "SELECT count(*) FROM heartrate WHERE account = 2"),
@@ -276,7 +277,7 @@ fn purging_an_account_takes_its_beats_and_rows_and_leaves_the_others() {
             &store,
             "SELECT count(*) FROM interbeat_interval WHERE account = 1"
         ),
-        4
+        6
     );
     assert_eq!(
         c(&store, "SELECT count(*) FROM heartrate WHERE account = 1"),
@@ -321,10 +322,10 @@ fn a_version_10_file_moves_every_row_to_the_first_account_and_proves_it() {
         2
     );
     assert_eq!(count(c, "SELECT count(*) FROM heartrate"), 2);
-    assert_eq!(count(c, "SELECT count(*) FROM interbeat_interval"), 4);
+    assert_eq!(count(c, "SELECT count(*) FROM interbeat_interval"), 6);
     assert_eq!(
         count(c, "SELECT sum(beat = ts_ms) FROM interbeat_interval"),
-        4,
+        6,
         "the first account's packed keys are its times"
     );
     // Schema 14: the one beat's extra moved beside the table, whose
@@ -336,7 +337,46 @@ fn a_version_10_file_moves_every_row_to_the_first_account_and_proves_it() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(extras, [(1709251202805, 1, r#"{"x":1}"#.to_owned())]);
+    // Schema 15: values that do not pack into ibi_validity (an interval
+    // that is not an integer, a validity above 7) moved there too, as the
+    // API row the columns held; the others read back unchanged.
+    assert_eq!(
+        extras,
+        [
+            (1709251202805, 1, r#"{"x":1}"#.to_owned()),
+            (
+                1709251203755,
+                1,
+                r#"{"ibi":812.5,"timestamp":"2024-03-01T00:00:03.755+00:00","timestamp_unix":1709251203755,"validity":1}"#
+                    .to_owned()
+            ),
+            (
+                1709251204600,
+                1,
+                r#"{"ibi":940,"timestamp":"2024-03-01T00:00:04.600+00:00","timestamp_unix":1709251204600,"validity":9}"#
+                    .to_owned()
+            ),
+        ]
+    );
+    let beats: Vec<(Option<i64>, Option<i64>, Option<i64>)> = c
+        .prepare("SELECT ibi_validity, ibi, validity FROM interbeat_interval ORDER BY beat")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let p = |ibi, v| (Some(ibi * 8 + v), Some(ibi), Some(v));
+    assert_eq!(
+        beats,
+        [
+            p(900, 1),
+            p(905, 1),
+            p(2000, 2),
+            p(950, 1),
+            (None, None, None),
+            (None, None, None)
+        ]
+    );
     assert!(
         mapping::table_info(c, "interbeat_interval")
             .unwrap()

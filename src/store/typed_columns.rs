@@ -56,17 +56,21 @@ fn columns_of(shape: &Shape) -> Vec<TypedColumn> {
         Shape::Series(t) => t
             .columns
             .iter()
-            .filter_map(|c| match c {
-                SeriesColumn::Ts => Some(column(
+            .flat_map(|c| match c {
+                SeriesColumn::Ts => vec![column(
                     "ts",
                     vec![vec!["timestamp".into()], vec!["timestamp_unix".into()]],
-                )),
-                SeriesColumn::TsMs => Some(column(
+                )],
+                SeriesColumn::TsMs => vec![column(
                     "ts_ms",
                     vec![vec!["timestamp".into()], vec!["timestamp_unix".into()]],
-                )),
-                SeriesColumn::Extra => None,
-                SeriesColumn::Field(f) => Some(column(f, vec![vec![f.clone()]])),
+                )],
+                SeriesColumn::Extra => vec![],
+                SeriesColumn::Field(f) => vec![column(f, vec![vec![f.clone()]])],
+                // Read back by virtual columns of the fields' own names.
+                SeriesColumn::Packed(p) => [p.high, p.low]
+                    .map(|f| column(f, vec![vec![f.to_owned()]]))
+                    .into(),
             })
             .collect(),
     }

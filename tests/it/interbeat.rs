@@ -71,7 +71,8 @@ fn quarantined(path: &std::path::Path) -> Vec<(Option<String>, String)> {
 }
 
 /// Plain beats fill the typed columns alone (`extra` NULL, millisecond
-/// times kept); a row the columns cannot restore keeps its JSON in
+/// times kept); a row the columns cannot restore (unknown fields, odd
+/// times, values that do not pack into `ibi_validity`) keeps its JSON in
 /// `extra`; a row without a time goes to quarantine and the page goes on.
 /// Read from a page body or from `Value`s, the result is the same.
 #[test]
@@ -84,8 +85,12 @@ fn beats_fill_typed_columns_and_odd_rows_keep_the_time_series_rules() {
     sub_ms["timestamp"] = json!("2024-03-01T01:00:02.0004+00:00");
     let mut disagree = beat("2024-03-01T01:00:03.000+00:00", 999, 2);
     disagree["timestamp_unix"] = json!(1_709_254_803_001i64);
+    let unpackable = beat("2024-03-01T01:00:04.000+00:00", 1003, 9);
     let timeless = json!({"ibi": 1000, "validity": 1});
-    let rows = [plain, offset, unknown, sub_ms, disagree, timeless];
+    let negative = beat("2024-03-01T01:00:05.000+00:00", -5, 1);
+    let rows = [
+        plain, offset, unknown, sub_ms, disagree, unpackable, negative, timeless,
+    ];
     let mut results = Vec::new();
     for raw in [true, false] {
         let (_dir, path) = temp();
@@ -97,7 +102,7 @@ fn beats_fill_typed_columns_and_odd_rows_keep_the_time_series_rules() {
                 .commit_page(dt("interbeat_interval"), &page(&rows))
                 .unwrap()
         };
-        assert_eq!((counts.inserted, counts.quarantined), (5, 1), "raw: {raw}");
+        assert_eq!((counts.inserted, counts.quarantined), (7, 1), "raw: {raw}");
         drop(store);
         let got = stored(&path);
         assert_eq!(
@@ -108,12 +113,22 @@ fn beats_fill_typed_columns_and_odd_rows_keep_the_time_series_rules() {
             ],
             "raw: {raw}"
         );
-        for (i, (ms, _, _, extra)) in got[2..].iter().enumerate() {
+        for (i, (ms, _, _, extra)) in got[2..6].iter().enumerate() {
             let extra: Value = serde_json::from_str(extra.as_deref().unwrap()).unwrap();
             assert_eq!(extra, rows[i + 2], "raw: {raw}, {ms}");
         }
         assert_eq!(got[2].0, 1_709_254_801_111);
         assert_eq!(got[4].0, 1_709_254_803_000, "the timestamp text wins");
+        assert_eq!(
+            (got[5].1, got[5].2),
+            (None, None),
+            "a validity above 7 does not pack: the row is whole in extra"
+        );
+        assert_eq!(
+            got[6],
+            (1_709_254_805_000, Some(-5), Some(1), None),
+            "a negative interval packs and reads back"
+        );
         let q = quarantined(&path);
         assert_eq!(q.len(), 1, "raw: {raw}");
         assert!(q[0].1.contains("timestamp"), "{q:?}");
@@ -362,7 +377,7 @@ async fn a_week_of_simulated_beats_syncs_compactly_and_matches_average_hrv() {
     // an index beside a rowid table costs far more.
     let per_beat = bytes_per_beat(&db);
     eprintln!("{stored} beats, {per_beat:.2} bytes a beat (dbstat)");
-    assert!(per_beat <= 16.0, "{per_beat:.2} bytes a beat");
+    assert!(per_beat <= 15.0, "{per_beat:.2} bytes a beat");
     let conn = db::reader(&db);
     let mut stmt = conn
         .prepare(

@@ -283,14 +283,8 @@ mod failpoints {
             }
             "wedge_store_thread" => {
                 eprintln!("ouradb: failpoint wedge_store_thread hit; the store's thread stops");
-                // Polled once, which queues the call, and not awaited: the
-                // loop's own call waits behind it.
-                let wedge = engine.store().run(|_| {
-                    loop {
-                        std::thread::sleep(std::time::Duration::from_secs(3600));
-                    }
-                });
-                let _ = futures::FutureExt::now_or_never(wedge);
+                // The loop's own store call waits behind it.
+                engine.store().wedge();
             }
             _ => {}
         }

@@ -63,17 +63,7 @@ impl Idle {
             return;
         };
         let in_flight = self.in_flight.clone();
-        let result = engine
-            .store()
-            .run(move |s| {
-                let busy = in_flight.load(Ordering::SeqCst) > 0;
-                match (run, busy) {
-                    (true, true) => s.prepare_for_run().map(|()| true),
-                    (false, false) => s.release_memory().map(|()| true),
-                    _ => Ok(false),
-                }
-            })
-            .await;
+        let result = engine.store().fit_cache(run, in_flight).await;
         match result {
             Ok(true) if !run => tracing::debug!(
                 sqlite_bytes = crate::store::memory::sqlite_memory_used(),

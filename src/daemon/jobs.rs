@@ -103,7 +103,7 @@ async fn run_once(engine: Arc<SyncEngine>, dt: &'static DataType, idle: Arc<Idle
 
 async fn record_next_run(engine: &SyncEngine, dt: &'static DataType, unix: Option<i64>) {
     let at = unix.and_then(|s| jiff::Timestamp::from_second(s).ok());
-    if let Err(e) = engine.store().run(move |s| s.set_next_run(dt, at)).await {
+    if let Err(e) = engine.store().set_next_run(dt, at).await {
         tracing::warn!(
             account = engine.account_name(),
             data_type = dt.name,

@@ -20,7 +20,7 @@ use super::DaemonError;
 use crate::error_kind::ErrorKind;
 use crate::metrics::{AccountSnapshot, Snapshot, TypeSnapshot};
 use crate::registry::DataType;
-use crate::store::{Store, StoreError, SyncState};
+use crate::store::SyncState;
 use crate::sync::SyncEngine;
 
 /// What a scrape reads from: every account's engine and each synced type's
@@ -85,21 +85,6 @@ async fn scrape(State(s): State<Arc<Scrape>>) -> Response {
     }
 }
 
-/// What the store holds for the snapshot, read in one store call.
-struct Stored {
-    states: Vec<SyncState>,
-    quarantined: Vec<crate::store::QuarantineSummary>,
-    pending: std::collections::HashMap<String, i64>,
-}
-
-fn read_store(s: &mut Store) -> Result<Stored, StoreError> {
-    Ok(Stored {
-        states: s.all_sync_states()?,
-        quarantined: s.quarantine_summary()?,
-        pending: s.pending_removals()?,
-    })
-}
-
 async fn snapshot(s: &Scrape) -> Result<Snapshot, String> {
     let mut snap = Snapshot::default();
     for engine in &s.engines {
@@ -132,11 +117,7 @@ async fn account_snapshot(
     s: &Scrape,
     engine: &SyncEngine,
 ) -> Result<(Vec<TypeSnapshot>, AccountSnapshot), String> {
-    let stored = engine
-        .store()
-        .run(read_store)
-        .await
-        .map_err(|e| e.to_string())?;
+    let stored = engine.store().holdings().await.map_err(|e| e.to_string())?;
     let config = engine.config().clone();
     // The token file is read off the runtime.
     let auth = tokio::task::spawn_blocking(move || {

@@ -2,15 +2,14 @@
 //! store's own thread, fed by a channel, so a commit waiting in SQLite's
 //! busy handler for another process's write lock (up to the busy timeout)
 //! never stalls timers, the webhook receiver or shutdown on the async
-//! runtime. One thread keeps the connection and its page cache on one core
-//! and hands work over without waking a pool thread per call. The mutex
-//! that serialises calls is only ever locked on that thread, or by
-//! synchronous code outside the runtime ([`StoreHandle::blocking`]).
+//! runtime. One thread owns the store, its connection and its page cache,
+//! runs the calls in the order they were queued, and hands work over
+//! without waking a pool thread per call. Code outside `store` reaches it
+//! through the typed operations of the front door (`front.rs`).
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::mpsc;
-#[allow(clippy::disallowed_types, reason = "locked only off the runtime")]
-use std::sync::{Arc, Mutex};
 
 use super::{AccountId, Store};
 
@@ -27,8 +26,6 @@ pub struct StoreHandle {
 }
 
 struct Inner {
-    #[allow(clippy::disallowed_types, reason = "locked only off the runtime")]
-    store: Arc<Mutex<Store>>,
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -49,23 +46,18 @@ impl Drop for Inner {
 
 impl StoreHandle {
     /// Starts the store's thread; it ends when the last handle is dropped.
-    pub fn new(store: Store) -> StoreHandle {
-        #[allow(clippy::disallowed_types, reason = "locked only off the runtime")]
-        let store = Arc::new(Mutex::new(store));
+    pub fn new(mut store: Store) -> StoreHandle {
         let (jobs, queue) = mpsc::channel::<Job>();
-        let shared = store.clone();
         let thread = std::thread::Builder::new()
             .name("ouradb-store".into())
             .spawn(move || {
                 for job in queue {
-                    let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
-                    job(&mut guard);
+                    job(&mut store);
                 }
             })
             .expect("cannot start the store's thread: the system is out of threads or memory");
         StoreHandle {
             inner: Arc::new(Inner {
-                store,
                 jobs: Some(jobs),
                 thread: Some(thread),
             }),
@@ -91,7 +83,7 @@ impl StoreHandle {
     /// `.await`; if the caller is cancelled, `f` still runs to completion (a
     /// page either commits whole or not at all). A panic in `f` is raised
     /// again in the caller.
-    pub async fn run<T, F>(&self, f: F) -> T
+    pub(super) async fn run<T, F>(&self, f: F) -> T
     where
         F: FnOnce(&mut Store) -> T + Send + 'static,
         T: Send + 'static,
@@ -113,13 +105,5 @@ impl StoreHandle {
             Ok(Err(panic)) => std::panic::resume_unwind(panic),
             Err(_) => panic!("the store's thread dropped a call"),
         }
-    }
-
-    /// Runs `f` on the calling thread: for synchronous code outside the
-    /// runtime (CLI commands after a sync, tests).
-    pub fn blocking<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
-        let mut guard = self.inner.store.lock().unwrap_or_else(|p| p.into_inner());
-        guard.use_account(self.account);
-        f(&mut guard)
     }
 }

@@ -15,6 +15,7 @@
 mod accounts;
 mod backup;
 pub mod error;
+mod front;
 mod handle;
 mod mapping;
 pub mod memory;
@@ -96,6 +97,7 @@ impl StoreError {
 
 pub use accounts::{Account, AccountId, Claim, TableProof};
 pub use backup::{BackupError, BackupReport, CheckReport, OrphanRows, backup, check};
+pub use front::{CursorAtCommit, Holdings, PageCursor, WindowIds, WindowPage};
 pub use handle::StoreHandle;
 pub use request_log::{RequestLog, Reservation, Scope, Unused, WindowLimit};
 pub use schema::{SCHEMA_VERSION, SchemaObject, migration_sources, schema_objects};

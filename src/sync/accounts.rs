@@ -22,9 +22,8 @@ pub async fn account_store(
     if !config.account_entries {
         return Ok(store.for_account(AccountId::FIRST));
     }
-    let name = account.name.clone();
     let id = store
-        .run(move |s| s.add_account(&name, crate::clock::now()))
+        .add_account(account.name.clone(), crate::clock::now())
         .await?;
     Ok(store.for_account(id))
 }
@@ -92,15 +91,7 @@ pub(super) async fn check_oura_user(engine: &SyncEngine, reports: &mut [TypeRepo
     else {
         return true;
     };
-    let me = engine.store().account();
-    let claimed = engine
-        .store()
-        .run(move |s| -> Result<_, StoreError> {
-            let claim = s.record_oura_user()?;
-            let mine = s.accounts()?.into_iter().find(|a| a.id == me);
-            Ok((claim, mine.map(|a| a.name).unwrap_or_default()))
-        })
-        .await;
+    let claimed = engine.store().claim_oura_user().await;
     let message = match claimed {
         Ok((None | Some(Claim::Claimed), _)) => return true,
         Ok((Some(Claim::TakenBy(other)), mine)) => format!(
@@ -118,10 +109,7 @@ pub(super) async fn check_oura_user(engine: &SyncEngine, reports: &mut [TypeRepo
     };
     let dt = crate::registry::find(PROFILE).expect("a registry type");
     let (kind, at, msg) = (ErrorKind::Auth, engine.now(), message.clone());
-    let recorded = engine
-        .store()
-        .run(move |s| s.record_failure(dt, kind, &msg, 0, at))
-        .await;
+    let recorded = engine.store().record_failure(dt, kind, msg, 0, at).await;
     if let Err(e) = recorded {
         tracing::warn!("cannot record the failure of {PROFILE}: {e}");
     }

@@ -15,8 +15,8 @@ use crate::config::Config;
 use crate::error_kind::ErrorKind;
 use crate::registry::{self, DataType, QueryStyle};
 use crate::store::{
-    CursorAdvance, Documents, PageCommit, Store, StoreError, StoreHandle, SyncState, Vanished,
-    WriteCounts,
+    CursorAdvance, CursorAtCommit, PageCursor, StoreError, StoreHandle, SyncState, WindowIds,
+    WindowPage, WriteCounts,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +112,34 @@ enum WindowCursor {
     /// store's thread, in the order commits happen.
     #[allow(clippy::disallowed_types, reason = "locked only inside store calls")]
     Backfill(Arc<Mutex<FloorLedger>>),
+}
+
+/// The cursor of a backfill window's last page, decided as it commits:
+/// the floor moves over every window stored so far, this one included
+/// once it is, and the ledger stays locked until then so that no other
+/// window's page decides its floor in between.
+struct BackfillCursor {
+    #[allow(clippy::disallowed_types, reason = "locked only inside store calls")]
+    ledger: Arc<Mutex<FloorLedger>>,
+    window: Window,
+}
+
+impl CursorAtCommit for BackfillCursor {
+    fn commit(
+        &mut self,
+        write: &mut dyn FnMut(CursorAdvance) -> Result<WriteCounts, StoreError>,
+    ) -> Result<WriteCounts, StoreError> {
+        let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        let floor = ledger.floor_after(self.window);
+        let counts = write(CursorAdvance {
+            backfill_floor: floor,
+            backfill_complete: floor.is_some_and(|f| ledger.reaches_start(f)),
+            window_done: true,
+            ..Default::default()
+        })?;
+        ledger.finished(self.window);
+        Ok(counts)
+    }
 }
 
 /// Progress notifications for bars and logs.
@@ -285,10 +313,7 @@ impl SyncEngine {
             return report;
         }
         let now = (self.clock)();
-        if let Err(e) = self
-            .with_store(dt, move |s| s.record_attempt(dt, now))
-            .await
-        {
+        if let Err(e) = self.stored(dt, self.store.record_attempt(dt, now)).await {
             report.error_kind = Some(e.kind());
             report.error = Some(e.to_string());
             observer.finished(&report);
@@ -319,7 +344,7 @@ impl SyncEngine {
                 let msg = e.to_string();
                 let spent = report.uncommitted_requests;
                 if let Err(se) = self
-                    .with_store(dt, move |s| s.record_failure(dt, kind, &msg, spent, at))
+                    .stored(dt, self.store.record_failure(dt, kind, msg, spent, at))
                     .await
                 {
                     tracing::error!(data_type = dt.name, error = %se, "cannot record failure");
@@ -336,7 +361,7 @@ impl SyncEngine {
     /// application within a day of its last refusal: it is not asked
     /// before then (`None` when it may be asked).
     async fn not_available_skip(&self, dt: &'static DataType) -> Option<String> {
-        let state = self.with_store(dt, move |s| s.sync_state(dt)).await.ok()?;
+        let state = self.stored(dt, self.store.sync_state(dt)).await.ok()?;
         let retry = super::not_available_until(&state)?;
         if (self.clock)() >= retry {
             return None;
@@ -442,7 +467,7 @@ impl SyncEngine {
             let msg = e.to_string();
             let kind = e.kind();
             let already = self
-                .with_store(dt, move |s| s.sync_state(dt))
+                .stored(dt, self.store.sync_state(dt))
                 .await
                 .map(|s| s.last_error.as_deref() == Some(msg.as_str()))
                 .unwrap_or(false);
@@ -450,7 +475,7 @@ impl SyncEngine {
                 Ok(())
             } else {
                 let msg = msg.clone();
-                self.with_store(dt, move |s| s.record_failure(dt, kind, &msg, 0, at))
+                self.stored(dt, self.store.record_failure(dt, kind, msg, 0, at))
                     .await
             };
             if let Err(se) = recorded {
@@ -472,7 +497,7 @@ impl SyncEngine {
         observer: &dyn Observer,
         report: &mut TypeReport,
     ) -> Result<(), SyncError> {
-        let mut state = self.with_store(dt, move |s| s.sync_state(dt)).await?;
+        let mut state = self.stored(dt, self.store.sync_state(dt)).await?;
         let today = self.today();
         // Incremental windows, re-checks and whole collections; a backfill
         // ranks at its type's `backfill_priority`.
@@ -524,9 +549,7 @@ impl SyncEngine {
                 } else {
                     0
                 };
-                let pending = self
-                    .with_store(dt, move |s| s.pending_removal_days(dt))
-                    .await?;
+                let pending = self.stored(dt, self.store.pending_removal_days(dt)).await?;
                 let rechecks = plan::recheck_windows(&pending, inc.from, dt.window_days);
                 let recheck_days: i64 = rechecks.iter().map(Window::days).sum();
                 observer.started(dt, (inc.days() + backfill_days + recheck_days) as u64);
@@ -559,7 +582,7 @@ impl SyncEngine {
                     return Ok(());
                 }
                 let floor = self
-                    .with_store(dt, move |s| s.sync_state(dt))
+                    .stored(dt, self.store.sync_state(dt))
                     .await?
                     .backfill_floor
                     .unwrap_or(inc.from);
@@ -636,7 +659,7 @@ impl SyncEngine {
             %start,
             "history starts earlier than the finished backfill reached: backfilling again"
         );
-        self.with_store(dt, move |s| s.reopen_backfill(dt)).await?;
+        self.stored(dt, self.store.reopen_backfill(dt)).await?;
         state.backfill_complete = false;
         Ok(())
     }
@@ -647,24 +670,14 @@ impl SyncEngine {
         floor: Date,
     ) -> Result<(), SyncError> {
         let at = (self.clock)();
-        self.with_store(dt, move |s| {
-            s.commit_page(
-                dt,
-                &PageCommit {
-                    documents: Documents::default(),
-                    vanished: None,
-                    cursor: CursorAdvance {
-                        backfill_floor: Some(floor),
-                        backfill_complete: true,
-                        window_done: true,
-                        ..Default::default()
-                    },
-                    requests: 0,
-                    at,
-                },
-            )
-        })
-        .await?;
+        let cursor = CursorAdvance {
+            backfill_floor: Some(floor),
+            backfill_complete: true,
+            window_done: true,
+            ..Default::default()
+        };
+        self.stored(dt, self.store.advance_cursor(dt, cursor, at))
+            .await?;
         Ok(())
     }
 
@@ -677,10 +690,7 @@ impl SyncEngine {
             .iter()
             .filter(|d| d.history_start.is_some())
         {
-            dated.extend(
-                self.with_store(dt, move |s| s.history_start_times(dt))
-                    .await?,
-            );
+            dated.extend(self.stored(dt, self.store.history_start_times(dt)).await?);
         }
         Ok(backfill_start_from_history(
             self.config.backfill_start,
@@ -804,44 +814,27 @@ impl SyncEngine {
             };
             let requests = page.requests;
             let at = (self.clock)();
-            let counts = self
-                .with_store(dt, move |s| {
-                    let (cursor, mut ledger) = match &page_cursor {
-                        WindowCursor::Fixed(c) => (c.clone(), None),
-                        WindowCursor::Backfill(l) => {
-                            let l = l.lock().unwrap_or_else(|p| p.into_inner());
-                            let floor = l.floor_after(w);
-                            let cursor = CursorAdvance {
-                                backfill_floor: floor,
-                                backfill_complete: floor.is_some_and(|f| l.reaches_start(f)),
-                                window_done: true,
-                                ..Default::default()
-                            };
-                            (cursor, Some(l))
-                        }
-                    };
-                    let commit = PageCommit {
-                        documents: Documents::Received {
-                            decoded: &docs,
-                            undecodable: &undecodable,
-                        },
-                        vanished: vanished_ids.as_ref().map(|seen_ids| Vanished {
-                            first_day: w.from,
-                            last_day: w.to,
-                            seen_ids,
-                            complete,
-                        }),
-                        cursor,
-                        requests,
-                        at,
-                    };
-                    let counts = crate::metrics::live()
-                        .time_commit(|| s.commit_page_rows(dt, &commit, &raw_rows))?;
-                    if let Some(l) = ledger.as_mut() {
-                        l.finished(w);
+            let page = WindowPage {
+                documents: docs,
+                undecodable,
+                rows: raw_rows,
+                vanished: vanished_ids.map(|seen_ids| WindowIds {
+                    first_day: w.from,
+                    last_day: w.to,
+                    seen_ids,
+                    complete,
+                }),
+                cursor: match page_cursor {
+                    WindowCursor::Fixed(c) => PageCursor::Fixed(c),
+                    WindowCursor::Backfill(ledger) => {
+                        PageCursor::AtCommit(Box::new(BackfillCursor { ledger, window: w }))
                     }
-                    Ok(counts)
-                })
+                },
+                requests,
+                at,
+            };
+            let counts = self
+                .stored(dt, self.store.commit_window_page(dt, page))
                 .await?;
             drop(place);
             tally.counts += counts;
@@ -870,22 +863,18 @@ impl SyncEngine {
         }))
     }
 
-    /// Runs a store operation on the store's blocking thread; no
-    /// transaction spans an `.await` and the runtime never waits on SQLite.
-    async fn with_store<T, F>(&self, dt: &DataType, f: F) -> Result<T, SyncError>
-    where
-        F: FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let database = self.config.database.clone();
-        self.store
-            .run(f)
-            .await
-            .map_err(|source| SyncError::store(dt, source, &database))
+    /// Awaits a store operation, naming `dt` and the database in its error.
+    async fn stored<T>(
+        &self,
+        dt: &DataType,
+        op: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, SyncError> {
+        op.await
+            .map_err(|source| SyncError::store(dt, source, &self.config.database))
     }
 
     pub async fn states(&self) -> Result<Vec<SyncState>, StoreError> {
-        self.store.run(|s| s.all_sync_states()).await
+        self.store.all_sync_states().await
     }
 }
 

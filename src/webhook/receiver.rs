@@ -207,10 +207,7 @@ pub async fn start(
     {
         let now = (opts.clock)();
         let since = now - jiff::SignedDuration::try_from(MAX_SKEW * 2).expect("small");
-        let recent = engine
-            .store()
-            .run(move |s| s.webhook_signatures_since(since))
-            .await?;
+        let recent = engine.store().webhook_signatures_since(since).await?;
         for sig in recent {
             seen.signatures.insert(sig.clone());
             seen.order.push_back((now, sig, None));
@@ -231,13 +228,7 @@ pub async fn start(
     }
     let types: HashSet<&'static str> = engine.config().types.iter().map(|d| d.name).collect();
     // Events acknowledged before the last shutdown but not applied then.
-    let pending = {
-        let types = types.clone();
-        engine
-            .store()
-            .run(move |s| worker::pending_jobs(s, &types))
-            .await?
-    };
+    let pending = worker::pending_jobs(engine.store().pending_webhook_events().await?, &types);
     if !pending.is_empty() {
         tracing::info!(
             count = pending.len(),

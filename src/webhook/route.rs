@@ -91,7 +91,7 @@ impl Accounts {
         if let Some(&i) = user_id.and_then(|u| learned.get(u)) {
             return Route::Account(i);
         }
-        let users = match self.first().store().run(|s| s.accounts()).await {
+        let users = match self.first().store().accounts().await {
             Ok(users) => users,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the accounts to route a webhook event");

@@ -117,8 +117,12 @@ pub fn save_subscriptions(
     subs: &[Subscription],
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let rows: Vec<StoredSubscription> = subs
-        .iter()
+    store.replace_webhook_subscriptions(callback_url, &subscription_rows(subs, now))
+}
+
+/// The rows recording `subs`, as checked at `now`.
+fn subscription_rows(subs: &[Subscription], now: Timestamp) -> Vec<StoredSubscription> {
+    subs.iter()
         .map(|s| StoredSubscription {
             id: s.id.clone(),
             callback_url: s.callback_url.clone(),
@@ -127,8 +131,7 @@ pub fn save_subscriptions(
             expiration_time: s.expiration_time,
             checked_at: now,
         })
-        .collect();
-    store.replace_webhook_subscriptions(callback_url, &rows)
+        .collect()
 }
 
 /// Reconciles subscriptions at start and every [`CHECK_EVERY`] until
@@ -155,10 +158,10 @@ pub(super) async fn run(
                 for f in &r.failed {
                     tracing::warn!(problem = %f, "webhook subscription not in place");
                 }
-                let (cb, subs) = (callback.clone(), r.subscriptions.clone());
+                let rows = subscription_rows(&r.subscriptions, now);
                 let saved = engine
                     .store()
-                    .run(move |s| save_subscriptions(s, &cb, &subs, now))
+                    .replace_webhook_subscriptions(callback.clone(), rows)
                     .await;
                 if let Err(e) = saved {
                     tracing::warn!(error = %e, "cannot record webhook subscriptions");

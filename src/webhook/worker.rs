@@ -13,9 +13,7 @@ use super::receiver::WebhookStats;
 use super::route::{Accounts, Route};
 use crate::api::Operation;
 use crate::registry::DataType;
-use crate::store::{
-    AccountId, CursorAdvance, Documents, PageCommit, WEBHOOK_PENDING, WebhookEventRecord,
-};
+use crate::store::{AccountId, WEBHOOK_PENDING, WebhookEventRecord};
 use crate::sync::{Clock, SyncEngine};
 
 /// The longest rate-limit wait one event's fetch accepts: a full window of
@@ -140,7 +138,7 @@ pub async fn run(
         let recorded = accounts
             .first()
             .store()
-            .run(move |s| s.record_webhook_event(&record, keep_since))
+            .record_webhook_event(record, keep_since)
             .await;
         if let Err(e) = recorded {
             tracing::warn!(error = %e, "cannot record webhook event");
@@ -153,20 +151,16 @@ pub async fn run(
         records.push(record_of(&job, &Outcome::Pending, job.account));
     }
     let keep_since = clock() - KEEP_EVENTS;
-    let saved = accounts
+    let queued = records.len();
+    let failed = accounts
         .first()
         .store()
-        .run(move |store| {
-            let mut saved = 0usize;
-            for record in &records {
-                match store.record_webhook_event(record, keep_since) {
-                    Ok(()) => saved += 1,
-                    Err(e) => tracing::warn!(error = %e, "cannot save a queued webhook event"),
-                }
-            }
-            saved
-        })
+        .record_webhook_events(records, keep_since)
         .await;
+    for e in &failed {
+        tracing::warn!(error = %e, "cannot save a queued webhook event");
+    }
+    let saved = queued - failed.len();
     if saved > 0 {
         tracing::info!(
             saved,
@@ -192,11 +186,10 @@ fn record_of(job: &Job, outcome: &Outcome, account: Option<AccountId>) -> Webhoo
 
 /// Jobs saved at the last shutdown, oldest first, for the types in `types`.
 pub fn pending_jobs(
-    store: &crate::store::Store,
+    events: Vec<WebhookEventRecord>,
     types: &std::collections::HashSet<&'static str>,
-) -> Result<Vec<Job>, crate::store::StoreError> {
-    Ok(store
-        .pending_webhook_events()?
+) -> Vec<Job> {
+    events
         .into_iter()
         .filter_map(|ev| {
             let dt = super::webhook_type(&ev.data_type).filter(|d| types.contains(d.name))?;
@@ -211,7 +204,7 @@ pub fn pending_jobs(
                 account: ev.account,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// Longest `object_id` accepted; Oura's ids are UUIDs (36 characters).
@@ -349,11 +342,7 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
     match job.op {
         Operation::Delete => {
             let owned = id.to_owned();
-            match engine
-                .store()
-                .run(move |s| s.delete_document(dt, &owned))
-                .await
-            {
+            match engine.store().delete_document(dt, owned).await {
                 Ok(true) => {
                     tracing::debug!(data_type = dt.name, id, "webhook delete applied");
                     Outcome::Deleted
@@ -382,27 +371,8 @@ async fn apply(engine: &SyncEngine, job: &Job, clock: &Clock) -> Outcome {
             }
             Ok((Some(doc), requests)) => {
                 let at = clock();
-                let stored = engine
-                    .store()
-                    .run(move |s| {
-                        // One that cannot be decoded is quarantined.
-                        let (docs, undecodable): (Vec<_>, Vec<_>) = match doc {
-                            Ok(d) => (vec![d], vec![]),
-                            Err(u) => (vec![], vec![u]),
-                        };
-                        let page = PageCommit {
-                            documents: Documents::Received {
-                                decoded: &docs,
-                                undecodable: &undecodable,
-                            },
-                            vanished: None,
-                            cursor: CursorAdvance::default(),
-                            requests,
-                            at,
-                        };
-                        s.commit_page(dt, &page)
-                    })
-                    .await;
+                // One that cannot be decoded is quarantined.
+                let stored = engine.store().store_document(dt, doc, requests, at).await;
                 match stored {
                     Ok(c) if c.quarantined > 0 => {
                         tracing::warn!(data_type = dt.name, id, "webhook document quarantined");

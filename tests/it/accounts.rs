@@ -63,12 +63,25 @@ pub fn quota_config(
     config
 }
 
+/// Adds the accounts `names` to the file of `store`.
+async fn add_accounts(store: &StoreHandle, names: &[&str]) -> Vec<AccountId> {
+    let mut ids = Vec::new();
+    for n in names {
+        let id = store.add_account(n.to_string(), jiff::Timestamp::now());
+        ids.push(id.await.unwrap());
+    }
+    ids
+}
+
 /// Syncs the simulator's second person (token `test-token-2`; start the
 /// simulator `with_persons(2)`) into `db` as the account `name`, beside
 /// what the file holds: a file of two accounts, as a household has.
 pub async fn sync_second_person(env: &Env, db: &Path, name: &str) -> AccountId {
     let store = StoreHandle::new(Store::open(db).unwrap());
-    let id = store.blocking(move |s| s.add_account(name, jiff::Timestamp::now()).unwrap());
+    let id = store
+        .add_account(name.to_owned(), jiff::Timestamp::now())
+        .await
+        .unwrap();
     let engine = engine_on(env, db, &format!("{TOKEN}-2"), store.for_account(id));
     assert_no_errors(&sync_all(&engine).await);
     id
@@ -89,7 +102,10 @@ async fn two_accounts_in_one_file_hold_exactly_what_each_holds_alone() {
 
     let shared = env.dir.path().join("shared.sqlite");
     let store = StoreHandle::new(Store::open(&shared).unwrap());
-    let second = store.blocking(|s| s.add_account("second", jiff::Timestamp::now()).unwrap());
+    let second = store
+        .add_account("second".into(), jiff::Timestamp::now())
+        .await
+        .unwrap();
     let first = engine_on(
         &env,
         &shared,
@@ -362,10 +378,7 @@ async fn two_processes_of_three_accounts_stay_within_the_applications_quota() {
     .await;
     let db = env.dir.path().join("household.sqlite");
     let first = StoreHandle::new(Store::open(&db).unwrap());
-    let ids: Vec<AccountId> = ["alice", "bob", "carol"]
-        .into_iter()
-        .map(|n| first.blocking(move |s| s.add_account(n, jiff::Timestamp::now()).unwrap()))
-        .collect();
+    let ids = add_accounts(&first, &["alice", "bob", "carol"]).await;
     let process = |order: Vec<usize>| {
         let store = StoreHandle::new(Store::open(&db).unwrap());
         let engines: Vec<SyncEngine> = order
@@ -430,10 +443,7 @@ async fn accounts_side_by_side_each_keep_their_tokens_quota_and_share_the_applic
     let db = env.dir.path().join("household.sqlite");
     let tokens = [util::person_token(0), util::person_token(1)];
     let first = StoreHandle::new(Store::open(&db).unwrap());
-    let ids: Vec<AccountId> = ["alice", "bob"]
-        .into_iter()
-        .map(|n| first.blocking(move |s| s.add_account(n, jiff::Timestamp::now()).unwrap()))
-        .collect();
+    let ids = add_accounts(&first, &["alice", "bob"]).await;
     // One process: its own store and one engine (and limiter) per account,
     // every account's run at once.
     let process = || {

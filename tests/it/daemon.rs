@@ -288,7 +288,7 @@ async fn after_the_catch_up_the_daemon_shrinks_the_stores_cache() {
         )
         .unwrap(),
     );
-    let opened = engine.store().run(|s| s.cache_kib()).await.unwrap();
+    let opened = engine.store().cache_kib().await.unwrap();
     assert_eq!(
         opened, RUN_CACHE_KIB,
         "a backfill starts with the large cache"
@@ -301,10 +301,8 @@ async fn after_the_catch_up_the_daemon_shrinks_the_stores_cache() {
             Instant::now() < deadline,
             "the daemon did not catch up and shrink its cache in time"
         );
-        let (states, cache) = engine
-            .store()
-            .run(|s| (s.all_sync_states().unwrap(), s.cache_kib().unwrap()))
-            .await;
+        let states = engine.store().all_sync_states().await.unwrap();
+        let cache = engine.store().cache_kib().await.unwrap();
         let caught_up = states.len() == ouradb::registry::DATA_TYPES.len()
             && states
                 .iter()

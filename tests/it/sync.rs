@@ -1028,14 +1028,7 @@ async fn pages_awaiting_the_store_thread_count_against_max_in_flight() {
     let (held_tx, held_rx) = tokio::sync::oneshot::channel();
     let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
     let store = engine.store().clone();
-    let hold = tokio::spawn(async move {
-        store
-            .run(move |_| {
-                let _ = held_tx.send(());
-                let _ = release_rx.recv();
-            })
-            .await
-    });
+    let hold = tokio::spawn(async move { store.hold(held_tx, release_rx).await });
     held_rx.await.expect("the store thread is held");
     let at_hold = data_requests();
     // Nothing is stored from here on; wait until the requests stop (at

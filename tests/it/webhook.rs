@@ -121,14 +121,14 @@ impl Hook {
             .load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// The stored document, read while holding the engine's store handle as
-    /// the worker's calls do: a write seen here is one whose store call has
-    /// returned (the worker records the event in its next call).
-    fn stored(&self, dt: &str, id: &str) -> Option<Value> {
+    /// The stored document, read once every store call queued before this
+    /// one has returned (the store's thread runs them in order): a write
+    /// seen here is one whose store call has returned (the worker records
+    /// the event in its next call).
+    async fn stored(&self, dt: &str, id: &str) -> Option<Value> {
         let dt = registry::find(dt).unwrap();
-        self.engine
-            .store()
-            .blocking(|_| db::document_json(&self.config.database, dt, id))
+        self.engine.store().all_sync_states().await.unwrap();
+        db::document_json(&self.config.database, dt, id)
             .unwrap()
             .map(|s| serde_json::from_str(&s).unwrap())
     }
@@ -136,7 +136,7 @@ impl Hook {
     async fn wait_stored(&self, dt: &str, id: &str, pred: impl Fn(Option<&Value>) -> bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(1);
         loop {
-            if pred(self.stored(dt, id).as_ref()) {
+            if pred(self.stored(dt, id).await.as_ref()) {
                 return true;
             }
             if Instant::now() > deadline {
@@ -284,12 +284,10 @@ async fn signed_create_update_delete_land_within_a_second() {
 
         // status shows the health section.
         assert!(h.handle.wait_processed(4, Duration::from_secs(2)).await);
-        h.engine
-            .store()
-            .blocking(|s| {
-                webhook::save_subscriptions(s, &h.callback, &r.subscriptions, Timestamp::now())
-            })
+        let mut store = Store::open(&h.config.database).unwrap();
+        webhook::save_subscriptions(&mut store, &h.callback, &r.subscriptions, Timestamp::now())
             .unwrap();
+        drop(store);
         let ro = Store::open_read_only(&h.config.database).unwrap();
         let section = ouradb::cli::webhook::status_section(&h.config, &ro, Timestamp::now())
             .unwrap()
@@ -374,7 +372,10 @@ async fn forged_stale_replayed_malformed_and_oversized_events_are_rejected() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(h.processed(), 0, "nothing queued");
         assert_eq!(h.fetches("daily_sleep", "wh-x"), 0, "nothing fetched");
-        assert!(h.stored("daily_sleep", "wh-x").is_none(), "nothing written");
+        assert!(
+            h.stored("daily_sleep", "wh-x").await.is_none(),
+            "nothing written"
+        );
 
         // Lower-case hex is as valid as upper-case.
         assert_eq!(
@@ -524,7 +525,7 @@ async fn a_webhook_apply_waits_for_the_run_of_its_type() {
         let report = run.await.unwrap();
         assert!(report.error.is_none(), "{:?}", report.error);
         assert!(h.handle.wait_processed(1, Duration::from_secs(10)).await);
-        assert!(h.stored("daily_sleep", "during-run").is_some());
+        assert!(h.stored("daily_sleep", "during-run").await.is_some());
         h.env.sim.set_faults(ouradb_sim::Faults::default());
         h.stop().await;
     })
@@ -693,14 +694,7 @@ async fn the_daemon_runs_the_receiver_and_keeps_subscriptions() {
         }
         // The upkeep recorded the subscriptions for `status`.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while engine
-            .store()
-            .run(|s| s.webhook_subscriptions())
-            .await
-            .unwrap()
-            .len()
-            != 3
-        {
+        while engine.store().webhook_subscriptions().await.unwrap().len() != 3 {
             assert!(Instant::now() < deadline, "subscriptions recorded");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -914,7 +908,12 @@ async fn daily_documents_with_and_without_id_are_inserted_updated_and_deleted() 
                     .unwrap_or_else(|| panic!("{} has documents", dt.name));
                 let key = dt.document_key(last).unwrap();
                 assert_eq!(key.starts_with("key:"), idless, "{} {key}", dt.name);
-                assert_eq!(h.stored(dt.name, &key).as_ref(), Some(last), "{}", dt.name);
+                assert_eq!(
+                    h.stored(dt.name, &key).await.as_ref(),
+                    Some(last),
+                    "{}",
+                    dt.name
+                );
                 let rows = util::count(&h.config.database, dt.table);
                 assert_eq!(rows as usize, served.len(), "{}", dt.name);
 
@@ -1293,7 +1292,10 @@ async fn events_reach_only_the_account_of_their_oura_user() {
             ("alice", util::TOKEN.to_owned()),
             ("bob", util::person_token(1)),
         ] {
-            let id = store.blocking(move |s| s.add_account(name, Timestamp::now()).unwrap());
+            let id = store
+                .add_account(name.to_owned(), Timestamp::now())
+                .await
+                .unwrap();
             let mut c = config.clone();
             c.token = Some(Secret::new(&token));
             let engine = sync::engine_with_store(

@@ -1,7 +1,7 @@
 //! Unit tests for what integration tests cannot see: per-connection pragmas,
 //! the migration list and the column mapping internals.
 
-use rusqlite::types::ValueRef;
+use rusqlite::types::{Value as Sql, ValueRef};
 use serde_json::json;
 
 use super::mapping::{self, SeriesColumn};

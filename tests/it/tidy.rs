@@ -59,6 +59,19 @@ fn only_the_store_runs_sql() {
     );
 }
 
+/// What becomes of a page's documents is decided apart from the SQL that
+/// writes it, so a second storage engine shares the decision.
+#[test]
+fn the_keying_policy_runs_no_sql() {
+    let (_, code) = sources()
+        .into_iter()
+        .find(|(path, _)| path == "src/store/keying.rs")
+        .expect("src/store/keying.rs");
+    for sql in ["rusqlite", "Connection", "prepare", "execute"] {
+        assert!(!code.contains(sql), "keying.rs names {sql}");
+    }
+}
+
 #[test]
 fn anyhow_is_used_only_at_the_edge() {
     assert_eq!(users_outside("anyhow", &["src/cli/"]), Vec::<String>::new());

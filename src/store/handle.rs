@@ -90,7 +90,11 @@ impl StoreHandle {
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let account = self.account;
+        // What the store logs (added columns, quarantine) keeps the
+        // caller's span: in a household, the account's name.
+        let span = tracing::Span::current();
         let job: Job = Box::new(move |s| {
+            let _span = span.enter();
             s.use_account(account);
             // A cancelled caller has dropped `rx`; the work is done anyway.
             let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(|| f(s))));

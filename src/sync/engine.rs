@@ -284,6 +284,30 @@ impl SyncEngine {
         opts: RunOptions,
         observer: &dyn Observer,
     ) -> TypeReport {
+        use tracing::Instrument;
+        self.run_type_logged(dt, opts, observer)
+            .instrument(self.log_span())
+            .await
+    }
+
+    /// The span every log line of this engine's runs carries: the account's
+    /// name in a file of several accounts (`account{name=alice}: ...`), so
+    /// a household's lines say whose they are; none with one account.
+    pub fn log_span(&self) -> tracing::Span {
+        match self.config.accounts.first() {
+            Some(a) if self.config.account_entries => {
+                tracing::info_span!("account", name = %a.name)
+            }
+            _ => tracing::Span::none(),
+        }
+    }
+
+    async fn run_type_logged(
+        &self,
+        dt: &'static DataType,
+        opts: RunOptions,
+        observer: &dyn Observer,
+    ) -> TypeReport {
         let mut report = TypeReport {
             data_type: dt.name,
             counts: WriteCounts::default(),
@@ -856,11 +880,13 @@ impl SyncEngine {
     ) -> tokio::task::JoinHandle<(Result<DocumentsPage, ApiError>, u32)> {
         let client = self.client.clone();
         let query = query.clone();
-        tokio::spawn(in_flight::at_priority(priority, async move {
+        let fetch = in_flight::at_priority(priority, async move {
             client
                 .fetch_page_counted(dt, &query, token.as_deref())
                 .await
-        }))
+        });
+        // Its log lines (waits, retries) keep the run's account.
+        tokio::spawn(tracing::Instrument::in_current_span(fetch))
     }
 
     /// Awaits a store operation, naming `dt` and the database in its error.

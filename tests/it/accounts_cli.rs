@@ -79,13 +79,28 @@ async fn two_configured_accounts_sync_from_the_cli_into_what_each_holds_alone() 
 
     let db = env.dir.path().join("shared.sqlite");
     let cfg = accounts_config(&env, &db, &[("alice", TOKEN), ("bob", &second)]);
-    let out = run(&cfg, &["sync"]);
+    let out = ouradb_at(&cfg)
+        .env("OURADB_LOG", "info")
+        .arg("sync")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let report = stdout(&out);
     assert!(
         report.contains("account alice:") && report.contains("account bob:"),
         "{report}"
     );
+    // Every line a run logs names its account, the store's own too (the
+    // simulator's `daily_readiness` carries a field outside the schema,
+    // which the first account's run adds a column for).
+    let log = stderr(&out);
+    let named = |l: &str, name: &str| l.contains(&format!("account{{name={name}}}"));
+    assert!(
+        log.lines()
+            .any(|l| named(l, "alice") && l.contains("added a column")),
+        "{log}"
+    );
+    assert!(log.lines().any(|l| named(l, "bob")), "{log}");
 
     let persons = env.sim.persons();
     let ids = account_ids(&db);
@@ -332,9 +347,14 @@ async fn a_config_without_accounts_keeps_one_implicit_account_and_todays_shapes(
     let env = Env::start(10, |_| {}).await;
     let db = env.db();
     let cfg = crate::cli::write_config(&env, env.dir.path(), &db);
-    let out = run(&cfg, &["sync"]);
+    let out = ouradb_at(&cfg)
+        .env("OURADB_LOG", "info")
+        .arg("sync")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).contains("account"), "{}", stdout(&out));
+    assert!(!stderr(&out).contains("account{"), "{}", stderr(&out));
     let out = run(&cfg, &["status", "--json"]);
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows.len(), ouradb::registry::DATA_TYPES.len());

@@ -121,24 +121,13 @@ impl StoreHandle {
         requests: u32,
         at: Timestamp,
     ) -> Result<WriteCounts, StoreError> {
-        self.run(move |s| {
-            let (docs, undecodable): (Vec<_>, Vec<_>) = match doc {
-                Ok(d) => (vec![d], vec![]),
-                Err(u) => (vec![], vec![u]),
-            };
-            let page = PageCommit {
-                documents: Documents::Received {
-                    decoded: &docs,
-                    undecodable: &undecodable,
-                },
-                vanished: None,
-                cursor: CursorAdvance::default(),
-                requests,
-                at,
-            };
-            s.commit_page(dt, &page)
-        })
-        .await
+        let (docs, undecodable) = match doc {
+            Ok(d) => (vec![d], vec![]),
+            Err(u) => (vec![], vec![u]),
+        };
+        let cursor = CursorAdvance::default();
+        self.commit(dt, docs, undecodable, cursor, requests, at)
+            .await
     }
 
     /// Moves `dt`'s cursor alone, as a page without documents would.
@@ -148,12 +137,28 @@ impl StoreHandle {
         cursor: CursorAdvance,
         at: Timestamp,
     ) -> Result<WriteCounts, StoreError> {
+        self.commit(dt, vec![], vec![], cursor, 0, at).await
+    }
+
+    /// Commits documents received outside a window's paging.
+    async fn commit(
+        &self,
+        dt: &'static DataType,
+        docs: Vec<Document>,
+        undecodable: Vec<Undecodable>,
+        cursor: CursorAdvance,
+        requests: u32,
+        at: Timestamp,
+    ) -> Result<WriteCounts, StoreError> {
         self.run(move |s| {
             let page = PageCommit {
-                documents: Documents::default(),
+                documents: Documents::Received {
+                    decoded: &docs,
+                    undecodable: &undecodable,
+                },
                 vanished: None,
                 cursor,
-                requests: 0,
+                requests,
                 at,
             };
             s.commit_page(dt, &page)

@@ -290,16 +290,10 @@ impl SyncEngine {
             .await
     }
 
-    /// The span every log line of this engine's runs carries: the account's
-    /// name in a file of several accounts (`account{name=alice}: ...`), so
-    /// a household's lines say whose they are; none with one account.
+    /// The span every log line of this engine's runs carries (see
+    /// [`account_span`]).
     pub fn log_span(&self) -> tracing::Span {
-        match self.config.accounts.first() {
-            Some(a) if self.config.account_entries => {
-                tracing::info_span!("account", name = %a.name)
-            }
-            _ => tracing::Span::none(),
-        }
+        account_span(&self.config)
     }
 
     async fn run_type_logged(
@@ -904,6 +898,18 @@ impl SyncEngine {
     }
 }
 
+/// The span of an account's runs: its name in a file of several accounts
+/// (`account{name=alice}: ...`), so a household's lines say whose they are;
+/// none with one account. At the error level, so that it is there at every
+/// level a line is logged at: a span below the filter's level is dropped,
+/// and with it the name, from every line inside it.
+fn account_span(config: &Config) -> tracing::Span {
+    match config.accounts.first() {
+        Some(a) if config.account_entries => tracing::error_span!("account", name = %a.name),
+        _ => tracing::Span::none(),
+    }
+}
+
 /// Fewest pages a window may take before paging is declared runaway.
 const MIN_PAGE_CAP: usize = 1000;
 
@@ -1000,6 +1006,27 @@ impl Tally {
 mod tests {
     use super::*;
     use jiff::civil::date;
+
+    /// The account's name is on every line its runs log, the warnings of a
+    /// daemon logging at `warn` included.
+    #[test]
+    fn an_accounts_span_is_there_at_every_level_and_only_for_accounts() {
+        let parse = |text: &str| {
+            let c = Config::from_toml(text, std::path::Path::new("t.toml"), |_| None).unwrap();
+            c.for_account(&c.accounts[0])
+        };
+        let household = parse("[[account]]\nname = \"alice\"\npersonal_access_token = \"t\"\n");
+        let alone = parse("[auth]\npersonal_access_token = \"t\"\n");
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::ERROR)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = account_span(&household);
+            assert!(!span.is_disabled());
+            assert_eq!(span.metadata().map(|m| m.name()), Some("account"));
+            assert!(account_span(&alone).is_none());
+        });
+    }
 
     #[test]
     fn ring_set_up_raises_the_backfill_start_only_when_every_ring_is_dated() {

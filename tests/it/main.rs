@@ -24,6 +24,7 @@ mod metrics;
 mod not_available;
 mod oauth;
 mod ops;
+mod pg;
 mod readers;
 mod real_accounts;
 mod sim_http;

@@ -9,7 +9,11 @@
 -- working unchanged.
 --
 -- The table is rebuilt under its own name: the legacy rename leaves the
--- views naming `interbeat_interval`, so they read the new table. A beat
+-- views naming `interbeat_interval`, so they read the new table. The
+-- beats then move in key order a batch at a time, each batch deleted from
+-- the old table as it goes (src/store/schema.rs, `move_beats`), so the
+-- file grows by about a batch, not by a second copy of its largest table.
+-- A beat
 -- whose values do not pack (a validity outside 0..7, a value that is not
 -- an integer or is missing) has ibi_validity NULL and keeps its whole row
 -- in interbeat_interval_extra, as a beat with unknown fields does.
@@ -48,14 +52,5 @@ WHERE NOT (typeof(v.ibi) = 'integer' AND typeof(v.validity) = 'integer'
            AND v.ibi BETWEEN -1152921504606846976 AND 1152921504606846975)
   AND v.beat NOT IN (SELECT beat FROM interbeat_interval_extra);
 
-INSERT INTO interbeat_interval (beat, ibi_validity)
-SELECT beat,
-       CASE WHEN typeof(ibi) = 'integer' AND typeof(validity) = 'integer'
-                 AND validity BETWEEN 0 AND 7
-                 AND ibi BETWEEN -1152921504606846976 AND 1152921504606846975
-            THEN ibi * 8 + validity END
-FROM interbeat_interval_v14
-ORDER BY beat;
-
-DROP TABLE interbeat_interval_v14;
-PRAGMA legacy_alter_table = OFF;
+-- The beats themselves move after this file (`move_beats`), which then
+-- drops interbeat_interval_v14 and turns legacy_alter_table off again.

@@ -114,6 +114,13 @@ fn apply(conn: &Connection, m: &Migration, tamper: Tamper<'_>) -> Result<(), Sto
         None
     };
     conn.execute_batch(m.sql)?;
+    if m.version == PACKED_BEATS_VERSION {
+        let moved = move_beats(conn)?;
+        tracing::info!(
+            beats = moved,
+            "schema 15: each beat's interval and validity now one integer"
+        );
+    }
     if let Some(aside) = aside {
         let proofs = super::accounts::copy_and_prove(conn, aside, tamper)?;
         let rows: u64 = proofs.iter().map(|p| p.rows).sum();
@@ -125,6 +132,46 @@ fn apply(conn: &Connection, m: &Migration, tamper: Tamper<'_>) -> Result<(), Sto
     }
     conn.execute_batch(&format!("PRAGMA user_version = {}", m.version))?;
     Ok(())
+}
+
+/// The version that packs a beat's two values into one integer
+/// (`schema_interbeat_packed.sql`).
+pub(super) const PACKED_BEATS_VERSION: i64 = 15;
+
+/// Beats moved per statement by [`move_beats`].
+const MOVE_BATCH: i64 = 50_000;
+
+/// Moves schema 14's beats (set aside as `interbeat_interval_v14` by the
+/// SQL of [`PACKED_BEATS_VERSION`]) into the packed table, in key order, a
+/// batch at a time: each batch goes in at the new table's right edge
+/// (leaves packed full) and is deleted from the old table at once, so the
+/// pages it freed take the next batch and the file grows by about a batch
+/// instead of a second copy of its largest table. Returns the beats moved.
+pub(super) fn move_beats(conn: &Connection) -> Result<u64, StoreError> {
+    let mut insert = conn.prepare(
+        "INSERT INTO interbeat_interval (beat, ibi_validity)
+         SELECT beat,
+                CASE WHEN typeof(ibi) = 'integer' AND typeof(validity) = 'integer'
+                          AND validity BETWEEN 0 AND 7
+                          AND ibi BETWEEN -1152921504606846976 AND 1152921504606846975
+                     THEN ibi * 8 + validity END
+         FROM interbeat_interval_v14 ORDER BY beat LIMIT ?1",
+    )?;
+    let mut delete = conn.prepare("DELETE FROM interbeat_interval_v14 WHERE beat <= ?1")?;
+    let mut moved = 0u64;
+    loop {
+        let n = insert.execute([MOVE_BATCH])?;
+        if n == 0 {
+            break;
+        }
+        let last: i64 =
+            conn.query_row("SELECT max(beat) FROM interbeat_interval", [], |r| r.get(0))?;
+        delete.execute([last])?;
+        moved += n as u64;
+    }
+    drop((insert, delete));
+    conn.execute_batch("DROP TABLE interbeat_interval_v14; PRAGMA legacy_alter_table = OFF;")?;
+    Ok(moved)
 }
 
 /// What the migrations from version `from` need beyond their SQL, run in

@@ -605,6 +605,7 @@ fn packing_the_beats_grows_the_file_by_a_batch_not_a_copy() {
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
         .unwrap();
     let after = count(&conn, "PRAGMA page_count");
+    eprintln!("{before} pages before, {after} after");
     assert!(
         after <= before + before / 5,
         "{before} pages before, {after} after ({} free)",

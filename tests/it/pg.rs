@@ -124,8 +124,9 @@ impl Cluster {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
-    /// Runs one of the server's programs, as `postgres` when we are root.
-    fn run(&self, program: &str, args: &[&str]) -> Output {
+    /// One of the server's programs, to run as `postgres` when we are root,
+    /// in the cluster's directory.
+    fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
         let mut cmd = if as_root() {
             let mut c = Command::new("runuser");
@@ -135,12 +136,17 @@ impl Cluster {
             Command::new(&path)
         };
         // The server's programs would read our locale; C is everywhere.
-        let out = cmd
+        cmd.env("LC_ALL", "C").current_dir(self.dir.path());
+        cmd
+    }
+
+    /// Runs one of the server's programs; panics with its output if it fails.
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let out = self
+            .command(program)
             .args(args)
-            .env("LC_ALL", "C")
-            .current_dir(self.dir.path())
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
         assert!(
             out.status.success(),
             "{program} failed: {}\n{}\n{}",
@@ -155,19 +161,11 @@ impl Cluster {
 /// Stops the server at once (its data is thrown away with the directory).
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let path = self.bin.join("pg_ctl");
         let data = self.data();
-        let mut cmd = if as_root() {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(&path);
-            c
-        } else {
-            Command::new(&path)
-        };
-        let stopped = cmd
+        let stopped = self
+            .command("pg_ctl")
             .args(["stop", "--mode", "immediate", "--wait", "--pgdata"])
             .arg(&data)
-            .current_dir(self.dir.path())
             .output();
         if !stopped.is_ok_and(|o| o.status.success()) {
             eprintln!("could not stop the test cluster in {}", data.display());

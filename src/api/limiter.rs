@@ -230,7 +230,7 @@ const BATCH: u32 = 16;
 /// every request waits for it: 64 instead of 16 made a 5-year heart-rate
 /// sync at 50 ms 4 % faster (BENCHMARKS.md). A process that stops holds at
 /// most this many unused slots until the window passes.
-const BATCH_MAX: u32 = 64;
+pub const BATCH_MAX: u32 = 64;
 
 /// Slots of a window of `cap` that history leaves to recent requests: 2 %
 /// (98 of Oura's usable 4,900), at least one when the cap allows it.

@@ -38,19 +38,7 @@ CREATE TABLE interbeat_interval (
     validity INTEGER GENERATED ALWAYS AS (ibi_validity & 7) VIRTUAL -- the API's validity code: 1 = a valid beat; anything else marks an artifact or a beat after a gap; from ibi_validity
 );
 
--- Beats whose values do not pack keep them in the side table, as the API
--- row the typed columns held (UTC time).
-INSERT INTO interbeat_interval_extra (beat, extra)
-SELECT v.beat,
-       json_object('ibi', v.ibi,
-                   'timestamp', strftime('%Y-%m-%dT%H:%M:%f', v.ts_ms / 1000.0, 'unixepoch') || '+00:00',
-                   'timestamp_unix', v.ts_ms,
-                   'validity', v.validity)
-FROM interbeat_interval_v14 v
-WHERE NOT (typeof(v.ibi) = 'integer' AND typeof(v.validity) = 'integer'
-           AND v.validity BETWEEN 0 AND 7
-           AND v.ibi BETWEEN -1152921504606846976 AND 1152921504606846975)
-  AND v.beat NOT IN (SELECT beat FROM interbeat_interval_extra);
-
--- The beats themselves move after this file (`move_beats`), which then
--- drops interbeat_interval_v14 and turns legacy_alter_table off again.
+-- The beats move after this file (src/store/schema.rs, `move_beats`):
+-- those whose values do not pack keep them in interbeat_interval_extra,
+-- then every beat moves in key order, and interbeat_interval_v14 is
+-- dropped and legacy_alter_table turned off again.

@@ -34,6 +34,21 @@ pub struct WindowPage {
     pub at: Timestamp,
 }
 
+impl WindowPage {
+    /// A page without documents that moves the cursor by `cursor`.
+    pub fn empty(cursor: CursorAdvance, at: Timestamp) -> WindowPage {
+        WindowPage {
+            documents: Vec::new(),
+            undecodable: Vec::new(),
+            rows: RawRows::default(),
+            vanished: None,
+            cursor: PageCursor::Fixed(cursor),
+            requests: 0,
+            at,
+        }
+    }
+}
+
 /// The documents a whole window returned, for the deletion rule (see
 /// [`Vanished`]).
 pub struct WindowIds {
@@ -121,13 +136,17 @@ impl StoreHandle {
         requests: u32,
         at: Timestamp,
     ) -> Result<WriteCounts, StoreError> {
-        let (docs, undecodable) = match doc {
+        let (documents, undecodable) = match doc {
             Ok(d) => (vec![d], vec![]),
             Err(u) => (vec![], vec![u]),
         };
-        let cursor = CursorAdvance::default();
-        self.commit(dt, docs, undecodable, cursor, requests, at)
-            .await
+        let page = WindowPage {
+            documents,
+            undecodable,
+            requests,
+            ..WindowPage::empty(CursorAdvance::default(), at)
+        };
+        self.commit_window_page(dt, page).await
     }
 
     /// Moves `dt`'s cursor alone, as a page without documents would.
@@ -137,33 +156,8 @@ impl StoreHandle {
         cursor: CursorAdvance,
         at: Timestamp,
     ) -> Result<WriteCounts, StoreError> {
-        self.commit(dt, vec![], vec![], cursor, 0, at).await
-    }
-
-    /// Commits documents received outside a window's paging.
-    async fn commit(
-        &self,
-        dt: &'static DataType,
-        docs: Vec<Document>,
-        undecodable: Vec<Undecodable>,
-        cursor: CursorAdvance,
-        requests: u32,
-        at: Timestamp,
-    ) -> Result<WriteCounts, StoreError> {
-        self.run(move |s| {
-            let page = PageCommit {
-                documents: Documents::Received {
-                    decoded: &docs,
-                    undecodable: &undecodable,
-                },
-                vanished: None,
-                cursor,
-                requests,
-                at,
-            };
-            s.commit_page(dt, &page)
-        })
-        .await
+        self.commit_window_page(dt, WindowPage::empty(cursor, at))
+            .await
     }
 
     pub async fn delete_document(

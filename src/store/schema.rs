@@ -141,21 +141,41 @@ pub(super) const PACKED_BEATS_VERSION: i64 = 15;
 /// Beats moved per statement by [`move_beats`].
 const MOVE_BATCH: i64 = 50_000;
 
+/// Each of schema 14's beats with its packed value: NULL when its values
+/// do not pack (not both integers, a validity outside 0..7, an interval
+/// whose * 8 would overflow).
+const PACKED_V14: &str = "CREATE TEMP VIEW interbeat_interval_v14_packed AS
+    SELECT beat, ibi, validity, ts_ms,
+           CASE WHEN typeof(ibi) = 'integer' AND typeof(validity) = 'integer'
+                     AND validity BETWEEN 0 AND 7
+                     AND ibi BETWEEN -1152921504606846976 AND 1152921504606846975
+                THEN ibi * 8 + validity END AS ibi_validity
+    FROM interbeat_interval_v14";
+
+/// Beats whose values do not pack keep them beside the table, as the API
+/// row the typed columns held (UTC time).
+const UNPACKED_TO_EXTRA: &str = "INSERT INTO interbeat_interval_extra (beat, extra)
+    SELECT v.beat,
+           json_object('ibi', v.ibi,
+                       'timestamp', strftime('%Y-%m-%dT%H:%M:%f', v.ts_ms / 1000.0, 'unixepoch') || '+00:00',
+                       'timestamp_unix', v.ts_ms,
+                       'validity', v.validity)
+    FROM interbeat_interval_v14_packed v
+    WHERE v.ibi_validity IS NULL
+      AND v.beat NOT IN (SELECT beat FROM interbeat_interval_extra)";
+
 /// Moves schema 14's beats (set aside as `interbeat_interval_v14` by the
 /// SQL of [`PACKED_BEATS_VERSION`]) into the packed table, in key order, a
 /// batch at a time: each batch goes in at the new table's right edge
 /// (leaves packed full) and is deleted from the old table at once, so the
 /// pages it freed take the next batch and the file grows by about a batch
-/// instead of a second copy of its largest table. Returns the beats moved.
+/// instead of a second copy of its largest table. A beat whose values do
+/// not pack keeps its row in the side table first. Returns the beats moved.
 pub(super) fn move_beats(conn: &Connection) -> Result<u64, StoreError> {
+    conn.execute_batch(&format!("{PACKED_V14}; {UNPACKED_TO_EXTRA};"))?;
     let mut insert = conn.prepare(
         "INSERT INTO interbeat_interval (beat, ibi_validity)
-         SELECT beat,
-                CASE WHEN typeof(ibi) = 'integer' AND typeof(validity) = 'integer'
-                          AND validity BETWEEN 0 AND 7
-                          AND ibi BETWEEN -1152921504606846976 AND 1152921504606846975
-                     THEN ibi * 8 + validity END
-         FROM interbeat_interval_v14 ORDER BY beat LIMIT ?1",
+         SELECT beat, ibi_validity FROM interbeat_interval_v14_packed ORDER BY beat LIMIT ?1",
     )?;
     let mut delete = conn.prepare("DELETE FROM interbeat_interval_v14 WHERE beat <= ?1")?;
     let mut moved = 0u64;
@@ -170,7 +190,10 @@ pub(super) fn move_beats(conn: &Connection) -> Result<u64, StoreError> {
         moved += n as u64;
     }
     drop((insert, delete));
-    conn.execute_batch("DROP TABLE interbeat_interval_v14; PRAGMA legacy_alter_table = OFF;")?;
+    conn.execute_batch(
+        "DROP VIEW interbeat_interval_v14_packed; DROP TABLE interbeat_interval_v14;
+         PRAGMA legacy_alter_table = OFF;",
+    )?;
     Ok(moved)
 }
 

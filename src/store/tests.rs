@@ -591,7 +591,8 @@ fn packing_the_beats_grows_the_file_by_a_batch_not_a_copy() {
     drop(Store::open(&path).unwrap());
     let conn = Connection::open(&path).unwrap();
     conn.execute_batch(
-        "CREATE TABLE interbeat_interval_v14 (beat INTEGER PRIMARY KEY, ibi INTEGER, validity INTEGER);
+        "CREATE TABLE interbeat_interval_v14 (beat INTEGER PRIMARY KEY, ibi INTEGER, validity INTEGER,
+             ts_ms INTEGER GENERATED ALWAYS AS (beat & 4398046511103) VIRTUAL);
          WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 599999)
          INSERT INTO interbeat_interval_v14
              SELECT 1700000000000 + i * 900, 800 + i % 400, i % 3 FROM n;
